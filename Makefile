@@ -1,0 +1,67 @@
+# powermarket: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.deps-stamp
+CARGO_TERM_COLOR ?= never
+export CARGO_TERM_COLOR
+
+.PHONY: help venv build develop lint fmt test test-rust test-python test-integration bench bench-rust demo clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.24" "gymnasium>=1.2" "pettingzoo>=1.24" \
+		"pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.6" "numba>=0.60" "matplotlib>=3.7" \
+		"cma>=3.3" "tqdm>=4.60"
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with the build, test, bench and demo dependencies
+
+develop: $(STAMP) ## Build the extension in release mode into .venv
+	$(VENV)/bin/maturin develop --release -q
+
+build: develop ## Alias of develop
+
+fmt: ## Format Rust and Python sources
+	cargo fmt
+	$(VENV)/bin/ruff format python tests benches examples || true
+
+lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --features python --lib -- -D warnings
+	$(VENV)/bin/ruff check python tests benches examples
+
+test-rust: ## cargo test on the pure core
+	cargo test --release
+
+test-python: develop ## pytest (default suite; integration tests excluded) and stubtest
+	$(PY) -m pytest -q
+	$(PY) -m mypy.stubtest powermarket._core --ignore-missing-stub
+
+test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python tests
+
+test-integration: develop ## Heavy tests: SB3 (torch) and RLlib (Ray) smoke tests
+	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40"
+	$(PY) -m pytest -q -m integration
+
+bench-rust: ## criterion benches of the core
+	cargo bench
+
+bench: develop ## Python side-by-side benchmarks (prints tables)
+	$(PY) benches/bench_clear.py
+	$(PY) benches/bench_env.py
+	$(PY) benches/bench_vec.py
+
+demo: develop ## The main job: learn to bid on the default market, print the table, save a figure
+	$(PY) examples/demo.py
+
+clean: ## Remove build outputs
+	cargo clean
+	rm -rf $(VENV) outputs

@@ -1,0 +1,40 @@
+"""Helpers shared by the benchmark scripts: timing and table printing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import timeit
+from collections.abc import Callable
+
+
+def machine() -> str:
+    """One line naming this machine: CPU model, cores, Python."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def per_call(fn: Callable[[], object], *, target_s: float = 0.2, repeat: int = 7) -> float:
+    """Median seconds per call of ``fn`` over ``repeat`` runs of ~``target_s`` each."""
+    timer = timeit.Timer(fn)
+    number, _ = timer.autorange()
+    one = timer.timeit(number) / number
+    number = max(1, int(target_s / max(one, 1e-9)))
+    return statistics.median(t / number for t in timer.repeat(repeat=repeat, number=number))
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    cells = [[str(c) for c in r] for r in rows]
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(out)

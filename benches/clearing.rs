@@ -1,0 +1,74 @@
+//! Criterion benches of the clearing core: one market for N = 5 ... 200 and a batch.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use powermarket::clearing::{clear_batch, clear_into, Rules, TieRule, Workspace};
+use std::hint::black_box;
+
+/// Deterministic pseudo-random offers (no RNG crate needed here).
+fn offers(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>, f64) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let bids: Vec<f64> = (0..n).map(|_| 100.0 * next()).collect();
+    let qty: Vec<f64> = (0..n).map(|_| 10.0 * next()).collect();
+    let d = 0.6 * qty.iter().sum::<f64>();
+    (bids, qty, d)
+}
+
+fn bench_single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clear");
+    for rule in [TieRule::ProRata, TieRule::Index] {
+        let rules = Rules {
+            tie_rule: rule,
+            shortage_price: None,
+        };
+        for n in [5usize, 10, 20, 50, 100, 200] {
+            let (b, q, d) = offers(n, n as u64);
+            let mut ws = Workspace::with_capacity(n);
+            let mut out = vec![0.0; n];
+            g.bench_with_input(BenchmarkId::new(rule.name(), n), &n, |bench, _| {
+                bench.iter(|| {
+                    clear_into(
+                        black_box(&b),
+                        black_box(&q),
+                        black_box(d),
+                        &rules,
+                        &mut ws,
+                        &mut out,
+                    )
+                    .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn bench_batch(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clear_batch");
+    g.sample_size(20);
+    for (m, n) in [(1024usize, 5usize), (1024, 50), (256, 200)] {
+        let mut b = Vec::new();
+        let mut q = Vec::new();
+        let mut d = Vec::new();
+        for k in 0..m {
+            let (bk, qk, dk) = offers(n, k as u64 + 1);
+            b.extend(bk);
+            q.extend(qk);
+            d.push(dk);
+        }
+        let mut p = vec![0.0; m];
+        let mut x = vec![0.0; m * n];
+        let rules = Rules::default();
+        g.bench_with_input(BenchmarkId::new(format!("M{m}"), n), &n, |bench, _| {
+            bench.iter(|| clear_batch(&b, &q, &d, n, &rules, &mut p, &mut x).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_single, bench_batch);
+criterion_main!(benches);

@@ -1,0 +1,40 @@
+"""powermarket: a fast multi-agent electricity-market bidding environment.
+
+The Rust core clears a uniform-price day-ahead market in merit order and runs
+the reset/step loop; Python sees the standard fronts:
+
+- :func:`clear` / :func:`clear_batch`: the clearing itself;
+- :class:`MarketEnv`: one market, arrays in and out (the fastest single path);
+- :func:`parallel_env`: a PettingZoo ``ParallelEnv``;
+- ``gymnasium.make("powermarket/Market-v0")``: one learner against fixed opponents;
+- :class:`VecMarketEnv`: many markets per call, with Gymnasium and SB3 adapters.
+"""
+
+from powermarket._core import (
+    MarketEnv,
+    Scenario,
+    VecMarketEnv,
+    __version__,
+    clear,
+    clear_batch,
+)
+from powermarket.gymnasium import register_envs as _register_envs
+from powermarket.pettingzoo import MarketParallelEnv, parallel_env
+
+OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market")
+TIE_RULES = ("pro_rata", "index")
+
+__all__ = [
+    "OBSERVERS",
+    "TIE_RULES",
+    "MarketEnv",
+    "MarketParallelEnv",
+    "Scenario",
+    "VecMarketEnv",
+    "__version__",
+    "clear",
+    "clear_batch",
+    "parallel_env",
+]
+
+_register_envs()

@@ -1,0 +1,147 @@
+"""PettingZoo ``ParallelEnv`` front: dicts keyed by agent over :class:`MarketEnv`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from powermarket._core import MarketEnv
+
+ACTION_LOW = np.array([0.0, -10.0], dtype=np.float32)
+ACTION_HIGH = np.array([1.0, 10.0], dtype=np.float32)
+
+
+def action_space() -> spaces.Box:
+    """The per-generator action box: ``[withheld share, price action]``."""
+    return spaces.Box(ACTION_LOW, ACTION_HIGH, dtype=np.float32)
+
+
+def agent_names(n: int) -> list[str]:
+    return [f"gen_{i}" for i in range(n)]
+
+
+class MarketParallelEnv(ParallelEnv):
+    """N generators bidding in one day-ahead market, as a PettingZoo ``ParallelEnv``.
+
+    Agents are ``gen_0 ... gen_{N-1}``. Each hour every agent sends an action
+    ``[a0, a1]`` (clipped to ``[0, 1] x [-10, 10]``); rewards are profits less
+    penalties (see ``MarketEnv``). After the last hour all agents terminate
+    and are removed from ``agents``.
+    """
+
+    metadata = {
+        "name": "powermarket_v0",
+        "render_modes": ["human", "rgb_array"],
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        scenario: Any = None,
+        observer: str = "simple",
+        seed: int | None = None,
+        render_mode: str | None = None,
+        tie_rule: str = "pro_rata",
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
+        self.render_mode = render_mode
+        n = self.market.num_agents
+        self.possible_agents = agent_names(n)
+        self.agents: list[str] = []
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        low, high = self.market.observation_bounds()
+        self.observation_spaces = {
+            a: spaces.Box(low[i], high[i], dtype=np.float32)
+            for i, a in enumerate(self.possible_agents)
+        }
+        self.action_spaces = {a: action_space() for a in self.possible_agents}
+        self._actions = np.zeros((n, 2), dtype=np.float32)
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self.action_spaces[agent]
+
+    @property
+    def scenario(self):
+        return self.market.scenario
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        obs, _ = self.market.reset(seed=seed)
+        self.agents = self.possible_agents[:]
+        observations = {a: obs[i] for i, a in enumerate(self.agents)}
+        infos: dict[str, dict] = {a: {} for a in self.agents}
+        return observations, infos
+
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise RuntimeError(
+                "step() called before reset() or after the episode ended: call reset()"
+            )
+        unknown = [a for a in actions if a not in self._index]
+        if unknown:
+            raise ValueError(
+                f"actions: unknown agent {unknown[0]!r}; agents are "
+                f"{self.possible_agents[0]} ... {self.possible_agents[-1]}"
+            )
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions: no action for agent {missing[0]!r}")
+        buf = np.empty_like(self._actions)
+        for agent, act in actions.items():
+            try:
+                buf[self._index[agent]] = act
+            except (ValueError, TypeError) as e:
+                raise ValueError(
+                    f"actions for {agent}: expected 2 numbers [a0, a1], got {act!r}"
+                ) from e
+        obs, rewards, terminated, truncated, info = self.market.step(buf)
+        agents = self.agents
+        observations = {a: obs[i] for i, a in enumerate(agents)}
+        reward_d = {a: float(rewards[i]) for i, a in enumerate(agents)}
+        terminations = {a: terminated for a in agents}
+        truncations = {a: truncated for a in agents}
+        price, cleared = info["price"], info["cleared"]
+        infos = {
+            a: {"price": price, "cleared": float(cleared[i]), "demand": info["demand"]}
+            for i, a in enumerate(agents)
+        }
+        if terminated or truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, reward_d, terminations, truncations, infos
+
+    def render(self):
+        """``rgb_array``: an (H, W, 3) uint8 image of prices and dispatch so far;
+        ``human``: the same figure in a matplotlib window. Needs the ``plot`` extra."""
+        if self.render_mode is None:
+            return None
+        from powermarket import plot
+
+        return plot.render(self.market, self.render_mode)
+
+    def close(self) -> None:
+        pass
+
+
+def parallel_env(
+    scenario: Any = None,
+    observer: str = "simple",
+    seed: int | None = None,
+    render_mode: str | None = None,
+    tie_rule: str = "pro_rata",
+) -> MarketParallelEnv:
+    """A PettingZoo ``ParallelEnv`` of one market (see :class:`MarketParallelEnv`)."""
+    return MarketParallelEnv(
+        scenario, observer=observer, seed=seed, render_mode=render_mode, tie_rule=tie_rule
+    )

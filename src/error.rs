@@ -1,0 +1,135 @@
+//! The one error type of the core. Every message names the argument, the
+//! agent or market, and the offending value, so the Python layer can pass it
+//! through unchanged.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in the core. `Misuse` variants map to
+/// `RuntimeError` in Python, all others to `ValueError`.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum MarketError {
+    /// A value that must be finite is NaN or infinite.
+    #[error("{arg}[{index}] must be finite, got {value}")]
+    NotFinite {
+        arg: &'static str,
+        index: usize,
+        value: f64,
+    },
+    /// A value that must be >= 0 is negative.
+    #[error("{arg}[{index}] must be >= 0, got {value}")]
+    Negative {
+        arg: &'static str,
+        index: usize,
+        value: f64,
+    },
+    /// A scalar argument (demand, shortage price, ...) is out of its domain.
+    #[error("{arg} {requirement}, got {value}")]
+    BadScalar {
+        arg: &'static str,
+        requirement: &'static str,
+        value: f64,
+    },
+    /// Two arrays that must have the same length do not.
+    #[error(
+        "length mismatch: {arg} has length {got}, expected {expected} (the length of {other})"
+    )]
+    LengthMismatch {
+        arg: &'static str,
+        other: &'static str,
+        got: usize,
+        expected: usize,
+    },
+    /// An array that must not be empty is.
+    #[error("{arg} must not be empty")]
+    Empty { arg: &'static str },
+    /// A wrongly shaped array.
+    #[error("{arg} must have shape {expected}, got {got}")]
+    Shape {
+        arg: &'static str,
+        expected: String,
+        got: String,
+    },
+    /// A non-finite action component of one agent.
+    #[error("actions for {agent}{market}: {component} must be finite, got {value}")]
+    BadAction {
+        agent: String,
+        market: MarketTag,
+        component: &'static str,
+        value: f64,
+    },
+    /// A scenario field is invalid.
+    #[error("scenario field `{field}`: {message}")]
+    Scenario {
+        field: &'static str,
+        message: String,
+    },
+    /// An unknown name for an enumerated option.
+    #[error("unknown {arg} {value:?}; valid values are: {valid}")]
+    UnknownName {
+        arg: &'static str,
+        value: String,
+        valid: String,
+    },
+    /// An error in one market of a batch.
+    #[error("market {market}: {source}")]
+    InMarket {
+        market: usize,
+        #[source]
+        source: Box<MarketError>,
+    },
+    /// The API was used out of order (step before reset, step after the end).
+    #[error("{0}")]
+    Misuse(String),
+}
+
+/// Optional " (market i)" suffix for action errors of a batched env.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MarketTag(pub Option<usize>);
+
+impl std::fmt::Display for MarketTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(m) => write!(f, " in market {m}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl MarketError {
+    /// True for errors that are misuse of the API rather than bad values.
+    pub fn is_misuse(&self) -> bool {
+        match self {
+            MarketError::Misuse(_) => true,
+            MarketError::InMarket { source, .. } => source.is_misuse(),
+            _ => false,
+        }
+    }
+
+    /// Attach a market index (for batched calls).
+    pub fn in_market(self, market: usize) -> MarketError {
+        match self {
+            MarketError::BadAction {
+                agent,
+                component,
+                value,
+                ..
+            } => MarketError::BadAction {
+                agent,
+                market: MarketTag(Some(market)),
+                component,
+                value,
+            },
+            other => MarketError::InMarket {
+                market,
+                source: Box::new(other),
+            },
+        }
+    }
+}
+
+/// Name of agent `i` as every front shows it.
+pub fn agent_name(i: usize) -> String {
+    format!("gen_{i}")
+}
+
+pub type Result<T> = std::result::Result<T, MarketError>;

@@ -1,0 +1,430 @@
+use super::scenario::{scenario_arg, PyScenario};
+use super::{array_arg, elems, expect_shape, filled, seed_arg};
+use crate::clearing::TieRule;
+use crate::env::{Market, MarketEnv, Record, Snapshot};
+use crate::error::MarketError;
+use crate::observe::Observer;
+use crate::opponents::{Opponents, Strategy};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods, ToPyArray,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::{intern, IntoPyObjectExt};
+use std::sync::Arc;
+
+/// One electricity market with N generators, stepped hour by hour (arrays in,
+/// arrays out: the fastest single-market API).
+///
+/// ``reset(seed=None)`` returns ``(obs, info)`` with ``obs`` of shape (N, D),
+/// float32. ``step(actions)`` takes actions of shape (N, 2) (``[a0, a1]`` per
+/// generator: withheld share in [0, 1] and price action in [-10, 10]; values
+/// outside are clipped) and returns ``(obs, rewards, terminated, truncated,
+/// info)``. Each call returns new arrays. ``info`` holds ``price`` (€/MWh),
+/// ``demand`` and ``shortfall`` (MW) and ``cleared`` (N,) MW.
+#[pyclass(name = "MarketEnv", module = "powermarket._core")]
+#[derive(Clone)]
+pub struct PyMarketEnv {
+    env: MarketEnv,
+    observer: Observer,
+    tie_rule: TieRule,
+}
+
+fn obs_array<'py>(py: Python<'py>, n: usize, d: usize) -> Bound<'py, PyArray2<f32>> {
+    unsafe { PyArray2::<f32>::new(py, [n, d], false) }
+}
+
+impl PyMarketEnv {
+    fn build(
+        scenario: Option<&Bound<'_, PyAny>>,
+        observer: &str,
+        seed: Option<&Bound<'_, PyAny>>,
+        tie_rule: &str,
+    ) -> PyResult<Self> {
+        let observer = Observer::parse(observer)?;
+        let tie_rule = TieRule::parse(tie_rule)?;
+        let scenario = scenario_arg(scenario)?;
+        let env = MarketEnv::new(scenario, observer, tie_rule, seed_arg(seed)?)?;
+        Ok(PyMarketEnv {
+            env,
+            observer,
+            tie_rule,
+        })
+    }
+}
+
+fn record_dict<'py>(py: Python<'py>, r: &Record, n: usize) -> PyResult<Bound<'py, PyDict>> {
+    let h = r.prices.len();
+    let d = PyDict::new(py);
+    let mat = |v: &[f64]| -> PyResult<Bound<'py, PyAny>> {
+        Ok(v.to_pyarray(py).reshape([h, n])?.into_any())
+    };
+    d.set_item("bids", mat(&r.bids)?)?;
+    d.set_item("offered", mat(&r.offered)?)?;
+    d.set_item("cleared", mat(&r.cleared)?)?;
+    d.set_item("rewards", r.rewards.to_pyarray(py).reshape([h, n])?)?;
+    d.set_item("prices", r.prices.to_pyarray(py))?;
+    d.set_item("demand", r.demand.to_pyarray(py))?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyMarketEnv {
+    #[new]
+    #[pyo3(signature = (scenario=None, observer="simple", seed=None, tie_rule="pro_rata"))]
+    fn new(
+        scenario: Option<&Bound<'_, PyAny>>,
+        observer: &str,
+        seed: Option<&Bound<'_, PyAny>>,
+        tie_rule: &str,
+    ) -> PyResult<Self> {
+        Self::build(scenario, observer, seed, tie_rule)
+    }
+
+    /// Start an episode. ``seed`` reseeds the market's RNG (same seed and
+    /// same actions give a bit-identical episode); ``options`` is accepted for
+    /// Gymnasium compatibility and must be None or empty.
+    #[pyo3(signature = (seed=None, options=None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyDict>)> {
+        if let Some(o) = options {
+            if !o.is_none() && o.is_truthy()? {
+                return Err(PyValueError::new_err(
+                    "options: MarketEnv.reset takes no options (got a non-empty value)",
+                ));
+            }
+        }
+        let seed = seed_arg(seed)?;
+        let obs = obs_array(py, self.env.num_agents(), self.env.obs_dim());
+        self.env.reset(seed, filled(&obs))?;
+        let info = PyDict::new(py);
+        info.set_item(intern!(py, "demand"), self.env.demand()[0])?;
+        Ok((obs, info))
+    }
+
+    /// Step one hour with actions of shape (N, 2). Raises ValueError for a
+    /// wrong shape or NaN/inf (naming the agent; nothing is stepped) and
+    /// RuntimeError before ``reset()`` or after the episode ended.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (n, d) = (self.env.num_agents(), self.env.obs_dim());
+        let a = array_arg::<f32>(actions, "actions", 2)?;
+        expect_shape("actions", a.shape(), &[n, 2])?;
+        let obs = obs_array(py, n, d);
+        let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
+        let info = self.env.step(elems(&a), filled(&obs), filled(&rewards))?;
+        let cleared = self.env.last_cleared().to_pyarray(py);
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "price"), info.price)?;
+        dict.set_item(intern!(py, "demand"), info.demand)?;
+        dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
+        dict.set_item(intern!(py, "cleared"), cleared)?;
+        let term = info.terminated.into_bound_py_any(py)?;
+        let trunc = false.into_bound_py_any(py)?;
+        super::tuple(
+            py,
+            [
+                obs.into_any(),
+                rewards.into_any(),
+                term,
+                trunc,
+                dict.into_any(),
+            ],
+        )
+    }
+
+    /// The current episode so far: ``bids``, ``offered``, ``cleared``,
+    /// ``rewards`` (hours, N) and ``prices``, ``demand`` (hours,), NumPy copies.
+    fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        record_dict(py, &self.env.record(), self.env.num_agents())
+    }
+
+    /// Lower and upper bounds of every observation feature, each (N, D) float32.
+    fn observation_bounds<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>)> {
+        let m = self.env.market();
+        let (n, d) = (m.n(), m.obs_dim());
+        Ok((
+            m.obs.low().to_pyarray(py).reshape([n, d])?,
+            m.obs.high().to_pyarray(py).reshape([n, d])?,
+        ))
+    }
+
+    /// Realised demand of every hour of the current episode, MW (a copy).
+    #[getter]
+    fn demand<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.env.demand().to_pyarray(py)
+    }
+
+    #[getter]
+    fn num_agents(&self) -> usize {
+        self.env.num_agents()
+    }
+
+    /// Features per agent.
+    #[getter]
+    fn obs_dim(&self) -> usize {
+        self.env.obs_dim()
+    }
+
+    /// Hours per episode, T.
+    #[getter]
+    fn horizon(&self) -> usize {
+        self.env.horizon()
+    }
+
+    /// Hours stepped in the current episode (None before the first reset).
+    #[getter]
+    fn t(&self) -> Option<usize> {
+        self.env.t()
+    }
+
+    #[getter]
+    fn observer(&self) -> &'static str {
+        self.observer.name()
+    }
+
+    #[getter]
+    fn tie_rule(&self) -> &'static str {
+        self.tie_rule.name()
+    }
+
+    #[getter]
+    fn scenario(&self) -> PyScenario {
+        PyScenario {
+            inner: self.env.scenario().clone(),
+        }
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let s = self.env.snapshot();
+        let state = PyDict::new(py);
+        state.set_item("rng_seed", PyBytes::new(py, &s.rng_seed))?;
+        state.set_item("rng_stream", s.rng_stream)?;
+        state.set_item("rng_word_pos", s.rng_word_pos)?;
+        state.set_item("t", s.t)?;
+        state.set_item("demand", s.demand.to_pyarray(py))?;
+        state.set_item("last_price", s.last_price)?;
+        state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        let r = &s.record;
+        state.set_item("bids", r.bids.to_pyarray(py))?;
+        state.set_item("offered", r.offered.to_pyarray(py))?;
+        state.set_item("cleared", r.cleared.to_pyarray(py))?;
+        state.set_item("rewards", r.rewards.to_pyarray(py))?;
+        state.set_item("prices", r.prices.to_pyarray(py))?;
+        state.set_item("record_demand", r.demand.to_pyarray(py))?;
+        let restore = py
+            .import("powermarket._core")?
+            .getattr("_restore_market_env")?;
+        let args = PyTuple::new(
+            py,
+            [
+                PyScenario {
+                    inner: self.env.scenario().clone(),
+                }
+                .into_bound_py_any(py)?,
+                self.observer.name().into_bound_py_any(py)?,
+                self.tie_rule.name().into_bound_py_any(py)?,
+                state.into_any(),
+            ],
+        )?;
+        Ok((restore, args))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "MarketEnv(n={}, t={}, observer={:?}, tie_rule={:?})",
+            self.env.num_agents(),
+            self.env.horizon(),
+            self.observer.name(),
+            self.tie_rule.name()
+        )
+    }
+}
+
+fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
+    let v = d
+        .get_item(k)?
+        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))?;
+    let a: PyReadonlyArray1<'py, T> = v.extract()?;
+    Ok(a.as_slice()?.to_vec())
+}
+
+/// Rebuild a pickled MarketEnv (internal).
+#[pyfunction]
+fn _restore_market_env(
+    scenario: &Bound<'_, PyScenario>,
+    observer: &str,
+    tie_rule: &str,
+    state: &Bound<'_, PyDict>,
+) -> PyResult<PyMarketEnv> {
+    let observer = Observer::parse(observer)?;
+    let tie_rule = TieRule::parse(tie_rule)?;
+    let market = Arc::new(Market::new(
+        scenario.get().inner.clone(),
+        observer,
+        tie_rule,
+    )?);
+    let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+        state
+            .get_item(k)?
+            .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
+    };
+    let seed_bytes: Vec<u8> = get("rng_seed")?.extract()?;
+    let rng_seed: [u8; 32] = seed_bytes
+        .try_into()
+        .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+    let snap = Snapshot {
+        rng_seed,
+        rng_stream: get("rng_stream")?.extract()?,
+        rng_word_pos: get("rng_word_pos")?.extract()?,
+        t: get("t")?.extract()?,
+        demand: vec_item(state, "demand")?,
+        last_price: get("last_price")?.extract()?,
+        last_cleared: vec_item(state, "last_cleared")?,
+        record: Record {
+            bids: vec_item(state, "bids")?,
+            offered: vec_item(state, "offered")?,
+            cleared: vec_item(state, "cleared")?,
+            rewards: vec_item(state, "rewards")?,
+            prices: vec_item(state, "prices")?,
+            demand: vec_item(state, "record_demand")?,
+        },
+    };
+    Ok(PyMarketEnv {
+        env: MarketEnv::restore(market, snap)?,
+        observer,
+        tie_rule,
+    })
+}
+
+/// Built-in opponent strategies, computed in Rust (internal; used by the
+/// Gymnasium single-learner env).
+///
+/// ``strategies`` has one entry per agent: ``"truthful"``, ``"random"``,
+/// ``("constant", a0, a1)`` or ``("markup", eur_per_mwh)``; the learner's own
+/// entry is ignored.
+#[pyclass(name = "Opponents", module = "powermarket._core")]
+#[derive(Clone)]
+pub struct PyOpponents {
+    inner: Opponents,
+    max_bid_delta: f64,
+}
+
+fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
+    let bad = || {
+        PyValueError::new_err(format!(
+            "opponent for gen_{agent}: expected \"truthful\", \"random\", (\"constant\", a0, a1) \
+             or (\"markup\", eur_per_mwh), got {}",
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    if let Ok(s) = obj.extract::<String>() {
+        return match s.as_str() {
+            "truthful" => Ok(Strategy::Truthful),
+            "random" => Ok(Strategy::Random),
+            _ => Err(bad()),
+        };
+    }
+    let t = obj.cast::<PyTuple>().map_err(|_| bad())?;
+    let name: String = t.get_item(0).and_then(|x| x.extract()).map_err(|_| bad())?;
+    let s = match (name.as_str(), t.len()) {
+        ("constant", 3) => Strategy::Constant([
+            t.get_item(1)?.extract::<f32>().map_err(|_| bad())?,
+            t.get_item(2)?.extract::<f32>().map_err(|_| bad())?,
+        ]),
+        ("markup", 2) => Strategy::Markup(t.get_item(1)?.extract::<f64>().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    s.validate().map_err(|e| match e {
+        MarketError::BadScalar { value, .. } => PyValueError::new_err(format!(
+            "opponent for gen_{agent}: parameters must be finite, got {value}"
+        )),
+        other => other.into(),
+    })?;
+    Ok(s)
+}
+
+#[pymethods]
+impl PyOpponents {
+    #[new]
+    #[pyo3(signature = (strategies, max_bid_delta, seed=None))]
+    fn new(
+        strategies: Vec<Bound<'_, PyAny>>,
+        max_bid_delta: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let parsed = strategies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_strategy(s, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyOpponents {
+            inner: Opponents::new(parsed, seed_arg(seed)?)?,
+            max_bid_delta,
+        })
+    }
+
+    /// Reseed the RNG of the random strategies.
+    fn reseed(&mut self, seed: u64) {
+        self.inner.reseed(seed);
+    }
+
+    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2) float32.
+    fn fill(&mut self, actions: &Bound<'_, PyArray2<f32>>, skip: usize) -> PyResult<()> {
+        let n = self.inner.strategies.len();
+        expect_shape("actions", actions.shape(), &[n, 2])?;
+        let mut rw = actions.readwrite();
+        let slice = rw.as_slice_mut()?;
+        self.inner.fill(slice, skip, self.max_bid_delta);
+        Ok(())
+    }
+
+    /// Fill (M, N, 2) float32 ``actions`` market by market, skipping agent ``skip``.
+    fn fill_batch(
+        &mut self,
+        actions: &Bound<'_, numpy::PyArray3<f32>>,
+        skip: usize,
+    ) -> PyResult<()> {
+        let n = self.inner.strategies.len();
+        let m = actions.shape()[0];
+        expect_shape("actions", actions.shape(), &[m, n, 2])?;
+        let mut rw = actions.readwrite();
+        for chunk in rw.as_slice_mut()?.chunks_exact_mut(2 * n) {
+            self.inner.fill(chunk, skip, self.max_bid_delta);
+        }
+        Ok(())
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyMarketEnv>()?;
+    m.add_class::<PyOpponents>()?;
+    m.add_function(wrap_pyfunction!(_restore_market_env, m)?)?;
+    Ok(())
+}

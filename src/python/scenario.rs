@@ -1,0 +1,285 @@
+use super::array_arg;
+use super::elems;
+use crate::scenario::Scenario;
+use numpy::{PyArray1, ToPyArray};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+/// A market scenario: generator capacities (MW), marginal costs (€/MWh), the
+/// hourly demand profile (MW) and the market rules.
+///
+/// Build one with a preset (``Scenario.default(n=5, t=24)``,
+/// ``Scenario.competitive(...)``, ``Scenario.weekly(n=5)``) or with the
+/// keyword constructor. Scenarios are immutable; ``replace(**fields)`` gives
+/// a modified copy.
+#[pyclass(name = "Scenario", module = "powermarket._core", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub struct PyScenario {
+    pub inner: Scenario,
+}
+
+fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
+    Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
+}
+
+const FIELDS: [&str; 8] = [
+    "capacities",
+    "costs",
+    "demand",
+    "max_bid_delta",
+    "bid_penalty",
+    "lol_penalty",
+    "demand_noise",
+    "shortage_price",
+];
+
+#[pymethods]
+impl PyScenario {
+    #[new]
+    #[pyo3(signature = (capacities, costs, demand, *, max_bid_delta=50.0, bid_penalty=0.01,
+                        lol_penalty=1.0, demand_noise=0.05, shortage_price=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        capacities: &Bound<'_, PyAny>,
+        costs: &Bound<'_, PyAny>,
+        demand: &Bound<'_, PyAny>,
+        max_bid_delta: f64,
+        bid_penalty: f64,
+        lol_penalty: f64,
+        demand_noise: f64,
+        shortage_price: Option<f64>,
+    ) -> PyResult<Self> {
+        let inner = Scenario {
+            capacities: vec_arg(capacities, "capacities")?,
+            costs: vec_arg(costs, "costs")?,
+            demand: vec_arg(demand, "demand")?,
+            max_bid_delta,
+            bid_penalty,
+            lol_penalty,
+            demand_noise,
+            shortage_price,
+        };
+        Ok(PyScenario {
+            inner: inner.validated()?,
+        })
+    }
+
+    /// The easy_marl default market: ``n`` generators of ``150/n`` MW with
+    /// costs ``linspace(20, 40, n)``, demand ``(sin(linspace(0, 2pi, t)) + 1.5) * 50``.
+    #[staticmethod]
+    #[pyo3(signature = (n=5, t=24))]
+    fn default(n: usize, t: usize) -> PyResult<Self> {
+        Ok(PyScenario {
+            inner: Scenario::default_preset(n, t)?,
+        })
+    }
+
+    /// The default market with total capacity ``(1 + competition_rate)``
+    /// times peak demand (0.2 gives the default market; more is more competitive).
+    #[staticmethod]
+    #[pyo3(signature = (n=5, t=24, competition_rate=0.5))]
+    fn competitive(n: usize, t: usize, competition_rate: f64) -> PyResult<Self> {
+        Ok(PyScenario {
+            inner: Scenario::competitive(n, t, competition_rate)?,
+        })
+    }
+
+    /// A 168-hour week (weekends at 80 % of weekday demand) in which one
+    /// generator in five is a zero-cost renewable.
+    #[staticmethod]
+    #[pyo3(signature = (n=5))]
+    fn weekly(n: usize) -> PyResult<Self> {
+        Ok(PyScenario {
+            inner: Scenario::weekly(n)?,
+        })
+    }
+
+    /// Build from a dict as produced by ``to_dict()``; unknown keys are an error.
+    #[staticmethod]
+    fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
+        for key in d.keys() {
+            let k: String = key.extract()?;
+            if !FIELDS.contains(&k.as_str()) {
+                return Err(PyValueError::new_err(format!(
+                    "unknown scenario field {k:?}; valid fields are: {}",
+                    FIELDS.join(", ")
+                )));
+            }
+        }
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            d.get_item(k)?.ok_or_else(|| {
+                PyValueError::new_err(format!("scenario dict is missing the field {k:?}"))
+            })
+        };
+        let scalar = |k: &str, default: f64| -> PyResult<f64> {
+            match d.get_item(k)? {
+                Some(v) => v.extract::<f64>().map_err(|_| {
+                    PyValueError::new_err(format!("scenario field `{k}` must be a number"))
+                }),
+                None => Ok(default),
+            }
+        };
+        let shortage_price = match d.get_item("shortage_price")? {
+            Some(v) if !v.is_none() => Some(v.extract::<f64>()?),
+            _ => None,
+        };
+        let inner = Scenario {
+            capacities: vec_arg(&get("capacities")?, "capacities")?,
+            costs: vec_arg(&get("costs")?, "costs")?,
+            demand: vec_arg(&get("demand")?, "demand")?,
+            max_bid_delta: scalar("max_bid_delta", 50.0)?,
+            bid_penalty: scalar("bid_penalty", 0.01)?,
+            lol_penalty: scalar("lol_penalty", 1.0)?,
+            demand_noise: scalar("demand_noise", 0.05)?,
+            shortage_price,
+        };
+        Ok(PyScenario {
+            inner: inner.validated()?,
+        })
+    }
+
+    /// All fields as plain Python values (lists and floats).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner;
+        let d = PyDict::new(py);
+        d.set_item("capacities", s.capacities.clone())?;
+        d.set_item("costs", s.costs.clone())?;
+        d.set_item("demand", s.demand.clone())?;
+        d.set_item("max_bid_delta", s.max_bid_delta)?;
+        d.set_item("bid_penalty", s.bid_penalty)?;
+        d.set_item("lol_penalty", s.lol_penalty)?;
+        d.set_item("demand_noise", s.demand_noise)?;
+        d.set_item("shortage_price", s.shortage_price)?;
+        Ok(d)
+    }
+
+    /// A copy with some fields changed, e.g. ``s.replace(demand_noise=0.0)``.
+    #[pyo3(signature = (**changes))]
+    fn replace(&self, py: Python<'_>, changes: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let d = self.to_dict(py)?;
+        if let Some(c) = changes {
+            d.update(c.as_mapping())?;
+        }
+        Self::from_dict(&d)
+    }
+
+    /// Number of generators.
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n()
+    }
+
+    /// Hours per episode.
+    #[getter]
+    fn t(&self) -> usize {
+        self.inner.t()
+    }
+
+    /// Capacities, MW (a copy).
+    #[getter]
+    fn capacities<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.capacities.to_pyarray(py)
+    }
+
+    /// Marginal costs, €/MWh (a copy).
+    #[getter]
+    fn costs<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.costs.to_pyarray(py)
+    }
+
+    /// Noise-free hourly demand, MW (a copy).
+    #[getter]
+    fn demand<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.demand.to_pyarray(py)
+    }
+
+    #[getter]
+    fn max_bid_delta(&self) -> f64 {
+        self.inner.max_bid_delta
+    }
+
+    #[getter]
+    fn bid_penalty(&self) -> f64 {
+        self.inner.bid_penalty
+    }
+
+    #[getter]
+    fn lol_penalty(&self) -> f64 {
+        self.inner.lol_penalty
+    }
+
+    #[getter]
+    fn demand_noise(&self) -> f64 {
+        self.inner.demand_noise
+    }
+
+    #[getter]
+    fn shortage_price(&self) -> Option<f64> {
+        self.inner.shortage_price
+    }
+
+    /// Peak noise-free demand (the demand normaliser).
+    #[getter]
+    fn demand_scale(&self) -> f64 {
+        self.inner.demand_scale()
+    }
+
+    /// Highest marginal cost (the cost normaliser).
+    #[getter]
+    fn cost_scale(&self) -> f64 {
+        self.inner.cost_scale()
+    }
+
+    /// Largest capacity (the capacity normaliser).
+    #[getter]
+    fn capacity_scale(&self) -> f64 {
+        self.inner.capacity_scale()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Scenario(n={}, t={}, capacity={} MW, peak_demand={} MW, demand_noise={})",
+            self.inner.n(),
+            self.inner.t(),
+            self.inner.capacities.iter().sum::<f64>(),
+            self.inner.demand_scale(),
+            self.inner.demand_noise
+        )
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let cls = py.get_type::<PyScenario>();
+        Ok((
+            cls.getattr("from_dict")?,
+            PyTuple::new(py, [self.to_dict(py)?])?,
+        ))
+    }
+}
+
+/// `None` → the default preset; a Scenario → its value.
+pub(crate) fn scenario_arg(s: Option<&Bound<'_, PyAny>>) -> PyResult<Scenario> {
+    match s {
+        None => Ok(Scenario::default_preset(5, 24)?),
+        Some(s) if s.is_none() => Ok(Scenario::default_preset(5, 24)?),
+        Some(s) => {
+            if let Ok(sc) = s.cast::<PyScenario>() {
+                Ok(sc.get().inner.clone())
+            } else if let Ok(d) = s.cast::<PyDict>() {
+                Ok(PyScenario::from_dict(d)?.inner)
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "scenario must be a powermarket.Scenario, a dict or None, got {}",
+                    s.get_type().name()?
+                )))
+            }
+        }
+    }
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyScenario>()
+}

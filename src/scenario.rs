@@ -1,0 +1,313 @@
+//! A market scenario: the generator fleet, the hourly demand profile and the
+//! market rules, with the presets of the easy_marl electricity example.
+
+use crate::clearing::Rules;
+use crate::error::{MarketError, Result};
+use std::f64::consts::PI;
+
+/// Fleet, demand and rules of one market. Immutable once validated; share it
+/// between markets by reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Capacity of each generator, MW (N values, > 0).
+    pub capacities: Vec<f64>,
+    /// Marginal cost of each generator, €/MWh (N values).
+    pub costs: Vec<f64>,
+    /// Noise-free demand of each hour, MW (T values, > 0).
+    pub demand: Vec<f64>,
+    /// Largest bid markup or markdown over cost, €/MWh.
+    pub max_bid_delta: f64,
+    /// Weight of the squared bid deviation `(b - c)^2` in the reward.
+    pub bid_penalty: f64,
+    /// Penalty per MW of unserved demand, charged to every generator.
+    pub lol_penalty: f64,
+    /// Standard deviation of the hourly demand noise, as a fraction of the peak demand.
+    pub demand_noise: f64,
+    /// Price in a shortage (price cap / value of lost load); `None`: highest offer price.
+    pub shortage_price: Option<f64>,
+}
+
+/// numpy.linspace(start, stop, num), bit for bit.
+pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    let mut v: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    if let Some(last) = v.last_mut() {
+        *last = stop;
+    }
+    v
+}
+
+fn positive_or_one(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        1.0
+    }
+}
+
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn min_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+impl Scenario {
+    /// Defaults of the easy_marl example for the scalar fields.
+    pub fn with_fleet(capacities: Vec<f64>, costs: Vec<f64>, demand: Vec<f64>) -> Self {
+        Scenario {
+            capacities,
+            costs,
+            demand,
+            max_bid_delta: 50.0,
+            bid_penalty: 0.01,
+            lol_penalty: 1.0,
+            demand_noise: 0.05,
+            shortage_price: None,
+        }
+    }
+
+    /// The easy_marl default: demand `(sin(linspace(0, 2pi, t)) + 1.5) * 50`,
+    /// `n` equal generators of `150 / n` MW, costs `linspace(20, 40, n)` €/MWh.
+    pub fn default_preset(n: usize, t: usize) -> Result<Self> {
+        check_sizes(n, t)?;
+        let demand = linspace(0.0, 2.0 * PI, t)
+            .into_iter()
+            .map(|x| (x.sin() + 1.5) * 50.0)
+            .collect();
+        let s = Self::with_fleet(vec![150.0 / n as f64; n], linspace(20.0, 40.0, n), demand);
+        s.validated()
+    }
+
+    /// The default market with more (or less) capacity: total capacity is
+    /// `(1 + competition_rate)` times the peak demand, split equally.
+    /// `competition_rate = 0.2` is the default preset; larger is more competitive.
+    pub fn competitive(n: usize, t: usize, competition_rate: f64) -> Result<Self> {
+        if !(competition_rate.is_finite() && competition_rate > -1.0) {
+            return Err(MarketError::Scenario {
+                field: "competition_rate",
+                message: format!("must be finite and > -1, got {competition_rate}"),
+            });
+        }
+        let mut s = Self::default_preset(n, t)?;
+        let peak = max_of(&s.demand);
+        s.capacities = vec![(1.0 + competition_rate) * peak / n as f64; n];
+        s.validated()
+    }
+
+    /// One week of hours (T = 168, hour 0 = Monday 00:00). Weekdays follow a
+    /// daily curve peaking at 18:00 (`(1.5 - cos(2pi (h - 6) / 24)... )`),
+    /// weekends run at 80 %. One generator in five (at least one when n >= 2)
+    /// is renewable, with zero marginal cost; the rest have costs
+    /// `linspace(20, 40)`. Total capacity is 1.2 times the peak demand.
+    pub fn weekly(n: usize) -> Result<Self> {
+        check_sizes(n, 168)?;
+        let demand: Vec<f64> = (0..168)
+            .map(|t| {
+                let hour = (t % 24) as f64;
+                let day = t / 24;
+                let level = if day >= 5 { 0.8 } else { 1.0 };
+                level * (((2.0 * PI * (hour - 12.0) / 24.0).sin() + 1.5) * 50.0)
+            })
+            .collect();
+        let renewables = if n >= 2 { n.div_ceil(5) } else { 0 };
+        let mut costs = vec![0.0; renewables];
+        costs.extend(linspace(20.0, 40.0, n - renewables));
+        let peak = max_of(&demand);
+        let s = Self::with_fleet(vec![1.2 * peak / n as f64; n], costs, demand);
+        s.validated()
+    }
+
+    /// Check every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        if self.capacities.is_empty() {
+            return err("capacities", "needs at least one generator (N >= 1)".into());
+        }
+        if self.demand.is_empty() {
+            return err("demand", "needs at least one hour (T >= 1)".into());
+        }
+        if self.costs.len() != self.capacities.len() {
+            return err(
+                "costs",
+                format!(
+                    "has {} values but capacities has {}",
+                    self.costs.len(),
+                    self.capacities.len()
+                ),
+            );
+        }
+        for (i, &k) in self.capacities.iter().enumerate() {
+            if !(k.is_finite() && k > 0.0) {
+                return err(
+                    "capacities",
+                    format!("gen_{i} must be finite and > 0, got {k}"),
+                );
+            }
+        }
+        for (i, &c) in self.costs.iter().enumerate() {
+            if !c.is_finite() {
+                return err("costs", format!("gen_{i} must be finite, got {c}"));
+            }
+        }
+        for (h, &d) in self.demand.iter().enumerate() {
+            if !(d.is_finite() && d > 0.0) {
+                return err(
+                    "demand",
+                    format!("hour {h} must be finite and > 0, got {d}"),
+                );
+            }
+        }
+        let scalars = [
+            ("max_bid_delta", self.max_bid_delta),
+            ("bid_penalty", self.bid_penalty),
+            ("lol_penalty", self.lol_penalty),
+            ("demand_noise", self.demand_noise),
+        ];
+        for (field, v) in scalars {
+            if !(v.is_finite() && v >= 0.0) {
+                return err(field, format!("must be finite and >= 0, got {v}"));
+            }
+        }
+        if let Some(p) = self.shortage_price {
+            if !p.is_finite() {
+                return err("shortage_price", format!("must be finite or None, got {p}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self` after [`Scenario::validate`].
+    pub fn validated(self) -> Result<Self> {
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Number of generators N.
+    pub fn n(&self) -> usize {
+        self.capacities.len()
+    }
+
+    /// Number of hours T in an episode.
+    pub fn t(&self) -> usize {
+        self.demand.len()
+    }
+
+    /// Peak of the noise-free demand (1 if not positive).
+    pub fn demand_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.demand))
+    }
+
+    /// Highest marginal cost (1 if not positive).
+    pub fn cost_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.costs))
+    }
+
+    /// Largest capacity (1 if not positive).
+    pub fn capacity_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.capacities))
+    }
+
+    /// Bounds `[lo, hi]` of the per-hour demand noise, MW.
+    pub fn noise_bounds(&self) -> (f64, f64) {
+        let total_k: f64 = self.capacities.iter().sum();
+        let lo = -0.5 * min_of(&self.demand);
+        let hi = (0.5 * (total_k - max_of(&self.demand))).max(0.0);
+        (lo, hi)
+    }
+
+    /// Clearing rules implied by the scenario, with the given tie rule.
+    pub fn rules(&self, tie_rule: crate::TieRule) -> Rules {
+        Rules {
+            tie_rule,
+            shortage_price: self.shortage_price,
+        }
+    }
+
+    /// Range of possible clearing prices, €/MWh: every price is some bid
+    /// `c_i + tanh(a) * delta`, or the shortage price.
+    pub fn price_bounds(&self) -> (f64, f64) {
+        let mut lo = min_of(&self.costs) - self.max_bid_delta;
+        let mut hi = max_of(&self.costs) + self.max_bid_delta;
+        if let Some(p) = self.shortage_price {
+            lo = lo.min(p);
+            hi = hi.max(p);
+        }
+        (lo, hi)
+    }
+}
+
+fn check_sizes(n: usize, t: usize) -> Result<()> {
+    if n == 0 {
+        return Err(MarketError::Scenario {
+            field: "n",
+            message: "must be >= 1, got 0".into(),
+        });
+    }
+    if t == 0 {
+        return Err(MarketError::Scenario {
+            field: "t",
+            message: "must be >= 1, got 0".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_preset_values() {
+        let s = Scenario::default_preset(5, 24).unwrap();
+        assert_eq!(s.capacities, vec![30.0; 5]);
+        assert_eq!(s.costs, vec![20.0, 25.0, 30.0, 35.0, 40.0]);
+        assert_eq!(s.demand.len(), 24);
+        assert!((s.demand[0] - 75.0).abs() < 1e-12);
+        assert_eq!(s.cost_scale(), 40.0);
+        let (lo, hi) = s.noise_bounds();
+        assert!(lo < 0.0 && hi >= 0.0);
+    }
+
+    #[test]
+    fn linspace_matches_numpy_endpoints() {
+        assert_eq!(linspace(20.0, 40.0, 1), vec![20.0]);
+        assert_eq!(linspace(0.0, 1.0, 3), vec![0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn presets_validate_and_weekly_has_renewables() {
+        let w = Scenario::weekly(5).unwrap();
+        assert_eq!(w.t(), 168);
+        assert_eq!(w.costs[0], 0.0);
+        assert!(w.demand[24 * 5 + 18] < w.demand[18]);
+        let c = Scenario::competitive(4, 24, 1.0).unwrap();
+        let peak = max_of(&c.demand);
+        assert!((c.capacities.iter().sum::<f64>() - 2.0 * peak).abs() < 1e-9);
+        assert!(Scenario::competitive(4, 24, -1.0).is_err());
+        assert!(Scenario::default_preset(0, 24).is_err());
+    }
+
+    #[test]
+    fn validation_names_field() {
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.capacities[1] = 0.0;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("capacities") && e.contains("gen_1"), "{e}");
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.costs.pop();
+        assert!(s.validate().unwrap_err().to_string().contains("costs"));
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.demand_noise = f64::NAN;
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("demand_noise"));
+    }
+}
