@@ -207,13 +207,29 @@ impl ObsBuilder {
         let (plo, phi) = s.price_bounds();
         let p_lo = ((plo * self.inv_cost_scale) as f32).min(0.0);
         let p_hi = ((phi * self.inv_cost_scale) as f32).max(0.0);
-        self.low = self.template.clone();
-        self.high = self.template.clone();
+        // Static features get the range they take over the fleet (widened to
+        // [0, 1]), not their single value: a Box whose low equals its high is
+        // a degenerate space for most learners.
+        let cs = s.cost_scale();
+        let c_lo = s.costs.iter().map(|c| (c / cs) as f32).fold(0.0f32, f32::min);
+        let c_hi = s.costs.iter().map(|c| (c / cs) as f32).fold(1.0f32, f32::max);
+        self.low = vec![0.0; self.template.len()];
+        self.high = vec![1.0; self.template.len()];
         for i in 0..self.n {
             let lo = &mut self.low[i * self.dim..(i + 1) * self.dim];
             let hi = &mut self.high[i * self.dim..(i + 1) * self.dim];
             lo[0] = d_lo;
             hi[0] = d_hi;
+            // Capacity ratios are in (0, 1]; cost ratios in [c_lo, c_hi].
+            if self.kind == Observer::Basic {
+                for k in 2..2 + (self.n - 1) {
+                    lo[k] = c_lo;
+                    hi[k] = c_hi;
+                }
+            } else {
+                lo[2] = c_lo;
+                hi[2] = c_hi;
+            }
             match self.kind {
                 Observer::Simple => {
                     lo[3] = 0.0;
