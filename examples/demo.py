@@ -156,11 +156,19 @@ def evaluate(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: i
     learned = run_episodes(scenario, tile(pol.params, m), eval_seed)
     truthful = run_episodes(scenario, np.zeros((m, n, pol.size)), eval_seed)
     alone = np.zeros(n)
+    alone_reward = np.zeros(n)
     for j in range(n):
         params = tile(pol.params, m)
         params[:, j] = 0.0
-        alone[j] = run_episodes(scenario, params, eval_seed)["profit"][:, j].mean()
-    return {"learned": learned, "truthful": truthful, "deviate_truthful": alone}
+        out = run_episodes(scenario, params, eval_seed)
+        alone[j] = out["profit"][:, j].mean()
+        alone_reward[j] = out["reward"][:, j].mean()
+    return {
+        "learned": learned,
+        "truthful": truthful,
+        "deviate_truthful": alone,
+        "deviate_truthful_reward": alone_reward,
+    }
 
 
 def print_table(scenario: pm.Scenario, res: dict) -> None:
