@@ -125,7 +125,7 @@ def _agent_index(agent: int | str, n: int) -> int:
         if not agent.startswith("gen_") or not agent[4:].isdigit():
             raise ValueError(f"agent must be an index or 'gen_<i>', got {agent!r}")
         agent = int(agent[4:])
-    if not (isinstance(agent, (int, np.integer)) and 0 <= agent < n):
+    if isinstance(agent, bool) or not (isinstance(agent, (int, np.integer)) and 0 <= agent < n):
         raise ValueError(f"agent must be in [0, {n}) (or 'gen_0'..'gen_{n - 1}'), got {agent!r}")
     return int(agent)
 

@@ -99,11 +99,17 @@ class MarketParallelEnv(ParallelEnv):
         buf = np.empty_like(self._actions)
         for agent, act in actions.items():
             try:
-                buf[self._index[agent]] = act
+                a = np.asarray(act, dtype=np.float32)
             except (ValueError, TypeError) as e:
                 raise ValueError(
                     f"actions for {agent}: expected 2 numbers [a0, a1], got {act!r}"
                 ) from e
+            if a.shape != (2,):
+                raise ValueError(
+                    f"actions for {agent}: expected 2 numbers [a0, a1] (shape (2,)), "
+                    f"got shape {a.shape}"
+                )
+            buf[self._index[agent]] = a
         obs, rewards, terminated, truncated, info = self.market.step(buf)
         agents = self.agents
         observations = {a: obs[i] for i, a in enumerate(agents)}

@@ -96,7 +96,13 @@ impl PyVecMarketEnv {
         options: Option<&Bound<'py, PyAny>>,
         copy: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-        let _ = options;
+        if let Some(o) = options {
+            if !o.is_none() && o.is_truthy()? {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "options: VecMarketEnv.reset takes no options (use seed= and mask=)",
+                ));
+            }
+        }
         let seed = seed_arg(seed)?;
         let mask_arr = match mask {
             Some(m) if !m.is_none() => {

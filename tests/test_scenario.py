@@ -1,0 +1,301 @@
+"""Scenario presets, round trips and validation, checked against DESIGN.md in NumPy."""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import powermarket as pm
+
+FIELDS = {
+    "capacities",
+    "costs",
+    "demand",
+    "max_bid_delta",
+    "bid_penalty",
+    "lol_penalty",
+    "demand_noise",
+    "shortage_price",
+}
+
+
+def small() -> pm.Scenario:
+    return pm.Scenario([10.0, 20.0, 30.0], [5.0, 15.0, 25.0], [12.0, 30.0, 45.0, 20.0])
+
+
+# --- presets -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,t", [(1, 1), (1, 24), (2, 7), (5, 24), (7, 48), (30, 100)])
+def test_default_preset_matches_design_formulas(n: int, t: int) -> None:
+    s = pm.Scenario.default(n=n, t=t)
+    demand = (np.sin(np.linspace(0.0, 2.0 * np.pi, t)) + 1.5) * 50.0
+    assert s.n == n and s.t == t
+    assert s.demand.shape == (t,)
+    np.testing.assert_allclose(s.demand, demand, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(s.capacities, np.full(n, 150.0 / n), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(s.costs, np.linspace(20.0, 40.0, n), rtol=0, atol=1e-12)
+    # easy_marl scalar defaults (DESIGN.md "Environment semantics").
+    assert s.max_bid_delta == 50.0
+    assert s.bid_penalty == 0.01
+    assert s.lol_penalty == 1.0
+    assert s.demand_noise == 0.05
+    assert s.shortage_price is None
+
+
+def test_default_arguments_are_n5_t24() -> None:
+    assert pm.Scenario.default() == pm.Scenario.default(n=5, t=24)
+    assert pm.Scenario.default().n == 5 and pm.Scenario.default().t == 24
+
+
+def test_scales_follow_design() -> None:
+    s = pm.Scenario.default(n=4, t=24)
+    assert s.demand_scale == pytest.approx(np.max(s.demand), abs=0)
+    assert s.cost_scale == 40.0
+    assert s.capacity_scale == pytest.approx(150.0 / 4)
+    s2 = small()
+    assert (s2.demand_scale, s2.cost_scale, s2.capacity_scale) == (45.0, 25.0, 30.0)
+
+
+@pytest.mark.parametrize("costs", [[0.0, 0.0], [-5.0, -1.0]])
+def test_non_positive_cost_scale_is_one(costs: list[float]) -> None:
+    """DESIGN.md: a scale that is not positive is taken as 1."""
+    s = pm.Scenario([1.0, 2.0], costs, [1.0, 2.0])
+    assert s.cost_scale == 1.0
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.2, 0.5, 1.0, 3.0])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_competitive_total_capacity(rate: float, n: int) -> None:
+    s = pm.Scenario.competitive(n=n, t=24, competition_rate=rate)
+    base = pm.Scenario.default(n=n, t=24)
+    peak = np.max(s.demand)
+    assert math.isclose(s.capacities.sum(), (1.0 + rate) * peak, rel_tol=1e-12)
+    # split equally; the rest of the market is the default one
+    np.testing.assert_allclose(s.capacities, np.full(n, (1.0 + rate) * peak / n), rtol=1e-12)
+    np.testing.assert_array_equal(s.demand, base.demand)
+    np.testing.assert_array_equal(s.costs, base.costs)
+
+
+def test_competitive_default_rate_is_half() -> None:
+    s = pm.Scenario.competitive()
+    assert (s.n, s.t) == (5, 24)
+    assert math.isclose(s.capacities.sum(), 1.5 * np.max(s.demand), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [-1.0, -2.0, float("nan"), float("inf")])
+def test_competitive_bad_rate(rate: float) -> None:
+    with pytest.raises(ValueError, match="competition_rate"):
+        pm.Scenario.competitive(n=3, t=24, competition_rate=rate)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 10])
+def test_weekly_preset(n: int) -> None:
+    s = pm.Scenario.weekly(n=n)
+    assert s.t == 168 and s.n == n
+    d = s.demand.reshape(7, 24)
+    assert np.all(np.isfinite(d)) and np.all(d > 0)
+    # five identical weekdays, two identical weekend days at 80 % (documented)
+    for day in range(1, 5):
+        np.testing.assert_array_equal(d[day], d[0])
+    np.testing.assert_array_equal(d[6], d[5])
+    np.testing.assert_allclose(d[5], 0.8 * d[0], rtol=1e-12)
+    if n >= 2:
+        assert np.any(s.costs == 0.0), "weekly needs zero-cost (renewable) generators"
+        assert np.any(s.costs > 0.0)
+    assert np.all(s.capacities > 0)
+
+
+def test_weekly_default_n() -> None:
+    assert pm.Scenario.weekly().n == 5
+
+
+@pytest.mark.parametrize(
+    "call,field",
+    [
+        (lambda: pm.Scenario.default(n=0), "n"),
+        (lambda: pm.Scenario.default(t=0), "t"),
+        (lambda: pm.Scenario.competitive(n=0), "n"),
+        (lambda: pm.Scenario.weekly(n=0), "n"),
+    ],
+)
+def test_preset_sizes_validated(call, field: str) -> None:
+    with pytest.raises(ValueError, match=f"`{field}`"):
+        call()
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        pm.Scenario.default(),
+        pm.Scenario.competitive(n=3, t=10, competition_rate=1.0),
+        pm.Scenario.weekly(n=4),
+        pm.Scenario([1.0], [3.0], [0.5], max_bid_delta=7.0, bid_penalty=0.5, lol_penalty=2.0,
+                    demand_noise=0.0, shortage_price=300.0),
+    ],
+)
+def test_to_dict_from_dict_round_trip(s: pm.Scenario) -> None:
+    d = s.to_dict()
+    assert set(d) == FIELDS
+    assert isinstance(d["capacities"], list) and isinstance(d["demand"], list)
+    s2 = pm.Scenario.from_dict(d)
+    assert s2 == s
+    assert s2.to_dict() == d
+    np.testing.assert_array_equal(s2.demand, s.demand)
+    np.testing.assert_array_equal(s2.costs, s.costs)
+    np.testing.assert_array_equal(s2.capacities, s.capacities)
+    for k in ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise", "shortage_price"):
+        assert getattr(s2, k) == getattr(s, k)
+
+
+def test_from_dict_defaults_scalars() -> None:
+    s = pm.Scenario.from_dict({"capacities": [1.0, 2.0], "costs": [1.0, 2.0], "demand": [2.0]})
+    assert s == pm.Scenario([1.0, 2.0], [1.0, 2.0], [2.0])
+    assert s.max_bid_delta == 50.0 and s.demand_noise == 0.05 and s.shortage_price is None
+
+
+def test_constructor_keywords() -> None:
+    s = pm.Scenario([1.0, 2.0], [3.0, 4.0], [2.5, 1.0], max_bid_delta=10.0, bid_penalty=0.0,
+                    lol_penalty=3.0, demand_noise=0.1, shortage_price=-5.0)
+    assert (s.max_bid_delta, s.bid_penalty, s.lol_penalty) == (10.0, 0.0, 3.0)
+    assert (s.demand_noise, s.shortage_price) == (0.1, -5.0)
+    np.testing.assert_array_equal(s.capacities, [1.0, 2.0])
+    np.testing.assert_array_equal(s.costs, [3.0, 4.0])
+    np.testing.assert_array_equal(s.demand, [2.5, 1.0])
+
+
+def test_constructor_accepts_numpy_arrays_of_any_dtype_and_stride() -> None:
+    k = np.arange(1, 9, dtype=np.float32)[::2]  # strided float32
+    s = pm.Scenario(k, np.array([1, 2, 3, 4]), np.array([3.0, 4.0]))
+    np.testing.assert_array_equal(s.capacities, [1.0, 3.0, 5.0, 7.0])
+    assert s.capacities.dtype == np.float64
+    np.testing.assert_array_equal(s.costs, [1.0, 2.0, 3.0, 4.0])
+
+
+def test_replace() -> None:
+    s = pm.Scenario.default(n=3, t=6)
+    r = s.replace(demand_noise=0.0, bid_penalty=0.5)
+    assert r.demand_noise == 0.0 and r.bid_penalty == 0.5
+    assert s.demand_noise == 0.05 and s.bid_penalty == 0.01, "replace must not modify self"
+    assert r != s
+    np.testing.assert_array_equal(r.demand, s.demand)
+    np.testing.assert_array_equal(r.costs, s.costs)
+    assert r.replace(demand_noise=0.05, bid_penalty=0.01) == s
+    r2 = s.replace(costs=[1.0, 2.0, 3.0], shortage_price=500.0)
+    np.testing.assert_array_equal(r2.costs, [1.0, 2.0, 3.0])
+    assert r2.shortage_price == 500.0
+    assert s.replace() == s
+
+
+def test_replace_validates() -> None:
+    s = pm.Scenario.default(n=3, t=6)
+    with pytest.raises(ValueError, match="demand_noise"):
+        s.replace(demand_noise=-1.0)
+    with pytest.raises(ValueError, match="costs"):
+        s.replace(costs=[1.0, 2.0])
+    with pytest.raises(ValueError, match="colour"):
+        s.replace(colour=1.0)
+
+
+@pytest.mark.parametrize("s", [pm.Scenario.default(n=2, t=3), pm.Scenario.weekly(3),
+                               small().replace(shortage_price=100.0)])
+def test_pickle_and_copy(s: pm.Scenario) -> None:
+    for p in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), copy.copy(s)):
+        assert p == s
+        assert p.to_dict() == s.to_dict()
+
+
+def test_array_properties_are_copies() -> None:
+    s = small()
+    c = s.costs
+    c[:] = 999.0
+    np.testing.assert_array_equal(s.costs, [5.0, 15.0, 25.0])
+    d = s.demand
+    d[0] = -1.0
+    assert s.demand[0] == 12.0
+
+
+def test_equality_and_repr() -> None:
+    assert small() == small()
+    assert small() != small().replace(lol_penalty=2.0)
+    r = repr(pm.Scenario.default(n=5, t=24))
+    assert "n=5" in r and "t=24" in r
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _make(**changes):
+    d = small().to_dict()
+    d.update(changes)
+    return pm.Scenario(
+        d["capacities"], d["costs"], d["demand"],
+        **{k: d[k] for k in ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise",
+                             "shortage_price")},
+    )
+
+
+@pytest.mark.parametrize(
+    "changes,pattern",
+    [
+        ({"capacities": [], "costs": []}, r"`capacities`"),
+        ({"demand": []}, r"`demand`"),
+        ({"costs": [5.0, float("nan"), 25.0]}, r"`costs`.*gen_1.*(?i:nan)"),
+        ({"costs": [5.0, 15.0, float("inf")]}, r"`costs`.*gen_2"),
+        ({"capacities": [10.0, 0.0, 30.0]}, r"`capacities`.*gen_1.*0"),
+        ({"capacities": [-1.0, 20.0, 30.0]}, r"`capacities`.*gen_0"),
+        ({"capacities": [10.0, float("nan"), 30.0]}, r"`capacities`.*gen_1"),
+        ({"demand": [12.0, 30.0, 45.0, 0.0]}, r"`demand`.*hour 3"),
+        ({"demand": [12.0, -3.0, 45.0, 20.0]}, r"`demand`.*hour 1"),
+        ({"demand": [12.0, float("nan"), 45.0, 20.0]}, r"`demand`.*hour 1"),
+        ({"costs": [5.0, 15.0]}, r"`costs`"),
+        ({"costs": [5.0, 15.0, 25.0, 35.0]}, r"`costs`"),
+        ({"demand_noise": -0.1}, r"`demand_noise`"),
+        ({"demand_noise": float("nan")}, r"`demand_noise`"),
+        ({"max_bid_delta": -1.0}, r"`max_bid_delta`"),
+        ({"bid_penalty": float("inf")}, r"`bid_penalty`"),
+        ({"lol_penalty": -2.0}, r"`lol_penalty`"),
+        ({"shortage_price": float("nan")}, r"`shortage_price`"),
+    ],
+)
+def test_validation_names_the_field(changes: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        _make(**changes)
+    # the dict path and replace validate the same way
+    with pytest.raises(ValueError, match=pattern):
+        pm.Scenario.from_dict({**small().to_dict(), **changes})
+    with pytest.raises(ValueError, match=pattern):
+        small().replace(**changes)
+
+
+def test_unknown_dict_key_is_named() -> None:
+    with pytest.raises(ValueError, match="wind_share"):
+        pm.Scenario.from_dict({**small().to_dict(), "wind_share": 0.3})
+
+
+def test_missing_dict_key_is_named() -> None:
+    d = small().to_dict()
+    del d["costs"]
+    with pytest.raises(ValueError, match="costs"):
+        pm.Scenario.from_dict(d)
+
+
+def test_two_dimensional_field_rejected() -> None:
+    with pytest.raises(ValueError, match="capacities"):
+        pm.Scenario([[1.0, 2.0]], [1.0, 2.0], [1.0])
+
+
+def test_envs_accept_scenario_dict() -> None:
+    """A dict is as good as a Scenario wherever one is taken."""
+    d = small().to_dict()
+    assert pm.MarketEnv(d).scenario == small()
+    assert pm.MarketEnv(None).scenario == pm.Scenario.default()
+    with pytest.raises(ValueError, match="scenario"):
+        pm.MarketEnv(42)
