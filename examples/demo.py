@@ -43,7 +43,9 @@ class Budget:
 
 
 BUDGETS = {
-    "full": Budget(rounds=3, generations=25, popsize=16, markets_per_candidate=32, eval_markets=512),
+    "full": Budget(
+        rounds=3, generations=25, popsize=16, markets_per_candidate=32, eval_markets=512
+    ),
     "quick": Budget(rounds=1, generations=3, popsize=6, markets_per_candidate=4, eval_markets=32),
 }
 

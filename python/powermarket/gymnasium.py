@@ -69,7 +69,7 @@ class _OpponentPlan:
             if len(items) == n:
                 pairs = list(enumerate(items))
             elif len(items) == n - 1:
-                pairs = list(zip(others, items))
+                pairs = list(zip(others, items, strict=True))
             else:
                 raise ValueError(
                     f"opponents: a list needs {n} entries (one per agent) or {n - 1} "
