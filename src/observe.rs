@@ -211,8 +211,16 @@ impl ObsBuilder {
         // [0, 1]), not their single value: a Box whose low equals its high is
         // a degenerate space for most learners.
         let cs = s.cost_scale();
-        let c_lo = s.costs.iter().map(|c| (c / cs) as f32).fold(0.0f32, f32::min);
-        let c_hi = s.costs.iter().map(|c| (c / cs) as f32).fold(1.0f32, f32::max);
+        let c_lo = s
+            .costs
+            .iter()
+            .map(|c| (c / cs) as f32)
+            .fold(0.0f32, f32::min);
+        let c_hi = s
+            .costs
+            .iter()
+            .map(|c| (c / cs) as f32)
+            .fold(1.0f32, f32::max);
         self.low = vec![0.0; self.template.len()];
         self.high = vec![1.0; self.template.len()];
         for i in 0..self.n {

@@ -166,6 +166,7 @@ impl PyMarketEnv {
         self.env.demand().to_pyarray(py)
     }
 
+    /// Number of generators N.
     #[getter]
     fn num_agents(&self) -> usize {
         self.env.num_agents()
@@ -189,16 +190,19 @@ impl PyMarketEnv {
         self.env.t()
     }
 
+    /// Name of the observer.
     #[getter]
     fn observer(&self) -> &'static str {
         self.observer.name()
     }
 
+    /// Tie rule of the clearing.
     #[getter]
     fn tie_rule(&self) -> &'static str {
         self.tie_rule.name()
     }
 
+    /// The scenario (a copy).
     #[getter]
     fn scenario(&self) -> PyScenario {
         PyScenario {
@@ -206,10 +210,12 @@ impl PyMarketEnv {
         }
     }
 
+    /// A copy with the same state, RNG included.
     fn __copy__(&self) -> Self {
         self.clone()
     }
 
+    /// A copy with the same state, RNG included.
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
         self.clone()
     }
@@ -417,6 +423,7 @@ impl PyOpponents {
         Ok(())
     }
 
+    /// A copy with the same state, RNG included.
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
         self.clone()
     }

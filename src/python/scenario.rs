@@ -194,26 +194,31 @@ impl PyScenario {
         self.inner.demand.to_pyarray(py)
     }
 
+    /// Largest bid markup or markdown over cost, €/MWh.
     #[getter]
     fn max_bid_delta(&self) -> f64 {
         self.inner.max_bid_delta
     }
 
+    /// Weight of the squared bid deviation in the reward.
     #[getter]
     fn bid_penalty(&self) -> f64 {
         self.inner.bid_penalty
     }
 
+    /// Penalty per MW of unserved demand.
     #[getter]
     fn lol_penalty(&self) -> f64 {
         self.inner.lol_penalty
     }
 
+    /// Demand noise standard deviation, as a fraction of peak demand.
     #[getter]
     fn demand_noise(&self) -> f64 {
         self.inner.demand_noise
     }
 
+    /// Price in a shortage (None: the highest offer price).
     #[getter]
     fn shortage_price(&self) -> Option<f64> {
         self.inner.shortage_price

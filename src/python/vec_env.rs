@@ -241,41 +241,49 @@ impl PyVecMarketEnv {
         ))
     }
 
+    /// Number of markets, M.
     #[getter]
     fn num_envs(&self) -> usize {
         self.env.num_envs()
     }
 
+    /// Number of generators N.
     #[getter]
     fn num_agents(&self) -> usize {
         self.env.market().n()
     }
 
+    /// Features per agent, D.
     #[getter]
     fn obs_dim(&self) -> usize {
         self.env.market().obs_dim()
     }
 
+    /// Hours per episode, T.
     #[getter]
     fn horizon(&self) -> usize {
         self.env.market().horizon()
     }
 
+    /// Threads used by `step`.
     #[getter]
     fn num_threads(&self) -> usize {
         self.env.num_threads()
     }
 
+    /// Name of the observer.
     #[getter]
     fn observer(&self) -> &'static str {
         self.observer.name()
     }
 
+    /// Tie rule of the clearing.
     #[getter]
     fn tie_rule(&self) -> &'static str {
         self.tie_rule.name()
     }
 
+    /// The scenario (a copy).
     #[getter]
     fn scenario(&self) -> PyScenario {
         PyScenario {
