@@ -1,0 +1,255 @@
+"""Independent NumPy reference of the DESIGN.md semantics, for differential tests.
+
+Written from the spec (DESIGN.md and the helper brief), not from the Rust code,
+so that a disagreement points at a real bug on one side. Plain and slow on
+purpose: every step is the textbook formula.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OBSERVER_DIMS = {
+    "simple": lambda n: 4,
+    "simple_v2": lambda n: 5,
+    "simple_v3": lambda n: 7,
+    "basic": lambda n: 2 + 2 * (n - 1),
+    "market": lambda n: 6,
+}
+
+
+def _as_inputs(bids, quantities, demand) -> tuple[np.ndarray, np.ndarray, float]:
+    b = np.asarray(bids, dtype=np.float64).copy()
+    q = np.asarray(quantities, dtype=np.float64).copy()
+    if b.ndim != 1 or b.shape != q.shape or b.size == 0:
+        raise ValueError("reference expects two 1-D arrays of the same non-zero length")
+    return b, q, float(demand)
+
+
+def _shortage(b: np.ndarray, q: np.ndarray, shortage_price: float | None):
+    """Supply below demand: everything clears at the cap or the highest offer."""
+    price = float(np.max(b)) if shortage_price is None else float(shortage_price)
+    return price, q.copy()
+
+
+def classic_clear(bids, quantities, demand, shortage_price=None) -> tuple[float, np.ndarray]:
+    """The classic argsort / cumsum / searchsorted clearing (ties in index order)."""
+    b, q, d = _as_inputs(bids, quantities, demand)
+    order = np.argsort(b, kind="stable")
+    cum = np.cumsum(q[order])
+    idx = int(np.searchsorted(cum, d, side="left"))
+    if idx == len(b):
+        return _shortage(b, q, shortage_price)
+    cleared = np.zeros_like(q)
+    cleared[order[:idx]] = q[order[:idx]]
+    cleared[order[idx]] = d - (cum[idx - 1] if idx > 0 else 0.0)
+    return float(b[order[idx]]), cleared
+
+
+def marginal_level(bids, quantities, demand) -> tuple[np.ndarray, np.ndarray, int]:
+    """Price levels, cumulative supply at or below each level, and the index of p*.
+
+    p* is the lowest level whose cumulative supply reaches the demand (``>=``);
+    the index equals ``len(levels)`` in a shortage.
+    """
+    b, q, d = _as_inputs(bids, quantities, demand)
+    levels, inverse = np.unique(b, return_inverse=True)
+    per_level = np.zeros(len(levels))
+    np.add.at(per_level, inverse, q)
+    cum = np.cumsum(per_level)
+    return levels, cum, int(np.searchsorted(cum, d, side="left"))
+
+
+def pro_rata_clear(bids, quantities, demand, shortage_price=None) -> tuple[float, np.ndarray]:
+    """Same price rule; the offers at p* share the residual pro rata to quantity."""
+    b, q, d = _as_inputs(bids, quantities, demand)
+    levels, _, k = marginal_level(b, q, d)
+    if k == len(levels):
+        return _shortage(b, q, shortage_price)
+    price = float(levels[k])
+    below, at = b < price, b == price
+    cleared = np.where(below, q, 0.0)
+    residual = d - float(np.sum(q[below]))
+    tied = float(np.sum(q[at]))
+    if tied > 0.0 and residual > 0.0:
+        share = min(1.0, residual / tied)
+        cleared[at] = q[at] * share
+    return price, cleared
+
+
+def clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=None):
+    """Dispatch on the tie rule, like ``pm.clear``."""
+    if tie_rule == "index":
+        return classic_clear(bids, quantities, demand, shortage_price)
+    if tie_rule == "pro_rata":
+        return pro_rata_clear(bids, quantities, demand, shortage_price)
+    raise ValueError(f"unknown tie_rule {tie_rule!r}")
+
+
+def _positive_or_one(x: float) -> float:
+    return x if x > 0 else 1.0
+
+
+@dataclass
+class StepResult:
+    obs: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+    price: float
+    demand: float
+    shortfall: float
+    cleared: np.ndarray
+
+
+@dataclass
+class ReferenceEnv:
+    """One market with the env semantics; the realised demand is an input.
+
+    The demand noise comes from the env's ChaCha RNG, which NumPy cannot
+    reproduce, so ``reset`` takes the realised profile (``env.demand``).
+    """
+
+    capacities: np.ndarray
+    costs: np.ndarray
+    base_demand: np.ndarray
+    max_bid_delta: float = 50.0
+    bid_penalty: float = 0.01
+    lol_penalty: float = 1.0
+    shortage_price: float | None = None
+    observer: str = "simple"
+    tie_rule: str = "pro_rata"
+    demand: np.ndarray = field(init=False, default=None)
+    t: int = field(init=False, default=0)
+    record: dict = field(init=False, default_factory=dict)
+
+    @classmethod
+    def from_scenario(cls, scenario, observer="simple", tie_rule="pro_rata") -> ReferenceEnv:
+        return cls(
+            capacities=np.asarray(scenario.capacities, dtype=np.float64),
+            costs=np.asarray(scenario.costs, dtype=np.float64),
+            base_demand=np.asarray(scenario.demand, dtype=np.float64),
+            max_bid_delta=float(scenario.max_bid_delta),
+            bid_penalty=float(scenario.bid_penalty),
+            lol_penalty=float(scenario.lol_penalty),
+            shortage_price=scenario.shortage_price,
+            observer=observer,
+            tie_rule=tie_rule,
+        )
+
+    @property
+    def n(self) -> int:
+        return len(self.capacities)
+
+    @property
+    def horizon(self) -> int:
+        return len(self.base_demand)
+
+    @property
+    def obs_dim(self) -> int:
+        return OBSERVER_DIMS[self.observer](self.n)
+
+    @property
+    def demand_scale(self) -> float:
+        return _positive_or_one(float(np.max(self.base_demand)))
+
+    @property
+    def cost_scale(self) -> float:
+        return _positive_or_one(float(np.max(self.costs)))
+
+    @property
+    def capacity_scale(self) -> float:
+        return _positive_or_one(float(np.max(self.capacities)))
+
+    def reset(self, demand) -> np.ndarray:
+        self.demand = np.asarray(demand, dtype=np.float64).copy()
+        assert self.demand.shape == (self.horizon,)
+        self.t = 0
+        self.record = {k: [] for k in ("bids", "offered", "cleared", "rewards", "prices")}
+        self._last_price = 0.0
+        self._last_cleared = np.zeros(self.n)
+        return self.observe(0, float(self.demand[0]))
+
+    def observe(self, hour: int, demand_t: float) -> np.ndarray:
+        """Features at hour index ``hour`` with demand ``demand_t`` (float32)."""
+        n, k, c = self.n, self.capacities, self.costs
+        d = np.full(n, demand_t / self.demand_scale)
+        own_k = k / self.capacity_scale
+        own_c = c / self.cost_scale
+        hour_of_day = hour % 24
+        day = (hour // 24) % 7
+        ones = np.ones(n)
+        if self.observer == "simple":
+            cols = [d, own_k, own_c, ones * hour_of_day / 24]
+        elif self.observer == "simple_v2":
+            cols = [d, own_k, own_c, ones * hour_of_day / 24, ones * day / 7]
+        elif self.observer == "simple_v3":
+            h, w = 2 * np.pi * hour_of_day / 24, 2 * np.pi * day / 7
+            cols = [d, own_k, own_c] + [
+                ones * f for f in (np.sin(h), np.cos(h), np.sin(w), np.cos(w))
+            ]
+        elif self.observer == "basic":
+            obs = np.empty((n, self.obs_dim))
+            for i in range(n):
+                others = np.arange(n) != i
+                obs[i] = np.concatenate(([d[i], own_k[i]], own_c[others], own_k[others]))
+            return obs.astype(np.float32)
+        elif self.observer == "market":
+            cols = [
+                d,
+                own_k,
+                own_c,
+                ones * hour_of_day / 24,
+                ones * self._last_price / self.cost_scale,
+                self._last_cleared / k,
+            ]
+        else:
+            raise ValueError(f"unknown observer {self.observer!r}")
+        return np.stack(cols, axis=1).astype(np.float32)
+
+    def bids_and_quantities(self, actions) -> tuple[np.ndarray, np.ndarray]:
+        """Clip to the box, then map in float64 from the float32 actions."""
+        a = np.asarray(actions, dtype=np.float32).astype(np.float64)
+        a0 = np.clip(a[:, 0], 0.0, 1.0)
+        a1 = np.clip(a[:, 1], -10.0, 10.0)
+        q = (1.0 - a0) * self.capacities
+        b = self.costs + np.tanh(a1) * self.max_bid_delta
+        return b, q
+
+    def step(self, actions) -> StepResult:
+        assert 0 <= self.t < self.horizon, "step outside the episode"
+        b, q = self.bids_and_quantities(actions)
+        d = float(self.demand[self.t])
+        price, cleared = clear(b, q, d, self.tie_rule, self.shortage_price)
+        shortfall = d - float(np.sum(cleared)) if float(np.sum(q)) < d else 0.0
+        c = self.costs
+        raw = (price - c) * cleared - self.bid_penalty * (b - c) ** 2 - self.lol_penalty * shortfall
+        scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
+        rewards = (raw * scale).astype(np.float32)
+        for key, val in (
+            ("bids", b),
+            ("offered", q),
+            ("cleared", cleared),
+            ("rewards", rewards),
+            ("prices", price),
+        ):
+            self.record[key].append(val)
+        self._last_price, self._last_cleared = price, cleared
+        self.t += 1
+        terminated = self.t == self.horizon
+        # The final observation: hour T's time features, last hour's demand.
+        obs = self.observe(self.t, float(self.demand[min(self.t, self.horizon - 1)]))
+        return StepResult(obs, rewards, terminated, price, d, shortfall, cleared)
+
+    def episode_record(self) -> dict[str, np.ndarray]:
+        n, t = self.n, self.t
+        out = {
+            "bids": np.asarray(self.record["bids"], dtype=np.float64).reshape(t, n),
+            "offered": np.asarray(self.record["offered"], dtype=np.float64).reshape(t, n),
+            "cleared": np.asarray(self.record["cleared"], dtype=np.float64).reshape(t, n),
+            "rewards": np.asarray(self.record["rewards"], dtype=np.float32).reshape(t, n),
+            "prices": np.asarray(self.record["prices"], dtype=np.float64).reshape(t),
+            "demand": self.demand[:t].copy(),
+        }
+        return out

@@ -1,0 +1,223 @@
+"""Differential tests: ``pm.MarketEnv`` against the NumPy ``ReferenceEnv``.
+
+Both are driven with the same random action sequences (including actions
+outside the box, to test clipping) over whole episodes; the reference takes the
+env's realised demand, since the ChaCha demand noise cannot be reproduced.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as ref
+
+import powermarket as pm
+
+OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market")
+TIE_RULES = ("pro_rata", "index")
+
+# float32 observations and rewards; float64 bids / quantities / prices.
+OBS_TOL = {"rtol": 2e-6, "atol": 1e-6}
+REWARD_TOL = {"rtol": 1e-5, "atol": 1e-6}
+F64_TOL = {"rtol": 1e-9, "atol": 1e-9}
+
+
+def random_actions(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Actions mixing the box interior, its edges, exact zeros and out-of-box values."""
+    kind0 = rng.integers(0, 5, n)
+    a0 = np.select(
+        [kind0 == 0, kind0 == 1, kind0 == 2, kind0 == 3],
+        [rng.uniform(0, 1, n), rng.uniform(-0.5, 1.5, n), np.zeros(n), np.ones(n)],
+        default=rng.choice([0.25, 0.5, -0.3, 1.7], n),
+    )
+    kind1 = rng.integers(0, 5, n)
+    a1 = np.select(
+        [kind1 == 0, kind1 == 1, kind1 == 2, kind1 == 3],
+        [rng.uniform(-3, 3, n), rng.uniform(-15, 15, n), np.zeros(n), rng.choice([-10, 10], n)],
+        default=rng.choice([-12.0, 12.0, 0.5, -0.5, 1e3], n),
+    )
+    return np.stack([a0, a1], axis=1).astype(np.float32)
+
+
+def assert_in_bounds(obs: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    assert obs.shape == low.shape == high.shape
+    bad = (obs < low) | (obs > high) | ~np.isfinite(obs)
+    assert not bad.any(), (np.argwhere(bad), obs[bad], low[bad], high[bad])
+
+
+def check_demand_realisation(scenario, demand: np.ndarray) -> None:
+    """Realised demand = base + noise, each draw clipped as DESIGN.md says."""
+    base = np.asarray(scenario.demand)
+    noise = demand - base
+    lo = -0.5 * base.min()
+    hi = max(0.0, 0.5 * (np.sum(scenario.capacities) - base.max()))
+    slack = 1e-9 * max(1.0, base.max())
+    assert np.all(noise >= lo - slack) and np.all(noise <= hi + slack), (noise, lo, hi)
+
+
+def compare_records(env: pm.MarketEnv, renv: ref.ReferenceEnv) -> None:
+    rec, rrec = env.episode_record(), renv.episode_record()
+    assert set(rec) == {"bids", "offered", "cleared", "rewards", "prices", "demand"}
+    for key in ("bids", "offered", "cleared", "prices", "demand"):
+        assert rec[key].shape == rrec[key].shape, key
+        np.testing.assert_allclose(rec[key], rrec[key], **F64_TOL, err_msg=key)
+    assert rec["rewards"].shape == rrec["rewards"].shape
+    np.testing.assert_allclose(rec["rewards"], rrec["rewards"], **REWARD_TOL)
+    np.testing.assert_array_equal(rec["demand"], env.demand[: len(rec["demand"])])
+
+
+def run_side_by_side(
+    scenario,
+    observer: str,
+    tie_rule: str,
+    *,
+    seed: int,
+    episodes: int,
+) -> tuple[bool, bool]:
+    """Run ``episodes`` episodes on both; return (saw a shortage, saw a tie at p*)."""
+    env = pm.MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
+    renv = ref.ReferenceEnv.from_scenario(scenario, observer=observer, tie_rule=tie_rule)
+    n, horizon = renv.n, renv.horizon
+    assert (env.num_agents, env.obs_dim, env.horizon) == (n, renv.obs_dim, horizon)
+    assert (env.observer, env.tie_rule) == (observer, tie_rule)
+    assert scenario.demand_scale == renv.demand_scale
+    assert scenario.cost_scale == renv.cost_scale
+    assert scenario.capacity_scale == renv.capacity_scale
+    low, high = env.observation_bounds()
+    assert low.shape == high.shape == (n, renv.obs_dim)
+    rng = np.random.default_rng(seed)
+    seen_shortage = seen_tie = False
+
+    for episode in range(episodes):
+        obs, info = env.reset(seed=seed + episode if episode % 2 == 0 else None)
+        demand = np.array(env.demand, dtype=np.float64)
+        assert demand.shape == (horizon,)
+        check_demand_realisation(scenario, demand)
+        assert info["demand"] == demand[0]
+        robs = renv.reset(demand)
+        assert obs.dtype == np.float32 and obs.shape == (n, renv.obs_dim)
+        np.testing.assert_allclose(obs, robs, **OBS_TOL)
+        assert_in_bounds(obs, low, high)
+        assert env.t == 0
+
+        for t in range(horizon):
+            actions = random_actions(rng, n)
+            obs, rewards, terminated, truncated, info = env.step(actions)
+            r = renv.step(actions)
+            where = f"episode {episode} hour {t}"
+            assert env.t == t + 1
+            assert terminated is r.terminated == (t == horizon - 1), where
+            assert truncated is False
+            assert info["demand"] == demand[t], where
+            assert info["price"] == pytest.approx(r.price, rel=1e-12, abs=1e-12), where
+            np.testing.assert_allclose(info["cleared"], r.cleared, **F64_TOL, err_msg=where)
+            assert info["shortfall"] == pytest.approx(r.shortfall, rel=1e-9, abs=1e-9), where
+            assert rewards.dtype == np.float32 and rewards.shape == (n,)
+            np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL, err_msg=where)
+            assert obs.dtype == np.float32
+            np.testing.assert_allclose(obs, r.obs, **OBS_TOL, err_msg=where)
+            assert_in_bounds(obs, low, high)
+            b, _ = renv.bids_and_quantities(actions)
+            seen_shortage |= r.shortfall > 0
+            seen_tie |= bool(np.any(np.sum(b == r.price) > 1))
+            if t == horizon // 2:
+                compare_records(env, renv)
+
+        compare_records(env, renv)
+        with pytest.raises(RuntimeError):
+            env.step(random_actions(rng, n))
+        compare_records(env, renv)  # a refused step records nothing
+    return seen_shortage, seen_tie
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 50])
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_default_scenario(observer, tie_rule, n):
+    run_side_by_side(pm.Scenario.default(n=n), observer, tie_rule, seed=100 + n, episodes=3)
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_competitive_scenario(observer, tie_rule):
+    for n in (2, 5):
+        scenario = pm.Scenario.competitive(n=n, competition_rate=0.7)
+        run_side_by_side(scenario, observer, tie_rule, seed=7 + n, episodes=2)
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", ["simple_v2", "simple_v3", "market"])
+def test_weekly_scenario(observer, tie_rule):
+    """168 h: the day-of-week features wrap; zero-cost renewables."""
+    run_side_by_side(pm.Scenario.weekly(n=5), observer, tie_rule, seed=3, episodes=1)
+
+
+def shortage_scenario(shortage_price):
+    """Demand often above the fleet's 45 MW, so shortages and the cap matter."""
+    return pm.Scenario(
+        [10.0, 20.0, 15.0],
+        [10.0, 30.0, 20.0],
+        [30.0, 50.0, 70.0, 55.0, 40.0, 20.0, 44.0, 46.0],
+        shortage_price=shortage_price,
+    )
+
+
+@pytest.mark.parametrize("shortage_price", [None, 500.0, -5.0])
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_custom_scenario_with_shortage(observer, tie_rule, shortage_price):
+    seen_shortage, _ = run_side_by_side(
+        shortage_scenario(shortage_price), observer, tie_rule, seed=11, episodes=4
+    )
+    assert seen_shortage
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", ["simple", "basic", "market"])
+def test_tied_costs_scenario(observer, tie_rule):
+    """Equal costs and dyadic capacities: many exact ties at the marginal price."""
+    scenario = pm.Scenario(
+        [16.0, 16.0, 32.0, 8.0, 8.0],
+        [25.0, 25.0, 25.0, 40.0, 25.0],
+        [30.0, 45.0, 60.0, 70.0, 50.0, 35.0],
+        max_bid_delta=20.0,
+        bid_penalty=0.02,
+        lol_penalty=3.0,
+    )
+    _, seen_tie = run_side_by_side(scenario, observer, tie_rule, seed=5, episodes=6)
+    assert seen_tie
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+def test_noise_free_demand_is_the_base_profile(tie_rule):
+    scenario = pm.Scenario.default(n=4).replace(demand_noise=0.0)
+    env = pm.MarketEnv(scenario, seed=1, tie_rule=tie_rule)
+    env.reset()
+    np.testing.assert_array_equal(env.demand, scenario.demand)
+    run_side_by_side(scenario, "market", tie_rule, seed=1, episodes=2)
+
+
+def test_float64_actions_are_taken_as_float32():
+    """DESIGN: the mapping is computed in float64 from the float32 actions."""
+    scenario = pm.Scenario.default(n=5)
+    env = pm.MarketEnv(scenario, observer="market", seed=9)
+    renv = ref.ReferenceEnv.from_scenario(scenario, observer="market")
+    env.reset(seed=9)
+    renv.reset(env.demand)
+    rng = np.random.default_rng(9)
+    for _ in range(scenario.t):
+        actions = np.stack([rng.uniform(-0.2, 1.2, 5), rng.uniform(-2, 2, 5)], axis=1)
+        _, rewards, _, _, info = env.step(actions)  # float64 in
+        r = renv.step(actions.astype(np.float32))
+        np.testing.assert_allclose(info["cleared"], r.cleared, **F64_TOL)
+        np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL)
+    compare_records(env, renv)
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_non_positive_costs_scale_is_one(observer, tie_rule):
+    """All costs <= 0: cost_scale falls back to 1 (DESIGN.md scales rule)."""
+    scenario = pm.Scenario([10.0, 10.0, 4.0], [0.0, -5.0, -1.5], [5.0, 8.0, 12.0, 20.0])
+    assert scenario.cost_scale == 1.0
+    run_side_by_side(scenario, observer, tie_rule, seed=21, episodes=3)
