@@ -1,6 +1,7 @@
 use super::{array_arg, elems, expect_shape, filled};
 use crate::clearing::{self, Rules, TieRule, Workspace};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::cell::RefCell;
 
@@ -36,10 +37,16 @@ fn clear<'py>(
     py: Python<'py>,
     bids: &Bound<'py, PyAny>,
     quantities: &Bound<'py, PyAny>,
-    demand: f64,
+    demand: &Bound<'py, PyAny>,
     tie_rule: &str,
     shortage_price: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
+    let demand: f64 = demand.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "demand must be a number (MW), got {}",
+            demand.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
     let rules = rules(tie_rule, shortage_price)?;
     let b = array_arg::<f64>(bids, "bids", 1)?;
     let q = array_arg::<f64>(quantities, "quantities", 1)?;
