@@ -78,6 +78,24 @@ impl Opponents {
         self.rng = ChaCha8Rng::seed_from_u64(seed);
     }
 
+    /// RNG state `(seed, stream, word position)`, for pickling.
+    pub fn rng_state(&self) -> ([u8; 32], u64, u128) {
+        (
+            self.rng.get_seed(),
+            self.rng.get_stream(),
+            self.rng.get_word_pos(),
+        )
+    }
+
+    /// Rebuild from [`Opponents::rng_state`].
+    pub fn restore(strategies: Vec<Strategy>, state: ([u8; 32], u64, u128)) -> Result<Self> {
+        let mut o = Opponents::new(strategies, Some(0))?;
+        o.rng = ChaCha8Rng::from_seed(state.0);
+        o.rng.set_stream(state.1);
+        o.rng.set_word_pos(state.2);
+        Ok(o)
+    }
+
     /// Write every agent's action except `skip`'s into `actions` (N, 2).
     pub fn fill(&mut self, actions: &mut [f32], skip: usize, max_bid_delta: f64) {
         for (i, (a, s)) in actions

@@ -407,6 +407,35 @@ impl PyOpponents {
         Ok(())
     }
 
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let specs = self
+            .inner
+            .strategies
+            .iter()
+            .map(|s| match *s {
+                Strategy::Truthful => "truthful".into_bound_py_any(py),
+                Strategy::Random => "random".into_bound_py_any(py),
+                Strategy::Constant([a0, a1]) => ("constant", a0, a1).into_bound_py_any(py),
+                Strategy::Markup(m) => ("markup", m).into_bound_py_any(py),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let (seed, stream, pos) = self.inner.rng_state();
+        let restore = py
+            .import("powermarket._core")?
+            .getattr("_restore_opponents")?;
+        let args = (
+            specs,
+            self.max_bid_delta,
+            PyBytes::new(py, &seed),
+            stream,
+            pos,
+        );
+        Ok((restore, args.into_pyobject(py)?))
+    }
+
     /// Fill (M, N, 2) float32 ``actions`` market by market, skipping agent ``skip``.
     fn fill_batch(
         &mut self,
@@ -429,7 +458,31 @@ impl PyOpponents {
     }
 }
 
+/// Rebuild pickled Opponents (internal).
+#[pyfunction]
+fn _restore_opponents(
+    strategies: Vec<Bound<'_, PyAny>>,
+    max_bid_delta: f64,
+    rng_seed: Vec<u8>,
+    rng_stream: u64,
+    rng_word_pos: u128,
+) -> PyResult<PyOpponents> {
+    let parsed = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_strategy(s, i))
+        .collect::<PyResult<Vec<_>>>()?;
+    let seed: [u8; 32] = rng_seed
+        .try_into()
+        .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+    Ok(PyOpponents {
+        inner: Opponents::restore(parsed, (seed, rng_stream, rng_word_pos))?,
+        max_bid_delta,
+    })
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_restore_opponents, m)?)?;
     m.add_class::<PyMarketEnv>()?;
     m.add_class::<PyOpponents>()?;
     m.add_function(wrap_pyfunction!(_restore_market_env, m)?)?;
