@@ -28,7 +28,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from powermarket._core import MarketEnv, Opponents, VecMarketEnv
-from powermarket.pettingzoo import action_space
+from powermarket.pettingzoo import action_space, check_render_mode
 
 ENV_ID = "powermarket/Market-v0"
 _OPPONENT_SEED_SALT = 0x6F70706F6E656E74  # opponents' RNG: seed ^ salt
@@ -152,11 +152,7 @@ class MarketSingleAgentEnv(gymnasium.Env):
         tie_rule: str = "pro_rata",
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         n = self.market.num_agents
         self.agent = _agent_index(agent, n)

@@ -19,6 +19,12 @@ def action_space() -> spaces.Box:
     return spaces.Box(ACTION_LOW, ACTION_HIGH, dtype=np.float32)
 
 
+def check_render_mode(render_mode: str | None, modes: list[str]) -> None:
+    """ValueError unless ``render_mode`` is None or one of ``modes``."""
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
+
+
 def agent_names(n: int) -> list[str]:
     return [f"gen_{i}" for i in range(n)]
 
@@ -46,11 +52,7 @@ class MarketParallelEnv(ParallelEnv):
         render_mode: str | None = None,
         tie_rule: str = "pro_rata",
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         self.render_mode = render_mode
         n = self.market.num_agents

@@ -152,12 +152,7 @@ impl PyMarketEnv {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>)> {
-        let m = self.env.market();
-        let (n, d) = (m.n(), m.obs_dim());
-        Ok((
-            m.obs.low().to_pyarray(py).reshape([n, d])?,
-            m.obs.high().to_pyarray(py).reshape([n, d])?,
-        ))
+        super::bounds(py, self.env.market())
     }
 
     /// Realised demand of every hour of the current episode, MW (a copy).

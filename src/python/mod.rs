@@ -99,6 +99,22 @@ pub(crate) fn filled<'a, T: Element, D: numpy::ndarray::Dimension>(
     unsafe { a.as_slice_mut() }.expect("arrays created here are contiguous")
 }
 
+/// Per-agent observation bounds of a market as two (N, D) float32 arrays.
+pub(crate) fn bounds<'py>(
+    py: Python<'py>,
+    market: &crate::env::Market,
+) -> PyResult<(
+    Bound<'py, numpy::PyArray2<f32>>,
+    Bound<'py, numpy::PyArray2<f32>>,
+)> {
+    use numpy::ToPyArray;
+    let shape = [market.n(), market.obs_dim()];
+    Ok((
+        market.obs.low().to_pyarray(py).reshape(shape)?,
+        market.obs.high().to_pyarray(py).reshape(shape)?,
+    ))
+}
+
 /// Check a shape; the error names the argument and both shapes.
 pub(crate) fn expect_shape(arg: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
     if got != want {

@@ -233,12 +233,7 @@ impl PyVecMarketEnv {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>)> {
-        let m = self.env.market();
-        let (n, d) = (m.n(), m.obs_dim());
-        Ok((
-            m.obs.low().to_pyarray(py).reshape([n, d])?,
-            m.obs.high().to_pyarray(py).reshape([n, d])?,
-        ))
+        super::bounds(py, self.env.market())
     }
 
     /// Number of markets, M.
