@@ -38,8 +38,8 @@ lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff
 	cargo clippy --features python --lib -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples
 
-test-rust: ## cargo test on the pure core
-	cargo test --release
+test-rust: ## cargo test on the pure core (debug build: debug assertions on)
+	cargo test
 
 test-python: develop ## pytest (default suite; integration tests excluded) and stubtest
 	$(PY) -m pytest -q
