@@ -1,4 +1,5 @@
-//! Criterion benches of the clearing core: one market for N = 5 ... 200 and a batch.
+//! Criterion benches of the clearing core: one market for N = 5 ... 200 (the
+//! same problem every call, and 64 problems in turn) and a batch.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use powermarket::clearing::{clear_batch, clear_into, Rules, TieRule, Workspace};
 use std::hint::black_box;
@@ -47,6 +48,40 @@ fn bench_single(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same markets, but each iteration clears the next of 64 random
+/// problems: the branch predictor cannot learn one input by heart.
+fn bench_varied(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clear_varied");
+    for rule in [TieRule::ProRata, TieRule::Index] {
+        let rules = Rules {
+            tie_rule: rule,
+            shortage_price: None,
+        };
+        for n in [5usize, 10, 20, 50, 100, 200] {
+            let sets: Vec<_> = (0..64).map(|k| offers(n, 1000 + k)).collect();
+            let mut ws = Workspace::with_capacity(n);
+            let mut out = vec![0.0; n];
+            let mut k = 0;
+            g.bench_with_input(BenchmarkId::new(rule.name(), n), &n, |bench, _| {
+                bench.iter(|| {
+                    let (b, q, d) = &sets[k % sets.len()];
+                    k += 1;
+                    clear_into(
+                        black_box(b),
+                        black_box(q),
+                        black_box(*d),
+                        &rules,
+                        &mut ws,
+                        &mut out,
+                    )
+                    .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn bench_batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("clear_batch");
     g.sample_size(20);
@@ -70,5 +105,5 @@ fn bench_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_single, bench_batch);
+criterion_group!(benches, bench_single, bench_varied, bench_batch);
 criterion_main!(benches);

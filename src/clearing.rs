@@ -89,10 +89,16 @@ pub struct Clearing {
 /// Reusable scratch memory, so that clearing does not allocate per call.
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
+    /// (price, quantity) of the offers that can still set the price.
     keys: Vec<(f64, f64)>,
-    order: Vec<u32>,
-    sort_keys: Vec<u128>,
+    /// Price bucket of each offer.
+    slots: Vec<u32>,
+    /// Quantity per price bucket (pro_rata).
     hist: Vec<f64>,
+    /// [first, end) of each bucket of the counting sort (index).
+    bounds: Vec<[u32; 2]>,
+    /// (price, offer index) grouped by bucket (index).
+    sorted: Vec<(f64, u32)>,
 }
 
 impl Workspace {
@@ -104,9 +110,10 @@ impl Workspace {
     pub fn with_capacity(n: usize) -> Self {
         Workspace {
             keys: Vec::with_capacity(n),
-            order: Vec::with_capacity(n),
-            sort_keys: Vec::with_capacity(n),
-            hist: Vec::with_capacity(2 * bucket_count(n)),
+            slots: Vec::with_capacity(n),
+            hist: Vec::with_capacity(HISTS * bucket_count(n)),
+            bounds: Vec::with_capacity(index_bucket_count(n)),
+            sorted: Vec::with_capacity(n),
         }
     }
 }
@@ -123,39 +130,105 @@ struct Summary {
 }
 
 fn summarize(bids: &[f64], quantities: &[f64]) -> Summary {
-    const L: usize = 4;
-    let mut lo = [f64::INFINITY; L];
-    let mut hi = [f64::NEG_INFINITY; L];
-    let mut tot = [0.0f64; L];
+    let n = bids.len().min(quantities.len());
+    let (bids, quantities) = (&bids[..n], &quantities[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let head = n - n % 4;
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        let mut s = unsafe { summarize_sse2(&bids[..head], &quantities[..head]) };
+        summarize_tail(&mut s, &bids[head..], &quantities[head..]);
+        s
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut s = Summary {
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            total: 0.0,
+            valid: true,
+        };
+        summarize_tail(&mut s, bids, quantities);
+        s
+    }
+}
+
+/// Fold a few more offers into a summary, one at a time.
+fn summarize_tail(s: &mut Summary, bids: &[f64], quantities: &[f64]) {
+    for (&b, &q) in bids.iter().zip(quantities) {
+        s.lo = if b < s.lo { b } else { s.lo };
+        s.hi = if b > s.hi { b } else { s.hi };
+        s.total += q;
+        s.valid &= b.is_finite() && q.is_finite() && q >= 0.0;
+    }
+}
+
+/// [`summarize`] four offers at a time with SSE2 (part of the x86_64
+/// baseline): LLVM does not vectorise this loop well by itself. The length
+/// must be a multiple of 4.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn summarize_sse2(bids: &[f64], quantities: &[f64]) -> Summary {
+    use std::arch::x86_64::*;
+    let n = bids.len().min(quantities.len()) / 4 * 4;
+    let (bp, qp) = (bids.as_ptr(), quantities.as_ptr());
+    let zero = _mm_setzero_pd();
+    let (mut lo0, mut lo1) = (_mm_set1_pd(f64::INFINITY), _mm_set1_pd(f64::INFINITY));
+    let (mut hi0, mut hi1) = (
+        _mm_set1_pd(f64::NEG_INFINITY),
+        _mm_set1_pd(f64::NEG_INFINITY),
+    );
+    let (mut tot0, mut tot1) = (zero, zero);
     // x * 0 is 0 for finite x and NaN for NaN or infinity.
-    let mut probe = [0.0f64; L];
-    let mut qmin = [0.0f64; L];
-    let bc = bids.chunks_exact(L);
-    let qc = quantities.chunks_exact(L);
-    let (br, qr) = (bc.remainder(), qc.remainder());
-    for (b, q) in bc.zip(qc) {
-        for l in 0..L {
-            lo[l] = lo[l].min(b[l]);
-            hi[l] = hi[l].max(b[l]);
-            tot[l] += q[l];
-            probe[l] += b[l] * 0.0 + q[l] * 0.0;
-            qmin[l] = qmin[l].min(q[l]);
-        }
+    let (mut probe0, mut probe1) = (zero, zero);
+    let (mut qmin0, mut qmin1) = (zero, zero);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 4 <= n <= both lengths.
+        let (b0, b1, q0, q1) = unsafe {
+            (
+                _mm_loadu_pd(bp.add(i)),
+                _mm_loadu_pd(bp.add(i + 2)),
+                _mm_loadu_pd(qp.add(i)),
+                _mm_loadu_pd(qp.add(i + 2)),
+            )
+        };
+        // minpd/maxpd return the second operand when either is NaN, so a
+        // NaN price leaves lo/hi alone (and poisons the probe).
+        lo0 = _mm_min_pd(b0, lo0);
+        lo1 = _mm_min_pd(b1, lo1);
+        hi0 = _mm_max_pd(b0, hi0);
+        hi1 = _mm_max_pd(b1, hi1);
+        tot0 = _mm_add_pd(tot0, q0);
+        tot1 = _mm_add_pd(tot1, q1);
+        probe0 = _mm_add_pd(
+            probe0,
+            _mm_add_pd(_mm_mul_pd(b0, zero), _mm_mul_pd(q0, zero)),
+        );
+        probe1 = _mm_add_pd(
+            probe1,
+            _mm_add_pd(_mm_mul_pd(b1, zero), _mm_mul_pd(q1, zero)),
+        );
+        qmin0 = _mm_min_pd(q0, qmin0);
+        qmin1 = _mm_min_pd(q1, qmin1);
+        i += 4;
     }
-    for (&b, &q) in br.iter().zip(qr) {
-        lo[0] = lo[0].min(b);
-        hi[0] = hi[0].max(b);
-        tot[0] += q;
-        probe[0] += b * 0.0 + q * 0.0;
-        qmin[0] = qmin[0].min(q);
-    }
-    let min4 = |v: [f64; L]| v[0].min(v[1]).min(v[2].min(v[3]));
-    let max4 = |v: [f64; L]| v[0].max(v[1]).max(v[2].max(v[3]));
+    let lanes = |v: __m128d| {
+        let mut out = [0.0f64; 2];
+        // SAFETY: `out` has room for two f64.
+        unsafe { _mm_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    };
+    let [l0, l1] = lanes(_mm_min_pd(lo0, lo1));
+    let [h0, h1] = lanes(_mm_max_pd(hi0, hi1));
+    let [t0, t1] = lanes(_mm_add_pd(tot0, tot1));
+    let [p0, p1] = lanes(_mm_add_pd(probe0, probe1));
+    let [m0, m1] = lanes(_mm_min_pd(qmin0, qmin1));
     Summary {
-        lo: min4(lo),
-        hi: max4(hi),
-        total: (tot[0] + tot[1]) + (tot[2] + tot[3]),
-        valid: (probe[0] + probe[1]) + (probe[2] + probe[3]) == 0.0 && min4(qmin) >= 0.0,
+        lo: l0.min(l1),
+        hi: h0.max(h1),
+        total: t0 + t1,
+        valid: p0 + p1 == 0.0 && m0.min(m1) >= 0.0,
     }
 }
 
@@ -287,7 +360,7 @@ fn clear_summarized(
 ) -> Clearing {
     match rules.tie_rule {
         TieRule::ProRata => clear_pro_rata(bids, quantities, demand, rules, ws, cleared, summary),
-        TieRule::Index => clear_index(bids, quantities, demand, rules, ws, cleared),
+        TieRule::Index => clear_index(bids, quantities, demand, rules, ws, cleared, summary),
     }
 }
 
@@ -308,6 +381,15 @@ fn shortage(
 
 /// Segments this short are sorted outright rather than partitioned.
 const SMALL: usize = 16;
+
+/// The first `n` elements of a scratch vector, growing it if needed (no
+/// per-call fill once it is large enough).
+fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
+}
 
 fn clear_pro_rata(
     bids: &[f64],
@@ -330,12 +412,16 @@ fn clear_pro_rata(
     } else {
         select_by_buckets(bids, quantities, demand, summary, ws)
     };
-    let residual = (demand - m.below).clamp(0.0, m.at);
+    // max/min rather than clamp, which panics on a NaN bound (unchecked input).
+    let residual = (demand - m.below).max(0.0).min(m.at);
     let share = if m.at > 0.0 { residual / m.at } else { 0.0 };
     let price = m.price;
-    // Branch-free: offers below clear fully, at the price take `share`.
+    // Offers below clear fully, at the price take `share`; plain selects,
+    // which the compiler turns into SIMD masks.
     for ((c, &b), &q) in cleared.iter_mut().zip(bids).zip(quantities) {
-        *c = masked(q, b < price) + masked(q * share, b == price);
+        let full = if b < price { q } else { 0.0 };
+        let part = if b == price { q * share } else { 0.0 };
+        *c = full + part;
     }
     Clearing {
         price,
@@ -387,17 +473,65 @@ fn masked(x: f64, keep: bool) -> f64 {
     std::hint::select_unpredictable(keep, x, 0.0)
 }
 
-/// Number of price buckets for `n` offers.
+/// Histograms that the pro_rata pass deals consecutive offers over, so that
+/// runs of offers in one bucket (e.g. sorted input) do not wait on each
+/// other's store-to-load forwarding.
+const HISTS: usize = 4;
+
+/// Number of price buckets for `n` offers (pro_rata: about 4 offers each).
 fn bucket_count(n: usize) -> usize {
     (n / 4).clamp(8, 1024)
 }
 
-/// Find the marginal price in two branch-free passes before any data moves.
-/// Offers fall into equal-width price buckets over `[lo, hi]`; the first
-/// pass adds up each bucket's quantity, a scan finds the bucket where
-/// cumulative supply reaches `demand`, and the second pass sums the quantity
-/// below that bucket and gathers its offers for [`select_marginal`]. The
-/// bucket index is monotone in price, so the bucket brackets the answer.
+/// Number of price buckets of the index rule's counting sort (about one
+/// offer each, so that few buckets need sorting).
+fn index_bucket_count(n: usize) -> usize {
+    n.clamp(8, 1 << 16)
+}
+
+/// Equal-width price buckets over `[lo, hi]`. The bucket of a price is
+/// monotone in the price (equal prices, -0.0 and 0.0 included, share one), so
+/// buckets in order hold the offers in merit order.
+#[derive(Clone, Copy, Debug)]
+struct Buckets {
+    lo: f64,
+    scale: f64,
+    top: f64,
+}
+
+impl Buckets {
+    /// `None` for a single price or a range too wide or narrow for finite
+    /// bucket arithmetic.
+    fn new(lo: f64, hi: f64, count: usize) -> Option<Self> {
+        let width = hi - lo;
+        let scale = count as f64 / width;
+        (width > 0.0 && width.is_finite() && scale.is_finite()).then_some(Buckets {
+            lo,
+            scale,
+            top: count.saturating_sub(1) as f64,
+        })
+    }
+
+    /// The bucket of every price, in one SIMD-friendly pass.
+    fn fill(&self, bids: &[f64], slots: &mut [u32]) {
+        let (lo, scale, top) = (self.lo, self.scale, self.top);
+        for (s, &b) in slots.iter_mut().zip(bids) {
+            let x = (b - lo) * scale;
+            // Selects, not clamp: a NaN (unvalidated input) lands in 0.
+            let x = if x > 0.0 { x } else { 0.0 };
+            let x = if x < top { x } else { top };
+            // SAFETY: x is in [0, top] and top < 2^31 (bucket counts are small).
+            *s = unsafe { x.to_int_unchecked::<i32>() } as u32;
+        }
+    }
+}
+
+/// Find the marginal price before any data moves. Offers fall into
+/// equal-width price buckets over `[lo, hi]`; one pass adds up each bucket's
+/// quantity, a scan finds the bucket where cumulative supply reaches
+/// `demand`, and a second pass gathers that bucket's offers for
+/// [`select_marginal`]. Bucket order is merit order, so the bucket brackets
+/// the answer.
 fn select_by_buckets(
     bids: &[f64],
     quantities: &[f64],
@@ -406,64 +540,79 @@ fn select_by_buckets(
     ws: &mut Workspace,
 ) -> Marginal {
     let n = bids.len();
-    ws.keys.clear();
-    let (lo, hi) = (summary.lo, summary.hi);
     let nb = bucket_count(n);
-    let width = hi - lo;
-    let scale = nb as f64 / width;
-    // Few offers, one price, or a range too wide or too narrow for finite
-    // bucket arithmetic: quickselect over all offers.
-    if n <= 2 * SMALL || !(width > 0.0 && width.is_finite() && scale.is_finite()) {
-        ws.keys
-            .extend(bids.iter().copied().zip(quantities.iter().copied()));
-        return select_marginal(&mut ws.keys, demand, 0.0);
-    }
-    let top = nb - 1;
-    let top_f = top as f64;
-    let bucket = |b: f64| {
-        // lo <= b <= hi and width, scale finite: x is finite, in [0, top].
-        let x = ((b - lo) * scale).clamp(0.0, top_f);
-        // SAFETY: x is finite and within [0, top], which fits in i32.
-        unsafe { x.to_int_unchecked::<i32>() as usize }
+    let buckets = if n > 2 * SMALL {
+        Buckets::new(summary.lo, summary.hi, nb)
+    } else {
+        None
     };
-    // Two interleaved histograms halve the store-to-load chains.
+    let Some(buckets) = buckets else {
+        // Few offers or one price: quickselect over all offers.
+        let keys = grow(&mut ws.keys, n);
+        for (k, (&b, &q)) in keys.iter_mut().zip(bids.iter().zip(quantities)) {
+            *k = (b, q);
+        }
+        return select_marginal(keys, demand, 0.0);
+    };
+    let slots = grow(&mut ws.slots, n);
+    buckets.fill(bids, slots);
+    // hist[bucket * HISTS + lane]: offer i adds to lane i % HISTS.
     ws.hist.clear();
-    ws.hist.resize(2 * nb, 0.0);
-    let (h0, h1) = ws.hist.split_at_mut(nb);
-    let bc = bids.chunks_exact(2);
-    let qc = quantities.chunks_exact(2);
-    let (br, qr) = (bc.remainder(), qc.remainder());
-    for (b, q) in bc.zip(qc) {
-        h0[bucket(b[0])] += q[0];
-        h1[bucket(b[1])] += q[1];
+    ws.hist.resize(HISTS * nb, 0.0);
+    let hist = &mut ws.hist[..];
+    let sc = slots.chunks_exact(HISTS);
+    let qc = quantities.chunks_exact(HISTS);
+    let (sr, qr) = (sc.remainder(), qc.remainder());
+    for (s, q) in sc.zip(qc) {
+        for lane in 0..HISTS {
+            hist[s[lane] as usize * HISTS + lane] += q[lane];
+        }
     }
-    for (&b, &q) in br.iter().zip(qr) {
-        h0[bucket(b)] += q;
+    for (lane, (&s, &q)) in sr.iter().zip(qr).enumerate() {
+        hist[s as usize * HISTS + lane] += q;
     }
-    let mut acc = 0.0;
+    let mut below = 0.0;
     let mut k = 0;
-    while k < top && acc + (h0[k] + h1[k]) < demand {
-        acc += h0[k] + h1[k];
-        k += 1;
+    for (j, h) in hist.chunks_exact(HISTS).enumerate() {
+        let t = (h[0] + h[1]) + (h[2] + h[3]);
+        k = j;
+        if below + t >= demand {
+            break;
+        }
+        below += t;
     }
-    ws.keys.resize(n, (0.0, 0.0));
-    let (mut below0, mut below1) = (0.0f64, 0.0f64);
+    // The marginal bucket's offers (the top bucket's if rounding ran past
+    // it): about one offer in `nb`, so test 8 slots at once (SIMD compares)
+    // and look closer only at blocks with a hit.
+    let k = k as u32;
+    let keys = grow(&mut ws.keys, n);
     let mut len = 0;
-    let keys = &mut ws.keys[..];
-    let mut gather = |b: f64, q: f64, below: &mut f64| {
-        let kb = bucket(b);
-        *below += masked(q, kb < k);
-        keys[len] = (b, q);
-        len += (kb == k) as usize;
+    let mut take = |i: usize| {
+        if let (Some(slot), Some(&b), Some(&q)) =
+            (keys.get_mut(len), bids.get(i), quantities.get(i))
+        {
+            *slot = (b, q);
+            len += 1;
+        }
     };
-    for (b, q) in bids.chunks_exact(2).zip(quantities.chunks_exact(2)) {
-        gather(b[0], q[0], &mut below0);
-        gather(b[1], q[1], &mut below1);
+    const BLOCK: usize = 8;
+    let blocks = slots.chunks_exact(BLOCK);
+    let rest = blocks.remainder();
+    for (c, block) in blocks.enumerate() {
+        if block.iter().fold(false, |hit, &s| hit | (s == k)) {
+            for (j, &s) in block.iter().enumerate() {
+                if s == k {
+                    take(c * BLOCK + j);
+                }
+            }
+        }
     }
-    for (&b, &q) in br.iter().zip(qr) {
-        gather(b, q, &mut below0);
+    for (j, &s) in rest.iter().enumerate() {
+        if s == k {
+            take(n - rest.len() + j);
+        }
     }
-    select_marginal(&mut ws.keys[..len], demand, below0 + below1)
+    select_marginal(&mut keys[..len], demand, below)
 }
 
 /// Weighted quickselect: the lowest price at which the cumulative quantity of
@@ -506,7 +655,12 @@ fn select_marginal(keys: &mut [(f64, f64)], demand: f64, below: f64) -> Marginal
                 below += at;
                 i = j;
             }
-            unreachable!("select_marginal: empty segment");
+            // Only an empty input (broken preconditions) gets here.
+            return Marginal {
+                price: f64::NAN,
+                below,
+                at: 0.0,
+            };
         }
         let pivot = {
             let mut pick = || {
@@ -567,8 +721,45 @@ fn insertion_sort_by_price(seg: &mut [(f64, f64)]) {
     }
 }
 
-/// The classic algorithm, step for step: stable argsort by price, sequential
-/// cumulative sum, first index whose cumulative sum reaches the demand.
+/// Stable sort of (price, offer index) pairs by price, for input that is
+/// already grouped into merit-order buckets (or short): an insertion sort,
+/// which moves each pair only within its bucket. Should the moves exceed a
+/// linear budget (prices bunched in few buckets), an O(N log N) sort on
+/// (price, index) finishes the job; either way -0.0 and 0.0 tie, as in NumPy.
+fn sort_grouped(sorted: &mut [(f64, u32)]) {
+    let mut budget = 8 * sorted.len() + 64;
+    for i in 1..sorted.len() {
+        let x = sorted[i];
+        let mut j = i;
+        while j > 0 && sorted[j - 1].0 > x.0 {
+            sorted[j] = sorted[j - 1];
+            j -= 1;
+        }
+        sorted[j] = x;
+        budget = budget.saturating_sub(i - j);
+        if budget == 0 {
+            sort_by_price_then_index(sorted);
+            return;
+        }
+    }
+}
+
+/// O(N log N) sort on (price, index), which orders like a stable sort by
+/// price; -0.0 and 0.0 tie, as in NumPy.
+fn sort_by_price_then_index(sorted: &mut [(f64, u32)]) {
+    sorted.sort_unstable_by(|a, b| {
+        a.0.partial_cmp(&b.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.1.cmp(&b.1))
+    });
+}
+
+/// The classic algorithm, with the same result bit for bit: stable argsort
+/// by price, sequential cumulative sum, first index whose cumulative sum
+/// reaches the demand. The argsort is a counting sort into merit-order price
+/// buckets (stable, so index order within a bucket) and an insertion sort
+/// that fixes the order within buckets; the cumulative sum then runs in the
+/// classic order until it reaches the demand.
 fn clear_index(
     bids: &[f64],
     quantities: &[f64],
@@ -576,47 +767,93 @@ fn clear_index(
     rules: &Rules,
     ws: &mut Workspace,
     cleared: &mut [f64],
+    summary: &Summary,
 ) -> Clearing {
     let n = bids.len();
-    // Sort (price, index) pairs as integers: the price bits mapped to an
-    // order-preserving u64 above the index. Same order as a stable argsort;
-    // `+ 0.0` folds -0.0 into 0.0, which NumPy also treats as equal.
-    ws.sort_keys.clear();
-    ws.sort_keys.extend(bids.iter().enumerate().map(|(i, &b)| {
-        let bits = (b + 0.0).to_bits();
-        let ordered = if bits >> 63 == 1 {
-            !bits
-        } else {
-            bits | (1 << 63)
-        };
-        ((ordered as u128) << 32) | i as u128
-    }));
-    ws.sort_keys.sort_unstable();
-    ws.order.clear();
-    ws.order
-        .extend(ws.sort_keys.iter().map(|&k| (k & 0xFFFF_FFFF) as u32));
-    debug_assert_eq!(ws.order.len(), n);
+    let nb = index_bucket_count(n);
+    let buckets = if n > SMALL {
+        Buckets::new(summary.lo, summary.hi, nb)
+    } else {
+        None
+    };
+    let sorted = grow(&mut ws.sorted, n);
+    match buckets {
+        None => {
+            for (i, (s, &b)) in sorted.iter_mut().zip(bids).enumerate() {
+                *s = (b, i as u32);
+            }
+            sort_grouped(sorted);
+        }
+        Some(buckets) => {
+            let slots = grow(&mut ws.slots, n);
+            buckets.fill(bids, slots);
+            // bounds[k] = [first, end) of bucket k in `sorted`: count, then
+            // prefix sums, then place each offer by insertion into its
+            // bucket. Offers come in index order and move only past higher
+            // prices, so equal prices keep index order (a stable sort).
+            ws.bounds.clear();
+            ws.bounds.resize(nb, [0; 2]);
+            let bounds = &mut ws.bounds[..];
+            for &s in slots.iter() {
+                bounds[s as usize][1] += 1;
+            }
+            let mut run = 0;
+            for b in bounds.iter_mut() {
+                let count = b[1];
+                *b = [run, run];
+                run += count;
+            }
+            // Prices bunched into few buckets would make the insertions
+            // quadratic: past a linear budget of moves, just append and
+            // sort everything at the end.
+            let mut budget = 8 * n + 64;
+            let mut ordered = true;
+            for (i, (&s, &b)) in slots.iter().zip(bids).enumerate() {
+                let [first, end] = bounds[s as usize];
+                bounds[s as usize][1] = end + 1;
+                let (first, mut j) = (first as usize, end as usize);
+                if ordered {
+                    while j > first && sorted[j - 1].0 > b {
+                        sorted[j] = sorted[j - 1];
+                        j -= 1;
+                    }
+                    budget = budget.saturating_sub(end as usize - j);
+                    ordered = budget > 0;
+                }
+                sorted[j] = (b, i as u32);
+            }
+            if !ordered {
+                sort_by_price_then_index(sorted);
+            }
+        }
+    }
     let mut cum = 0.0;
-    for (k, &i) in ws.order.iter().enumerate() {
+    for (k, &(price, i)) in sorted.iter().enumerate() {
         let i = i as usize;
         let before = cum;
-        cum += quantities[i];
+        let q = quantities.get(i).copied().unwrap_or(0.0);
+        cum += q;
         if cum >= demand {
             cleared.fill(0.0);
-            for &j in &ws.order[..k] {
-                cleared[j as usize] = quantities[j as usize];
+            for &(_, j) in &sorted[..k] {
+                let j = j as usize;
+                if let (Some(c), Some(&q)) = (cleared.get_mut(j), quantities.get(j)) {
+                    *c = q;
+                }
             }
             // The clamp only guards the last ulp: 0 <= cleared <= offered.
-            let marginal = (demand - before).clamp(0.0, quantities[i]);
-            cleared[i] = marginal;
+            let marginal = (demand - before).max(0.0).min(q);
+            if let Some(c) = cleared.get_mut(i) {
+                *c = marginal;
+            }
             return Clearing {
-                price: bids[i],
+                price,
                 total: before + marginal,
                 shortage: false,
             };
         }
     }
-    let hi = ws.order.last().map_or(f64::NAN, |&i| bids[i as usize]);
+    let hi = sorted.last().map_or(f64::NAN, |&(b, _)| b);
     shortage(quantities, hi, cum, rules, cleared)
 }
 
@@ -825,6 +1062,135 @@ mod tests {
         };
         assert!(clear(&[1.0], &[1.0], 1.0, &bad, &mut ws).is_err());
         assert!(TieRule::parse("fifo").is_err());
+    }
+
+    /// The classic algorithm written plainly: stable sort by price,
+    /// sequential cumulative sum, first index whose sum reaches the demand.
+    fn classic(b: &[f64], q: &[f64], d: f64) -> (f64, Vec<f64>) {
+        let mut order: Vec<usize> = (0..b.len()).collect();
+        order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
+        let mut cum = 0.0;
+        let mut x = vec![0.0; b.len()];
+        for &i in &order {
+            let before = cum;
+            cum += q[i];
+            if cum >= d {
+                x[i] = d - before;
+                return (b[i], x);
+            }
+            x[i] = q[i];
+        }
+        (b[*order.last().unwrap()], q.to_vec())
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Random problems of many shapes: distinct, tied, clustered, sorted,
+    /// signed-zero and zero-quantity prices, demand from 0 past the supply.
+    fn problems() -> Vec<(Vec<f64>, Vec<f64>, f64)> {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut out = Vec::new();
+        for case in 0..1200 {
+            let n = [1, 2, 3, 5, 16, 17, 33, 50, 200, 1000][case % 10];
+            let kind = (case / 10) % 6;
+            let mut b: Vec<f64> = (0..n)
+                .map(|_| match kind {
+                    0 => 100.0 * rng.unit(),
+                    1 => (rng.unit() * 8.0).floor() * 5.0,
+                    2 => {
+                        if rng.unit() < 0.95 {
+                            rng.unit() * 1e-9
+                        } else {
+                            1e6 * rng.unit()
+                        }
+                    }
+                    3 => [0.0, -0.0, 1.0, -1.0][(rng.unit() * 4.0) as usize],
+                    _ => 200.0 * rng.unit() - 100.0,
+                })
+                .collect();
+            if kind == 4 {
+                b.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            }
+            let q: Vec<f64> = (0..n)
+                .map(|_| {
+                    let u = rng.unit();
+                    if u < 0.1 {
+                        0.0
+                    } else {
+                        10.0 * rng.unit()
+                    }
+                })
+                .collect();
+            let total: f64 = q.iter().sum();
+            let frac = [0.0, 0.1, 0.5, 0.6, 0.999, 1.0, 1.2][case % 7];
+            out.push((b, q, total * frac));
+        }
+        out
+    }
+
+    #[test]
+    fn index_rule_matches_the_classic_algorithm_bit_for_bit() {
+        let mut ws = Workspace::new();
+        let rules = Rules {
+            tie_rule: TieRule::Index,
+            shortage_price: None,
+        };
+        for (b, q, d) in problems() {
+            let (p_ref, x_ref) = classic(&b, &q, d);
+            let (c, x) = clear(&b, &q, d, &rules, &mut ws).unwrap();
+            assert_eq!(c.price.to_bits(), p_ref.to_bits(), "n {} d {d}", b.len());
+            for (got, want) in x.iter().zip(&x_ref) {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{got} {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pro_rata_prices_match_and_ties_share_in_proportion() {
+        let mut ws = Workspace::new();
+        let rules = Rules::default();
+        for (b, q, d) in problems() {
+            // Whole quantities make every sum exact, so rounding cannot move
+            // the marginal offer and both rules must agree on the price.
+            let q: Vec<f64> = q.iter().map(|x| x.round()).collect();
+            let total: f64 = q.iter().sum();
+            let d = d.round();
+            let (p_ref, _) = classic(&b, &q, d);
+            let (c, x) = clear(&b, &q, d, &rules, &mut ws).unwrap();
+            assert_eq!(c.price, p_ref, "n {} d {d}", b.len());
+            let cleared: f64 = x.iter().sum();
+            assert!((cleared - d.min(total)).abs() <= 1e-9 * total.max(1.0));
+            let at: f64 = (0..b.len())
+                .filter(|&i| b[i] == c.price)
+                .map(|i| q[i])
+                .sum();
+            let below: f64 = (0..b.len()).filter(|&i| b[i] < c.price).map(|i| q[i]).sum();
+            for i in 0..b.len() {
+                let want = if c.shortage || b[i] < c.price {
+                    q[i]
+                } else if b[i] > c.price || at == 0.0 {
+                    0.0
+                } else {
+                    q[i] * ((d - below).max(0.0) / at)
+                };
+                assert!(
+                    (x[i] - want).abs() <= 1e-9 * q[i].max(1.0),
+                    "{} {want}",
+                    x[i]
+                );
+            }
+        }
     }
 
     #[test]

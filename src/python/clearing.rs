@@ -51,10 +51,11 @@ fn clear<'py>(
     let b = array_arg::<f64>(bids, "bids", 1)?;
     let q = array_arg::<f64>(quantities, "quantities", 1)?;
     let (b, q) = (elems(&b), elems(&q));
-    clearing::validate(b, q, demand, &rules)?;
     let out = unsafe { PyArray1::<f64>::new(py, b.len(), false) };
-    let x = filled(&out);
-    let c = WS.with(|ws| clearing::clear_unchecked(b, q, demand, &rules, &mut ws.borrow_mut(), x));
+    // One call validates (errors leave `out` unreturned) and clears.
+    let c = WS.with(|ws| {
+        clearing::clear_into(b, q, demand, &rules, &mut ws.borrow_mut(), filled(&out))
+    })?;
     Ok((c.price, out))
 }
 
