@@ -59,13 +59,13 @@ class MarketParallelEnv(ParallelEnv):
         self.possible_agents = agent_names(n)
         self.agents: list[str] = []
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        self._agent_list = list(self.possible_agents)
         low, high = self.market.observation_bounds()
         self.observation_spaces = {
             a: spaces.Box(low[i], high[i], dtype=np.float32)
             for i, a in enumerate(self.possible_agents)
         }
         self.action_spaces = {a: action_space() for a in self.possible_agents}
-        self._actions = np.zeros((n, 2), dtype=np.float32)
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]
@@ -80,49 +80,22 @@ class MarketParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs, _ = self.market.reset(seed=seed)
         self.agents = self.possible_agents[:]
-        observations = {a: obs[i] for i, a in enumerate(self.agents)}
+        observations = dict(zip(self.agents, obs, strict=True))
         infos: dict[str, dict] = {a: {} for a in self.agents}
         return observations, infos
 
     def step(self, actions: dict[str, Any]):
-        if not self.agents:
+        agents = self.agents
+        if not agents:
             raise RuntimeError(
                 "step() called before reset() or after the episode ended: call reset()"
             )
-        unknown = [a for a in actions if a not in self._index]
-        if unknown:
-            raise ValueError(
-                f"actions: unknown agent {unknown[0]!r}; agents are "
-                f"{self.possible_agents[0]} ... {self.possible_agents[-1]}"
-            )
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"actions: no action for agent {missing[0]!r}")
-        buf = np.empty_like(self._actions)
-        for agent, act in actions.items():
-            try:
-                a = np.asarray(act, dtype=np.float32)
-            except (ValueError, TypeError) as e:
-                raise ValueError(
-                    f"actions for {agent}: expected 2 numbers [a0, a1], got {act!r}"
-                ) from e
-            if a.shape != (2,):
-                raise ValueError(
-                    f"actions for {agent}: expected 2 numbers [a0, a1] (shape (2,)), "
-                    f"got shape {a.shape}"
-                )
-            buf[self._index[agent]] = a
-        obs, rewards, terminated, truncated, info = self.market.step(buf)
-        agents = self.agents
-        observations = {a: obs[i] for i, a in enumerate(agents)}
-        reward_d = {a: float(rewards[i]) for i, a in enumerate(agents)}
-        terminations = {a: terminated for a in agents}
-        truncations = {a: truncated for a in agents}
-        price, cleared = info["price"], info["cleared"]
-        infos = {
-            a: {"price": price, "cleared": float(cleared[i]), "demand": info["demand"]}
-            for i, a in enumerate(agents)
-        }
+        # One native call converts the dicts, steps the market and builds
+        # the result dicts (errors name the agent; nothing is stepped).
+        out = self.market.step_dict(actions, self._agent_list)
+        observations, reward_d, terminations, truncations, infos = out
+        terminated = terminations[agents[0]]
+        truncated = truncations[agents[0]]
         if terminated or truncated:
             self.agents = []
         if self.render_mode == "human":

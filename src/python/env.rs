@@ -10,7 +10,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 use std::sync::Arc;
 
@@ -141,6 +141,92 @@ impl PyMarketEnv {
         )
     }
 
+    /// The PettingZoo step, natively: ``actions`` maps every name in
+    /// ``agents`` (the agent names, in index order) to ``[a0, a1]``. Returns
+    /// ``(observations, rewards, terminations, truncations, infos)`` as dicts
+    /// keyed by agent. Used by ``powermarket.pettingzoo``; the conversion only
+    /// (the market step is :meth:`step`'s).
+    fn step_dict<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: &Bound<'py, PyDict>,
+        agents: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (n, d) = (self.env.num_agents(), self.env.obs_dim());
+        if agents.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "agents: expected {n} names, got {}",
+                agents.len()
+            )));
+        }
+        if actions.len() != n {
+            for key in actions.keys() {
+                if !agents.contains(&key)? {
+                    return Err(PyValueError::new_err(format!(
+                        "actions: unknown agent {}; agents are gen_0 ... gen_{}",
+                        key.repr()?,
+                        n - 1
+                    )));
+                }
+            }
+        }
+        let mut buf = vec![0f32; 2 * n];
+        for (i, name) in agents.iter().enumerate() {
+            let act = actions.get_item(&name)?.ok_or_else(|| {
+                PyValueError::new_err(format!("actions: no action for agent {}", name))
+            })?;
+            let pair = action_pair(&act).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "actions for {name}: expected 2 numbers [a0, a1] (shape (2,)), got {}",
+                    act.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?;
+            buf[2 * i..2 * i + 2].copy_from_slice(&pair);
+        }
+        let mut obs = vec![0f32; n * d];
+        let mut rewards = vec![0f32; n];
+        let info = self.env.step(&buf, &mut obs, &mut rewards)?;
+        let (o, r, te, tr, inf) = (
+            PyDict::new(py),
+            PyDict::new(py),
+            PyDict::new(py),
+            PyDict::new(py),
+            PyDict::new(py),
+        );
+        let (k_price, k_cleared, k_demand) = (
+            intern!(py, "price"),
+            intern!(py, "cleared"),
+            intern!(py, "demand"),
+        );
+        let (price, demand) = (
+            info.price.into_bound_py_any(py)?,
+            info.demand.into_bound_py_any(py)?,
+        );
+        let term = info.terminated.into_bound_py_any(py)?;
+        let trunc = false.into_bound_py_any(py)?;
+        for (i, name) in agents.iter().enumerate() {
+            o.set_item(&name, PyArray1::from_slice(py, &obs[i * d..(i + 1) * d]))?;
+            r.set_item(&name, rewards[i] as f64)?;
+            te.set_item(&name, &term)?;
+            tr.set_item(&name, &trunc)?;
+            let one = PyDict::new(py);
+            one.set_item(k_price, &price)?;
+            one.set_item(k_cleared, self.env.last_cleared()[i])?;
+            one.set_item(k_demand, &demand)?;
+            inf.set_item(&name, one)?;
+        }
+        super::tuple(
+            py,
+            [
+                o.into_any(),
+                r.into_any(),
+                te.into_any(),
+                tr.into_any(),
+                inf.into_any(),
+            ],
+        )
+    }
+
     /// The current episode so far: ``bids``, ``offered``, ``cleared``,
     /// ``rewards`` (hours, N) and ``prices``, ``demand`` (hours,), NumPy copies.
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -262,6 +348,35 @@ impl PyMarketEnv {
             self.tie_rule.name()
         )
     }
+}
+
+/// Two finite-or-not numbers from one agent's action: a float32/float64
+/// array of shape (2,), or any sequence of two numbers. `None` if malformed.
+fn action_pair(act: &Bound<'_, PyAny>) -> Option<[f32; 2]> {
+    if let Ok(a) = act.cast::<PyArray1<f32>>() {
+        if a.len() == 2 {
+            let ro = a.readonly();
+            let v = ro.as_array();
+            return Some([v[0], v[1]]);
+        }
+        return None;
+    }
+    if let Ok(a) = act.cast::<PyArray1<f64>>() {
+        if a.len() == 2 {
+            let ro = a.readonly();
+            let v = ro.as_array();
+            return Some([v[0] as f32, v[1] as f32]);
+        }
+        return None;
+    }
+    if act.is_instance_of::<pyo3::types::PyString>() {
+        return None;
+    }
+    let arr = array_arg::<f32>(act, "action", 1).ok()?;
+    (arr.len() == 2).then(|| {
+        let v = elems(&arr);
+        [v[0], v[1]]
+    })
 }
 
 fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {

@@ -1,0 +1,180 @@
+"""One market stepped from Python: powermarket fronts against the NumPy/numba reference.
+
+Run: ``make bench`` or ``.venv/bin/python benches/bench_env.py``. Times whole
+episodes (reset + T=24 steps with pre-built random actions) of
+
+- ``pm.MarketEnv`` (arrays in, arrays out),
+- ``pm.parallel_env`` (PettingZoo dicts, pre-built action dicts),
+- ``ReferenceMarketEnv`` (benches/reference_env.py, the easy_marl way),
+
+all in this one process. The contenders run interleaved in rounds (A, B, C, A,
+B, C, ...) so that a noisy neighbour hits them alike; the table gives medians
+over rounds and the median of the per-round speedups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+from _common import machine, table
+from reference_env import ReferenceMarketEnv, compare_episode
+
+import powermarket as pm
+
+
+def random_actions(rng: np.random.Generator, t: int, n: int) -> np.ndarray:
+    """(T, N, 2) float32 actions spread over the whole action box."""
+    a0 = rng.uniform(0.0, 1.0, (t, n)) * rng.uniform(0.0, 0.6)
+    a1 = rng.uniform(-3.0, 3.0, (t, n))
+    return np.stack([a0, a1], axis=-1).astype(np.float32)
+
+
+def episode_runner(env, steps: list) -> Callable[[], None]:
+    """One episode: reset, then one step per pre-built action (array or dict)."""
+    reset, step = env.reset, env.step
+
+    def run() -> None:
+        reset()
+        for a in steps:
+            step(a)
+
+    return run
+
+
+def time_episodes(run: Callable[[], None], episodes: int) -> float:
+    """Seconds for ``episodes`` calls of ``run``, with the GC off."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(episodes):
+            run()
+        return time.perf_counter() - t0
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def calibrate(run: Callable[[], None], target_s: float) -> int:
+    """Episodes per round so that one round takes about ``target_s``."""
+    run()
+    k = 1
+    while True:
+        dt = time_episodes(run, k)
+        if dt > 0.02 or k >= 1 << 20:
+            return max(1, int(k * target_s / dt))
+        k *= 4
+
+
+def interleaved(
+    runs: dict[str, Callable[[], None]], rounds: int, target_s: float
+) -> dict[str, list[float]]:
+    """Seconds per episode of each contender, one sample per round, run A, B, C, A, ..."""
+    counts = {name: calibrate(run, target_s) for name, run in runs.items()}
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(time_episodes(run, counts[name]) / counts[name])
+    return samples
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[5, 50])
+    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--round-s", type=float, default=0.05, help="seconds per contender per round")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    rng = np.random.default_rng(args.seed)
+
+    rows = []
+    targets = []
+    for n in args.sizes:
+        scenario = pm.Scenario.default(n=n, t=24)
+        t = scenario.t
+        acts = random_actions(rng, t, n)
+        # Same semantics before timing anything: the reference and MarketEnv
+        # (index tie rule, no noise so that the RNGs do not matter) agree.
+        quiet = scenario.replace(demand_noise=0.0)
+        compare_episode(
+            pm.MarketEnv(quiet, tie_rule="index", seed=1),
+            ReferenceMarketEnv.from_scenario(quiet, seed=1),
+            acts,
+        )
+
+        steps = [np.ascontiguousarray(a) for a in acts]
+        agents = [f"gen_{i}" for i in range(n)]
+        dict_steps = [{ag: a[i] for i, ag in enumerate(agents)} for a in acts]
+        runs = {
+            "MarketEnv": episode_runner(pm.MarketEnv(scenario, seed=1), steps),
+            "PettingZoo": episode_runner(pm.parallel_env(scenario, seed=1), dict_steps),
+            "reference": episode_runner(ReferenceMarketEnv.from_scenario(scenario, 1), steps),
+        }
+        s = interleaved(runs, args.rounds, args.round_s)
+        us = {k: statistics.median(v) / t * 1e6 for k, v in s.items()}
+        best = {k: min(v) / t * 1e6 for k, v in s.items()}
+
+        def speedup(name: str, samples: dict[str, list[float]] = s) -> float:
+            pairs = zip(samples["reference"], samples[name], strict=True)
+            return statistics.median(r / x for r, x in pairs)
+
+        sp_env, sp_pz = speedup("MarketEnv"), speedup("PettingZoo")
+        targets.append((n, us["MarketEnv"], sp_env, sp_pz))
+        rows.append(
+            [
+                n,
+                f"{us['MarketEnv']:.2f} ({best['MarketEnv']:.2f})",
+                f"{us['PettingZoo']:.2f} ({best['PettingZoo']:.2f})",
+                f"{us['reference']:.2f} ({best['reference']:.2f})",
+                f"{1e6 / us['MarketEnv'] / 1e3:,.0f} k",
+                f"{1e6 / us['PettingZoo'] / 1e3:,.0f} k",
+                f"{1e6 / us['reference'] / 1e3:,.1f} k",
+                f"{sp_env:.1f}x",
+                f"{sp_pz:.1f}x",
+            ]
+        )
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {machine()}; numba {numba.__version__}, numpy {np.__version__}")
+    print(f"load average (1, 5, 15 min) at the end: {load}")
+    print(
+        f"whole episodes (reset + {t} steps, pre-built random actions), {args.rounds} "
+        "interleaved rounds; medians over rounds; speedup = median of per-round "
+        "reference / contender; (best) = fastest round\n"
+    )
+    print(
+        table(
+            [
+                "N",
+                "MarketEnv µs/step",
+                "PettingZoo µs/step",
+                "reference µs/step",
+                "MarketEnv steps/s",
+                "PettingZoo steps/s",
+                "reference steps/s",
+                "MarketEnv speedup",
+                "PettingZoo speedup",
+            ],
+            rows,
+        )
+    )
+    print("\n## Targets (shown, not asserted)\n")
+    for n, t_env, sp_env, sp_pz in targets:
+        if n == 5:
+            ok = "met" if t_env <= 1.0 else "NOT met"
+            print(f"- MarketEnv at N=5: {t_env:.2f} µs/step (target <= 1 µs: {ok})")
+        ok = "met" if sp_env >= 10 else "NOT met"
+        print(f"- MarketEnv vs reference at N={n}: {sp_env:.1f}x (target >= 10x: {ok})")
+        ok = "met" if sp_pz >= 4 else "NOT met"
+        print(f"- PettingZoo vs reference at N={n}: {sp_pz:.1f}x (target >= 4x: {ok})")
+
+
+if __name__ == "__main__":
+    main()
