@@ -576,7 +576,10 @@ fn select_by_buckets(
     for (j, h) in hist.chunks_exact(HISTS).enumerate() {
         let t = (h[0] + h[1]) + (h[2] + h[3]);
         k = j;
-        if below + t >= demand {
+        // The top bucket is the marginal one whatever the rounding: the
+        // caller checked supply >= demand with a differently ordered sum, and
+        // `below` must not include the bucket that goes on to the selection.
+        if below + t >= demand || j + 1 == nb {
             break;
         }
         below += t;
@@ -941,6 +944,37 @@ mod tests {
             shortage_price: None,
         };
         clear(b, q, d, &rules, &mut Workspace::new()).unwrap()
+    }
+
+    #[test]
+    fn demand_equal_to_supply_clears_everything() {
+        // Rounding of the supply total differs between summation orders; the
+        // last bucket must still be selected, not counted twice.
+        let mut ws = Workspace::new();
+        for n in [33usize, 40, 64, 100, 257] {
+            for seed in 0..200u64 {
+                let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let mut next = || {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 11) as f64 / (1u64 << 53) as f64
+                };
+                let b: Vec<f64> = (0..n).map(|_| 20.0 + 20.0 * next()).collect();
+                let q: Vec<f64> = (0..n).map(|_| 0.1 + 3.7 * next()).collect();
+                let d: f64 = q.iter().sum();
+                let (c, x) = clear(&b, &q, d, &Rules::default(), &mut ws).unwrap();
+                let total: f64 = x.iter().sum();
+                assert!(
+                    (total - d).abs() <= 1e-9 * d,
+                    "n={n} seed={seed}: {total} vs {d}"
+                );
+                if !c.shortage {
+                    let top = b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    assert_eq!(c.price, top, "n={n} seed={seed}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -207,7 +207,7 @@ pub fn step_market(
         let withheld = (a[0] as f64).clamp(0.0, 1.0);
         let price_action = (a[1] as f64).clamp(-10.0, 10.0);
         sc.offered[i] = (1.0 - withheld) * s.capacities[i];
-        sc.bids[i] = s.costs[i] + price_action.tanh() * delta;
+        sc.bids[i] = s.costs[i] + crate::fastmath::tanh(price_action) * delta;
     }
     let demand = st.demand[t];
     let c = clear_unchecked(

@@ -10,6 +10,7 @@
 pub mod clearing;
 pub mod env;
 pub mod error;
+pub mod fastmath;
 pub mod observe;
 pub mod opponents;
 pub mod scenario;

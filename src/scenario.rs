@@ -179,6 +179,27 @@ impl Scenario {
                 return err("shortage_price", format!("must be finite or None, got {p}"));
             }
         }
+        // Each field finite is not enough: bids, profits and penalties must
+        // stay finite too, or a step would return inf/NaN silently.
+        for (i, &c) in self.costs.iter().enumerate() {
+            if !((c + self.max_bid_delta).is_finite() && (c - self.max_bid_delta).is_finite()) {
+                return err(
+                    "max_bid_delta",
+                    format!("cost of gen_{i} ({c}) +/- max_bid_delta overflows"),
+                );
+            }
+        }
+        let total_k: f64 = self.capacities.iter().sum();
+        let (plo, phi) = self.price_bounds();
+        let worst_profit = (phi - plo) * 2.0 * total_k;
+        let worst_penalty = self.bid_penalty * self.max_bid_delta * self.max_bid_delta
+            + self.lol_penalty * max_of(&self.demand);
+        if !(total_k.is_finite() && worst_profit.is_finite() && worst_penalty.is_finite()) {
+            return err(
+                "capacities",
+                "values so large that profits or penalties would overflow".into(),
+            );
+        }
         Ok(())
     }
 
@@ -242,7 +263,19 @@ impl Scenario {
     }
 }
 
+/// Largest N or T a preset builds (a typo like n=10**12 is an error, not an
+/// allocation failure).
+pub const MAX_PRESET_SIZE: usize = 10_000_000;
+
 fn check_sizes(n: usize, t: usize) -> Result<()> {
+    for (field, v) in [("n", n), ("t", t)] {
+        if v > MAX_PRESET_SIZE {
+            return Err(MarketError::Scenario {
+                field,
+                message: format!("must be <= {MAX_PRESET_SIZE}, got {v}"),
+            });
+        }
+    }
     if n == 0 {
         return Err(MarketError::Scenario {
             field: "n",

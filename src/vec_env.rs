@@ -225,11 +225,24 @@ impl VecMarketEnv {
             None
         };
         let base = seed.unwrap_or_else(rand::random);
-        let (n, t) = (market.n(), market.horizon());
+        let (n, t, d) = (market.n(), market.horizon(), market.obs_dim());
+        // Refuse sizes that cannot be allocated with an error, not an abort:
+        // the state below plus the caller's (M, N, D) buffers.
+        let per_market = 8 * (t + 2 * n + 2) + 8 * n * d + 512;
+        let too_big = || MarketError::BadScalar {
+            arg: "num_envs",
+            requirement: "is too large for this machine's memory",
+            value: num_envs as f64,
+        };
+        let bytes = num_envs.checked_mul(per_market).ok_or_else(too_big)?;
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(bytes).map_err(|_| too_big())?;
+        drop(probe);
+        let mut rngs = Vec::new();
+        rngs.try_reserve_exact(num_envs).map_err(|_| too_big())?;
+        rngs.extend((0..num_envs).map(|i| make_rng(Some(base.wrapping_add(i as u64)))));
         Ok(VecMarketEnv {
-            rngs: (0..num_envs)
-                .map(|i| make_rng(Some(base.wrapping_add(i as u64))))
-                .collect(),
+            rngs,
             ts: vec![NOT_STARTED; num_envs],
             demand: vec![0.0; num_envs * t],
             last_price: vec![f64::NAN; num_envs],

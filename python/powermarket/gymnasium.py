@@ -95,6 +95,13 @@ class _OpponentPlan:
     def reseed(self, seed: int) -> None:
         self.rust.reseed((seed ^ _OPPONENT_SEED_SALT) & 0xFFFFFFFFFFFFFFFF)
 
+    def checkpoint(self) -> Opponents:
+        """The built-in strategies' state (RNG included), to undo a failed step."""
+        return self.rust.__deepcopy__({})
+
+    def rollback(self, saved: Opponents) -> None:
+        self.rust = saved
+
     def fill(self, actions: np.ndarray, obs: np.ndarray) -> None:
         """Write the opponents' actions into ``actions`` ((N, 2) or (M, N, 2))."""
         if actions.ndim == 2:
@@ -185,9 +192,18 @@ class MarketSingleAgentEnv(gymnasium.Env):
             )
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action for gen_{self.agent} must be finite, got {a.tolist()}")
-        self.plan.fill(self._actions, self._obs)
-        self._actions[self.agent] = a
-        obs, rewards, terminated, truncated, info = self.market.step(self._actions)
+        if self.market.t is not None and self.market.t >= self.market.horizon:
+            raise RuntimeError("step() called after the episode ended: call reset()")
+        # A failed step (e.g. an opponent callable returning NaN) must leave
+        # no trace, so the opponents' RNG is rolled back on error.
+        saved = self.plan.checkpoint()
+        try:
+            self.plan.fill(self._actions, self._obs)
+            self._actions[self.agent] = a
+            obs, rewards, terminated, truncated, info = self.market.step(self._actions)
+        except Exception:
+            self.plan.rollback(saved)
+            raise
         self._obs = obs
         info["cleared"] = float(info["cleared"][self.agent])
         if self.render_mode == "human":
@@ -274,15 +290,31 @@ class MarketVectorEnv(VectorEnv):
             raise ValueError(
                 f"actions must have shape ({self.num_envs}, 2), got {a.shape}"
             )
-        self.plan.fill(self._actions, self._obs)
-        self._actions[:, self.agent] = a
-        obs, rewards, terminated, truncated, info = self.vec.step(self._actions)
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            m, k = bad[0]
+            raise ValueError(
+                f"actions for gen_{self.agent} in market {m}: "
+                f"{'a0' if k == 0 else 'a1'} must be finite, got {a[m, k]}"
+            )
+        saved = self.plan.checkpoint()
+        try:
+            self.plan.fill(self._actions, self._obs)
+            self._actions[:, self.agent] = a
+            obs, rewards, terminated, truncated, info = self.vec.step(self._actions)
+        except Exception:
+            self.plan.rollback(saved)
+            raise
         self._obs = obs
+        every = np.ones(self.num_envs, dtype=bool)
         out_info: dict[str, Any] = {
             "price": info["price"].copy(),
             "demand": info["demand"].copy(),
+            "shortfall": info["shortfall"].copy(),
             "cleared": info["cleared"][:, self.agent].copy(),
         }
+        for key in list(out_info):
+            out_info["_" + key] = every
         mask = info["_final_obs"]
         if mask.any():
             final = np.empty(self.num_envs, dtype=object)
@@ -290,6 +322,11 @@ class MarketVectorEnv(VectorEnv):
                 final[i] = info["final_obs"][i, self.agent].copy()
             out_info["final_obs"] = final
             out_info["_final_obs"] = mask.copy()
+            # The last step's info of the markets that ended is this step's.
+            out_info["final_info"] = {
+                key: value for key, value in out_info.items() if "final" not in key
+            }
+            out_info["_final_info"] = mask.copy()
         return (
             obs[:, self.agent].copy(),
             rewards[:, self.agent].astype(np.float64),

@@ -1,5 +1,5 @@
 use super::scenario::{scenario_arg, PyScenario};
-use super::{array_arg, elems, expect_shape, filled, seed_arg};
+use super::{actions_arg, expect_shape, filled, seed_arg};
 use crate::clearing::TieRule;
 use crate::env::{Market, MarketEnv, Record, Snapshot};
 use crate::error::MarketError;
@@ -116,11 +116,11 @@ impl PyMarketEnv {
         actions: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (n, d) = (self.env.num_agents(), self.env.obs_dim());
-        let a = array_arg::<f32>(actions, "actions", 2)?;
+        let a = actions_arg(actions, 2)?;
         expect_shape("actions", a.shape(), &[n, 2])?;
         let obs = obs_array(py, n, d);
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
-        let info = self.env.step(elems(&a), filled(&obs), filled(&rewards))?;
+        let info = self.env.step(a.values(), filled(&obs), filled(&rewards))?;
         let cleared = self.env.last_cleared().to_pyarray(py);
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "price"), info.price)?;
@@ -361,22 +361,12 @@ fn action_pair(act: &Bound<'_, PyAny>) -> Option<[f32; 2]> {
         }
         return None;
     }
-    if let Ok(a) = act.cast::<PyArray1<f64>>() {
-        if a.len() == 2 {
-            let ro = a.readonly();
-            let v = ro.as_array();
-            return Some([v[0] as f32, v[1] as f32]);
-        }
-        return None;
-    }
     if act.is_instance_of::<pyo3::types::PyString>() {
         return None;
     }
-    let arr = array_arg::<f32>(act, "action", 1).ok()?;
-    (arr.len() == 2).then(|| {
-        let v = elems(&arr);
-        [v[0], v[1]]
-    })
+    let a = actions_arg(act, 1).ok()?;
+    let v = a.values();
+    (v.len() == 2).then(|| [v[0], v[1]])
 }
 
 fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
@@ -511,7 +501,7 @@ impl PyOpponents {
     fn fill(&mut self, actions: &Bound<'_, PyArray2<f32>>, skip: usize) -> PyResult<()> {
         let n = self.inner.strategies.len();
         expect_shape("actions", actions.shape(), &[n, 2])?;
-        let mut rw = actions.readwrite();
+        let mut rw = writable(actions)?;
         let slice = rw.as_slice_mut()?;
         self.inner.fill(slice, skip, self.max_bid_delta);
         Ok(())
@@ -555,7 +545,10 @@ impl PyOpponents {
         let n = self.inner.strategies.len();
         let m = actions.shape()[0];
         expect_shape("actions", actions.shape(), &[m, n, 2])?;
-        let mut rw = actions.readwrite();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut rw = writable(actions)?;
         for chunk in rw.as_slice_mut()?.chunks_exact_mut(2 * n) {
             self.inner.fill(chunk, skip, self.max_bid_delta);
         }
@@ -566,6 +559,14 @@ impl PyOpponents {
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
         self.clone()
     }
+}
+
+fn writable<'py, D: numpy::ndarray::Dimension>(
+    a: &Bound<'py, numpy::PyArray<f32, D>>,
+) -> PyResult<numpy::PyReadwriteArray<'py, f32, D>> {
+    a.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!("actions must be a writeable float32 array: {e}"))
+    })
 }
 
 /// Rebuild pickled Opponents (internal).

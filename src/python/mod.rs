@@ -26,10 +26,10 @@ impl From<MarketError> for PyErr {
     }
 }
 
-/// `numpy.ascontiguousarray`, imported once.
-fn ascontiguousarray(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+/// `numpy.require`, imported once.
+fn require(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    F.import(py, "numpy", "ascontiguousarray")
+    F.import(py, "numpy", "require")
 }
 
 fn shape_str(shape: &[usize]) -> String {
@@ -56,12 +56,13 @@ pub(crate) fn array_arg<'py, T: Element>(
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     let py = obj.py();
     if let Ok(a) = obj.cast::<PyArrayDyn<T>>() {
-        if a.ndim() == ndim && a.is_c_contiguous() {
+        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() {
             return Ok(a.clone());
         }
     }
-    let converted = ascontiguousarray(py)?
-        .call1((obj, numpy::dtype::<T>(py)))
+    // C-contiguous and aligned (a misaligned buffer is copied).
+    let converted = require(py)?
+        .call1((obj, numpy::dtype::<T>(py), "CA"))
         .map_err(|e| {
             PyValueError::new_err(format!(
                 "{arg} must be an array of numbers: {}",
@@ -77,7 +78,65 @@ pub(crate) fn array_arg<'py, T: Element>(
             shape_str(a.shape())
         )));
     }
+    if !(a.is_c_contiguous() && a.is_aligned()) {
+        return Err(PyValueError::new_err(format!(
+            "{arg} could not be converted to an aligned contiguous array"
+        )));
+    }
     Ok(a)
+}
+
+/// Actions as float32 with `ndim` dimensions. A float32 C-contiguous array
+/// is used as it is; anything else goes through float64, where finite values
+/// are clipped to the action box before the cast (so 1e300 becomes 10, not
+/// an infinity), while NaN and infinities stay and are rejected by the core.
+pub(crate) enum Actions<'py> {
+    Array(Bound<'py, PyArrayDyn<f32>>),
+    Owned(Vec<f32>, Vec<usize>),
+}
+
+impl Actions<'_> {
+    pub(crate) fn shape(&self) -> &[usize] {
+        match self {
+            Actions::Array(a) => a.shape(),
+            Actions::Owned(_, s) => s,
+        }
+    }
+
+    pub(crate) fn values(&self) -> &[f32] {
+        match self {
+            Actions::Array(a) => elems(a),
+            Actions::Owned(v, _) => v,
+        }
+    }
+}
+
+pub(crate) fn actions_arg<'py>(obj: &Bound<'py, PyAny>, ndim: usize) -> PyResult<Actions<'py>> {
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() {
+            return Ok(Actions::Array(a.clone()));
+        }
+    }
+    let wide = array_arg::<f64>(obj, "actions", ndim)?;
+    let bounds = [
+        (
+            crate::env::ACTION_LOW[0] as f64,
+            crate::env::ACTION_HIGH[0] as f64,
+        ),
+        (
+            crate::env::ACTION_LOW[1] as f64,
+            crate::env::ACTION_HIGH[1] as f64,
+        ),
+    ];
+    let values = elems(&wide)
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let (lo, hi) = bounds[i % 2];
+            (if x.is_finite() { x.max(lo).min(hi) } else { x }) as f32
+        })
+        .collect();
+    Ok(Actions::Owned(values, wide.shape().to_vec()))
 }
 
 /// The elements of an array from [`array_arg`]. Sound while the GIL is held

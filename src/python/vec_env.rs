@@ -1,5 +1,5 @@
 use super::scenario::{scenario_arg, PyScenario};
-use super::{array_arg, elems, expect_shape, filled, seed_arg};
+use super::{actions_arg, array_arg, elems, expect_shape, filled, seed_arg};
 use crate::clearing::TieRule;
 use crate::env::Market;
 use crate::observe::Observer;
@@ -106,15 +106,16 @@ impl PyVecMarketEnv {
         let seed = seed_arg(seed)?;
         let mask_arr = match mask {
             Some(m) if !m.is_none() => {
-                let a = array_arg::<bool>(m, "mask", 1)?;
+                // Read as bytes (any non-zero is true): a bool view of other
+                // bytes must not reach Rust as `bool`.
+                let a = array_arg::<u8>(m, "mask", 1)?;
                 expect_shape("mask", a.shape(), &[self.env.num_envs()])?;
-                Some(a)
+                Some(elems(&a).iter().map(|&b| b != 0).collect::<Vec<bool>>())
             }
             _ => None,
         };
         let obs = self.obs.bind(py);
-        self.env
-            .reset(seed, mask_arr.as_ref().map(|a| elems(a)), filled(obs))?;
+        self.env.reset(seed, mask_arr.as_deref(), filled(obs))?;
         filled(self.final_mask.bind(py)).fill(false);
         let info = PyDict::new(py);
         Ok((maybe_copy(obs.clone().into_any(), copy)?, info))
@@ -132,10 +133,35 @@ impl PyVecMarketEnv {
         copy: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let (m, n) = (self.env.num_envs(), self.env.market().n());
-        let a = array_arg::<f32>(actions, "actions", 3)?;
+        let a = actions_arg(actions, 3)?;
         expect_shape("actions", a.shape(), &[m, n, 2])?;
-        let a_ro = a.readonly();
-        let acts = a_ro.as_slice()?;
+        // The actions may be (a view of) one of this env's own buffers: then
+        // copy them, since the step writes those buffers while reading actions.
+        let aliased = match &a {
+            super::Actions::Array(arr) => {
+                let start = arr.data() as usize;
+                let end = start + 4 * arr.len();
+                [self.obs.bind(py).data(), self.final_obs.bind(py).data()]
+                    .iter()
+                    .zip([self.obs.bind(py).len(), self.final_obs.bind(py).len()])
+                    .chain(std::iter::once((
+                        &self.rewards.bind(py).data(),
+                        self.rewards.bind(py).len(),
+                    )))
+                    .any(|(&p, len)| {
+                        let (s0, e0) = (p as usize, p as usize + 4 * len);
+                        start < e0 && s0 < end
+                    })
+            }
+            super::Actions::Owned(..) => false,
+        };
+        let copied: Vec<f32>;
+        let acts: &[f32] = if aliased {
+            copied = a.values().to_vec();
+            &copied
+        } else {
+            a.values()
+        };
         let (obs, rewards, terminated, truncated) = (
             self.obs.bind(py),
             self.rewards.bind(py),
