@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
+import time
 import timeit
 from collections.abc import Callable
 
@@ -38,3 +40,28 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" for _ in headers) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in cells]
     return "\n".join(out)
+
+
+def timed(fn: Callable[[], object], reps: int) -> float:
+    """Seconds for ``reps`` calls of ``fn`` with the garbage collector off."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        return time.perf_counter() - t0
+    finally:
+        if was:
+            gc.enable()
+
+
+def calibrate(fn: Callable[[], object], target_s: float) -> int:
+    """Calls of ``fn`` per timed block so that a block takes about ``target_s``."""
+    fn()
+    k = 1
+    while True:
+        dt = timed(fn, k)
+        if dt > min(0.02, target_s) or k >= 1 << 20:
+            return max(1, round(k * target_s / dt))
+        k *= 4

@@ -15,15 +15,13 @@ over rounds and the median of the per-round speedups.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
-import time
 from collections.abc import Callable
 
 import numba
 import numpy as np
-from _common import machine, table
+from _common import calibrate, machine, table, timed
 from reference_env import ReferenceMarketEnv, compare_episode
 
 import powermarket as pm
@@ -48,31 +46,6 @@ def episode_runner(env, steps: list) -> Callable[[], None]:
     return run
 
 
-def time_episodes(run: Callable[[], None], episodes: int) -> float:
-    """Seconds for ``episodes`` calls of ``run``, with the GC off."""
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        for _ in range(episodes):
-            run()
-        return time.perf_counter() - t0
-    finally:
-        if gc_was:
-            gc.enable()
-
-
-def calibrate(run: Callable[[], None], target_s: float) -> int:
-    """Episodes per round so that one round takes about ``target_s``."""
-    run()
-    k = 1
-    while True:
-        dt = time_episodes(run, k)
-        if dt > 0.02 or k >= 1 << 20:
-            return max(1, int(k * target_s / dt))
-        k *= 4
-
-
 def interleaved(
     runs: dict[str, Callable[[], None]], rounds: int, target_s: float
 ) -> dict[str, list[float]]:
@@ -81,7 +54,7 @@ def interleaved(
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
-            samples[name].append(time_episodes(run, counts[name]) / counts[name])
+            samples[name].append(timed(run, counts[name]) / counts[name])
     return samples
 
 

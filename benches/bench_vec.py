@@ -19,7 +19,6 @@ is the median of per-round ratios. Peak RSS is printed at the end.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import resource
 import statistics
@@ -30,7 +29,7 @@ from collections.abc import Callable
 import gymnasium
 import numba
 import numpy as np
-from _common import machine, table
+from _common import calibrate, machine, table, timed
 from reference_env import ReferenceMarketEnv, compare_episode
 
 import powermarket as pm
@@ -62,25 +61,10 @@ class Contender:
         self.samples: list[float] = []  # seconds per env-step, one per round
 
     def run(self, reps: int) -> float:
-        unit = self.unit
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                unit()
-            return time.perf_counter() - t0
-        finally:
-            gc.enable()
+        return timed(self.unit, reps)
 
     def calibrate(self, target_s: float) -> None:
-        self.unit()
-        k = 1
-        while True:
-            dt = self.run(k)
-            if dt > min(0.02, target_s) or k >= 1 << 20:
-                self.reps = max(1, round(k * target_s / dt))
-                return
-            k *= 4
+        self.reps = calibrate(self.unit, target_s)
 
     def sample(self) -> None:
         self.samples.append(self.run(self.reps) / (self.reps * self.env_steps))

@@ -1,0 +1,40 @@
+"""The benchmark scripts still run (tiny sizes). Each one first checks that the
+contenders agree (numba vs pm.clear, reference env vs MarketEnv, VecMarketEnv
+vs MarketEnv), so a semantic drift fails here, not only a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba")
+BENCHES = Path(__file__).resolve().parents[1] / "benches"
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCHES / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_bench_clear_runs():
+    out = _run("bench_clear.py", "--sizes", "5", "64", "--rounds", "3", "--sets", "4")
+    assert "| varied | 64 |" in out and "| same | 5 |" in out
+
+
+def test_bench_env_runs():
+    out = _run("bench_env.py", "--sizes", "5", "--rounds", "2", "--round-s", "0.01")
+    assert "MarketEnv vs reference at N=5" in out
+
+
+def test_bench_vec_runs():
+    out = _run("bench_vec.py", "--quick")
+    assert "env-steps/s at N=5, M=4096" in out and "peak RSS" in out
