@@ -189,6 +189,31 @@ impl Scenario {
                 );
             }
         }
+        // Normalisers are divided by: their reciprocals and the reward scale
+        // 20 / (demand_scale * cost_scale * T) must be finite too.
+        for (i, &k) in self.capacities.iter().enumerate() {
+            if !(1.0 / k).is_finite() {
+                return err(
+                    "capacities",
+                    format!("gen_{i} is too small to normalise by, got {k}"),
+                );
+            }
+        }
+        let reward_scale =
+            20.0 / (self.demand_scale() * self.cost_scale() * self.t().max(1) as f64);
+        if !(reward_scale.is_finite()
+            && (1.0 / self.demand_scale()).is_finite()
+            && (1.0 / self.cost_scale()).is_finite())
+        {
+            return err(
+                "costs",
+                format!(
+                    "the scales (peak demand {}, highest cost {}) are too small to normalise by",
+                    self.demand_scale(),
+                    self.cost_scale()
+                ),
+            );
+        }
         let total_k: f64 = self.capacities.iter().sum();
         let (plo, phi) = self.price_bounds();
         let worst_profit = (phi - plo) * 2.0 * total_k;
@@ -198,6 +223,25 @@ impl Scenario {
             return err(
                 "capacities",
                 "values so large that profits or penalties would overflow".into(),
+            );
+        }
+        // Rewards and the price feature are float32: they must fit.
+        let f32_max = f32::MAX as f64;
+        let worst_reward = (worst_profit + worst_penalty) * reward_scale;
+        if worst_reward >= f32_max || worst_reward.is_nan() {
+            return err(
+                "costs",
+                format!(
+                    "rewards would overflow float32 (reward scale {reward_scale:e} for                      profits up to {:e}); use costs and demand of ordinary magnitudes",
+                    worst_profit + worst_penalty
+                ),
+            );
+        }
+        let worst_price_feature = plo.abs().max(phi.abs()) / self.cost_scale();
+        if worst_price_feature >= f32_max || worst_price_feature.is_nan() {
+            return err(
+                "costs",
+                "prices divided by the highest cost would overflow float32".into(),
             );
         }
         Ok(())

@@ -178,3 +178,34 @@ def test_vec_env_actions_may_be_its_own_buffer():
         np.testing.assert_array_equal(got[1], expected[1])
         obs_b = expected[0]
         obs_a = got[0]
+
+
+@pytest.mark.parametrize(
+    "capacities, costs, demand",
+    [
+        ([3.1], [5e-324], [0.1, 50.1]),  # cost scale too small: reward scale overflows
+        ([1.1], [1e-300], [5.1, 0.1]),  # rewards would not fit in float32
+        ([5e-324, 1.0], [20.0, 30.0], [1.0]),  # capacity too small to normalise by
+    ],
+)
+def test_scenarios_whose_rewards_or_features_overflow_are_rejected(capacities, costs, demand):
+    with pytest.raises(ValueError, match="scenario field"):
+        pm.Scenario(capacities, costs, demand)
+
+
+def test_fuzzed_steps_stay_finite_and_in_bounds():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, t = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        scenario = pm.Scenario(
+            rng.uniform(0.1, 100, n), rng.normal(20, 30, n), rng.uniform(0.1, 200, t),
+            max_bid_delta=float(rng.uniform(0, 200)), demand_noise=float(rng.uniform(0, 0.5)),
+        )
+        env = pm.MarketEnv(scenario, observer=str(rng.choice(pm.OBSERVERS)), seed=1)
+        env.reset()
+        low, high = env.observation_bounds()
+        for _ in range(t):
+            actions = rng.normal(0, 20, (n, 2))  # float64, often outside the box
+            obs, rewards, *_ = env.step(actions)
+            assert np.isfinite(rewards).all()
+            assert ((obs >= low) & (obs <= high)).all()
