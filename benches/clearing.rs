@@ -2,17 +2,14 @@
 //! same problem every call, and 64 problems in turn) and a batch.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use powermarket::clearing::{clear_batch, clear_into, Rules, TieRule, Workspace};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 
-/// Deterministic pseudo-random offers (no RNG crate needed here).
+/// Deterministic pseudo-random offers.
 fn offers(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>, f64) {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut next = || rng.random::<f64>();
     let bids: Vec<f64> = (0..n).map(|_| 100.0 * next()).collect();
     let qty: Vec<f64> = (0..n).map(|_| 10.0 * next()).collect();
     let d = 0.6 * qty.iter().sum::<f64>();

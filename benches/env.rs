@@ -8,18 +8,15 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use powermarket::env::Market;
 use powermarket::vec_env::VecBuffers;
 use powermarket::{MarketEnv, Observer, Scenario, TieRule, VecMarketEnv};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
 use std::sync::Arc;
 
 /// `count` deterministic pseudo-random actions `[a0, a1]` inside the action box, flat.
 fn actions(count: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut next = || rng.random::<f64>();
     (0..count)
         .flat_map(|_| {
             let a0 = 0.5 * next();

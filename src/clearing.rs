@@ -953,13 +953,8 @@ mod tests {
         let mut ws = Workspace::new();
         for n in [33usize, 40, 64, 100, 257] {
             for seed in 0..200u64 {
-                let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                let mut next = || {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    (s >> 11) as f64 / (1u64 << 53) as f64
-                };
+                let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+                let mut next = || rand::RngExt::random::<f64>(&mut rng);
                 let b: Vec<f64> = (0..n).map(|_| 20.0 + 20.0 * next()).collect();
                 let q: Vec<f64> = (0..n).map(|_| 0.1 + 3.7 * next()).collect();
                 let d: f64 = q.iter().sum();
