@@ -713,6 +713,12 @@ fn median3(a: f64, b: f64, c: f64) -> f64 {
 }
 
 fn insertion_sort_by_price(seg: &mut [(f64, f64)]) {
+    insertion_sort_within(seg, usize::MAX);
+}
+
+/// Stable insertion sort of (price, payload) pairs by price. Gives up (and
+/// returns false) once more than `budget` moves were made.
+fn insertion_sort_within<T: Copy>(seg: &mut [(f64, T)], mut budget: usize) -> bool {
     for i in 1..seg.len() {
         let x = seg[i];
         let mut j = i;
@@ -721,7 +727,12 @@ fn insertion_sort_by_price(seg: &mut [(f64, f64)]) {
             j -= 1;
         }
         seg[j] = x;
+        budget = budget.saturating_sub(i - j);
+        if budget == 0 {
+            return false;
+        }
     }
+    true
 }
 
 /// Stable sort of (price, offer index) pairs by price, for input that is
@@ -730,20 +741,8 @@ fn insertion_sort_by_price(seg: &mut [(f64, f64)]) {
 /// linear budget (prices bunched in few buckets), an O(N log N) sort on
 /// (price, index) finishes the job; either way -0.0 and 0.0 tie, as in NumPy.
 fn sort_grouped(sorted: &mut [(f64, u32)]) {
-    let mut budget = 8 * sorted.len() + 64;
-    for i in 1..sorted.len() {
-        let x = sorted[i];
-        let mut j = i;
-        while j > 0 && sorted[j - 1].0 > x.0 {
-            sorted[j] = sorted[j - 1];
-            j -= 1;
-        }
-        sorted[j] = x;
-        budget = budget.saturating_sub(i - j);
-        if budget == 0 {
-            sort_by_price_then_index(sorted);
-            return;
-        }
+    if !insertion_sort_within(sorted, 8 * sorted.len() + 64) {
+        sort_by_price_then_index(sorted);
     }
 }
 
