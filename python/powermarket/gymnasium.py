@@ -1,7 +1,7 @@
 """Gymnasium fronts: one learning generator against fixed opponents.
 
 - :class:`MarketSingleAgentEnv` (``gymnasium.make("powermarket/Market-v0")``);
-- :class:`MarketVectorEnv`, a ``gymnasium.vector.VectorEnv`` of many such
+- :class:`MarketVectorEnv`, a ``gymnasium.vector.VectorEnv`` of M such
   markets over :class:`powermarket.VecMarketEnv`
   (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``).
 
@@ -10,11 +10,29 @@ Opponents are given by ``opponents=``:
 - a built-in strategy for all of them, computed in Rust: ``"truthful"``
   (whole capacity at cost), ``"random"`` (uniform actions), ``("constant", a0, a1)``
   or ``("markup", eur_per_mwh)``;
-- one batched callable ``f(obs) -> actions`` taking the opponents' observations
-  ``(N-1, D)`` (``(M, N-1, D)`` in the vector env) and returning their actions;
+- one **batched callable** ``f(obs) -> actions`` taking the opponents'
+  observations, ``(N-1, D)`` in the single env and ``(M, N-1, D)`` in the
+  vector env, and returning their actions, ``(N-1, 2)`` or ``(M, N-1, 2)``;
 - a list with one entry per agent (N entries, the learner's is ignored, or N-1
-  entries for the opponents in order): built-in specs or per-agent callables
-  ``f(obs (D,)) -> action (2,)``.
+  entries for the opponents in order): built-in specs or **per-agent
+  callables** ``f(obs (D,)) -> action (2,)``. The contract is the same in both
+  envs: the vector env calls a per-agent callable once per market, in market
+  order 0 ... M-1, with that market's (D,) observation (use the batched
+  callable when speed matters).
+
+What a callable returns is checked like the learner's action: real numbers of
+the stated shape (TypeError for complex, str, object, masked arrays; ValueError
+for a wrong shape or NaN/inf, naming the agent and the market), clipped to the
+action box in float64, then cast to float32.
+
+Random opponents draw from one ChaCha RNG per market, seeded from the env's
+seed (``seed ^ _OPPONENT_SEED_SALT``) with the same stream rule as the
+markets, so market i of a vector env draws the same opponent actions as a
+single env whose seed gives it the same key and stream.
+
+A call that fails (bad seed, mask, options or action; an opponent callable
+that raises or returns garbage) changes no state: nothing is reseeded and
+the opponents' RNGs are rolled back.
 """
 
 from __future__ import annotations
@@ -27,11 +45,13 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from powermarket._checks import actions_f32, check_mask, check_seed, check_seeds
 from powermarket._core import MarketEnv, Opponents, VecMarketEnv
 from powermarket.pettingzoo import action_space, check_render_mode
 
 ENV_ID = "powermarket/Market-v0"
 _OPPONENT_SEED_SALT = 0x6F70706F6E656E74  # opponents' RNG: seed ^ salt
+_RESET_OPTIONS = ("reset_mask",)
 
 
 def register_envs() -> None:
@@ -50,11 +70,18 @@ def _is_spec(x: Any) -> bool:
     return isinstance(x, str) or (isinstance(x, tuple) and bool(x) and isinstance(x[0], str))
 
 
-class _OpponentPlan:
-    """Parsed ``opponents=`` argument for a market of ``n`` agents and one learner."""
+def _salted(seed: int | None) -> int | None:
+    return None if seed is None else seed ^ _OPPONENT_SEED_SALT
 
-    def __init__(self, opponents: Any, n: int, agent: int, max_bid_delta: float) -> None:
-        self.n, self.agent = n, agent
+
+class _OpponentPlan:
+    """Parsed ``opponents=`` argument for ``num_markets`` markets of ``n`` agents
+    and one learner (``num_markets=None``: the single env, actions (N, 2))."""
+
+    def __init__(
+        self, opponents: Any, n: int, agent: int, max_bid_delta: float, num_markets: int | None
+    ) -> None:
+        self.n, self.agent, self.num_markets = n, agent, num_markets
         others = [i for i in range(n) if i != agent]
         self.others = np.array(others, dtype=np.intp)
         self.batched: Callable | None = None
@@ -90,41 +117,71 @@ class _OpponentPlan:
                 f"got {type(opponents).__name__}"
             )
         specs[agent] = "truthful"
-        self.rust = Opponents(specs, max_bid_delta)
+        self.rust = Opponents(specs, max_bid_delta, num_markets=num_markets or 1)
 
-    def reseed(self, seed: int) -> None:
-        self.rust.reseed((seed ^ _OPPONENT_SEED_SALT) & 0xFFFFFFFFFFFFFFFF)
+    def reseed(self, seed: int | list[int | None], mask: np.ndarray | None = None) -> None:
+        """Reseed the built-in strategies' RNGs from an already checked seed.
+
+        An int gives market i key ``seed ^ salt``, stream i; a list gives
+        market i key ``seed[i] ^ salt``, stream 0 (None entries: not reseeded).
+        """
+        if isinstance(seed, list):
+            keep = np.array([s is not None for s in seed])
+            if mask is not None:
+                keep &= mask
+            if not keep.any():
+                return
+            keys = [0 if s is None else _salted(s) for s in seed]
+            self.rust.reseed(keys, mask=None if keep.all() else keep.tolist())
+        else:
+            self.rust.reseed(_salted(seed), mask=None if mask is None else mask.tolist())
 
     def checkpoint(self) -> Opponents:
-        """The built-in strategies' state (RNG included), to undo a failed step."""
+        """The built-in strategies' state (RNGs included), to undo a failed step."""
         return self.rust.__deepcopy__({})
 
     def rollback(self, saved: Opponents) -> None:
         self.rust = saved
 
+    def _where(self, market: int | None, agent: int) -> str:
+        name = f"gen_{agent}"
+        return name if market is None else f"{name} in market {market}"
+
     def fill(self, actions: np.ndarray, obs: np.ndarray) -> None:
         """Write the opponents' actions into ``actions`` ((N, 2) or (M, N, 2))."""
-        if actions.ndim == 2:
-            self.rust.fill(actions, self.agent)
-        else:
+        vector = self.num_markets is not None
+        if vector:
             self.rust.fill_batch(actions, self.agent)
+        else:
+            self.rust.fill(actions, self.agent)
         if self.batched is not None:
-            out = np.asarray(self.batched(obs[..., self.others, :]), dtype=np.float32)
             expected = obs.shape[:-2] + (len(self.others), 2)
-            if out.shape != expected:
-                raise ValueError(
-                    f"opponents: the batched callable returned shape {out.shape}, "
-                    f"expected {expected}"
-                )
+            others = self.others
+
+            def where(idx: tuple[int, ...]) -> str:
+                return self._where(idx[0] if vector else None, int(others[idx[-1]]))
+
+            out = actions_f32(
+                self.batched(obs[..., self.others, :]),
+                expected,
+                "opponents: the batched callable's actions",
+                where,
+            )
             actions[..., self.others, :] = out
         for i, f in self.per_agent.items():
-            a = np.asarray(f(obs[..., i, :]), dtype=np.float32)
-            try:
-                actions[..., i, :] = a
-            except ValueError as e:
-                raise ValueError(
-                    f"opponents: callable for gen_{i} returned shape {a.shape}, expected (2,)"
-                ) from e
+            markets = range(self.num_markets) if vector else [None]
+            for m in markets:
+                one = obs[i] if m is None else obs[m, i]
+                a = actions_f32(
+                    f(one),
+                    (2,),
+                    f"opponents: the action returned by the callable for {self._where(m, i)}",
+                    lambda _: None,
+                )
+                if m is None:
+                    actions[i] = a
+                else:
+                    actions[m, i] = a
 
 
 def _agent_index(agent: int | str, n: int) -> int:
@@ -137,14 +194,28 @@ def _agent_index(agent: int | str, n: int) -> int:
     return int(agent)
 
 
+def _check_options(options: Any, allowed: tuple[str, ...]) -> dict:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be None or a dict, got {type(options).__name__}")
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        valid = ", ".join(allowed) if allowed else "none"
+        raise ValueError(f"options: unknown key(s) {unknown!r}; valid keys: {valid}")
+    return options
+
+
 class MarketSingleAgentEnv(gymnasium.Env):
     """One learning generator (``agent``) in a market whose other generators
     follow ``opponents`` (see the module docstring).
 
     Observation: the learner's features, ``Box`` with true per-feature bounds.
-    Action: ``Box([0, -10], [1, 10])``, ``[withheld share, price action]``.
-    Reward: the learner's reward as a Python float. Episodes last T hours and
-    end with ``terminated=True``.
+    Action: ``Box([0, -10], [1, 10])``, ``[withheld share, price action]``,
+    clipped to the box in float64 (NaN/inf raise ValueError). Reward: the
+    learner's reward as a Python float. Episodes last T hours and end with
+    ``terminated=True``. ``reset(seed=s)`` seeds the market like
+    ``MarketEnv(seed=s)`` and the opponents' RNG with key ``s ^ salt``.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
@@ -160,10 +231,13 @@ class MarketSingleAgentEnv(gymnasium.Env):
         render_mode: str | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata["render_modes"])
+        seed = check_seed(seed)
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         n = self.market.num_agents
         self.agent = _agent_index(agent, n)
-        self.plan = _OpponentPlan(opponents, n, self.agent, self.market.scenario.max_bid_delta)
+        self.plan = _OpponentPlan(
+            opponents, n, self.agent, self.market.scenario.max_bid_delta, None
+        )
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.market.observation_bounds()
@@ -174,8 +248,11 @@ class MarketSingleAgentEnv(gymnasium.Env):
         self._actions = np.zeros((n, 2), dtype=np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        # Check everything first: a failed reset reseeds nothing.
+        seed = check_seed(seed)
+        _check_options(options, ())
         obs, info = self.market.reset(seed=seed)
+        super().reset(seed=seed)
         if seed is not None:
             self.plan.reseed(seed)
         self._obs = obs
@@ -184,14 +261,7 @@ class MarketSingleAgentEnv(gymnasium.Env):
     def step(self, action):
         if self._obs is None:
             raise RuntimeError("step() called before reset(): call reset() first")
-        a = np.asarray(action, dtype=np.float32).reshape(-1)
-        if a.shape != (2,):
-            raise ValueError(
-                f"action for gen_{self.agent} must have 2 values [a0, a1], got shape "
-                f"{np.shape(action)}"
-            )
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action for gen_{self.agent} must be finite, got {a.tolist()}")
+        a = actions_f32(action, (2,), f"action for gen_{self.agent}", lambda _: None, flatten=True)
         if self.market.t is not None and self.market.t >= self.market.horizon:
             raise RuntimeError("step() called after the episode ended: call reset()")
         # A failed step (e.g. an opponent callable returning NaN) must leave
@@ -201,7 +271,7 @@ class MarketSingleAgentEnv(gymnasium.Env):
             self.plan.fill(self._actions, self._obs)
             self._actions[self.agent] = a
             obs, rewards, terminated, truncated, info = self.market.step(self._actions)
-        except Exception:
+        except BaseException:
             self.plan.rollback(saved)
             raise
         self._obs = obs
@@ -225,7 +295,16 @@ class MarketVectorEnv(VectorEnv):
     :class:`powermarket.VecMarketEnv`: same-step autoreset
     (``metadata["autoreset_mode"] == AutoresetMode.SAME_STEP``); the last
     observation of a finished market is in ``info["final_obs"]`` where
-    ``info["_final_obs"]`` is true. Market ``i`` is seeded ``seed + i``.
+    ``info["_final_obs"]`` is true.
+
+    Seeding: ``seed=s`` (constructor or ``reset``) gives market i the key s
+    and its own ChaCha stream i (market 0 equals the single env seeded s);
+    ``reset(seed=[s_0, ..., s_{M-1}])`` gives market i key s_i, stream 0, so it
+    equals the single env seeded s_i (a None entry: that market is reset
+    without reseeding), as Gymnasium's sync mode honours per-env seeds. The
+    opponents follow the same rule. ``options={"reset_mask": m}`` resets only
+    the markets where ``m`` (M,) is non-zero. The env pickles and deep-copies
+    mid-episode, RNGs included.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -237,7 +316,7 @@ class MarketVectorEnv(VectorEnv):
         agent: int | str = 0,
         opponents: Any = "truthful",
         observer: str = "simple",
-        seed: int | None = None,
+        seed: int | list[int] | None = None,
         tie_rule: str = "pro_rata",
         num_threads: int | None = None,
         render_mode: str | None = None,
@@ -252,10 +331,13 @@ class MarketVectorEnv(VectorEnv):
             num_threads=num_threads,
             tie_rule=tie_rule,
         )
+        seed = check_seeds(seed, self.vec.num_envs)
         n = self.vec.num_agents
-        self.num_envs = num_envs
+        self.num_envs = self.vec.num_envs
         self.agent = _agent_index(agent, n)
-        self.plan = _OpponentPlan(opponents, n, self.agent, self.vec.scenario.max_bid_delta)
+        self.plan = _OpponentPlan(
+            opponents, n, self.agent, self.vec.scenario.max_bid_delta, self.num_envs
+        )
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.vec.observation_bounds()
@@ -264,45 +346,56 @@ class MarketVectorEnv(VectorEnv):
         )
         self.single_action_space = action_space()
         self.observation_space = gymnasium.vector.utils.batch_space(
-            self.single_observation_space, num_envs
+            self.single_observation_space, self.num_envs
         )
-        self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.action_space = gymnasium.vector.utils.batch_space(
+            self.single_action_space, self.num_envs
+        )
         self.render_mode = None
         self._obs: np.ndarray | None = None
-        self._actions = np.zeros((num_envs, n, 2), dtype=np.float32)
+        self._actions = np.zeros((self.num_envs, n, 2), dtype=np.float32)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        if isinstance(seed, (list, tuple)):
-            seed = seed[0] if seed else None
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        # Check everything before any RNG is touched: a failed reset changes nothing.
+        m = self.num_envs
+        seed = check_seeds(seed, m)
+        opts = _check_options(options, _RESET_OPTIONS)
+        mask = check_mask(opts.get("reset_mask"), m, "options['reset_mask']")
+        if isinstance(seed, list):
+            given = np.array([s is not None for s in seed])
+            reseeded = given if mask is None else given & mask
+            plain = ~given if mask is None else ~given & mask
+            keys = [0 if s is None else s for s in seed]
+            # Markets with a seed are reset with it; the others without one.
+            if reseeded.any():
+                obs, _ = self.vec.reset(seed=keys, mask=reseeded)
+            if plain.any():
+                obs, _ = self.vec.reset(mask=plain)
+            if not (reseeded.any() or plain.any()):
+                obs, _ = self.vec.reset(mask=np.zeros(m, dtype=bool))
+        else:
+            obs, _ = self.vec.reset(seed=seed, mask=mask)
+            if seed is not None:
+                self._np_random, self._np_random_seed = gymnasium.utils.seeding.np_random(seed)
         if seed is not None:
-            self._np_random, self._np_random_seed = gymnasium.utils.seeding.np_random(seed)
-            self.plan.reseed(seed)
-        mask = None if options is None else options.get("reset_mask")
-        obs, _ = self.vec.reset(seed=seed, mask=mask)
+            self.plan.reseed(seed, mask)
         self._obs = obs
         return obs[:, self.agent].copy(), {}
 
     def step(self, actions):
         if self._obs is None:
             raise RuntimeError("step() called before reset(): call reset() first")
-        a = np.asarray(actions, dtype=np.float32)
-        if a.shape != (self.num_envs, 2):
-            raise ValueError(
-                f"actions must have shape ({self.num_envs}, 2), got {a.shape}"
-            )
-        bad = np.argwhere(~np.isfinite(a))
-        if len(bad):
-            m, k = bad[0]
-            raise ValueError(
-                f"actions for gen_{self.agent} in market {m}: "
-                f"{'a0' if k == 0 else 'a1'} must be finite, got {a[m, k]}"
-            )
+
+        def where(idx: tuple[int, ...]) -> str:
+            return f"gen_{self.agent} in market {idx[0]}"
+
+        a = actions_f32(actions, (self.num_envs, 2), "actions", where)
         saved = self.plan.checkpoint()
         try:
             self.plan.fill(self._actions, self._obs)
             self._actions[:, self.agent] = a
             obs, rewards, terminated, truncated, info = self.vec.step(self._actions)
-        except Exception:
+        except BaseException:
             self.plan.rollback(saved)
             raise
         self._obs = obs
