@@ -1,12 +1,13 @@
-"""Independent NumPy reference of the DESIGN.md semantics, for differential tests.
+"""Independent NumPy reference of the docs/semantics.md rules, for differential tests.
 
-Written from the spec (DESIGN.md and the helper brief), not from the Rust code,
+Written from the spec (docs/semantics.md), not from the Rust code,
 so that a disagreement points at a real bug on one side. Plain and slow on
 purpose: every step is the textbook formula.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,13 +80,85 @@ def pro_rata_clear(bids, quantities, demand, shortage_price=None) -> tuple[float
     return price, cleared
 
 
-def clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=None):
-    """Dispatch on the tie rule, like ``pm.clear``."""
-    if tie_rule == "index":
-        return classic_clear(bids, quantities, demand, shortage_price)
+# --- the exact "supply meets demand" rule (docs/semantics.md) ------------------------------
+
+TOLERANCE_BITS = 40  # supply meets demand within a relative 2**-40
+
+
+def unit_exponent(quantities) -> int:
+    """k such that N * qmax * 2**k < 2**62: quantities count in units of 2**-k MW."""
+    q = [float(x) for x in quantities]
+    qmax = max(q)
+    _, e1 = math.frexp(qmax)  # qmax < 2**e1 (qmax == 0 gives e1 == 0)
+    return 62 - e1 - (len(q) - 1).bit_length()
+
+
+def demand_units(demand: float, k: int) -> int | None:
+    """max(1, ceil(D * 2**k)); None when it does not even fit a float (never met)."""
+    try:
+        return max(1, math.ceil(math.ldexp(demand, k)))
+    except OverflowError:
+        return None
+
+
+def meets(supply_units: int, d_units: int | None) -> bool:
+    """S_u >= D_u - floor(D_u / 2**40), with Python's exact big ints."""
+    if d_units is None:
+        return False
+    return supply_units >= d_units - (d_units >> TOLERANCE_BITS)
+
+
+def exact_price(bids, quantities, demand, shortage_price=None) -> tuple[float, bool]:
+    """(price, shortage) by the exact integer rule; the same for every tie rule."""
+    b, q, d = _as_inputs(bids, quantities, demand)
+    if not math.isfinite(math.fsum(q)):
+        raise ValueError("quantities: their total overflows float64")
+    levels = sorted(set(float(x) for x in b))
+    if d == 0.0:
+        return levels[0], False
+    k = unit_exponent(q)
+    units = [int(math.ldexp(float(x), k)) for x in q]
+    d_u = demand_units(d, k)
+    for p in levels:
+        s_u = sum(u for u, x in zip(units, b, strict=True) if x <= p)
+        if meets(s_u, d_u):
+            return p, False
+    return (levels[-1] if shortage_price is None else float(shortage_price)), True
+
+
+def exact_clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=None):
+    """Price by :func:`exact_price`; offers below clear fully, offers at the price
+    share ``R = clamp(D - S(below), 0, Q(at))`` pro rata or in index order."""
+    b, q, d = _as_inputs(bids, quantities, demand)
+    price, shortage = exact_price(b, q, d, shortage_price)
+    if d == 0.0:
+        return price, np.zeros_like(q)
+    if shortage:
+        return price, q.copy()
+    below, at = b < price, b == price
+    cleared = np.where(below, q, 0.0)
+    tied = float(np.sum(q[at]))
+    residual = min(max(d - float(np.sum(q[below])), 0.0), tied)
     if tie_rule == "pro_rata":
-        return pro_rata_clear(bids, quantities, demand, shortage_price)
-    raise ValueError(f"unknown tie_rule {tie_rule!r}")
+        if tied > 0.0:
+            cleared[at] = q[at] * (residual / tied)
+    elif tie_rule == "index":
+        left = residual
+        for i in np.flatnonzero(at):
+            take = min(float(q[i]), left)
+            cleared[i] = take
+            left -= take
+    else:
+        raise ValueError(f"unknown tie_rule {tie_rule!r}")
+    return price, cleared
+
+
+def clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=None):
+    """Dispatch on the tie rule, like ``pm.clear``: the exact price rule, then the
+    tie rule's sharing."""
+    if tie_rule not in ("pro_rata", "index"):
+        raise ValueError(f"unknown tie_rule {tie_rule!r}")
+    return exact_clear(bids, quantities, demand, tie_rule, shortage_price)
 
 
 def _positive_or_one(x: float) -> float:
@@ -222,7 +295,8 @@ class ReferenceEnv:
         b, q = self.bids_and_quantities(actions)
         d = float(self.demand[self.t])
         price, cleared = clear(b, q, d, self.tie_rule, self.shortage_price)
-        shortfall = d - float(np.sum(cleared)) if float(np.sum(q)) < d else 0.0
+        _, shortage = exact_price(b, q, d, self.shortage_price)
+        shortfall = max(0.0, d - float(np.sum(q))) if shortage else 0.0
         c = self.costs
         raw = (price - c) * cleared - self.bid_penalty * (b - c) ** 2 - self.lol_penalty * shortfall
         scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
