@@ -89,7 +89,10 @@ def unit_exponent(quantities) -> int:
     """k such that N * qmax * 2**k < 2**62: quantities count in units of 2**-k MW."""
     q = [float(x) for x in quantities]
     qmax = max(q)
-    _, e1 = math.frexp(qmax)  # qmax < 2**e1 (qmax == 0 gives e1 == 0)
+    if qmax == 0.0:
+        return 0  # no supply at all: any positive demand is unmet whatever k is
+    # qmax < 2**e1; subnormal quantities all count as below 2**-1022.
+    e1 = max(math.frexp(qmax)[1], -1022)
     return 62 - e1 - (len(q) - 1).bit_length()
 
 
@@ -111,8 +114,8 @@ def meets(supply_units: int, d_units: int | None) -> bool:
 def exact_price(bids, quantities, demand, shortage_price=None) -> tuple[float, bool]:
     """(price, shortage) by the exact integer rule; the same for every tie rule."""
     b, q, d = _as_inputs(bids, quantities, demand)
-    if not math.isfinite(math.fsum(q)):
-        raise ValueError("quantities: their total overflows float64")
+    if not math.isfinite(len(q) * float(np.max(q))):
+        raise ValueError("quantities: N x the largest quantity exceeds the float64 range")
     levels = sorted(set(float(x) for x in b))
     if d == 0.0:
         return levels[0], False
@@ -141,7 +144,7 @@ def exact_clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=No
     residual = min(max(d - float(np.sum(q[below])), 0.0), tied)
     if tie_rule == "pro_rata":
         if tied > 0.0:
-            cleared[at] = q[at] * (residual / tied)
+            cleared[at] = residual * (q[at] / tied)  # divide first: no underflow
     elif tie_rule == "index":
         left = residual
         for i in np.flatnonzero(at):
