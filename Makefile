@@ -8,7 +8,7 @@ STAMP := $(VENV)/.deps-stamp
 CARGO_TERM_COLOR ?= never
 export CARGO_TERM_COLOR
 
-.PHONY: help venv build develop lint fmt test test-rust test-python test-integration bench bench-rust demo clean
+.PHONY: help venv build develop lint fmt test test-rust test-python test-integration fuzz bench bench-rust demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python
 test-integration: develop ## Heavy tests: SB3 (torch) and RLlib (Ray) smoke tests
 	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40"
 	$(PY) -m pytest -q -m integration
+
+FUZZ_EXAMPLES ?= 400
+FUZZ_STEPS ?= 60
+fuzz: develop ## Long run of the stateful property tests (FUZZ_EXAMPLES, FUZZ_STEPS; random seeds)
+	PM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PM_FUZZ_STEPS=$(FUZZ_STEPS) $(PY) -m pytest -q tests/test_stateful.py
 
 bench-rust: ## criterion benches of the core
 	cargo bench

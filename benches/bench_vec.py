@@ -137,7 +137,8 @@ def ref_contender(scenario, acts: np.ndarray, seed: int) -> Contender:
 
 def check_semantics(rng: np.random.Generator, n: int) -> None:
     """Before timing: the reference agrees with MarketEnv, and VecMarketEnv market i
-    with MarketEnv(seed=seed+i), over an episode and a bit."""
+    seeded with the list entry seed + i with MarketEnv(seed=seed + i), over an episode
+    and a bit (docs/semantics.md, seeding)."""
     s = pm.Scenario.default(n=n)
     quiet = s.replace(demand_noise=0.0)
     acts = random_actions(rng, (s.t, n))
@@ -147,7 +148,7 @@ def check_semantics(rng: np.random.Generator, n: int) -> None:
         acts,
     )
     m, seed = 3, 11
-    vec = pm.VecMarketEnv(s, num_envs=m, seed=seed, num_threads=1)
+    vec = pm.VecMarketEnv(s, num_envs=m, seed=[seed + i for i in range(m)], num_threads=1)
     singles = [pm.MarketEnv(s, seed=seed + i) for i in range(m)]
     obs, _ = vec.reset()
     for i, e in enumerate(singles):

@@ -1,6 +1,6 @@
 """A NumPy/numba reference market env: the baseline the benchmarks compare against.
 
-It has the semantics of ``powermarket.MarketEnv`` (DESIGN.md, ``tie_rule="index"``)
+It has the semantics of ``powermarket.MarketEnv`` (docs/semantics.md, ``tie_rule="index"``)
 and is written the way the easy_marl electricity example is: a Python class, the
 action of each generator mapped in a per-agent Python loop, a numba-jitted classic
 clearing (stable argsort, cumsum, searchsorted), vectorised NumPy rewards, the

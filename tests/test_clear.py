@@ -2,7 +2,7 @@
 
 The package is compared with the independent NumPy reference in
 ``tests/reference.py`` over many random problems with ties, shortage, zero
-demand and zero quantities, and checked against the DESIGN.md invariants.
+demand and zero quantities, and checked against the docs/semantics.md invariants.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def level_ambiguous(b, q, d) -> bool:
 
 
 def check_invariants(b, q, d, price, cleared, tie_rule, shortage_price=None) -> None:
-    """The DESIGN.md clearing invariants, with float tolerance only on sums."""
+    """The docs/semantics.md clearing invariants, with float tolerance only on sums."""
     b, q = np.asarray(b, dtype=np.float64), np.asarray(q, dtype=np.float64)
     d = float(d)
     cleared = np.asarray(cleared)

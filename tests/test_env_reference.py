@@ -46,7 +46,7 @@ def assert_in_bounds(obs: np.ndarray, low: np.ndarray, high: np.ndarray) -> None
 
 
 def check_demand_realisation(scenario, demand: np.ndarray) -> None:
-    """Realised demand = base + noise, each draw clipped as DESIGN.md says."""
+    """Realised demand = base + noise, each draw clipped as docs/semantics.md says."""
     base = np.asarray(scenario.demand)
     noise = demand - base
     lo = -0.5 * base.min()
@@ -198,7 +198,7 @@ def test_noise_free_demand_is_the_base_profile(tie_rule):
 
 
 def test_float64_actions_are_taken_as_float32():
-    """DESIGN: the mapping is computed in float64 from the float32 actions."""
+    """docs/semantics.md: the mapping is computed in float64 from the float32 actions."""
     scenario = pm.Scenario.default(n=5)
     env = pm.MarketEnv(scenario, observer="market", seed=9)
     renv = ref.ReferenceEnv.from_scenario(scenario, observer="market")
@@ -217,7 +217,7 @@ def test_float64_actions_are_taken_as_float32():
 @pytest.mark.parametrize("tie_rule", TIE_RULES)
 @pytest.mark.parametrize("observer", OBSERVERS)
 def test_non_positive_costs_scale_is_one(observer, tie_rule):
-    """All costs <= 0: cost_scale falls back to 1 (DESIGN.md scales rule)."""
+    """All costs <= 0: cost_scale falls back to 1 (docs/semantics.md scales rule)."""
     scenario = pm.Scenario([10.0, 10.0, 4.0], [0.0, -5.0, -1.5], [5.0, 8.0, 12.0, 20.0])
     assert scenario.cost_scale == 1.0
     run_side_by_side(scenario, observer, tie_rule, seed=21, episodes=3)

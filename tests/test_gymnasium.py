@@ -1,7 +1,7 @@
 """Gymnasium fronts: check_env, the opponents' actions, seeding, and the vector env.
 
 Opponents are checked through the market's episode record: the bids and offers
-of every opponent must be exactly what its strategy implies (DESIGN.md:
+of every opponent must be exactly what its strategy implies (docs/semantics.md:
 ``q_i = (1 - a0) K_i``, ``b_i = c_i + tanh(a1) * max_bid_delta``).
 """
 
@@ -28,7 +28,7 @@ def make(**kwargs):
 
 
 def implied(sc: pm.Scenario, a0, a1) -> tuple[np.ndarray, np.ndarray]:
-    """(offered, bid) of actions ``a0, a1`` per DESIGN.md, computed from float32 actions."""
+    """(offered, bid) of actions ``a0, a1`` per docs/semantics.md, computed from float32 actions."""
     a0 = np.clip(np.float64(np.float32(a0)), 0.0, 1.0)
     a1 = np.clip(np.float64(np.float32(a1)), -10.0, 10.0)
     return (1.0 - a0) * sc.capacities, sc.costs + np.tanh(a1) * sc.max_bid_delta
@@ -398,7 +398,7 @@ def test_make_vec_matches_single_envs() -> None:
     assert venv.num_envs == m
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     singles = [make(scenario=sc, agent=1, observer="market", seed=s + i) for i in range(m)]
-    obs, info = venv.reset(seed=s)
+    obs, info = venv.reset(seed=[s + i for i in range(m)])  # market i: key s + i, stream 0
     assert obs.shape == (m, 6) and obs.dtype == np.float32
     assert obs in venv.observation_space
     for i, e in enumerate(singles):

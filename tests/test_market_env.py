@@ -1,6 +1,6 @@
 """MarketEnv state, determinism and error handling: seeds, pickling, records, bounds.
 
-The semantics checked here are DESIGN.md's "Environment semantics"; the
+The semantics checked here are docs/semantics.md's "The environment"; the
 expected values are recomputed in NumPy from the scenario and the actions.
 """
 
@@ -144,7 +144,7 @@ def test_noise_free_demand_is_the_profile() -> None:
 
 
 def test_noisy_demand_stays_within_design_clip() -> None:
-    """DESIGN.md: noise clipped to [-0.5 min(D), max(0, 0.5 (sum K - max D))]."""
+    """docs/semantics.md: noise clipped to [-0.5 min(D), max(0, 0.5 (sum K - max D))]."""
     sc = pm.Scenario.default(n=5, t=24).replace(demand_noise=0.5)
     base = sc.demand
     lo = -0.5 * base.min()
@@ -447,7 +447,7 @@ def test_episode_record_matches_steps_and_design(name: str, tie_rule: str) -> No
         dearer = rec["bids"][h] > prices[h]
         assert np.all(x[h][dearer] == 0.0)
 
-    # reward formula of DESIGN.md
+    # reward formula of docs/semantics.md
     scale = 20.0 / (sc.demand_scale * sc.cost_scale * max(1, t))
     markup = rec["bids"] - c
     profit = ((prices[:, None] - c) * x - sc.bid_penalty * markup**2

@@ -1,4 +1,4 @@
-"""Scenario presets, round trips and validation, checked against DESIGN.md in NumPy."""
+"""Scenario presets, round trips and validation, checked against docs/semantics.md in NumPy."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_default_preset_matches_design_formulas(n: int, t: int) -> None:
     np.testing.assert_allclose(s.demand, demand, rtol=0, atol=1e-12)
     np.testing.assert_allclose(s.capacities, np.full(n, 150.0 / n), rtol=0, atol=1e-12)
     np.testing.assert_allclose(s.costs, np.linspace(20.0, 40.0, n), rtol=0, atol=1e-12)
-    # easy_marl scalar defaults (DESIGN.md "Environment semantics").
+    # easy_marl scalar defaults (docs/semantics.md, "The environment").
     assert s.max_bid_delta == 50.0
     assert s.bid_penalty == 0.01
     assert s.lol_penalty == 1.0
@@ -63,7 +63,7 @@ def test_scales_follow_design() -> None:
 
 @pytest.mark.parametrize("costs", [[0.0, 0.0], [-5.0, -1.0]])
 def test_non_positive_cost_scale_is_one(costs: list[float]) -> None:
-    """DESIGN.md: a scale that is not positive is taken as 1."""
+    """docs/semantics.md: a scale that is not positive is taken as 1."""
     s = pm.Scenario([1.0, 2.0], costs, [1.0, 2.0])
     assert s.cost_scale == 1.0
 

@@ -1,7 +1,8 @@
 """VecMarketEnv against M independent MarketEnv runs, plus buffers, masks and errors.
 
-DESIGN.md: market i of a batch seeded ``s`` is bit-identical to a MarketEnv seeded
-``s + i`` that is reset (without a seed) whenever its episode ends; same-step
+docs/semantics.md: market i of a batch seeded with the list ``[s_0, ..., s_{M-1}]`` is
+bit-identical to a MarketEnv seeded ``s_i`` that is reset (without a seed) whenever its
+episode ends (``seeds(s, m)`` below gives ``s_i = s + i``); same-step
 autoreset keeps the final observation in ``info``.
 """
 
@@ -26,6 +27,11 @@ def actions_for(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
     a0 = rng.uniform(-0.2, 1.2, (m, n))
     a1 = rng.uniform(-11.0, 11.0, (m, n))
     return np.stack([a0, a1], axis=-1).astype(np.float32)
+
+
+def seeds(seed: int, m: int) -> list[int]:
+    """Per-market seeds ``s + i``: market i then equals ``MarketEnv(seed=s + i)``."""
+    return [seed + i for i in range(m)]
 
 
 class Reference:
@@ -81,7 +87,7 @@ def assert_matches(ref: dict, out: tuple) -> None:
 def test_equals_separate_market_envs_over_several_episodes(observer: str, n: int) -> None:
     t, m, seed = 5, 7, 1000
     sc = pm.Scenario.default(n=n, t=t)
-    vec = pm.VecMarketEnv(sc, num_envs=m, observer=observer, seed=seed, num_threads=2)
+    vec = pm.VecMarketEnv(sc, num_envs=m, observer=observer, seed=seeds(seed, m), num_threads=2)
     ref = Reference(sc, m, seed, observer)
     obs, info = vec.reset()
     assert info == {}
@@ -110,7 +116,7 @@ def test_identical_across_thread_counts_and_equal_to_reference() -> None:
     acts = [actions_for(rng, m, n) for _ in range(2 * t + 1)]
     runs = {}
     for threads in (1, 2, 4):
-        vec = pm.VecMarketEnv(sc, num_envs=m, seed=seed, num_threads=threads)
+        vec = pm.VecMarketEnv(sc, num_envs=m, seed=seeds(seed, m), num_threads=threads)
         assert vec.num_threads == threads
         outs = [vec.reset(copy=True)[0]]
         for a in acts:
@@ -133,7 +139,7 @@ def test_identical_across_thread_counts_and_equal_to_reference() -> None:
 def test_autoreset_same_step() -> None:
     t, m, n = 3, 4, 3
     sc = pm.Scenario.default(n=n, t=t)
-    vec = pm.VecMarketEnv(sc, num_envs=m, observer="market", seed=5)
+    vec = pm.VecMarketEnv(sc, num_envs=m, observer="market", seed=seeds(5, m))
     ref = Reference(sc, m, 5, "market")
     vec.reset()
     ref.reset()
@@ -165,7 +171,7 @@ def test_autoreset_same_step() -> None:
 def test_reset_mask_resets_only_masked_markets() -> None:
     t, m, n, seed = 6, 5, 3, 40
     sc = pm.Scenario.default(n=n, t=t)
-    vec = pm.VecMarketEnv(sc, num_envs=m, seed=seed)
+    vec = pm.VecMarketEnv(sc, num_envs=m, seed=seeds(seed, m))
     ref = Reference(sc, m, seed)
     vec.reset()
     ref.reset()
@@ -185,9 +191,9 @@ def test_reset_mask_resets_only_masked_markets() -> None:
         assert not np.array_equal(vec.episode_demand(i), demand_before[i])
     for i in np.flatnonzero(~mask):
         assert same(vec.episode_demand(i), demand_before[i])
-    # with a seed: masked markets are reseeded seed + i, the others carry on
+    # with a seed list: masked markets are reseeded with their entry, the others carry on
     mask2 = np.array([False, True, False, False, True])
-    obs, _ = vec.reset(seed=900, mask=mask2)
+    obs, _ = vec.reset(seed=seeds(900, m), mask=mask2)
     assert same(vec.hours, np.array([0, 0, 0, 3, 0], dtype=np.int64))
     for i in np.flatnonzero(mask2):
         ref.envs[i] = pm.MarketEnv(sc, seed=900 + i)
@@ -205,7 +211,7 @@ def test_reset_seed_reseeds_all_markets() -> None:
     vec = pm.VecMarketEnv(sc, num_envs=3, seed=1)
     vec.reset()
     vec.step(np.zeros((3, 2, 2), np.float32))
-    obs, _ = vec.reset(seed=50)
+    obs, _ = vec.reset(seed=seeds(50, 3))
     ref = Reference(sc, 3, 50)
     assert same(obs, ref.reset())
     assert same(vec.hours, np.zeros(3, dtype=np.int64))
@@ -249,7 +255,7 @@ def _snapshot(out: tuple) -> list[np.ndarray]:
 def test_bad_action_names_market_and_agent_and_steps_nothing(where, value) -> None:
     t, m, n, seed = 4, 6, 5, 3
     sc = pm.Scenario.default(n=n, t=t)
-    vec = pm.VecMarketEnv(sc, num_envs=m, seed=seed)
+    vec = pm.VecMarketEnv(sc, num_envs=m, seed=seeds(seed, m))
     ref = Reference(sc, m, seed)
     vec.reset()
     ref.reset()
