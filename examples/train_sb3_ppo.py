@@ -73,9 +73,7 @@ def run_ibr(scenario: pm.Scenario, rounds: int, steps: int, envs: int, seed: int
         for j in range(n):
             opponents = FrozenOpponents(models, j)
 
-            def make(
-                k: int, j: int = j, rnd: int = rnd, opponents: FrozenOpponents = opponents
-            ):
+            def make(k: int, j: int = j, rnd: int = rnd, opponents: FrozenOpponents = opponents):
                 return lambda: gymnasium.make(
                     "powermarket/Market-v0",
                     scenario=scenario,

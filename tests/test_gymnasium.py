@@ -58,8 +58,11 @@ def record(env) -> dict:
         {"scenario": pm.Scenario.default(n=2, t=5), "observer": "basic", "agent": 1},
         {"observer": "market", "opponents": "random", "agent": "gen_3"},
         {"observer": "simple_v3", "opponents": ("markup", 5.0)},
-        {"scenario": pm.Scenario.weekly(n=3), "observer": "simple_v2",
-         "opponents": ("constant", 0.2, 1.0)},
+        {
+            "scenario": pm.Scenario.weekly(n=3),
+            "observer": "simple_v2",
+            "opponents": ("constant", 0.2, 1.0),
+        },
         {"opponents": lambda obs: np.zeros((obs.shape[0], 2), np.float32)},
     ],
 )
@@ -76,8 +79,9 @@ def test_check_env_with_render_modes() -> None:
 def test_spaces() -> None:
     env = make(scenario=pm.Scenario.default(n=3, t=5), observer="basic", agent=2, seed=0)
     u = env.unwrapped
-    assert u.action_space == gym.spaces.Box(np.array([0.0, -10.0], np.float32),
-                                            np.array([1.0, 10.0], np.float32), dtype=np.float32)
+    assert u.action_space == gym.spaces.Box(
+        np.array([0.0, -10.0], np.float32), np.array([1.0, 10.0], np.float32), dtype=np.float32
+    )
     lo, hi = u.market.observation_bounds()
     assert same(u.observation_space.low, lo[2]) and same(u.observation_space.high, hi[2])
     assert u.observation_space.shape == (2 + 2 * 2,)
@@ -213,10 +217,12 @@ def test_markup_opponents(markup: float) -> None:
 def test_constant_opponents(a0: float, a1: float) -> None:
     _, rec = run_with(("constant", a0, a1))
     offered, bids = implied(SC, a0, a1)
-    np.testing.assert_allclose(rec["offered"][:, OTHERS], np.broadcast_to(offered[OTHERS], (6, 4)),
-                               rtol=0, atol=1e-12)
-    np.testing.assert_allclose(rec["bids"][:, OTHERS], np.broadcast_to(bids[OTHERS], (6, 4)),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        rec["offered"][:, OTHERS], np.broadcast_to(offered[OTHERS], (6, 4)), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        rec["bids"][:, OTHERS], np.broadcast_to(bids[OTHERS], (6, 4)), rtol=0, atol=1e-12
+    )
 
 
 def test_random_opponents_in_box_varied_and_seeded() -> None:
@@ -296,6 +302,7 @@ def _agent_fn(i: int):
     def f(obs: np.ndarray) -> np.ndarray:
         assert obs.shape == (4,)
         return np.array([0.1 * i, obs[0] + 0.25 * i - 0.5], np.float32)
+
     return f
 
 
@@ -303,8 +310,9 @@ def _never(obs):
     raise AssertionError("the learner's own entry must be ignored")
 
 
-def _check_per_agent(rec: dict, fns: dict, sc: pm.Scenario = SC, learner: int = 2,
-                     seed: int = 1) -> None:
+def _check_per_agent(
+    rec: dict, fns: dict, sc: pm.Scenario = SC, learner: int = 2, seed: int = 1
+) -> None:
     ref = pm.MarketEnv(sc, seed=seed)
     robs, _ = ref.reset(seed=seed)
     for h, a in enumerate(learner_actions(seed, sc.t)):
@@ -393,8 +401,15 @@ def test_bad_opponents(opponents) -> None:
 def test_make_vec_matches_single_envs() -> None:
     sc = pm.Scenario.default(n=3, t=4)
     s, m = 100, 4
-    venv = gym.make_vec(ENV_ID, num_envs=m, vectorization_mode="vector_entry_point",
-                        scenario=sc, agent=1, observer="market", seed=s)
+    venv = gym.make_vec(
+        ENV_ID,
+        num_envs=m,
+        vectorization_mode="vector_entry_point",
+        scenario=sc,
+        agent=1,
+        observer="market",
+        seed=s,
+    )
     assert venv.num_envs == m
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     singles = [make(scenario=sc, agent=1, observer="market", seed=s + i) for i in range(m)]
@@ -428,8 +443,9 @@ def test_make_vec_matches_single_envs() -> None:
 
 def test_vector_env_spaces_errors_and_seeding() -> None:
     sc = pm.Scenario.default(n=2, t=3)
-    venv = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point",
-                        scenario=sc, seed=0)
+    venv = gym.make_vec(
+        ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", scenario=sc, seed=0
+    )
     assert venv.single_action_space == make(scenario=sc).unwrapped.action_space
     assert venv.action_space.shape == (3, 2)
     assert venv.observation_space.shape == (3, 4)
@@ -445,8 +461,14 @@ def test_vector_env_spaces_errors_and_seeding() -> None:
     # same seed: same trajectory, including random opponents
     outs = []
     for _ in range(2):
-        v = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point",
-                         scenario=sc, opponents="random", seed=9)
+        v = gym.make_vec(
+            ENV_ID,
+            num_envs=3,
+            vectorization_mode="vector_entry_point",
+            scenario=sc,
+            opponents="random",
+            seed=9,
+        )
         run = [v.reset(seed=9)[0]]
         for _ in range(2 * sc.t):
             run.append(v.step(np.full((3, 2), 0.5, np.float32))[:2])

@@ -92,8 +92,15 @@ def test_train_sb3_example_smoke(capsys):
 def test_rllib_example_smoke():
     # As a user runs it: a script whose env factory Ray workers must import.
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / "rllib_ppo.py"), "--iterations", "2", "--smoke",
-         "--generators", "2"],
+        [
+            sys.executable,
+            str(EXAMPLES / "rllib_ppo.py"),
+            "--iterations",
+            "2",
+            "--smoke",
+            "--generators",
+            "2",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

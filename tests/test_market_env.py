@@ -18,8 +18,9 @@ OBSERVERS = ["simple", "simple_v2", "simple_v3", "basic", "market"]
 
 
 def obs_dim(observer: str, n: int) -> int:
-    return {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1),
-            "market": 6}[observer]
+    return {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1), "market": 6}[
+        observer
+    ]
 
 
 def same(a, b) -> bool:
@@ -84,7 +85,7 @@ def test_same_seed_same_actions_bit_identical(observer: str, name: str) -> None:
         o2, i2 = e2.reset()
         assert same(o1, o2) and i1 == i2
         assert same(e1.demand, e2.demand)
-        chunk = acts[ep * sc.t:(ep + 1) * sc.t]
+        chunk = acts[ep * sc.t : (ep + 1) * sc.t]
         assert_steps_identical(run(e1, chunk), run(e2, chunk))
         assert_records_identical(e1.episode_record(), e2.episode_record())
         assert same(e1.demand, e2.demand)
@@ -192,7 +193,7 @@ def test_copy_mid_episode_continues_identically(how: str, observer: str) -> None
         o1, i1 = env.reset()
         o2, i2 = clone.reset()
         assert same(o1, o2) and i1 == i2
-        chunk = acts[8 * ep:8 * (ep + 1)]
+        chunk = acts[8 * ep : 8 * (ep + 1)]
         assert_steps_identical(run(env, chunk), run(clone, chunk))
         assert_records_identical(env.episode_record(), clone.episode_record())
 
@@ -421,8 +422,7 @@ def test_episode_record_matches_steps_and_design(name: str, tie_rule: str) -> No
     a0 = np.clip(a[..., 0], 0.0, 1.0)
     a1 = np.clip(a[..., 1], -10.0, 10.0)
     np.testing.assert_allclose(rec["offered"], (1.0 - a0) * k, rtol=1e-15, atol=1e-12)
-    np.testing.assert_allclose(rec["bids"], c + np.tanh(a1) * sc.max_bid_delta,
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rec["bids"], c + np.tanh(a1) * sc.max_bid_delta, rtol=0, atol=1e-12)
     prices = np.array([s[4]["price"] for s in steps])
     assert same(rec["prices"], prices)
     assert same(rec["demand"], np.array([s[4]["demand"] for s in steps]))
@@ -450,10 +450,12 @@ def test_episode_record_matches_steps_and_design(name: str, tie_rule: str) -> No
     # reward formula of docs/semantics.md
     scale = 20.0 / (sc.demand_scale * sc.cost_scale * max(1, t))
     markup = rec["bids"] - c
-    profit = ((prices[:, None] - c) * x - sc.bid_penalty * markup**2
-              - sc.lol_penalty * shortfall[:, None])
-    np.testing.assert_allclose(rec["rewards"], (profit * scale).astype(np.float32),
-                               rtol=1e-6, atol=1e-6)
+    profit = (
+        (prices[:, None] - c) * x - sc.bid_penalty * markup**2 - sc.lol_penalty * shortfall[:, None]
+    )
+    np.testing.assert_allclose(
+        rec["rewards"], (profit * scale).astype(np.float32), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_info_types_and_reset_info() -> None:
@@ -475,7 +477,7 @@ def test_step_returns_new_arrays() -> None:
     env = pm.MarketEnv(seed=3)
     o0, _ = env.reset()
     keep_o0 = o0.copy()
-    o1, r1, *_ , i1 = env.step(np.zeros((5, 2), np.float32))
+    o1, r1, *_, i1 = env.step(np.zeros((5, 2), np.float32))
     keep = (o1.copy(), r1.copy(), i1["cleared"].copy())
     env.step(np.ones((5, 2), np.float32))
     assert same(o0, keep_o0)
@@ -496,8 +498,9 @@ def test_simple_and_market_observations_follow_design() -> None:
     for h in range(sc.t + 1):
         hour = h
         shown_d = d[min(h, sc.t - 1)]
-        exp = np.stack([np.full(4, shown_d / ds), k / ks, c / cs, np.full(4, (hour % 24) / 24)],
-                       axis=1)
+        exp = np.stack(
+            [np.full(4, shown_d / ds), k / ks, c / cs, np.full(4, (hour % 24) / 24)], axis=1
+        )
         np.testing.assert_allclose(os_, exp, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(om[:, :4], exp, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(om[:, 4], last_price / cs, rtol=1e-6, atol=1e-7)

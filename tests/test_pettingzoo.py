@@ -40,14 +40,14 @@ def test_parallel_api(scenario, observer) -> None:
 
 @pytest.mark.parametrize("scenario,observer", CONFIGS)
 def test_parallel_seed(scenario, observer) -> None:
-    parallel_seed_test(functools.partial(pm.parallel_env, scenario, observer=observer),
-                       num_cycles=200)
+    parallel_seed_test(
+        functools.partial(pm.parallel_env, scenario, observer=observer), num_cycles=200
+    )
 
 
 @pytest.mark.parametrize("scenario,observer", CONFIGS)
 def test_aec_api(scenario, observer) -> None:
-    api_test(parallel_to_aec(pm.parallel_env(scenario, observer=observer, seed=1)),
-             num_cycles=200)
+    api_test(parallel_to_aec(pm.parallel_env(scenario, observer=observer, seed=1)), num_cycles=200)
 
 
 def test_agents_and_spaces() -> None:
@@ -128,8 +128,17 @@ def test_missing_agent_key(missing: str) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [[1.0, 2.0, 3.0], [1.0], 0.5, np.zeros((2, 2)), "ab", None, [[0.0, 0.0]], [np.nan, 0.0],
-     [0.0, np.inf]],
+    [
+        [1.0, 2.0, 3.0],
+        [1.0],
+        0.5,
+        np.zeros((2, 2)),
+        "ab",
+        None,
+        [[0.0, 0.0]],
+        [np.nan, 0.0],
+        [0.0, np.inf],
+    ],
 )
 def test_malformed_action_names_agent(bad) -> None:
     env = pm.parallel_env(seed=0)
@@ -160,8 +169,9 @@ def test_dicts_equal_market_env(observer: str, n: int) -> None:
             joint = np.stack([rng.uniform([-0.1, -11], [1.1, 11]) for _ in range(n)])
             joint = joint.astype(np.float32)
             # any order of keys, lists or arrays
-            acts = {f"gen_{i}": joint[i].tolist() if i % 2 else joint[i]
-                    for i in reversed(range(n))}
+            acts = {
+                f"gen_{i}": joint[i].tolist() if i % 2 else joint[i] for i in reversed(range(n))
+            }
             agents = list(env.agents)
             obs, rew, term, trunc, infos = env.step(acts)
             robs, rrew, rterm, rtrunc, rinfo = ref.step(joint)

@@ -12,9 +12,7 @@ from powermarket._core import Opponents
 
 def test_demand_equal_to_total_capacity_clears_it_all():
     # Capacity equals peak demand: at the peak, every MW must clear at the top price.
-    scenario = pm.Scenario.competitive(n=33, t=168, competition_rate=0.0).replace(
-        demand_noise=0.0
-    )
+    scenario = pm.Scenario.competitive(n=33, t=168, competition_rate=0.0).replace(demand_noise=0.0)
     env = pm.MarketEnv(scenario, seed=0)
     env.reset()
     truthful = np.zeros((33, 2), np.float32)
@@ -118,8 +116,10 @@ def test_failed_opponent_callable_leaves_no_trace():
 
     def run(fail: bool):
         env = gymnasium.make(
-            "powermarket/Market-v0", opponents=["random", opponent, "random"],
-            scenario=pm.Scenario.default(n=3), seed=5,
+            "powermarket/Market-v0",
+            opponents=["random", opponent, "random"],
+            scenario=pm.Scenario.default(n=3),
+            seed=5,
         ).unwrapped
         env.reset(seed=5)
         env.step([0.0, 0.0])
@@ -137,7 +137,9 @@ def test_failed_opponent_callable_leaves_no_trace():
 def test_vector_env_nan_action_names_market_and_changes_nothing():
     def run(fail: bool):
         env = gymnasium.make_vec(
-            "powermarket/Market-v0", num_envs=2, vectorization_mode="vector_entry_point",
+            "powermarket/Market-v0",
+            num_envs=2,
+            vectorization_mode="vector_entry_point",
             opponents="random",
         )
         env.reset(seed=3)
@@ -152,7 +154,9 @@ def test_vector_env_nan_action_names_market_and_changes_nothing():
 
 def test_vector_env_info_follows_gymnasium_conventions():
     env = gymnasium.make_vec(
-        "powermarket/Market-v0", num_envs=3, vectorization_mode="vector_entry_point",
+        "powermarket/Market-v0",
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
         scenario=pm.Scenario.default(n=5, t=2),
     )
     env.reset(seed=0)
@@ -198,8 +202,11 @@ def test_fuzzed_steps_stay_finite_and_in_bounds():
     for _ in range(200):
         n, t = int(rng.integers(1, 5)), int(rng.integers(1, 4))
         scenario = pm.Scenario(
-            rng.uniform(0.1, 100, n), rng.normal(20, 30, n), rng.uniform(0.1, 200, t),
-            max_bid_delta=float(rng.uniform(0, 200)), demand_noise=float(rng.uniform(0, 0.5)),
+            rng.uniform(0.1, 100, n),
+            rng.normal(20, 30, n),
+            rng.uniform(0.1, 200, t),
+            max_bid_delta=float(rng.uniform(0, 200)),
+            demand_noise=float(rng.uniform(0, 0.5)),
         )
         env = pm.MarketEnv(scenario, observer=str(rng.choice(pm.OBSERVERS)), seed=1)
         env.reset()

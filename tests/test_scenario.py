@@ -137,8 +137,16 @@ def test_preset_sizes_validated(call, field: str) -> None:
         pm.Scenario.default(),
         pm.Scenario.competitive(n=3, t=10, competition_rate=1.0),
         pm.Scenario.weekly(n=4),
-        pm.Scenario([1.0], [3.0], [0.5], max_bid_delta=7.0, bid_penalty=0.5, lol_penalty=2.0,
-                    demand_noise=0.0, shortage_price=300.0),
+        pm.Scenario(
+            [1.0],
+            [3.0],
+            [0.5],
+            max_bid_delta=7.0,
+            bid_penalty=0.5,
+            lol_penalty=2.0,
+            demand_noise=0.0,
+            shortage_price=300.0,
+        ),
     ],
 )
 def test_to_dict_from_dict_round_trip(s: pm.Scenario) -> None:
@@ -162,8 +170,16 @@ def test_from_dict_defaults_scalars() -> None:
 
 
 def test_constructor_keywords() -> None:
-    s = pm.Scenario([1.0, 2.0], [3.0, 4.0], [2.5, 1.0], max_bid_delta=10.0, bid_penalty=0.0,
-                    lol_penalty=3.0, demand_noise=0.1, shortage_price=-5.0)
+    s = pm.Scenario(
+        [1.0, 2.0],
+        [3.0, 4.0],
+        [2.5, 1.0],
+        max_bid_delta=10.0,
+        bid_penalty=0.0,
+        lol_penalty=3.0,
+        demand_noise=0.1,
+        shortage_price=-5.0,
+    )
     assert (s.max_bid_delta, s.bid_penalty, s.lol_penalty) == (10.0, 0.0, 3.0)
     assert (s.demand_noise, s.shortage_price) == (0.1, -5.0)
     np.testing.assert_array_equal(s.capacities, [1.0, 2.0])
@@ -204,8 +220,10 @@ def test_replace_validates() -> None:
         s.replace(colour=1.0)
 
 
-@pytest.mark.parametrize("s", [pm.Scenario.default(n=2, t=3), pm.Scenario.weekly(3),
-                               small().replace(shortage_price=100.0)])
+@pytest.mark.parametrize(
+    "s",
+    [pm.Scenario.default(n=2, t=3), pm.Scenario.weekly(3), small().replace(shortage_price=100.0)],
+)
 def test_pickle_and_copy(s: pm.Scenario) -> None:
     for p in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s), copy.copy(s)):
         assert p == s
@@ -236,9 +254,19 @@ def _make(**changes):
     d = small().to_dict()
     d.update(changes)
     return pm.Scenario(
-        d["capacities"], d["costs"], d["demand"],
-        **{k: d[k] for k in ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise",
-                             "shortage_price")},
+        d["capacities"],
+        d["costs"],
+        d["demand"],
+        **{
+            k: d[k]
+            for k in (
+                "max_bid_delta",
+                "bid_penalty",
+                "lol_penalty",
+                "demand_noise",
+                "shortage_price",
+            )
+        },
     )
 
 

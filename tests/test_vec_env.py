@@ -61,9 +61,15 @@ class Reference:
             shortfall.append(info["shortfall"])
             cleared.append(info["cleared"])
         return dict(
-            obs=np.stack(obs), rewards=np.stack(rew), terminated=np.array(term),
-            final=np.stack(final), mask=np.array(mask), price=np.array(price),
-            demand=np.array(demand), shortfall=np.array(shortfall), cleared=np.stack(cleared),
+            obs=np.stack(obs),
+            rewards=np.stack(rew),
+            terminated=np.array(term),
+            final=np.stack(final),
+            mask=np.array(mask),
+            price=np.array(price),
+            demand=np.array(demand),
+            shortfall=np.array(shortfall),
+            cleared=np.stack(cleared),
         )
 
 
@@ -286,8 +292,9 @@ def test_bad_action_names_market_and_agent_and_steps_nothing(where, value) -> No
         assert_matches(ref.step(a), vec.step(a))
 
 
-@pytest.mark.parametrize("shape", [(6, 5), (6, 4, 2), (6, 6, 2), (5, 5, 2), (7, 5, 2), (6, 5, 3),
-                                   (6, 5, 2, 1), (30, 2)])
+@pytest.mark.parametrize(
+    "shape", [(6, 5), (6, 4, 2), (6, 6, 2), (5, 5, 2), (7, 5, 2), (6, 5, 3), (6, 5, 2, 1), (30, 2)]
+)
 def test_wrong_action_shape_steps_nothing(shape) -> None:
     vec = pm.VecMarketEnv(num_envs=6, seed=0)
     vec.reset()

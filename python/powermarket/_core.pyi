@@ -27,6 +27,7 @@ def clear_batch(
     tie_rule: str = "pro_rata",
     shortage_price: float | None = None,
 ) -> tuple[_F64, _F64]: ...
+
 @final
 class Scenario:
     def __new__(
