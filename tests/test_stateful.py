@@ -33,7 +33,7 @@ import powermarket as pm
 
 FUZZ_EXAMPLES = int(os.environ.get("PM_FUZZ_EXAMPLES", "0"))
 SETTINGS = settings(
-    max_examples=FUZZ_EXAMPLES or 12,
+    max_examples=FUZZ_EXAMPLES or 30,
     stateful_step_count=int(os.environ.get("PM_FUZZ_STEPS", "40" if FUZZ_EXAMPLES else "25")),
     derandomize=not FUZZ_EXAMPLES,
     deadline=None,
