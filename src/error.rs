@@ -77,6 +77,12 @@ pub enum MarketError {
         #[source]
         source: Box<MarketError>,
     },
+    /// An argument that is invalid for a reason the message states.
+    #[error("{arg}: {message}")]
+    Invalid { arg: &'static str, message: String },
+    /// An allocation sized by the caller's input failed.
+    #[error("{what}: cannot allocate {bytes} bytes")]
+    Memory { what: &'static str, bytes: usize },
     /// The API was used out of order (step before reset, step after the end).
     #[error("{0}")]
     Misuse(String),
@@ -101,6 +107,15 @@ impl MarketError {
         match self {
             MarketError::Misuse(_) => true,
             MarketError::InMarket { source, .. } => source.is_misuse(),
+            _ => false,
+        }
+    }
+
+    /// True for failed allocations (MemoryError in Python).
+    pub fn is_memory(&self) -> bool {
+        match self {
+            MarketError::Memory { .. } => true,
+            MarketError::InMarket { source, .. } => source.is_memory(),
             _ => false,
         }
     }
@@ -133,3 +148,42 @@ pub fn agent_name(i: usize) -> String {
 }
 
 pub type Result<T> = std::result::Result<T, MarketError>;
+
+/// Element types whose all-zero bit pattern is a valid zero value.
+pub trait Zeroable: Copy {}
+impl Zeroable for f64 {}
+impl Zeroable for f32 {}
+impl Zeroable for usize {}
+impl Zeroable for bool {}
+impl Zeroable for u8 {}
+
+/// A vector of `n` zeros, or an error instead of an abort when the memory
+/// cannot be had. `what` names the argument that sized it. The memory comes
+/// from the zeroing allocator, so pages are touched only when written.
+pub fn try_zeros<T: Zeroable>(n: usize, what: &'static str) -> Result<Vec<T>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = n.saturating_mul(std::mem::size_of::<T>());
+    let layout =
+        std::alloc::Layout::array::<T>(n).map_err(|_| MarketError::Memory { what, bytes })?;
+    // SAFETY: the layout has a non-zero size (n > 0, T is not zero-sized);
+    // all-zero bytes are a valid T (Zeroable); the Vec takes ownership of a
+    // block allocated by the global allocator with T's layout, length and
+    // capacity n.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout) as *mut T;
+        if ptr.is_null() {
+            return Err(MarketError::Memory { what, bytes });
+        }
+        Ok(Vec::from_raw_parts(ptr, n, n))
+    }
+}
+
+/// `a * b`, or an error naming `what` when the product overflows.
+pub fn checked_size(a: usize, b: usize, what: &'static str) -> Result<usize> {
+    a.checked_mul(b).ok_or(MarketError::Memory {
+        what,
+        bytes: usize::MAX,
+    })
+}

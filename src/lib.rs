@@ -13,6 +13,7 @@ pub mod error;
 pub mod fastmath;
 pub mod observe;
 pub mod opponents;
+pub mod pool;
 pub mod scenario;
 pub mod vec_env;
 

@@ -1,0 +1,826 @@
+//! Uniform-price, merit-order market clearing.
+//!
+//! Prices are in €/MWh, quantities and demand in MW (one hour, so MWh).
+//! The marginal price `p*` is the lowest offer price at which the offers
+//! priced at most `p*` meet the demand, as decided by the exact unit sums of
+//! [`units`] (a relative tolerance of 2^-40). Offers below `p*` clear fully,
+//! offers above clear nothing, and the offers at `p*` share what is left
+//! according to the [`TieRule`]. When all offers together do not meet the
+//! demand (a shortage) everything clears at the shortage price.
+//!
+//! Two algorithms sit behind one entry point, and give the same price:
+//! - [`TieRule::ProRata`] (default, [`pro_rata`]) finds `p*` by a weighted
+//!   quickselect in expected O(N), then makes two linear passes;
+//! - [`TieRule::Index`] ([`index`]) reproduces the classic NumPy
+//!   implementation (`argsort(kind="stable")`, `cumsum`,
+//!   `searchsorted(side="left")`) outside the tolerance band.
+//!
+//! Neither allocates once its [`Workspace`] has grown to the problem size.
+
+mod batch;
+mod index;
+mod pro_rata;
+mod summary;
+pub mod units;
+
+pub use batch::clear_batch;
+use summary::{summarize, Summary};
+
+use crate::error::{MarketError, Result};
+use std::str::FromStr;
+
+/// How the offers priced exactly at the marginal price share the residual demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum TieRule {
+    /// In proportion to their offered quantities, as exchanges do.
+    #[default]
+    ProRata,
+    /// In index order (a stable sort): the classic argsort/cumsum rule.
+    Index,
+}
+
+impl TieRule {
+    pub const NAMES: [&'static str; 2] = ["pro_rata", "index"];
+
+    /// Parse the Python-facing name.
+    pub fn parse(name: &str) -> Result<Self> {
+        name.parse()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TieRule::ProRata => "pro_rata",
+            TieRule::Index => "index",
+        }
+    }
+}
+
+impl FromStr for TieRule {
+    type Err = MarketError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "pro_rata" => Ok(TieRule::ProRata),
+            "index" => Ok(TieRule::Index),
+            other => Err(MarketError::UnknownName {
+                arg: "tie_rule",
+                value: other.to_string(),
+                valid: Self::NAMES.join(", "),
+            }),
+        }
+    }
+}
+
+/// Market rules that shape the clearing.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Rules {
+    pub tie_rule: TieRule,
+    /// Price (€/MWh) in a shortage (supply < demand): a price cap or value of
+    /// lost load. `None` means the highest offer price.
+    pub shortage_price: Option<f64>,
+}
+
+impl Rules {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(p) = self.shortage_price {
+            if !p.is_finite() {
+                return Err(MarketError::BadScalar {
+                    arg: "shortage_price",
+                    requirement: "must be finite (or None)",
+                    value: p,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of one clearing; the per-offer quantities go to a caller's slice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clearing {
+    /// Uniform clearing price, €/MWh.
+    pub price: f64,
+    /// Total cleared quantity, MW: `min(demand, total offered)` up to the
+    /// tolerance of "demand is met" and rounding.
+    pub total: f64,
+    /// True when all offers together do not meet the demand.
+    pub shortage: bool,
+}
+
+/// Reusable scratch memory, so that clearing does not allocate per call.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace {
+    /// (price, units) of the offers that can still set the price.
+    keys: Vec<(f64, i64)>,
+    /// Price bucket of each offer.
+    slots: Vec<u32>,
+    /// Units per price bucket and lane (pro_rata).
+    hist: Vec<i64>,
+    /// [first, end) of each bucket of the counting sort (index).
+    bounds: Vec<[u32; 2]>,
+    /// (price, offer index) grouped by bucket (index).
+    sorted: Vec<(f64, u32)>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A workspace already sized for `n` offers.
+    pub fn with_capacity(n: usize) -> Self {
+        Workspace {
+            keys: Vec::with_capacity(n),
+            slots: Vec::with_capacity(n),
+            hist: Vec::with_capacity(pro_rata::HISTS * bucket_count(n)),
+            bounds: Vec::with_capacity(index_bucket_count(n)),
+            sorted: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// Check one clearing problem; the first bad value is reported.
+pub fn validate(bids: &[f64], quantities: &[f64], demand: f64, rules: &Rules) -> Result<()> {
+    check(bids, quantities, demand, rules).map(|_| ())
+}
+
+fn check(bids: &[f64], quantities: &[f64], demand: f64, rules: &Rules) -> Result<Summary> {
+    if bids.len() != quantities.len() {
+        return Err(MarketError::LengthMismatch {
+            arg: "quantities",
+            other: "bids",
+            got: quantities.len(),
+            expected: bids.len(),
+        });
+    }
+    if bids.is_empty() {
+        return Err(MarketError::Empty { arg: "bids" });
+    }
+    let summary = summarize(bids, quantities);
+    if summary.valid {
+        validate_demand(demand)?;
+        rules.validate()?;
+        if !(summary.qmax * bids.len() as f64).is_finite() {
+            return Err(MarketError::Invalid {
+                arg: "quantities",
+                message: format!(
+                    "N x the largest quantity ({} x {:e} MW) exceeds the float64 range; \
+                     use quantities of ordinary magnitudes",
+                    bids.len(),
+                    summary.qmax
+                ),
+            });
+        }
+        return Ok(summary);
+    }
+    if let Some(index) = bids.iter().position(|b| !b.is_finite()) {
+        return Err(MarketError::NotFinite {
+            arg: "bids",
+            index,
+            value: bids[index],
+        });
+    }
+    let index = quantities
+        .iter()
+        .position(|q| !(q.is_finite() && *q >= 0.0))
+        .unwrap_or(0);
+    let value = quantities[index];
+    Err(if value.is_finite() {
+        MarketError::Negative {
+            arg: "quantities",
+            index,
+            value,
+        }
+    } else {
+        MarketError::NotFinite {
+            arg: "quantities",
+            index,
+            value,
+        }
+    })
+}
+
+pub(crate) fn validate_demand(demand: f64) -> Result<()> {
+    if !(demand.is_finite() && demand >= 0.0) {
+        return Err(MarketError::BadScalar {
+            arg: "demand",
+            requirement: "must be finite and >= 0",
+            value: demand,
+        });
+    }
+    Ok(())
+}
+
+/// Validate, then clear into `cleared` (same length as `bids`).
+pub fn clear_into(
+    bids: &[f64],
+    quantities: &[f64],
+    demand: f64,
+    rules: &Rules,
+    ws: &mut Workspace,
+    cleared: &mut [f64],
+) -> Result<Clearing> {
+    let summary = check(bids, quantities, demand, rules)?;
+    if cleared.len() != bids.len() {
+        return Err(MarketError::LengthMismatch {
+            arg: "cleared",
+            other: "bids",
+            got: cleared.len(),
+            expected: bids.len(),
+        });
+    }
+    Ok(clear_summarized(
+        bids, quantities, demand, rules, ws, cleared, &summary,
+    ))
+}
+
+/// Convenience form that allocates the result; use [`clear_into`] on hot paths.
+pub fn clear(
+    bids: &[f64],
+    quantities: &[f64],
+    demand: f64,
+    rules: &Rules,
+    ws: &mut Workspace,
+) -> Result<(Clearing, Vec<f64>)> {
+    let mut cleared = vec![0.0; bids.len()];
+    let c = clear_into(bids, quantities, demand, rules, ws, &mut cleared)?;
+    Ok((c, cleared))
+}
+
+/// Clear a problem that the caller has validated (see [`validate`]).
+///
+/// Inputs that break the preconditions give an unspecified (but memory-safe
+/// and terminating) result; debug builds assert them.
+pub fn clear_unchecked(
+    bids: &[f64],
+    quantities: &[f64],
+    demand: f64,
+    rules: &Rules,
+    ws: &mut Workspace,
+    cleared: &mut [f64],
+) -> Clearing {
+    debug_assert!(validate(bids, quantities, demand, rules).is_ok());
+    debug_assert_eq!(cleared.len(), bids.len());
+    let summary = summarize(bids, quantities);
+    clear_summarized(bids, quantities, demand, rules, ws, cleared, &summary)
+}
+
+fn clear_summarized(
+    bids: &[f64],
+    quantities: &[f64],
+    demand: f64,
+    rules: &Rules,
+    ws: &mut Workspace,
+    cleared: &mut [f64],
+    summary: &Summary,
+) -> Clearing {
+    let mut c = match rules.tie_rule {
+        TieRule::ProRata => pro_rata::clear(bids, quantities, demand, rules, ws, cleared, summary),
+        TieRule::Index => index::clear(bids, quantities, demand, rules, ws, cleared, summary),
+    };
+    // -0.0 and 0.0 are one price; report it as 0.0 whichever offer set it.
+    c.price += 0.0;
+    c
+}
+
+/// Everything clears at the shortage price (or the highest offer `hi`).
+fn shortage(quantities: &[f64], hi: f64, rules: &Rules, cleared: &mut [f64]) -> Clearing {
+    cleared.copy_from_slice(quantities);
+    Clearing {
+        price: rules.shortage_price.unwrap_or(hi),
+        total: quantities.iter().sum(),
+        shortage: true,
+    }
+}
+
+/// Segments this short are sorted outright rather than partitioned.
+const SMALL: usize = 16;
+
+/// The first `n` elements of a scratch vector, growing it if needed (no
+/// per-call fill once it is large enough).
+fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
+}
+
+/// Number of price buckets for `n` offers (pro_rata: about 4 offers each).
+fn bucket_count(n: usize) -> usize {
+    (n / 4).clamp(8, 1024)
+}
+
+/// Number of price buckets of the index rule's counting sort (about one
+/// offer each, so that few buckets need sorting).
+fn index_bucket_count(n: usize) -> usize {
+    n.clamp(8, 1 << 16)
+}
+
+/// Equal-width price buckets over `[lo, hi]`. The bucket of a price is
+/// monotone in the price (equal prices, -0.0 and 0.0 included, share one), so
+/// buckets in order hold the offers in merit order.
+#[derive(Clone, Copy, Debug)]
+struct Buckets {
+    lo: f64,
+    scale: f64,
+    top: f64,
+}
+
+impl Buckets {
+    /// `None` for a single price or a range too wide or narrow for finite
+    /// bucket arithmetic.
+    fn new(lo: f64, hi: f64, count: usize) -> Option<Self> {
+        let width = hi - lo;
+        let scale = count as f64 / width;
+        (width > 0.0 && width.is_finite() && scale.is_finite()).then_some(Buckets {
+            lo,
+            scale,
+            top: count.saturating_sub(1) as f64,
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.top as usize + 1
+    }
+
+    /// The bucket of every price, in one SIMD-friendly pass.
+    fn fill(&self, bids: &[f64], slots: &mut [u32]) {
+        let (lo, scale, top) = (self.lo, self.scale, self.top);
+        for (s, &b) in slots.iter_mut().zip(bids) {
+            let x = (b - lo) * scale;
+            // Selects, not clamp: a NaN (unvalidated input) lands in 0.
+            let x = if x > 0.0 { x } else { 0.0 };
+            let x = if x < top { x } else { top };
+            // SAFETY: x is in [0, top] and top < 2^31 (bucket counts are small).
+            *s = unsafe { x.to_int_unchecked::<i32>() } as u32;
+        }
+    }
+}
+
+fn insertion_sort_by_price<T: Copy>(seg: &mut [(f64, T)]) {
+    insertion_sort_within(seg, usize::MAX);
+}
+
+/// Stable insertion sort of (price, payload) pairs by price. Gives up (and
+/// returns false) once more than `budget` moves were made.
+fn insertion_sort_within<T: Copy>(seg: &mut [(f64, T)], mut budget: usize) -> bool {
+    for i in 1..seg.len() {
+        let x = seg[i];
+        let mut j = i;
+        while j > 0 && seg[j - 1].0 > x.0 {
+            seg[j] = seg[j - 1];
+            j -= 1;
+        }
+        seg[j] = x;
+        budget = budget.saturating_sub(i - j);
+        if budget == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(b: &[f64], q: &[f64], d: f64, rule: TieRule) -> (Clearing, Vec<f64>) {
+        let rules = Rules {
+            tie_rule: rule,
+            shortage_price: None,
+        };
+        clear(b, q, d, &rules, &mut Workspace::new()).unwrap()
+    }
+
+    #[test]
+    fn demand_equal_to_supply_clears_everything() {
+        // Rounding of the supply total differs between summation orders; the
+        // last bucket must still be selected, not counted twice.
+        let mut ws = Workspace::new();
+        for n in [33usize, 40, 64, 100, 257] {
+            for seed in 0..200u64 {
+                let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+                let mut next = || rand::RngExt::random::<f64>(&mut rng);
+                let b: Vec<f64> = (0..n).map(|_| 20.0 + 20.0 * next()).collect();
+                let q: Vec<f64> = (0..n).map(|_| 0.1 + 3.7 * next()).collect();
+                let d: f64 = q.iter().sum();
+                let (c, x) = clear(&b, &q, d, &Rules::default(), &mut ws).unwrap();
+                let total: f64 = x.iter().sum();
+                assert!(
+                    (total - d).abs() <= 1e-9 * d,
+                    "n={n} seed={seed}: {total} vs {d}"
+                );
+                if !c.shortage {
+                    let top = b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    assert_eq!(c.price, top, "n={n} seed={seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn simple_merit_order() {
+        for rule in [TieRule::ProRata, TieRule::Index] {
+            let (c, x) = run(&[30.0, 10.0, 20.0], &[10.0, 10.0, 10.0], 15.0, rule);
+            assert_eq!(c.price, 20.0);
+            assert_eq!(x, vec![0.0, 10.0, 5.0]);
+            assert!(!c.shortage);
+        }
+    }
+
+    #[test]
+    fn exact_boundary_takes_lower_price() {
+        // Cumulative supply reaches demand exactly at 10: side="left".
+        for rule in [TieRule::ProRata, TieRule::Index] {
+            let (c, x) = run(&[10.0, 20.0], &[5.0, 5.0], 5.0, rule);
+            assert_eq!(c.price, 10.0);
+            assert_eq!(x, vec![5.0, 0.0]);
+        }
+    }
+
+    #[test]
+    fn ties_pro_rata_and_index() {
+        let b = [10.0, 20.0, 20.0, 20.0];
+        let q = [4.0, 2.0, 4.0, 2.0];
+        let (c, x) = run(&b, &q, 8.0, TieRule::ProRata);
+        assert_eq!(c.price, 20.0);
+        assert_eq!(x, vec![4.0, 1.0, 2.0, 1.0]);
+        let (c, x) = run(&b, &q, 8.0, TieRule::Index);
+        assert_eq!(c.price, 20.0);
+        assert_eq!(x, vec![4.0, 2.0, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn shortage_prices() {
+        let (c, x) = run(&[10.0, 50.0], &[1.0, 2.0], 10.0, TieRule::ProRata);
+        assert!(c.shortage);
+        assert_eq!(c.price, 50.0);
+        assert_eq!(x, vec![1.0, 2.0]);
+        let rules = Rules {
+            tie_rule: TieRule::Index,
+            shortage_price: Some(3000.0),
+        };
+        let (c, _) = clear(
+            &[10.0, 50.0],
+            &[1.0, 2.0],
+            10.0,
+            &rules,
+            &mut Workspace::new(),
+        )
+        .unwrap();
+        assert_eq!(c.price, 3000.0);
+        // No shortage: the cap plays no part.
+        let (c, _) = clear(
+            &[10.0, 50.0],
+            &[1.0, 2.0],
+            2.0,
+            &rules,
+            &mut Workspace::new(),
+        )
+        .unwrap();
+        assert_eq!(c.price, 50.0);
+    }
+
+    #[test]
+    fn zero_demand_is_lowest_price_nothing_cleared() {
+        for rule in [TieRule::ProRata, TieRule::Index] {
+            let (c, x) = run(&[7.0, -3.0, 9.0], &[1.0, 0.0, 2.0], 0.0, rule);
+            assert_eq!(c.price, -3.0);
+            assert_eq!(x, vec![0.0; 3]);
+        }
+    }
+
+    #[test]
+    fn zero_quantity_offer_sets_price_when_reached() {
+        // Supply reaches demand at 10; the zero offer at 5 does not matter.
+        for rule in [TieRule::ProRata, TieRule::Index] {
+            let (c, _) = run(&[5.0, 10.0], &[0.0, 3.0], 3.0, rule);
+            assert_eq!(c.price, 10.0);
+        }
+    }
+
+    #[test]
+    fn large_inputs_agree_between_rules_without_ties() {
+        let n = 500;
+        let b: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1013) as f64 + 0.5 * (i % 2) as f64)
+            .collect();
+        let q: Vec<f64> = (0..n).map(|i| (i % 13) as f64).collect();
+        let total: f64 = q.iter().sum();
+        for frac in [0.0, 0.1, 0.5, 0.77, 1.0] {
+            let d = total * frac;
+            let (c1, x1) = run(&b, &q, d, TieRule::ProRata);
+            let (c2, _) = run(&b, &q, d, TieRule::Index);
+            assert_eq!(c1.price, c2.price, "demand {d}");
+            let s: f64 = x1.iter().sum();
+            assert!((s - d).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let r = Rules::default();
+        let mut ws = Workspace::new();
+        let e = clear(&[1.0, f64::NAN], &[1.0, 1.0], 1.0, &r, &mut ws).unwrap_err();
+        assert_eq!(e.to_string(), "bids[1] must be finite, got NaN");
+        let e = clear(&[1.0, 2.0], &[1.0, -1.0], 1.0, &r, &mut ws).unwrap_err();
+        assert_eq!(e.to_string(), "quantities[1] must be >= 0, got -1");
+        let e = clear(&[1.0], &[f64::INFINITY], 1.0, &r, &mut ws).unwrap_err();
+        assert!(e.to_string().contains("quantities[0] must be finite"));
+        assert!(clear(&[1.0], &[1.0], -1.0, &r, &mut ws).is_err());
+        assert!(clear(&[1.0], &[1.0], f64::NAN, &r, &mut ws).is_err());
+        assert!(clear(&[1.0], &[1.0, 2.0], 1.0, &r, &mut ws).is_err());
+        assert!(clear(&[], &[], 1.0, &r, &mut ws).is_err());
+        let bad = Rules {
+            shortage_price: Some(f64::NAN),
+            ..Rules::default()
+        };
+        assert!(clear(&[1.0], &[1.0], 1.0, &bad, &mut ws).is_err());
+        assert!(TieRule::parse("fifo").is_err());
+    }
+
+    /// The classic algorithm written plainly: stable sort by price,
+    /// sequential cumulative sum, first index whose sum reaches the demand.
+    /// `exact` decides "reaches" as the spec does (written here apart from
+    /// `units.rs`: multiples of 2^-k MW, k = 62 - (floor(log2 qmax) + 1) -
+    /// ceil(log2 n), demand rounded up, tolerance 2^-40); otherwise `>=` on
+    /// the float cumulative sum.
+    fn classic_with(b: &[f64], q: &[f64], d: f64, exact: bool) -> (f64, Vec<f64>) {
+        let n = b.len();
+        let qmax = q.iter().copied().fold(0.0, f64::max);
+        let k = if qmax > 0.0 {
+            62 - (qmax.log2().floor() as i32 + 1) - (n as f64).log2().ceil() as i32
+        } else {
+            0
+        };
+        let scale = 2f64.powi(k);
+        let d_units = if d > 0.0 {
+            ((d * scale).ceil() as i128).max(1)
+        } else {
+            0
+        };
+        let target = d_units - d_units / (1i128 << 40);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
+        let (mut cum, mut cum_units) = (0.0, 0i128);
+        let mut x = vec![0.0; n];
+        for &i in &order {
+            let before = cum;
+            cum += q[i];
+            cum_units += (q[i] * scale).trunc() as i128;
+            let reached = if exact { cum_units >= target } else { cum >= d };
+            if reached {
+                x[i] = (d - before).max(0.0).min(q[i]);
+                return (b[i] + 0.0, x);
+            }
+            x[i] = q[i];
+        }
+        (b[*order.last().unwrap()] + 0.0, q.to_vec())
+    }
+
+    fn classic(b: &[f64], q: &[f64], d: f64) -> (f64, Vec<f64>) {
+        classic_with(b, q, d, true)
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Random problems of many shapes: distinct, tied, clustered, sorted,
+    /// signed-zero and zero-quantity prices, demand from 0 past the supply.
+    fn problems() -> Vec<(Vec<f64>, Vec<f64>, f64)> {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut out = Vec::new();
+        for case in 0..1200 {
+            let n = [1, 2, 3, 5, 16, 17, 33, 50, 200, 1000][case % 10];
+            let kind = (case / 10) % 6;
+            let mut b: Vec<f64> = (0..n)
+                .map(|_| match kind {
+                    0 => 100.0 * rng.unit(),
+                    1 => (rng.unit() * 8.0).floor() * 5.0,
+                    2 => {
+                        if rng.unit() < 0.95 {
+                            rng.unit() * 1e-9
+                        } else {
+                            1e6 * rng.unit()
+                        }
+                    }
+                    3 => [0.0, -0.0, 1.0, -1.0][(rng.unit() * 4.0) as usize],
+                    _ => 200.0 * rng.unit() - 100.0,
+                })
+                .collect();
+            if kind == 4 {
+                b.sort_by(|x, y| x.partial_cmp(y).unwrap());
+            }
+            let q: Vec<f64> = (0..n)
+                .map(|_| {
+                    let u = rng.unit();
+                    if u < 0.1 {
+                        0.0
+                    } else {
+                        10.0 * rng.unit()
+                    }
+                })
+                .collect();
+            let total: f64 = q.iter().sum();
+            let frac = [0.0, 0.1, 0.5, 0.6, 0.999, 1.0, 1.2][case % 7];
+            out.push((b, q, total * frac));
+        }
+        out
+    }
+
+    #[test]
+    fn index_rule_matches_the_classic_algorithm_bit_for_bit() {
+        let mut ws = Workspace::new();
+        let rules = Rules {
+            tie_rule: TieRule::Index,
+            shortage_price: None,
+        };
+        let mut outside_band = 0;
+        for (b, q, d) in problems() {
+            let (p_ref, x_ref) = classic(&b, &q, d);
+            let (c, x) = clear(&b, &q, d, &rules, &mut ws).unwrap();
+            assert_eq!(c.price.to_bits(), p_ref.to_bits(), "n {} d {d}", b.len());
+            // Away from the tolerance band the plain float rule agrees too.
+            let mut order: Vec<usize> = (0..b.len()).collect();
+            order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
+            let mut cum = 0.0;
+            let near = order.iter().any(|&i| {
+                cum += q[i];
+                (cum - d).abs() <= 1e-9 * d
+            });
+            if !near {
+                outside_band += 1;
+                let (p_float, _) = classic_with(&b, &q, d, false);
+                assert_eq!(c.price.to_bits(), p_float.to_bits(), "n {} d {d}", b.len());
+            }
+            for (got, want) in x.iter().zip(&x_ref) {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{got} {want}"
+                );
+            }
+        }
+        assert!(outside_band > 600, "{outside_band}");
+    }
+
+    #[test]
+    fn pro_rata_prices_match_and_ties_share_in_proportion() {
+        let mut ws = Workspace::new();
+        let rules = Rules::default();
+        for (b, q, d) in problems() {
+            // Whole quantities make every sum exact, so rounding cannot move
+            // the marginal offer and both rules must agree on the price.
+            let q: Vec<f64> = q.iter().map(|x| x.round()).collect();
+            let total: f64 = q.iter().sum();
+            let d = d.round();
+            let (p_ref, _) = classic(&b, &q, d);
+            let (c, x) = clear(&b, &q, d, &rules, &mut ws).unwrap();
+            assert_eq!(c.price, p_ref, "n {} d {d}", b.len());
+            let cleared: f64 = x.iter().sum();
+            assert!((cleared - d.min(total)).abs() <= 1e-9 * total.max(1.0));
+            let at: f64 = (0..b.len())
+                .filter(|&i| b[i] == c.price)
+                .map(|i| q[i])
+                .sum();
+            let below: f64 = (0..b.len()).filter(|&i| b[i] < c.price).map(|i| q[i]).sum();
+            for i in 0..b.len() {
+                let want = if c.shortage || b[i] < c.price {
+                    q[i]
+                } else if b[i] > c.price || at == 0.0 {
+                    0.0
+                } else {
+                    q[i] * ((d - below).max(0.0) / at)
+                };
+                assert!(
+                    (x[i] - want).abs() <= 1e-9 * q[i].max(1.0),
+                    "{} {want}",
+                    x[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn tie_rules_agree_on_every_cumulative_step_and_at_total_supply() {
+        let mut ws = Workspace::new();
+        let mut checked = 0;
+        for (b, q, _) in problems() {
+            // Demands exactly on each float cumulative step (merit order, as
+            // the classic code sums) and at the total in two other orders.
+            let mut order: Vec<usize> = (0..b.len()).collect();
+            order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
+            let mut demands = Vec::new();
+            let mut cum = 0.0;
+            let stride = (b.len() / 40).max(1);
+            for (j, &i) in order.iter().enumerate() {
+                cum += q[i];
+                if j % stride == 0 || j + 1 == b.len() {
+                    demands.push(cum);
+                }
+            }
+            demands.push(q.iter().sum());
+            demands.push(q.iter().rev().sum());
+            for d in demands {
+                for cap in [None, Some(3000.0)] {
+                    let rules = |tie_rule| Rules {
+                        tie_rule,
+                        shortage_price: cap,
+                    };
+                    let (a, xa) = clear(&b, &q, d, &rules(TieRule::ProRata), &mut ws).unwrap();
+                    let (c, xc) = clear(&b, &q, d, &rules(TieRule::Index), &mut ws).unwrap();
+                    assert_eq!(a.price.to_bits(), c.price.to_bits(), "n {} d {d}", b.len());
+                    assert_eq!(a.shortage, c.shortage);
+                    let (sa, sc): (f64, f64) = (xa.iter().sum(), xc.iter().sum());
+                    assert!((sa - sc).abs() <= 1e-9 * d.max(1.0), "{sa} {sc}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50_000, "{checked}");
+    }
+
+    #[test]
+    fn demand_at_total_supply_is_met_not_a_shortage() {
+        // Capacities that sum to the demand only up to float rounding.
+        let q = [0.1, 0.2, 0.3, 0.4, 1.0 / 3.0, 2.0 / 3.0];
+        let b = [20.0, 24.0, 28.0, 32.0, 36.0, 40.0];
+        for d in [q.iter().sum::<f64>(), q.iter().rev().sum::<f64>(), 2.0] {
+            for rule in [TieRule::ProRata, TieRule::Index] {
+                let rules = Rules {
+                    tie_rule: rule,
+                    shortage_price: Some(3000.0),
+                };
+                let (c, x) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
+                assert!(!c.shortage, "{rule:?} d {d}");
+                assert_eq!(c.price, 40.0);
+                for (xi, qi) in x.iter().zip(&q) {
+                    assert!((xi - qi).abs() <= 1e-15, "{xi} {qi}");
+                }
+            }
+        }
+        // Short by more than the tolerance: a shortage at the cap.
+        let d = 2.0 * (1.0 + 1e-9);
+        let rules = Rules {
+            tie_rule: TieRule::Index,
+            shortage_price: Some(3000.0),
+        };
+        let (c, _) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
+        assert!(c.shortage);
+        assert_eq!(c.price, 3000.0);
+    }
+
+    #[test]
+    fn extreme_magnitudes() {
+        let mut ws = Workspace::new();
+        for rule in [TieRule::ProRata, TieRule::Index] {
+            let r = Rules {
+                tie_rule: rule,
+                shortage_price: None,
+            };
+            // Totals beyond the float range are refused, naming the argument.
+            let e = clear(&[10.0, 10.0], &[1e308, 1e308], 5.0, &r, &mut ws).unwrap_err();
+            assert!(e.to_string().starts_with("quantities:"), "{e}");
+            // A tiny demand against a huge offer is served, not rounded away.
+            let (c, x) = clear(&[5.0], &[1e30], 1e-300, &r, &mut ws).unwrap();
+            assert_eq!((c.price, x[0], c.shortage), (5.0, 1e-300, false));
+            // Huge but finite totals clear normally.
+            let (c, x) = clear(&[10.0, 10.0], &[1e300, 1e300], 5.0, &r, &mut ws).unwrap();
+            assert_eq!(c.price, 10.0);
+            assert!((x[0] + x[1] - 5.0).abs() < 1e-12, "{x:?}");
+            // Tiny quantities: the scale follows them.
+            let (c, x) = clear(&[1.0, 2.0], &[3e-310, 3e-310], 4e-310, &r, &mut ws).unwrap();
+            assert_eq!(c.price, 2.0);
+            assert_eq!(x[0], 3e-310);
+            assert!(!c.shortage);
+        }
+        // pro_rata shares a tiny residual among many equal offers.
+        let b = vec![7.0; 40];
+        let q = vec![1e30; 40];
+        let (c, x) = clear(&b, &q, 4e-300, &Rules::default(), &mut ws).unwrap();
+        assert_eq!(c.price, 7.0);
+        assert!(x.iter().all(|&v| (v - 1e-301).abs() <= 1e-315), "{}", x[0]);
+    }
+
+    #[test]
+    fn batch_matches_single_and_reports_market() {
+        let n = 3;
+        let b = [30.0, 10.0, 20.0, 1.0, 2.0, 3.0];
+        let q = [10.0, 10.0, 10.0, 1.0, 1.0, 1.0];
+        let d = [15.0, 2.5];
+        let mut p = [0.0; 2];
+        let mut x = [0.0; 6];
+        clear_batch(&b, &q, &d, n, &Rules::default(), &mut p, &mut x).unwrap();
+        assert_eq!(p, [20.0, 3.0]);
+        assert_eq!(x, [0.0, 10.0, 5.0, 1.0, 1.0, 0.5]);
+        let d = [15.0, -1.0];
+        let e = clear_batch(&b, &q, &d, n, &Rules::default(), &mut p, &mut x).unwrap_err();
+        assert!(e.to_string().starts_with("market 1: demand"), "{e}");
+    }
+}

@@ -1,0 +1,130 @@
+//! One fused pass over the offers: price range, largest and total quantity,
+//! and whether every value is valid.
+
+/// What the clearing needs to know about a book before it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// Lowest and highest offer price, €/MWh.
+    pub lo: f64,
+    pub hi: f64,
+    /// Largest quantity, MW.
+    pub qmax: f64,
+    /// Float sum of the quantities (order unspecified: never used to decide
+    /// whether demand is met, see [`super::units`]).
+    pub total: f64,
+    /// Every price finite, every quantity finite and >= 0.
+    pub valid: bool,
+}
+
+pub fn summarize(bids: &[f64], quantities: &[f64]) -> Summary {
+    let n = bids.len().min(quantities.len());
+    let (bids, quantities) = (&bids[..n], &quantities[..n]);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let head = n - n % 4;
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        let mut s = unsafe { summarize_sse2(&bids[..head], &quantities[..head]) };
+        summarize_tail(&mut s, &bids[head..], &quantities[head..]);
+        s
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut s = EMPTY;
+        summarize_tail(&mut s, bids, quantities);
+        s
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+const EMPTY: Summary = Summary {
+    lo: f64::INFINITY,
+    hi: f64::NEG_INFINITY,
+    qmax: 0.0,
+    total: 0.0,
+    valid: true,
+};
+
+/// Fold a few more offers into a summary, one at a time.
+fn summarize_tail(s: &mut Summary, bids: &[f64], quantities: &[f64]) {
+    for (&b, &q) in bids.iter().zip(quantities) {
+        s.lo = if b < s.lo { b } else { s.lo };
+        s.hi = if b > s.hi { b } else { s.hi };
+        s.qmax = if q > s.qmax { q } else { s.qmax };
+        s.total += q;
+        s.valid &= b.is_finite() && q.is_finite() && q >= 0.0;
+    }
+}
+
+/// [`summarize`] four offers at a time with SSE2 (part of the x86_64
+/// baseline): LLVM does not vectorise this loop well by itself. The length
+/// must be a multiple of 4.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn summarize_sse2(bids: &[f64], quantities: &[f64]) -> Summary {
+    use std::arch::x86_64::*;
+    let n = bids.len().min(quantities.len()) / 4 * 4;
+    let (bp, qp) = (bids.as_ptr(), quantities.as_ptr());
+    let zero = _mm_setzero_pd();
+    let (mut lo0, mut lo1) = (_mm_set1_pd(f64::INFINITY), _mm_set1_pd(f64::INFINITY));
+    let (mut hi0, mut hi1) = (
+        _mm_set1_pd(f64::NEG_INFINITY),
+        _mm_set1_pd(f64::NEG_INFINITY),
+    );
+    let (mut tot0, mut tot1) = (zero, zero);
+    // x * 0 is 0 for finite x and NaN for NaN or infinity.
+    let (mut probe0, mut probe1) = (zero, zero);
+    let (mut qmin0, mut qmin1) = (zero, zero);
+    let (mut qmax0, mut qmax1) = (zero, zero);
+    let mut i = 0;
+    while i < n {
+        // SAFETY: i + 4 <= n <= both lengths.
+        let (b0, b1, q0, q1) = unsafe {
+            (
+                _mm_loadu_pd(bp.add(i)),
+                _mm_loadu_pd(bp.add(i + 2)),
+                _mm_loadu_pd(qp.add(i)),
+                _mm_loadu_pd(qp.add(i + 2)),
+            )
+        };
+        // minpd/maxpd return the second operand when either is NaN, so a
+        // NaN leaves the extremes alone (and poisons the probe).
+        lo0 = _mm_min_pd(b0, lo0);
+        lo1 = _mm_min_pd(b1, lo1);
+        hi0 = _mm_max_pd(b0, hi0);
+        hi1 = _mm_max_pd(b1, hi1);
+        tot0 = _mm_add_pd(tot0, q0);
+        tot1 = _mm_add_pd(tot1, q1);
+        probe0 = _mm_add_pd(
+            probe0,
+            _mm_add_pd(_mm_mul_pd(b0, zero), _mm_mul_pd(q0, zero)),
+        );
+        probe1 = _mm_add_pd(
+            probe1,
+            _mm_add_pd(_mm_mul_pd(b1, zero), _mm_mul_pd(q1, zero)),
+        );
+        qmin0 = _mm_min_pd(q0, qmin0);
+        qmin1 = _mm_min_pd(q1, qmin1);
+        qmax0 = _mm_max_pd(q0, qmax0);
+        qmax1 = _mm_max_pd(q1, qmax1);
+        i += 4;
+    }
+    let lanes = |v: __m128d| {
+        let mut out = [0.0f64; 2];
+        // SAFETY: `out` has room for two f64.
+        unsafe { _mm_storeu_pd(out.as_mut_ptr(), v) };
+        out
+    };
+    let [l0, l1] = lanes(_mm_min_pd(lo0, lo1));
+    let [h0, h1] = lanes(_mm_max_pd(hi0, hi1));
+    let [t0, t1] = lanes(_mm_add_pd(tot0, tot1));
+    let [p0, p1] = lanes(_mm_add_pd(probe0, probe1));
+    let [m0, m1] = lanes(_mm_min_pd(qmin0, qmin1));
+    let [x0, x1] = lanes(_mm_max_pd(qmax0, qmax1));
+    Summary {
+        lo: l0.min(l1),
+        hi: h0.max(h1),
+        qmax: x0.max(x1),
+        total: t0 + t1,
+        valid: p0 + p1 == 0.0 && m0.min(m1) >= 0.0,
+    }
+}
