@@ -63,7 +63,13 @@ fn bench_vec_env(c: &mut Criterion) {
         let scenario = Scenario::default_preset(n, 24).unwrap();
         let market = Arc::new(Market::new(scenario, Observer::Simple, TieRule::ProRata).unwrap());
         let d = market.obs_dim();
-        let mut env = VecMarketEnv::new(market, m, Some(1), threads).unwrap();
+        let mut env = VecMarketEnv::new(
+            market,
+            m,
+            powermarket::vec_env::Seeds::Base(Some(1)),
+            threads,
+        )
+        .unwrap();
         let acts = actions(m * n, 7);
         let mut obs = vec![0f32; m * n * d];
         let mut final_obs = vec![0f32; m * n * d];
@@ -72,7 +78,8 @@ fn bench_vec_env(c: &mut Criterion) {
         let (mut terminated, mut truncated, mut final_mask) =
             (vec![false; m], vec![false; m], vec![false; m]);
         let (mut price, mut demand, mut shortfall) = (vec![0f64; m], vec![0f64; m], vec![0f64; m]);
-        env.reset(None, None, &mut obs).unwrap();
+        env.reset(powermarket::vec_env::Seeds::Base(None), None, &mut obs)
+            .unwrap();
         let label = format!("M{m}/N{n}/threads{}", env.num_threads());
         g.throughput(Throughput::Elements(m as u64));
         g.bench_function(label, |b| {

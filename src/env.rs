@@ -13,7 +13,7 @@
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
 use crate::clearing::{clear_unchecked, Rules, TieRule, Workspace};
-use crate::error::{agent_name, MarketError, Result};
+use crate::error::{agent_name, checked_size, try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, ObsInput, Observer};
 use crate::scenario::Scenario;
 use rand::SeedableRng;
@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// Lower and upper bounds of the action box, per component.
 pub const ACTION_LOW: [f32; 2] = [0.0, -10.0];
 pub const ACTION_HIGH: [f32; 2] = [1.0, 10.0];
+
+/// Largest observation (N x D values) of one market: 2^27 float32 (512 MiB).
+pub const MAX_OBS_VALUES: usize = 1 << 27;
 
 /// `t` of a market that has not been reset yet.
 pub(crate) const NOT_STARTED: usize = usize::MAX;
@@ -44,6 +47,20 @@ pub struct Market {
 impl Market {
     pub fn new(scenario: Scenario, observer: Observer, tie_rule: TieRule) -> Result<Self> {
         scenario.validate()?;
+        let n = scenario.n();
+        let values = n.saturating_mul(observer.dim(n));
+        if values > MAX_OBS_VALUES {
+            return Err(MarketError::Invalid {
+                arg: "observer",
+                message: format!(
+                    "{:?} observes {} features for each of N={n} agents ({values} values \
+                     per market), more than the limit of {MAX_OBS_VALUES}; use fewer \
+                     generators or a per-agent observer such as \"simple\"",
+                    observer.name(),
+                    observer.dim(n)
+                ),
+            });
+        }
         let ds = scenario.demand_scale();
         let cs = scenario.cost_scale();
         let t = scenario.t().max(1) as f64;
@@ -251,6 +268,15 @@ pub fn make_rng(seed: Option<u64>) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(rand::random))
 }
 
+/// The RNG of stream `stream` under the key of `seed`: ChaCha8 keyed by
+/// `seed_from_u64(seed)`, with its stream (nonce) set. Stream 0 is
+/// `make_rng(Some(seed))`; distinct streams never overlap.
+pub fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
 /// The per-step history of one episode; row `h` is hour `h`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
@@ -305,28 +331,31 @@ impl MarketEnv {
         seed: Option<u64>,
     ) -> Result<Self> {
         let market = Arc::new(Market::new(scenario, observer, tie_rule)?);
-        Ok(Self::from_market(market, seed))
+        Self::from_market(market, seed)
     }
 
-    pub fn from_market(market: Arc<Market>, seed: Option<u64>) -> Self {
+    /// A market of `market`'s kind; its memory (the episode record is T x N)
+    /// is allocated fallibly: too large a scenario is an error, not an abort.
+    pub fn from_market(market: Arc<Market>, seed: Option<u64>) -> Result<Self> {
         let (n, t) = (market.n(), market.horizon());
-        MarketEnv {
+        let tn = checked_size(t, n, "scenario (T x N)")?;
+        Ok(MarketEnv {
             rng: make_rng(seed),
             t: NOT_STARTED,
-            demand: vec![0.0; t],
+            demand: try_zeros(t, "scenario (T)")?,
             last_price: f64::NAN,
-            last_cleared: vec![0.0; n],
+            last_cleared: try_zeros(n, "scenario (N)")?,
             scratch: Scratch::new(n),
             record: Record {
-                bids: vec![0.0; t * n],
-                offered: vec![0.0; t * n],
-                cleared: vec![0.0; t * n],
-                rewards: vec![0.0; t * n],
-                prices: vec![0.0; t],
-                demand: vec![0.0; t],
+                bids: try_zeros(tn, "scenario (T x N)")?,
+                offered: try_zeros(tn, "scenario (T x N)")?,
+                cleared: try_zeros(tn, "scenario (T x N)")?,
+                rewards: try_zeros(tn, "scenario (T x N)")?,
+                prices: try_zeros(t, "scenario (T)")?,
+                demand: try_zeros(t, "scenario (T)")?,
             },
             market,
-        }
+        })
     }
 
     pub fn market(&self) -> &Arc<Market> {

@@ -56,57 +56,149 @@ impl Strategy {
     }
 }
 
-/// Strategies for every agent (the learner's own slot is skipped).
+/// Strategies for every agent (the learner's own slot is skipped), for
+/// `num_markets` markets, each with its own RNG so that market i's draws do
+/// not depend on how many markets there are.
 #[derive(Clone, Debug)]
 pub struct Opponents {
     pub strategies: Vec<Strategy>,
-    rng: ChaCha8Rng,
+    rngs: Vec<ChaCha8Rng>,
 }
 
+/// RNG state `(seed, stream, word position)`, for pickling.
+pub type RngState = ([u8; 32], u64, u128);
+
 impl Opponents {
-    pub fn new(strategies: Vec<Strategy>, seed: Option<u64>) -> Result<Self> {
+    /// Market i's RNG uses key `seed`, stream i (OS entropy when `None`).
+    pub fn new(strategies: Vec<Strategy>, seed: Option<u64>, num_markets: usize) -> Result<Self> {
         for s in &strategies {
             s.validate()?;
         }
-        Ok(Opponents {
-            strategies,
-            rng: crate::env::make_rng(seed),
-        })
+        if num_markets == 0 {
+            return Err(MarketError::Invalid {
+                arg: "num_markets",
+                message: "must be >= 1, got 0".into(),
+            });
+        }
+        let key = seed.unwrap_or_else(rand::random);
+        let mut rngs = Vec::new();
+        rngs.try_reserve_exact(num_markets)
+            .map_err(|_| MarketError::Memory {
+                what: "num_markets",
+                bytes: num_markets.saturating_mul(std::mem::size_of::<ChaCha8Rng>()),
+            })?;
+        rngs.extend((0..num_markets).map(|i| crate::env::stream_rng(key, i as u64)));
+        Ok(Opponents { strategies, rngs })
     }
 
-    pub fn reseed(&mut self, seed: u64) {
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
+    pub fn num_markets(&self) -> usize {
+        self.rngs.len()
     }
 
-    /// RNG state `(seed, stream, word position)`, for pickling.
-    pub fn rng_state(&self) -> ([u8; 32], u64, u128) {
-        (
-            self.rng.get_seed(),
-            self.rng.get_stream(),
-            self.rng.get_word_pos(),
-        )
+    /// Reseed the markets where `mask` is true (all when `None`): market i
+    /// with key `seed`, stream i.
+    pub fn reseed(&mut self, seed: u64, mask: Option<&[bool]>) -> Result<()> {
+        self.check_mask(mask)?;
+        for (i, r) in self.rngs.iter_mut().enumerate() {
+            if mask.is_none_or(|m| m[i]) {
+                *r = crate::env::stream_rng(seed, i as u64);
+            }
+        }
+        Ok(())
     }
 
-    /// Rebuild from [`Opponents::rng_state`].
-    pub fn restore(strategies: Vec<Strategy>, state: ([u8; 32], u64, u128)) -> Result<Self> {
-        let mut o = Opponents::new(strategies, Some(0))?;
-        o.rng = ChaCha8Rng::from_seed(state.0);
-        o.rng.set_stream(state.1);
-        o.rng.set_word_pos(state.2);
+    /// Reseed market i with key `seeds[i]`, stream 0, where `mask` is true.
+    pub fn reseed_each(&mut self, seeds: &[u64], mask: Option<&[bool]>) -> Result<()> {
+        self.check_mask(mask)?;
+        if seeds.len() != self.rngs.len() {
+            return Err(MarketError::Shape {
+                arg: "seed",
+                expected: format!("a list of {} seeds", self.rngs.len()),
+                got: format!("{} seeds", seeds.len()),
+            });
+        }
+        for (i, (r, &s)) in self.rngs.iter_mut().zip(seeds).enumerate() {
+            if mask.is_none_or(|m| m[i]) {
+                *r = crate::env::stream_rng(s, 0);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_mask(&self, mask: Option<&[bool]>) -> Result<()> {
+        match mask {
+            Some(m) if m.len() != self.rngs.len() => Err(MarketError::Shape {
+                arg: "mask",
+                expected: format!("({},)", self.rngs.len()),
+                got: format!("{} values", m.len()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every market's RNG state, for pickling.
+    pub fn rng_states(&self) -> Vec<RngState> {
+        self.rngs
+            .iter()
+            .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
+            .collect()
+    }
+
+    /// Rebuild from [`Opponents::rng_states`].
+    pub fn restore(strategies: Vec<Strategy>, states: &[RngState]) -> Result<Self> {
+        let mut o = Opponents::new(strategies, Some(0), states.len().max(1))?;
+        if states.is_empty() {
+            return Err(MarketError::Invalid {
+                arg: "state",
+                message: "no RNG states".into(),
+            });
+        }
+        for (r, &(seed, stream, pos)) in o.rngs.iter_mut().zip(states) {
+            *r = ChaCha8Rng::from_seed(seed);
+            r.set_stream(stream);
+            r.set_word_pos(pos);
+        }
         Ok(o)
     }
 
-    /// Write every agent's action except `skip`'s into `actions` (N, 2).
-    pub fn fill(&mut self, actions: &mut [f32], skip: usize, max_bid_delta: f64) {
+    /// Write every agent's action except `skip`'s into `actions` (N, 2),
+    /// drawing from market `market`'s RNG.
+    pub fn fill_market(&mut self, market: usize, actions: &mut [f32], skip: usize, delta: f64) {
+        let rng = &mut self.rngs[market];
         for (i, (a, s)) in actions
             .chunks_exact_mut(2)
             .zip(&self.strategies)
             .enumerate()
         {
             if i != skip {
-                a.copy_from_slice(&s.action(max_bid_delta, &mut self.rng));
+                a.copy_from_slice(&s.action(delta, rng));
             }
         }
+    }
+
+    /// [`Opponents::fill_market`] for market 0.
+    pub fn fill(&mut self, actions: &mut [f32], skip: usize, max_bid_delta: f64) {
+        self.fill_market(0, actions, skip, max_bid_delta);
+    }
+
+    /// Fill (M, N, 2) actions, market i from RNG i; M must be `num_markets`.
+    pub fn fill_batch(&mut self, actions: &mut [f32], skip: usize, delta: f64) -> Result<()> {
+        let n = self.strategies.len();
+        let m = self.rngs.len();
+        if actions.len() != m * n * 2 {
+            return Err(MarketError::Shape {
+                arg: "actions",
+                expected: format!("({m}, {n}, 2)"),
+                got: format!("{} values", actions.len()),
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        for (i, chunk) in actions.chunks_exact_mut(2 * n).enumerate() {
+            self.fill_market(i, chunk, skip, delta);
+        }
+        Ok(())
     }
 }
 
@@ -117,7 +209,7 @@ mod tests {
     #[test]
     fn markup_maps_to_bid() {
         let mut o =
-            Opponents::new(vec![Strategy::Markup(10.0), Strategy::Truthful], Some(0)).unwrap();
+            Opponents::new(vec![Strategy::Markup(10.0), Strategy::Truthful], Some(0), 1).unwrap();
         let mut a = [9f32; 4];
         o.fill(&mut a, 1, 50.0);
         assert_eq!(a[0], 0.0);
@@ -127,7 +219,7 @@ mod tests {
 
     #[test]
     fn random_in_box() {
-        let mut o = Opponents::new(vec![Strategy::Random; 3], Some(1)).unwrap();
+        let mut o = Opponents::new(vec![Strategy::Random; 3], Some(1), 1).unwrap();
         let mut a = [0f32; 6];
         for _ in 0..100 {
             o.fill(&mut a, 9, 50.0);
@@ -135,5 +227,23 @@ mod tests {
                 assert!((0.0..=1.0).contains(&p[0]) && (-10.0..=10.0).contains(&p[1]));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    #[test]
+    fn market_draws_do_not_depend_on_the_number_of_markets() {
+        let mut one = Opponents::new(vec![Strategy::Random; 2], Some(9), 1).unwrap();
+        let mut four = Opponents::new(vec![Strategy::Random; 2], Some(9), 4).unwrap();
+        let mut a = [0f32; 4];
+        let mut b = [0f32; 16];
+        one.fill(&mut a, 9, 50.0);
+        four.fill_batch(&mut b, 9, 50.0).unwrap();
+        assert_eq!(a, b[..4]);
+        assert_ne!(b[..4], b[4..8]);
+        assert!(four.fill_batch(&mut a, 9, 50.0).is_err());
     }
 }

@@ -185,7 +185,10 @@ impl Scenario {
             if !((c + self.max_bid_delta).is_finite() && (c - self.max_bid_delta).is_finite()) {
                 return err(
                     "max_bid_delta",
-                    format!("cost of gen_{i} ({c}) +/- max_bid_delta overflows"),
+                    format!(
+                        "{:e}: cost of gen_{i} ({c:e}) +/- max_bid_delta overflows",
+                        self.max_bid_delta
+                    ),
                 );
             }
         }
@@ -201,39 +204,113 @@ impl Scenario {
         }
         let reward_scale =
             20.0 / (self.demand_scale() * self.cost_scale() * self.t().max(1) as f64);
-        if !(reward_scale.is_finite()
-            && (1.0 / self.demand_scale()).is_finite()
-            && (1.0 / self.cost_scale()).is_finite())
-        {
+        if !(1.0 / self.demand_scale()).is_finite() {
+            return err(
+                "demand",
+                format!(
+                    "peak demand {:e} MW is too small to normalise by",
+                    self.demand_scale()
+                ),
+            );
+        }
+        if !((1.0 / self.cost_scale()).is_finite() && reward_scale.is_finite()) {
             return err(
                 "costs",
                 format!(
-                    "the scales (peak demand {}, highest cost {}) are too small to normalise by",
+                    "the reward scale 20 / (peak demand {:e} x highest cost {:e} x T) is not \
+                     finite; use costs and demand of ordinary magnitudes",
                     self.demand_scale(),
                     self.cost_scale()
                 ),
             );
         }
         let total_k: f64 = self.capacities.iter().sum();
-        let (plo, phi) = self.price_bounds();
-        let worst_profit = (phi - plo) * 2.0 * total_k;
-        let worst_penalty = self.bid_penalty * self.max_bid_delta * self.max_bid_delta
-            + self.lol_penalty * max_of(&self.demand);
-        if !(total_k.is_finite() && worst_profit.is_finite() && worst_penalty.is_finite()) {
+        let kmax = max_of(&self.capacities);
+        if !(total_k.is_finite() && (kmax * self.n() as f64).is_finite()) {
             return err(
                 "capacities",
-                "values so large that profits or penalties would overflow".into(),
+                format!(
+                    "N x the largest capacity ({} x {kmax:e} MW) exceeds the float64 range",
+                    self.n()
+                ),
+            );
+        }
+        let (cmin, cmax) = (min_of(&self.costs), max_of(&self.costs));
+        if !(cmax - cmin).is_finite() {
+            return err(
+                "costs",
+                format!("the range of costs [{cmin:e}, {cmax:e}] exceeds the float64 range"),
+            );
+        }
+        let (plo, phi) = self.price_bounds();
+        if !(phi - plo).is_finite() {
+            return err(
+                "max_bid_delta",
+                format!(
+                    "{:e} widens the bid range beyond the float64 range (costs {cmin:e} to {cmax:e})",
+                    self.max_bid_delta
+                ),
+            );
+        }
+        // Demand noise can raise an hour's demand by up to `noise_hi`; the
+        // loss-of-load penalty is charged on that demand.
+        let (_, noise_hi) = self.noise_bounds();
+        let peak = max_of(&self.demand) + noise_hi;
+        let worst_profit = (phi - plo) * 2.0 * total_k;
+        if !worst_profit.is_finite() {
+            return err(
+                "capacities",
+                format!(
+                    "total capacity {total_k:e} MW times the bid range {:e} EUR/MWh overflows",
+                    phi - plo
+                ),
+            );
+        }
+        let bid_term = self.bid_penalty * self.max_bid_delta * self.max_bid_delta;
+        if !bid_term.is_finite() {
+            return err(
+                "bid_penalty",
+                format!(
+                    "{:e} x max_bid_delta^2 ({:e}) overflows",
+                    self.bid_penalty, self.max_bid_delta
+                ),
+            );
+        }
+        let lol_term = self.lol_penalty * peak;
+        if !lol_term.is_finite() {
+            return err(
+                "lol_penalty",
+                format!(
+                    "{:e} x the highest possible demand ({peak:e} MW) overflows",
+                    self.lol_penalty
+                ),
             );
         }
         // Rewards and the price feature are float32: they must fit.
         let f32_max = f32::MAX as f64;
-        let worst_reward = (worst_profit + worst_penalty) * reward_scale;
+        let worst_reward = (worst_profit + bid_term + lol_term) * reward_scale;
         if worst_reward >= f32_max || worst_reward.is_nan() {
+            let field = if lol_term >= worst_profit.max(bid_term) {
+                if self.demand_noise > 0.0 && noise_hi > max_of(&self.demand) {
+                    "demand_noise"
+                } else {
+                    "lol_penalty"
+                }
+            } else if bid_term >= worst_profit {
+                "bid_penalty"
+            } else {
+                "costs"
+            };
             return err(
-                "costs",
+                field,
                 format!(
-                    "rewards would overflow float32 (reward scale {reward_scale:e} for                      profits up to {:e}); use costs and demand of ordinary magnitudes",
-                    worst_profit + worst_penalty
+                    "rewards could overflow float32: reward scale {reward_scale:e} \
+                     (20 / (peak demand x highest cost x T)) times profits and penalties up to \
+                     {:e} (demand_noise {}, highest possible demand {peak:e} MW, \
+                     lol_penalty {}, costs {cmin:e} to {cmax:e}); use values of ordinary magnitudes",
+                    worst_profit + bid_term + lol_term,
+                    self.demand_noise,
+                    self.lol_penalty
                 ),
             );
         }

@@ -3,15 +3,18 @@
 //! State is kept as struct-of-arrays (one RNG, hour, demand row, last price
 //! and last dispatch row per market). A step writes into caller-owned flat
 //! buffers (in Python: preallocated NumPy arrays) and spreads the markets over
-//! a rayon pool. Every market runs the kernel of [`crate::env`], so market `i`
-//! of a batch seeded `s` is bit-identical to a `MarketEnv` seeded `s + i`
-//! that is reset (without a seed) whenever its episode ends.
+//! the shared rayon pool ([`crate::pool`]). Every market runs the kernel of
+//! [`crate::env`] on its own ChaCha stream: market `i` of a batch seeded `s`
+//! uses key `s`, stream `i` (so market 0 is bit-identical to a `MarketEnv`
+//! seeded `s`), and with a seed list market `i` uses key `seeds[i]`, stream
+//! 0 (bit-identical to a `MarketEnv` seeded `seeds[i]`), reset without a
+//! seed whenever its episode ends.
 
 use crate::env::{
-    check_steppable, make_rng, reset_market, step_market, validate_actions, Market, Scratch,
+    check_steppable, reset_market, step_market, stream_rng, validate_actions, Market, Scratch,
     StateMut, NOT_STARTED,
 };
-use crate::error::{MarketError, Result};
+use crate::error::{checked_size, try_zeros, MarketError, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
@@ -170,6 +173,46 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
     });
 }
 
+/// How the markets of a batch are seeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seeds {
+    /// Market `i` uses key `seed`, stream `i` (key from OS entropy for `None`).
+    Base(Option<u64>),
+    /// Market `i` uses key `seeds[i]`, stream 0.
+    PerMarket(Vec<u64>),
+}
+
+impl Seeds {
+    /// The RNG of market `i`, given that `self` was checked for `m` markets.
+    fn rng(&self, i: usize, base: u64) -> ChaCha8Rng {
+        match self {
+            Seeds::Base(_) => stream_rng(base, i as u64),
+            Seeds::PerMarket(list) => stream_rng(list[i], 0),
+        }
+    }
+
+    fn check(&self, m: usize) -> Result<()> {
+        match self {
+            Seeds::PerMarket(list) if list.len() != m => Err(MarketError::Shape {
+                arg: "seed",
+                expected: format!("an int or a list of {m} ints (one per market)"),
+                got: format!("a list of {}", list.len()),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The state of a [`VecMarketEnv`], for pickling: one entry per market.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VecSnapshot {
+    pub rngs: Vec<crate::opponents::RngState>,
+    pub ts: Vec<Option<usize>>,
+    pub demand: Vec<f64>,
+    pub last_price: Vec<f64>,
+    pub last_cleared: Vec<f64>,
+}
+
 /// Many markets of one scenario, stepped together.
 pub struct VecMarketEnv {
     market: Arc<Market>,
@@ -178,7 +221,6 @@ pub struct VecMarketEnv {
     demand: Vec<f64>,
     last_price: Vec<f64>,
     last_cleared: Vec<f64>,
-    pool: Option<rayon::ThreadPool>,
     num_threads: usize,
 }
 
@@ -187,67 +229,45 @@ pub struct VecMarketEnv {
 const PARALLEL_MIN_AGENTS: usize = 1024;
 
 impl VecMarketEnv {
-    /// `num_envs` markets; market `i` is seeded `seed + i` (base seed from OS
-    /// entropy when `None`). `num_threads = None` uses every core.
+    /// `num_envs` markets seeded by `seeds`. `num_threads` (1 to
+    /// [`crate::pool::MAX_THREADS`], `None` for the pool size) is how many
+    /// pieces of work a step is cut into for the shared pool.
     pub fn new(
         market: Arc<Market>,
         num_envs: usize,
-        seed: Option<u64>,
+        seeds: Seeds,
         num_threads: Option<usize>,
     ) -> Result<Self> {
         if num_envs == 0 {
-            return Err(MarketError::BadScalar {
+            return Err(MarketError::Invalid {
                 arg: "num_envs",
-                requirement: "must be >= 1",
-                value: 0.0,
+                message: "must be >= 1, got 0".into(),
             });
         }
-        let num_threads = match num_threads {
-            Some(0) => {
-                return Err(MarketError::BadScalar {
-                    arg: "num_threads",
-                    requirement: "must be >= 1 (or None for all cores)",
-                    value: 0.0,
-                })
-            }
-            Some(t) => t,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        let num_threads = crate::pool::threads_arg(num_threads)?;
+        seeds.check(num_envs)?;
+        let base = match seeds {
+            Seeds::Base(Some(s)) => s,
+            _ => rand::random(),
         };
-        let pool = if num_threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(num_threads)
-                    .thread_name(|i| format!("powermarket-{i}"))
-                    .build()
-                    .map_err(|e| MarketError::Misuse(format!("could not start threads: {e}")))?,
-            )
-        } else {
-            None
-        };
-        let base = seed.unwrap_or_else(rand::random);
-        let (n, t, d) = (market.n(), market.horizon(), market.obs_dim());
-        // Refuse sizes that cannot be allocated with an error, not an abort:
-        // the state below plus the caller's (M, N, D) buffers.
-        let per_market = 8 * (t + 2 * n + 2) + 8 * n * d + 512;
-        let too_big = || MarketError::BadScalar {
-            arg: "num_envs",
-            requirement: "is too large for this machine's memory",
-            value: num_envs as f64,
-        };
-        let bytes = num_envs.checked_mul(per_market).ok_or_else(too_big)?;
-        let mut probe: Vec<u8> = Vec::new();
-        probe.try_reserve_exact(bytes).map_err(|_| too_big())?;
-        drop(probe);
+        let (n, t) = (market.n(), market.horizon());
         let mut rngs = Vec::new();
-        rngs.try_reserve_exact(num_envs).map_err(|_| too_big())?;
-        rngs.extend((0..num_envs).map(|i| make_rng(Some(base.wrapping_add(i as u64)))));
+        rngs.try_reserve_exact(num_envs)
+            .map_err(|_| MarketError::Memory {
+                what: "num_envs",
+                bytes: num_envs.saturating_mul(std::mem::size_of::<ChaCha8Rng>()),
+            })?;
+        rngs.extend((0..num_envs).map(|i| seeds.rng(i, base)));
+        let mut ts = try_zeros::<usize>(num_envs, "num_envs")?;
+        ts.fill(NOT_STARTED);
+        let mut last_price = try_zeros::<f64>(num_envs, "num_envs")?;
+        last_price.fill(f64::NAN);
         Ok(VecMarketEnv {
             rngs,
-            ts: vec![NOT_STARTED; num_envs],
-            demand: vec![0.0; num_envs * t],
-            last_price: vec![f64::NAN; num_envs],
-            last_cleared: vec![0.0; num_envs * n],
-            pool,
+            ts,
+            demand: try_zeros(checked_size(num_envs, t, "num_envs")?, "num_envs")?,
+            last_price,
+            last_cleared: try_zeros(checked_size(num_envs, n, "num_envs")?, "num_envs")?,
             num_threads,
             market,
         })
@@ -279,15 +299,11 @@ impl VecMarketEnv {
         &self.demand[i * t..(i + 1) * t]
     }
 
-    /// Reset all markets, or those where `mask` is true. With `Some(seed)`
-    /// the reset markets are reseeded, market `i` with `seed + i`. Writes
-    /// their first observations into `obs` (M, N, D); other rows are untouched.
-    pub fn reset(
-        &mut self,
-        seed: Option<u64>,
-        mask: Option<&[bool]>,
-        obs: &mut [f32],
-    ) -> Result<()> {
+    /// Reset all markets, or those where `mask` is true. With a seed the
+    /// reset markets are reseeded first (see [`Seeds`]). Writes their first
+    /// observations into `obs` (M, N, D); other rows are untouched. Every
+    /// argument is checked before anything changes.
+    pub fn reset(&mut self, seeds: Seeds, mask: Option<&[bool]>, obs: &mut [f32]) -> Result<()> {
         let (m_count, n, d, horizon) = (
             self.num_envs(),
             self.market.n(),
@@ -303,19 +319,25 @@ impl VecMarketEnv {
                 });
             }
         }
+        seeds.check(m_count)?;
         self.check_len(
             "obs",
             obs.len(),
             m_count * n * d,
             format!("({m_count}, {n}, {d})"),
         )?;
+        let reseed = !matches!(seeds, Seeds::Base(None));
+        let base = match seeds {
+            Seeds::Base(Some(s)) => s,
+            _ => 0,
+        };
         let market = Arc::clone(&self.market);
         for i in 0..m_count {
             if mask.is_some_and(|mk| !mk[i]) {
                 continue;
             }
-            if let Some(s) = seed {
-                self.rngs[i] = ChaCha8Rng::seed_from_u64(s.wrapping_add(i as u64));
+            if reseed {
+                self.rngs[i] = seeds.rng(i, base);
             }
             let mut st = StateMut {
                 rng: &mut self.rngs[i],
@@ -327,6 +349,59 @@ impl VecMarketEnv {
             reset_market(&market, &mut st, &mut obs[i * n * d..(i + 1) * n * d]);
         }
         Ok(())
+    }
+
+    /// Everything needed to continue these markets elsewhere, RNGs included.
+    pub fn snapshot(&self) -> VecSnapshot {
+        VecSnapshot {
+            rngs: self
+                .rngs
+                .iter()
+                .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
+                .collect(),
+            ts: self.hours(),
+            demand: self.demand.clone(),
+            last_price: self.last_price.clone(),
+            last_cleared: self.last_cleared.clone(),
+        }
+    }
+
+    /// Rebuild from [`VecMarketEnv::snapshot`].
+    pub fn restore(market: Arc<Market>, snap: VecSnapshot, num_threads: usize) -> Result<Self> {
+        let m = snap.rngs.len();
+        let (n, t) = (market.n(), market.horizon());
+        if m == 0
+            || snap.ts.len() != m
+            || snap.demand.len() != m * t
+            || snap.last_price.len() != m
+            || snap.last_cleared.len() != m * n
+            || snap.ts.iter().any(|h| h.is_some_and(|h| h > t))
+        {
+            return Err(MarketError::Shape {
+                arg: "state",
+                expected: format!("a snapshot of markets with N={n}, T={t}"),
+                got: "arrays of other sizes".into(),
+            });
+        }
+        let rngs = snap
+            .rngs
+            .iter()
+            .map(|&(seed, stream, pos)| {
+                let mut r = ChaCha8Rng::from_seed(seed);
+                r.set_stream(stream);
+                r.set_word_pos(pos);
+                r
+            })
+            .collect();
+        Ok(VecMarketEnv {
+            rngs,
+            ts: snap.ts.iter().map(|h| h.unwrap_or(NOT_STARTED)).collect(),
+            demand: snap.demand,
+            last_price: snap.last_price,
+            last_cleared: snap.last_cleared,
+            num_threads: crate::pool::threads_arg(Some(num_threads))?,
+            market,
+        })
     }
 
     fn check_len(&self, arg: &'static str, got: usize, want: usize, shape: String) -> Result<()> {
@@ -404,14 +479,14 @@ impl VecMarketEnv {
             last_cleared: &mut self.last_cleared,
         };
         let market = &*self.market;
-        match &self.pool {
-            Some(pool) if m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 => {
-                // A few pieces per thread, so that a slow piece can be balanced.
-                let pieces = self.num_threads * 4;
-                let grain = m_count.div_ceil(pieces).max(1);
-                pool.install(|| split_run(market, lanes, grain, n, d, horizon));
-            }
-            _ => run_lanes(market, lanes),
+        if self.num_threads > 1 && m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 {
+            let pool = crate::pool::shared()?;
+            // A few pieces per thread, so that a slow piece can be balanced.
+            let pieces = self.num_threads * 4;
+            let grain = m_count.div_ceil(pieces).max(1);
+            pool.install(|| split_run(market, lanes, grain, n, d, horizon));
+        } else {
+            run_lanes(market, lanes);
         }
         Ok(())
     }

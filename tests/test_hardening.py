@@ -131,6 +131,8 @@ def _tamper(kind: str, arr: np.ndarray) -> None:
         elif kind == "dtype":
             arr.dtype = np.uint8
         elif kind == "shape":
+            if arr.ndim == 1:
+                pytest.skip("a 1-D buffer reshaped to its own shape is not tampered with")
             arr.shape = (arr.size,)
 
 

@@ -1,7 +1,8 @@
 use super::{array_arg, elems, expect_shape, filled};
 use crate::clearing::{self, Rules, TieRule, Workspace};
+use crate::error::try_zeros;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::cell::RefCell;
 
@@ -41,12 +42,22 @@ fn clear<'py>(
     tie_rule: &str,
     shortage_price: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
-    let demand: f64 = demand.extract().map_err(|_| {
-        PyValueError::new_err(format!(
-            "demand must be a number (MW), got {}",
+    let demand: f64 = if demand.is_instance_of::<pyo3::types::PyString>()
+        || demand.is_instance_of::<pyo3::types::PyBytes>()
+        || demand.is_instance_of::<pyo3::types::PyComplex>()
+    {
+        return Err(PyTypeError::new_err(format!(
+            "demand must be a real number (MW), got {}",
             demand.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })?;
+        )));
+    } else {
+        demand.extract().map_err(|_| {
+            PyValueError::new_err(format!(
+                "demand must be a number (MW), got {}",
+                demand.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?
+    };
     let rules = rules(tie_rule, shortage_price)?;
     let b = array_arg::<f64>(bids, "bids", 1)?;
     let q = array_arg::<f64>(quantities, "quantities", 1)?;
@@ -82,15 +93,25 @@ fn clear_batch<'py>(
     let (m, n) = (b.shape()[0], b.shape()[1]);
     expect_shape("quantities", q.shape(), &[m, n])?;
     expect_shape("demand", d.shape(), &[m])?;
-    let (b, q, d) = (b.readonly(), q.readonly(), d.readonly());
-    let prices = unsafe { PyArray1::<f64>::new(py, m, false) };
-    let cleared = unsafe { PyArray2::<f64>::new(py, [m, n], false) };
-    {
-        let (p, x) = (filled(&prices), filled(&cleared));
-        let (bs, qs, ds) = (b.as_slice()?, q.as_slice()?, d.as_slice()?);
-        py.detach(|| clearing::clear_batch(bs, qs, ds, n, &rules, p, x))?;
-    }
-    Ok((prices, cleared))
+    // Copies the core owns: Python threads may write the inputs while the
+    // GIL is released.
+    let copy = |a: &Bound<'py, numpy::PyArrayDyn<f64>>| -> PyResult<Vec<f64>> {
+        let src = elems(a);
+        let mut v = Vec::new();
+        v.try_reserve_exact(src.len()).map_err(|_| {
+            PyMemoryError::new_err(format!("clear_batch: cannot copy {} values", src.len()))
+        })?;
+        v.extend_from_slice(src);
+        Ok(v)
+    };
+    let (bs, qs, ds) = (copy(&b)?, copy(&q)?, copy(&d)?);
+    let mut p = try_zeros::<f64>(m, "demand")?;
+    let mut x = try_zeros::<f64>(m * n, "bids")?;
+    py.detach(|| clearing::clear_batch(&bs, &qs, &ds, n, &rules, &mut p, &mut x))?;
+    Ok((
+        PyArray1::from_vec(py, p),
+        PyArray1::from_vec(py, x).reshape([m, n])?,
+    ))
 }
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

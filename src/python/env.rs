@@ -1,5 +1,5 @@
 use super::scenario::{scenario_arg, PyScenario};
-use super::{actions_arg, expect_shape, filled, seed_arg};
+use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
 use crate::clearing::TieRule;
 use crate::env::{Market, MarketEnv, Record, Snapshot};
 use crate::error::MarketError;
@@ -87,11 +87,13 @@ impl PyMarketEnv {
     /// Gymnasium compatibility and must be None or empty.
     #[pyo3(signature = (seed=None, options=None))]
     fn reset<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         seed: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyDict>)> {
+        let py = slf.py();
+        let mut this = borrow_env(slf, "MarketEnv")?;
+        let this = &mut *this;
         if let Some(o) = options {
             if !o.is_none() && o.is_truthy()? {
                 return Err(PyValueError::new_err(
@@ -100,10 +102,10 @@ impl PyMarketEnv {
             }
         }
         let seed = seed_arg(seed)?;
-        let obs = obs_array(py, self.env.num_agents(), self.env.obs_dim());
-        self.env.reset(seed, filled(&obs))?;
+        let obs = obs_array(py, this.env.num_agents(), this.env.obs_dim());
+        this.env.reset(seed, filled(&obs))?;
         let info = PyDict::new(py);
-        info.set_item(intern!(py, "demand"), self.env.demand()[0])?;
+        info.set_item(intern!(py, "demand"), this.env.demand()[0])?;
         Ok((obs, info))
     }
 
@@ -111,17 +113,19 @@ impl PyMarketEnv {
     /// wrong shape or NaN/inf (naming the agent; nothing is stepped) and
     /// RuntimeError before ``reset()`` or after the episode ended.
     fn step<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         actions: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let (n, d) = (self.env.num_agents(), self.env.obs_dim());
+        let py = slf.py();
+        let mut guard = borrow_env(slf, "MarketEnv")?;
+        let this = &mut *guard;
+        let (n, d) = (this.env.num_agents(), this.env.obs_dim());
         let a = actions_arg(actions, 2)?;
         expect_shape("actions", a.shape(), &[n, 2])?;
         let obs = obs_array(py, n, d);
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
-        let info = self.env.step(a.values(), filled(&obs), filled(&rewards))?;
-        let cleared = self.env.last_cleared().to_pyarray(py);
+        let info = this.env.step(a.values(), filled(&obs), filled(&rewards))?;
+        let cleared = this.env.last_cleared().to_pyarray(py);
         let dict = PyDict::new(py);
         dict.set_item(intern!(py, "price"), info.price)?;
         dict.set_item(intern!(py, "demand"), info.demand)?;
@@ -147,16 +151,25 @@ impl PyMarketEnv {
     /// keyed by agent. Used by ``powermarket.pettingzoo``; the conversion only
     /// (the market step is :meth:`step`'s).
     fn step_dict<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         actions: &Bound<'py, PyDict>,
         agents: &Bound<'py, PyList>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let (n, d) = (self.env.num_agents(), self.env.obs_dim());
+        let py = slf.py();
+        let mut guard = borrow_env(slf, "MarketEnv")?;
+        let this = &mut *guard;
+        let (n, d) = (this.env.num_agents(), this.env.obs_dim());
         if agents.len() != n {
             return Err(PyValueError::new_err(format!(
                 "agents: expected {n} names, got {}",
                 agents.len()
+            )));
+        }
+        let unique = pyo3::types::PySet::new(py, agents.iter())?;
+        if unique.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "agents: names must be distinct, got {}",
+                agents.repr()?
             )));
         }
         if actions.len() != n {
@@ -185,7 +198,7 @@ impl PyMarketEnv {
         }
         let mut obs = vec![0f32; n * d];
         let mut rewards = vec![0f32; n];
-        let info = self.env.step(&buf, &mut obs, &mut rewards)?;
+        let info = this.env.step(&buf, &mut obs, &mut rewards)?;
         let (o, r, te, tr, inf) = (
             PyDict::new(py),
             PyDict::new(py),
@@ -211,7 +224,7 @@ impl PyMarketEnv {
             tr.set_item(&name, &trunc)?;
             let one = PyDict::new(py);
             one.set_item(k_price, &price)?;
-            one.set_item(k_cleared, self.env.last_cleared()[i])?;
+            one.set_item(k_cleared, this.env.last_cleared()[i])?;
             one.set_item(k_demand, &demand)?;
             inf.set_item(&name, one)?;
         }
@@ -475,29 +488,52 @@ fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
 #[pymethods]
 impl PyOpponents {
     #[new]
-    #[pyo3(signature = (strategies, max_bid_delta, seed=None))]
+    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None))]
     fn new(
         strategies: Vec<Bound<'_, PyAny>>,
         max_bid_delta: f64,
         seed: Option<&Bound<'_, PyAny>>,
+        num_markets: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let parsed = strategies
             .iter()
             .enumerate()
             .map(|(i, s)| parse_strategy(s, i))
             .collect::<PyResult<Vec<_>>>()?;
+        let num_markets = super::opt_count_arg(num_markets, "num_markets")?.unwrap_or(1);
         Ok(PyOpponents {
-            inner: Opponents::new(parsed, seed_arg(seed)?)?,
+            inner: Opponents::new(parsed, seed_arg(seed)?, num_markets)?,
             max_bid_delta,
         })
     }
 
-    /// Reseed the RNG of the random strategies.
-    fn reseed(&mut self, seed: u64) {
-        self.inner.reseed(seed);
+    /// Reseed the RNGs of the random strategies: an int ``s`` gives market
+    /// ``i`` key ``s``, stream ``i``; a list of ``num_markets`` ints gives
+    /// market ``i`` key ``seed[i]``, stream 0. ``mask`` limits the markets.
+    #[pyo3(signature = (seed, mask=None))]
+    fn reseed(&mut self, seed: &Bound<'_, PyAny>, mask: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let m = self.inner.num_markets();
+        let mask = super::mask_arg(mask, m)?;
+        match super::seeds_arg(Some(seed), m)? {
+            super::Seeds::Base(Some(s)) => self.inner.reseed(s, mask.as_deref())?,
+            super::Seeds::PerMarket(list) => self.inner.reseed_each(&list, mask.as_deref())?,
+            super::Seeds::Base(None) => {
+                return Err(PyValueError::new_err(
+                    "seed: reseed needs an int or a list of ints",
+                ))
+            }
+        }
+        Ok(())
     }
 
-    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2) float32.
+    /// Number of markets (one RNG each).
+    #[getter]
+    fn num_markets(&self) -> usize {
+        self.inner.num_markets()
+    }
+
+    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2)
+    /// float32, drawing from market 0's RNG.
     fn fill(&mut self, actions: &Bound<'_, PyArray2<f32>>, skip: usize) -> PyResult<()> {
         let n = self.inner.strategies.len();
         expect_shape("actions", actions.shape(), &[n, 2])?;
@@ -522,40 +558,41 @@ impl PyOpponents {
                 Strategy::Markup(m) => ("markup", m).into_bound_py_any(py),
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let (seed, stream, pos) = self.inner.rng_state();
+        let states = self
+            .inner
+            .rng_states()
+            .into_iter()
+            .map(|(seed, stream, pos)| (PyBytes::new(py, &seed), stream, pos))
+            .collect::<Vec<_>>();
         let restore = py
             .import("powermarket._core")?
             .getattr("_restore_opponents")?;
-        let args = (
-            specs,
-            self.max_bid_delta,
-            PyBytes::new(py, &seed),
-            stream,
-            pos,
-        );
+        let args = (specs, self.max_bid_delta, states);
         Ok((restore, args.into_pyobject(py)?))
     }
 
-    /// Fill (M, N, 2) float32 ``actions`` market by market, skipping agent ``skip``.
+    /// Fill (M, N, 2) float32 ``actions`` market by market (market ``i`` from
+    /// RNG ``i``; M must equal ``num_markets``), skipping agent ``skip``.
     fn fill_batch(
         &mut self,
         actions: &Bound<'_, numpy::PyArray3<f32>>,
         skip: usize,
     ) -> PyResult<()> {
         let n = self.inner.strategies.len();
-        let m = actions.shape()[0];
+        let m = self.inner.num_markets();
         expect_shape("actions", actions.shape(), &[m, n, 2])?;
-        if n == 0 {
-            return Ok(());
-        }
         let mut rw = writable(actions)?;
-        for chunk in rw.as_slice_mut()?.chunks_exact_mut(2 * n) {
-            self.inner.fill(chunk, skip, self.max_bid_delta);
-        }
+        self.inner
+            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta)?;
         Ok(())
     }
 
-    /// A copy with the same state, RNG included.
+    /// A copy with the same state, RNGs included.
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    /// A copy with the same state, RNGs included.
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
         self.clone()
     }
@@ -574,20 +611,24 @@ fn writable<'py, D: numpy::ndarray::Dimension>(
 fn _restore_opponents(
     strategies: Vec<Bound<'_, PyAny>>,
     max_bid_delta: f64,
-    rng_seed: Vec<u8>,
-    rng_stream: u64,
-    rng_word_pos: u128,
+    states: Vec<(Vec<u8>, u64, u128)>,
 ) -> PyResult<PyOpponents> {
     let parsed = strategies
         .iter()
         .enumerate()
         .map(|(i, s)| parse_strategy(s, i))
         .collect::<PyResult<Vec<_>>>()?;
-    let seed: [u8; 32] = rng_seed
-        .try_into()
-        .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+    let states = states
+        .into_iter()
+        .map(|(seed, stream, pos)| {
+            let seed: [u8; 32] = seed
+                .try_into()
+                .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+            Ok((seed, stream, pos))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
     Ok(PyOpponents {
-        inner: Opponents::restore(parsed, (seed, rng_stream, rng_word_pos))?,
+        inner: Opponents::restore(parsed, &states)?,
         max_bid_delta,
     })
 }

@@ -10,8 +10,9 @@ mod scenario;
 mod vec_env;
 
 use crate::error::MarketError;
+pub(crate) use crate::vec_env::Seeds;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
@@ -20,6 +21,8 @@ impl From<MarketError> for PyErr {
     fn from(e: MarketError) -> PyErr {
         if e.is_misuse() {
             PyRuntimeError::new_err(e.to_string())
+        } else if e.is_memory() {
+            PyMemoryError::new_err(e.to_string())
         } else {
             PyValueError::new_err(e.to_string())
         }
@@ -56,10 +59,11 @@ pub(crate) fn array_arg<'py, T: Element>(
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     let py = obj.py();
     if let Ok(a) = obj.cast::<PyArrayDyn<T>>() {
-        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() {
+        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() && is_plain_ndarray(obj) {
             return Ok(a.clone());
         }
     }
+    numeric_gate(obj, arg)?;
     // C-contiguous and aligned (a misaligned buffer is copied).
     let converted = require(py)?
         .call1((obj, numpy::dtype::<T>(py), "CA"))
@@ -84,6 +88,152 @@ pub(crate) fn array_arg<'py, T: Element>(
         )));
     }
     Ok(a)
+}
+
+/// True when `obj` is exactly `numpy.ndarray` (no subclass such as a
+/// masked array or matrix): a pointer comparison.
+fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+    use pyo3::PyTypeInfo;
+    obj.get_type()
+        .is(numpy::PyUntypedArray::type_object(obj.py()))
+}
+
+/// True for a NumPy masked array (whose mask a plain conversion would drop).
+fn is_masked(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static MA: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let cls = MA.import(obj.py(), "numpy.ma", "MaskedArray")?;
+    obj.is_instance(cls)
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// TypeError (naming `arg`) unless `obj` converts to an array of real
+/// numbers: strings, bytes, complex, datetimes, objects and masked arrays
+/// are refused rather than silently converted or truncated.
+fn numeric_gate(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<()> {
+    let py = obj.py();
+    if obj.is_instance_of::<pyo3::types::PyString>()
+        || obj.is_instance_of::<pyo3::types::PyBytes>()
+        || obj.is_instance_of::<pyo3::types::PyByteArray>()
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} must be numbers (an array of floats), got {}",
+            type_name(obj)
+        )));
+    }
+    if is_masked(obj)? {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} must be a plain array of numbers, got a masked array (use .filled())"
+        )));
+    }
+    static ASARRAY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let arr = ASARRAY
+        .import(py, "numpy", "asarray")?
+        .call1((obj,))
+        .map_err(|e| {
+            PyTypeError::new_err(format!(
+                "{arg} must be an array of numbers: {}",
+                e.value(py)
+            ))
+        })?;
+    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
+    if !matches!(kind.as_str(), "b" | "i" | "u" | "f") {
+        let dtype = arr.getattr("dtype")?.str()?.to_string();
+        return Err(PyTypeError::new_err(format!(
+            "{arg} must be real numbers, got an array of dtype {dtype}"
+        )));
+    }
+    Ok(())
+}
+
+/// A count argument (`num_envs`, `n`, `t`, ...): an int >= 0. Bools and
+/// non-integers are TypeError, negative or huge ints ValueError, each
+/// naming the argument.
+pub(crate) fn count_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<usize> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() || !obj.hasattr("__index__")? {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} must be an int, got {} {}",
+            type_name(obj),
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        )));
+    }
+    let v: i128 = obj
+        .call_method0("__index__")?
+        .extract()
+        .map_err(|_| PyValueError::new_err(format!("{arg} is out of range, got {obj}")))?;
+    usize::try_from(v).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{arg} must be an int >= 0 (and below 2**64), got {v}"
+        ))
+    })
+}
+
+/// An optional count argument (None allowed).
+pub(crate) fn opt_count_arg(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResult<Option<usize>> {
+    match obj {
+        Some(o) if !o.is_none() => count_arg(o, arg).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// One seed: an int in [0, 2**64). Bools are TypeError; other values
+/// ValueError naming `arg`.
+fn one_seed(s: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
+    if s.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{arg} must be an int in [0, 2**64), got a bool ({s})"
+        )));
+    }
+    s.extract::<u64>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{arg} must be None or an int in [0, 2**64), got {}",
+            s.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+/// A seed for a batch of `m` markets: None, an int, or a sequence of `m` ints.
+pub(crate) fn seeds_arg(seed: Option<&Bound<'_, PyAny>>, m: usize) -> PyResult<Seeds> {
+    let Some(s) = seed.filter(|s| !s.is_none()) else {
+        return Ok(Seeds::Base(None));
+    };
+    let listlike = s.is_instance_of::<pyo3::types::PyList>()
+        || s.is_instance_of::<pyo3::types::PyTuple>()
+        || s.cast::<numpy::PyUntypedArray>()
+            .is_ok_and(|a| a.ndim() == 1);
+    if !listlike {
+        return Ok(Seeds::Base(Some(one_seed(s, "seed")?)));
+    }
+    let items: Vec<Bound<'_, PyAny>> = s.try_iter()?.collect::<PyResult<_>>()?;
+    if items.len() != m {
+        return Err(PyValueError::new_err(format!(
+            "seed: a list needs one seed per market ({m}), got {}",
+            items.len()
+        )));
+    }
+    let list = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| one_seed(x, &format!("seed[{i}]")))
+        .collect::<PyResult<Vec<u64>>>()?;
+    Ok(Seeds::PerMarket(list))
+}
+
+/// A reset mask over `m` markets: None, or `m` values where any non-zero
+/// (NaN included) is true. Non-numeric input is TypeError naming `mask`.
+pub(crate) fn mask_arg(mask: Option<&Bound<'_, PyAny>>, m: usize) -> PyResult<Option<Vec<bool>>> {
+    let Some(obj) = mask.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    numeric_gate(obj, "mask")?;
+    let a = array_arg::<f64>(obj, "mask", 1)?;
+    expect_shape("mask", a.shape(), &[m])?;
+    Ok(Some(elems(&a).iter().map(|&x| x != 0.0).collect()))
 }
 
 /// Actions as float32 with `ndim` dimensions. A float32 C-contiguous array
@@ -113,7 +263,7 @@ impl Actions<'_> {
 
 pub(crate) fn actions_arg<'py>(obj: &Bound<'py, PyAny>, ndim: usize) -> PyResult<Actions<'py>> {
     if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
-        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() {
+        if a.ndim() == ndim && a.is_c_contiguous() && a.is_aligned() && is_plain_ndarray(obj) {
             return Ok(Actions::Array(a.clone()));
         }
     }
@@ -191,13 +341,22 @@ pub(crate) fn seed_arg(seed: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>>
     match seed {
         None => Ok(None),
         Some(s) if s.is_none() => Ok(None),
-        Some(s) => s.extract::<u64>().map(Some).map_err(|_| {
-            PyValueError::new_err(format!(
-                "seed must be None or an int in [0, 2**64), got {}",
-                s.repr().map(|r| r.to_string()).unwrap_or_default()
-            ))
-        }),
+        Some(s) => one_seed(s, "seed").map(Some),
     }
+}
+
+/// A mutable borrow of an env, or a RuntimeError that says why there is
+/// none: another thread is using it.
+pub(crate) fn borrow_env<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_struct::False>>(
+    slf: &Bound<'py, T>,
+    name: &str,
+) -> PyResult<PyRefMut<'py, T>> {
+    slf.try_borrow_mut().map_err(|_| {
+        PyRuntimeError::new_err(format!(
+            "{name} is being used by another thread: envs are not thread-safe; \
+             use one env per thread (or guard it with a lock)"
+        ))
+    })
 }
 
 pub(crate) fn tuple<'py>(

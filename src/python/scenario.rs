@@ -19,6 +19,12 @@ pub struct PyScenario {
     pub inner: Scenario,
 }
 
+/// A preset size (`n`, `t`): an int >= 0 (checked further by the core), or
+/// the default when omitted.
+fn size(obj: Option<&Bound<'_, PyAny>>, arg: &str, default: usize) -> PyResult<usize> {
+    Ok(super::opt_count_arg(obj, arg)?.unwrap_or(default))
+}
+
 fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
 }
@@ -68,8 +74,9 @@ impl PyScenario {
     /// The easy_marl default market: ``n`` generators of ``150/n`` MW with
     /// costs ``linspace(20, 40, n)``, demand ``(sin(linspace(0, 2pi, t)) + 1.5) * 50``.
     #[staticmethod]
-    #[pyo3(signature = (n=5, t=24))]
-    fn default(n: usize, t: usize) -> PyResult<Self> {
+    #[pyo3(signature = (n=None, t=None))]
+    fn default(n: Option<&Bound<'_, PyAny>>, t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
         Ok(PyScenario {
             inner: Scenario::default_preset(n, t)?,
         })
@@ -78,8 +85,13 @@ impl PyScenario {
     /// The default market with total capacity ``(1 + competition_rate)``
     /// times peak demand (0.2 gives the default market; more is more competitive).
     #[staticmethod]
-    #[pyo3(signature = (n=5, t=24, competition_rate=0.5))]
-    fn competitive(n: usize, t: usize, competition_rate: f64) -> PyResult<Self> {
+    #[pyo3(signature = (n=None, t=None, competition_rate=0.5))]
+    fn competitive(
+        n: Option<&Bound<'_, PyAny>>,
+        t: Option<&Bound<'_, PyAny>>,
+        competition_rate: f64,
+    ) -> PyResult<Self> {
+        let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
         Ok(PyScenario {
             inner: Scenario::competitive(n, t, competition_rate)?,
         })
@@ -88,8 +100,9 @@ impl PyScenario {
     /// A 168-hour week (weekends at 80 % of weekday demand) in which one
     /// generator in five is a zero-cost renewable.
     #[staticmethod]
-    #[pyo3(signature = (n=5))]
-    fn weekly(n: usize) -> PyResult<Self> {
+    #[pyo3(signature = (n=None))]
+    fn weekly(n: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let n = size(n, "n", 5)?;
         Ok(PyScenario {
             inner: Scenario::weekly(n)?,
         })

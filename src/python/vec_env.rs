@@ -1,33 +1,101 @@
 use super::scenario::{scenario_arg, PyScenario};
-use super::{actions_arg, array_arg, elems, expect_shape, filled, seed_arg};
+use super::{actions_arg, borrow_env, count_arg, expect_shape, mask_arg, opt_count_arg, seeds_arg};
 use crate::clearing::TieRule;
 use crate::env::Market;
+use crate::error::{checked_size, try_zeros, MarketError};
 use crate::observe::Observer;
-use crate::vec_env::{VecBuffers, VecMarketEnv};
-use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
+use crate::vec_env::{VecBuffers, VecMarketEnv, VecSnapshot};
+use numpy::ndarray::Dimension;
+use numpy::{
+    Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods,
+    PyUntypedArrayMethods, ToPyArray,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 use std::sync::Arc;
 
 /// M independent markets of one scenario, stepped in one call.
 ///
 /// ``step(actions)`` takes (M, N, 2) actions and returns ``(obs (M, N, D),
 /// rewards (M, N), terminated (M,), truncated (M,), info)``. The arrays are
-/// views of buffers allocated once: the next ``step``/``reset`` overwrites
-/// them (pass ``copy=True`` to get copies). The GIL is released while
-/// stepping and markets are spread over ``num_threads`` threads.
+/// buffers allocated once and reused: the next ``step``/``reset`` overwrites
+/// them (pass ``copy=True`` to get copies). A buffer that was tampered with
+/// (made read-only, reshaped, re-typed or resized) is replaced by a fresh
+/// one, never written behind the user's back. The actions are copied before
+/// the GIL is released; the markets are spread over the shared thread pool.
 ///
 /// Markets reset themselves in the same step in which they end: ``obs`` then
 /// holds the first observation of the new episode, ``info["final_obs"]`` the
 /// last observation of the old one where ``info["_final_obs"]`` is true.
 /// ``info`` also has ``price``, ``demand``, ``shortfall`` (M,) and
-/// ``cleared`` (M, N). Market ``i`` is seeded ``seed + i``.
+/// ``cleared`` (M, N). Seeding: market ``i`` of ``seed=s`` uses key ``s``,
+/// ChaCha stream ``i`` (market 0 equals ``MarketEnv(seed=s)``); a list of M
+/// seeds gives market ``i`` key ``seed[i]``, stream 0 (it equals
+/// ``MarketEnv(seed=seed[i])``).
 #[pyclass(name = "VecMarketEnv", module = "powermarket._core")]
 pub struct PyVecMarketEnv {
     env: VecMarketEnv,
     observer: Observer,
     tie_rule: TieRule,
+    /// The last actions, copied from Python before the GIL is released.
+    actions: Vec<f32>,
+    out: Outputs,
+    views: Views,
+}
+
+/// Step outputs in memory the env owns (written while the GIL is released).
+struct Outputs {
+    obs: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    final_obs: Vec<f32>,
+    final_mask: Vec<bool>,
+    price: Vec<f64>,
+    demand: Vec<f64>,
+    shortfall: Vec<f64>,
+    cleared: Vec<f64>,
+}
+
+impl Outputs {
+    fn new(m: usize, n: usize, d: usize) -> Result<Self, MarketError> {
+        let md = checked_size(checked_size(m, n, "num_envs")?, d, "num_envs")?;
+        let mn = checked_size(m, n, "num_envs")?;
+        Ok(Outputs {
+            obs: try_zeros(md, "num_envs")?,
+            rewards: try_zeros(mn, "num_envs")?,
+            terminated: try_zeros(m, "num_envs")?,
+            truncated: try_zeros(m, "num_envs")?,
+            final_obs: try_zeros(md, "num_envs")?,
+            final_mask: try_zeros(m, "num_envs")?,
+            price: try_zeros(m, "num_envs")?,
+            demand: try_zeros(m, "num_envs")?,
+            shortfall: try_zeros(m, "num_envs")?,
+            cleared: try_zeros(mn, "num_envs")?,
+        })
+    }
+
+    fn buffers(&mut self) -> VecBuffers<'_> {
+        VecBuffers {
+            obs: &mut self.obs,
+            rewards: &mut self.rewards,
+            terminated: &mut self.terminated,
+            truncated: &mut self.truncated,
+            final_obs: &mut self.final_obs,
+            final_mask: &mut self.final_mask,
+            price: &mut self.price,
+            demand: &mut self.demand,
+            shortfall: &mut self.shortfall,
+            cleared: &mut self.cleared,
+        }
+    }
+}
+
+/// The NumPy arrays handed to Python; filled from [`Outputs`] with the GIL held.
+struct Views {
     obs: Py<PyArray3<f32>>,
     rewards: Py<PyArray2<f32>>,
     terminated: Py<PyArray1<bool>>,
@@ -40,6 +108,81 @@ pub struct PyVecMarketEnv {
     cleared: Py<PyArray2<f64>>,
 }
 
+/// A new zero-filled array from `numpy.zeros`, so that a failed allocation
+/// is a MemoryError, not an abort.
+fn np_zeros<'py, T: Element, D: Dimension>(
+    py: Python<'py>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    static ZEROS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let a = ZEROS
+        .import(py, "numpy", "zeros")?
+        .call1((shape.to_vec(), numpy::dtype::<T>(py)))?;
+    Ok(a.cast_into::<PyArray<T, D>>()?)
+}
+
+impl Views {
+    fn new(py: Python<'_>, m: usize, n: usize, d: usize) -> PyResult<Self> {
+        Ok(Views {
+            obs: np_zeros(py, &[m, n, d])?.unbind(),
+            rewards: np_zeros(py, &[m, n])?.unbind(),
+            terminated: np_zeros(py, &[m])?.unbind(),
+            truncated: np_zeros(py, &[m])?.unbind(),
+            final_obs: np_zeros(py, &[m, n, d])?.unbind(),
+            final_mask: np_zeros(py, &[m])?.unbind(),
+            price: np_zeros(py, &[m])?.unbind(),
+            demand: np_zeros(py, &[m])?.unbind(),
+            shortfall: np_zeros(py, &[m])?.unbind(),
+            cleared: np_zeros(py, &[m, n])?.unbind(),
+        })
+    }
+}
+
+/// The array in `slot` if it is still a writeable, aligned, C-contiguous
+/// array of `T` with `shape`; otherwise (the user changed its flags,
+/// strides, shape or dtype, or resized it) a fresh array that replaces it.
+fn usable<'py, T: Element, D: Dimension>(
+    py: Python<'py>,
+    slot: &mut Py<PyArray<T, D>>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    let a = slot.bind(py);
+    // SAFETY: reading the flags of a live array while holding the GIL.
+    let writeable = unsafe {
+        (*numpy::npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).flags
+            & numpy::npyffi::flags::NPY_ARRAY_WRITEABLE
+            != 0
+    };
+    let ok = writeable
+        && a.is_aligned()
+        && a.is_c_contiguous()
+        && a.shape() == shape
+        && a.dtype().is_equiv_to(&numpy::dtype::<T>(py));
+    if ok {
+        return Ok(a.clone());
+    }
+    let fresh: Bound<'py, PyArray<T, D>> = np_zeros(py, shape)?;
+    *slot = fresh.clone().unbind();
+    Ok(fresh)
+}
+
+/// Copy `src` into the view in `slot` (replacing the view if tampered with).
+fn publish<'py, T: Element + Copy, D: Dimension>(
+    py: Python<'py>,
+    slot: &mut Py<PyArray<T, D>>,
+    shape: &[usize],
+    src: &[T],
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    let a = usable(py, slot, shape)?;
+    // SAFETY: `usable` checked that the array is C-contiguous, aligned,
+    // writeable and of `shape` (so of src.len() elements); the GIL is held,
+    // so no Python code runs while it is written.
+    let dst = unsafe { a.as_slice_mut() }
+        .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+    dst.copy_from_slice(src);
+    Ok(a)
+}
+
 fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
     if copy {
         a.call_method0(intern!(a.py(), "copy"))
@@ -48,180 +191,173 @@ fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAn
     }
 }
 
+impl PyVecMarketEnv {
+    fn shape_md(&self) -> [usize; 3] {
+        let m = self.env.market();
+        [self.env.num_envs(), m.n(), m.obs_dim()]
+    }
+
+    fn build(
+        py: Python<'_>,
+        env: VecMarketEnv,
+        observer: Observer,
+        tie_rule: TieRule,
+    ) -> PyResult<Self> {
+        let (m, n, d) = (env.num_envs(), env.market().n(), env.market().obs_dim());
+        let out = Outputs::new(m, n, d)?;
+        let actions = try_zeros(checked_size(m, 2 * n, "num_envs")?, "num_envs")?;
+        Ok(PyVecMarketEnv {
+            views: Views::new(py, m, n, d)?,
+            out,
+            actions,
+            env,
+            observer,
+            tie_rule,
+        })
+    }
+
+    /// Copy every output into its view (final_obs: the rows of markets that ended).
+    fn publish_step(&mut self, py: Python<'_>) -> PyResult<()> {
+        let [m, n, d] = self.shape_md();
+        let (o, v) = (&self.out, &mut self.views);
+        publish(py, &mut v.obs, &[m, n, d], &o.obs)?;
+        publish(py, &mut v.rewards, &[m, n], &o.rewards)?;
+        publish(py, &mut v.terminated, &[m], &o.terminated)?;
+        publish(py, &mut v.truncated, &[m], &o.truncated)?;
+        publish(py, &mut v.final_mask, &[m], &o.final_mask)?;
+        publish(py, &mut v.price, &[m], &o.price)?;
+        publish(py, &mut v.demand, &[m], &o.demand)?;
+        publish(py, &mut v.shortfall, &[m], &o.shortfall)?;
+        publish(py, &mut v.cleared, &[m, n], &o.cleared)?;
+        let fin = usable(py, &mut v.final_obs, &[m, n, d])?;
+        // SAFETY: as in `publish`.
+        let dst = unsafe { fin.as_slice_mut() }
+            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+        let nd = n * d;
+        for (i, _) in o.final_mask.iter().enumerate().filter(|(_, &f)| f) {
+            dst[i * nd..(i + 1) * nd].copy_from_slice(&o.final_obs[i * nd..(i + 1) * nd]);
+        }
+        Ok(())
+    }
+}
+
 #[pymethods]
 impl PyVecMarketEnv {
     #[new]
-    #[pyo3(signature = (scenario=None, num_envs=1, observer="simple", seed=None, num_threads=None, tie_rule="pro_rata"))]
+    #[pyo3(signature = (scenario=None, num_envs=None, observer="simple", seed=None, num_threads=None, tie_rule="pro_rata"))]
     fn new(
         py: Python<'_>,
         scenario: Option<&Bound<'_, PyAny>>,
-        num_envs: usize,
+        num_envs: Option<&Bound<'_, PyAny>>,
         observer: &str,
         seed: Option<&Bound<'_, PyAny>>,
-        num_threads: Option<usize>,
+        num_threads: Option<&Bound<'_, PyAny>>,
         tie_rule: &str,
     ) -> PyResult<Self> {
         let observer = Observer::parse(observer)?;
         let tie_rule = TieRule::parse(tie_rule)?;
+        let num_envs = match num_envs {
+            Some(v) if !v.is_none() => count_arg(v, "num_envs")?,
+            _ => 1,
+        };
+        let num_threads = opt_count_arg(num_threads, "num_threads")?;
+        let seeds = seeds_arg(seed, num_envs)?;
         let market = Arc::new(Market::new(scenario_arg(scenario)?, observer, tie_rule)?);
-        let (n, d) = (market.n(), market.obs_dim());
-        let env = VecMarketEnv::new(market, num_envs, seed_arg(seed)?, num_threads)?;
-        let m = num_envs;
-        Ok(PyVecMarketEnv {
-            env,
-            observer,
-            tie_rule,
-            obs: PyArray3::zeros(py, [m, n, d], false).unbind(),
-            rewards: PyArray2::zeros(py, [m, n], false).unbind(),
-            terminated: PyArray1::from_vec(py, vec![false; m]).unbind(),
-            truncated: PyArray1::from_vec(py, vec![false; m]).unbind(),
-            final_obs: PyArray3::zeros(py, [m, n, d], false).unbind(),
-            final_mask: PyArray1::from_vec(py, vec![false; m]).unbind(),
-            price: PyArray1::zeros(py, m, false).unbind(),
-            demand: PyArray1::zeros(py, m, false).unbind(),
-            shortfall: PyArray1::zeros(py, m, false).unbind(),
-            cleared: PyArray2::zeros(py, [m, n], false).unbind(),
-        })
+        let env = VecMarketEnv::new(market, num_envs, seeds, num_threads)?;
+        Self::build(py, env, observer, tie_rule)
     }
 
-    /// Reset all markets, or only those where ``mask`` (M,) bool is true.
-    /// With ``seed``, reset markets are reseeded (market ``i`` with ``seed + i``).
-    /// Returns ``(obs, info)``.
+    /// Reset all markets, or only those where ``mask`` (M,) is true (any
+    /// non-zero value counts as true). With ``seed`` the reset markets are
+    /// reseeded: an int ``s`` gives market ``i`` key ``s``, stream ``i``; a
+    /// list of M ints gives market ``i`` key ``seed[i]``, stream 0. Returns
+    /// ``(obs, info)``. A failed call changes nothing.
     #[pyo3(signature = (seed=None, mask=None, options=None, copy=false))]
     fn reset<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         seed: Option<&Bound<'py, PyAny>>,
         mask: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyAny>>,
         copy: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let py = slf.py();
+        let mut this = borrow_env(slf, "VecMarketEnv")?;
         if let Some(o) = options {
             if !o.is_none() && o.is_truthy()? {
-                return Err(pyo3::exceptions::PyValueError::new_err(
+                return Err(PyValueError::new_err(
                     "options: VecMarketEnv.reset takes no options (use seed= and mask=)",
                 ));
             }
         }
-        let seed = seed_arg(seed)?;
-        let mask_arr = match mask {
-            Some(m) if !m.is_none() => {
-                // Read as bytes (any non-zero is true): a bool view of other
-                // bytes must not reach Rust as `bool`.
-                let a = array_arg::<u8>(m, "mask", 1)?;
-                expect_shape("mask", a.shape(), &[self.env.num_envs()])?;
-                Some(elems(&a).iter().map(|&b| b != 0).collect::<Vec<bool>>())
-            }
-            _ => None,
-        };
-        let obs = self.obs.bind(py);
-        self.env.reset(seed, mask_arr.as_deref(), filled(obs))?;
-        filled(self.final_mask.bind(py)).fill(false);
-        let info = PyDict::new(py);
-        Ok((maybe_copy(obs.clone().into_any(), copy)?, info))
+        let m = this.env.num_envs();
+        let seeds = seeds_arg(seed, m)?;
+        let mask = mask_arg(mask, m)?;
+        let [_, n, d] = this.shape_md();
+        let this = &mut *this;
+        this.env.reset(seeds, mask.as_deref(), &mut this.out.obs)?;
+        this.out.final_mask.fill(false);
+        let obs = publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs)?;
+        publish(py, &mut this.views.final_mask, &[m], &this.out.final_mask)?;
+        Ok((maybe_copy(obs.into_any(), copy)?, PyDict::new(py)))
     }
 
-    /// Step all markets with actions (M, N, 2). float32 C-contiguous arrays
-    /// are used without a copy; others are converted once. Errors (wrong
-    /// shape, NaN/inf naming market and agent, stepping before ``reset``)
-    /// leave every market and buffer unchanged.
+    /// Step all markets with actions (M, N, 2). The actions are copied (in
+    /// float64 with finite values clipped to the action box, unless they are
+    /// already float32) before the GIL is released. Errors (wrong shape,
+    /// NaN/inf naming market and agent, stepping before ``reset``) leave
+    /// every market and buffer unchanged.
     #[pyo3(signature = (actions, copy=false))]
     fn step<'py>(
-        &mut self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         actions: &Bound<'py, PyAny>,
         copy: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let (m, n) = (self.env.num_envs(), self.env.market().n());
-        let a = actions_arg(actions, 3)?;
-        expect_shape("actions", a.shape(), &[m, n, 2])?;
-        // The actions may be (a view of) one of this env's own buffers: then
-        // copy them, since the step writes those buffers while reading actions.
-        let aliased = match &a {
-            super::Actions::Array(arr) => {
-                let start = arr.data() as usize;
-                let end = start + 4 * arr.len();
-                [self.obs.bind(py).data(), self.final_obs.bind(py).data()]
-                    .iter()
-                    .zip([self.obs.bind(py).len(), self.final_obs.bind(py).len()])
-                    .chain(std::iter::once((
-                        &self.rewards.bind(py).data(),
-                        self.rewards.bind(py).len(),
-                    )))
-                    .any(|(&p, len)| {
-                        let (s0, e0) = (p as usize, p as usize + 4 * len);
-                        start < e0 && s0 < end
-                    })
-            }
-            super::Actions::Owned(..) => false,
-        };
-        let copied: Vec<f32>;
-        let acts: &[f32] = if aliased {
-            copied = a.values().to_vec();
-            &copied
-        } else {
-            a.values()
-        };
-        let (obs, rewards, terminated, truncated) = (
-            self.obs.bind(py),
-            self.rewards.bind(py),
-            self.terminated.bind(py),
-            self.truncated.bind(py),
-        );
-        let (final_obs, final_mask, price, demand, shortfall, cleared) = (
-            self.final_obs.bind(py),
-            self.final_mask.bind(py),
-            self.price.bind(py),
-            self.demand.bind(py),
-            self.shortfall.bind(py),
-            self.cleared.bind(py),
-        );
-        let out = VecBuffers {
-            obs: filled(obs),
-            rewards: filled(rewards),
-            terminated: filled(terminated),
-            truncated: filled(truncated),
-            final_obs: filled(final_obs),
-            final_mask: filled(final_mask),
-            price: filled(price),
-            demand: filled(demand),
-            shortfall: filled(shortfall),
-            cleared: filled(cleared),
-        };
-        let env = &mut self.env;
-        py.detach(move || env.step(acts, out))?;
+        let py = slf.py();
+        let mut guard = borrow_env(slf, "VecMarketEnv")?;
+        let this = &mut *guard;
+        let [m, n, _] = this.shape_md();
+        {
+            let a = actions_arg(actions, 3)?;
+            expect_shape("actions", a.shape(), &[m, n, 2])?;
+            this.actions.copy_from_slice(a.values());
+        }
+        let (env, acts, out) = (&mut this.env, &this.actions, &mut this.out);
+        py.detach(|| env.step(acts, out.buffers()))?;
+        this.publish_step(py)?;
+        let v = &this.views;
         let info = PyDict::new(py);
+        let item = |a: Bound<'py, PyAny>| maybe_copy(a, copy);
         info.set_item(
             intern!(py, "final_obs"),
-            maybe_copy(final_obs.clone().into_any(), copy)?,
+            item(v.final_obs.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "_final_obs"),
-            maybe_copy(final_mask.clone().into_any(), copy)?,
+            item(v.final_mask.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "price"),
-            maybe_copy(price.clone().into_any(), copy)?,
+            item(v.price.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "demand"),
-            maybe_copy(demand.clone().into_any(), copy)?,
+            item(v.demand.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "shortfall"),
-            maybe_copy(shortfall.clone().into_any(), copy)?,
+            item(v.shortfall.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "cleared"),
-            maybe_copy(cleared.clone().into_any(), copy)?,
+            item(v.cleared.bind(py).clone().into_any())?,
         )?;
         super::tuple(
             py,
             [
-                maybe_copy(obs.clone().into_any(), copy)?,
-                maybe_copy(rewards.clone().into_any(), copy)?,
-                maybe_copy(terminated.clone().into_any(), copy)?,
-                maybe_copy(truncated.clone().into_any(), copy)?,
+                item(v.obs.bind(py).clone().into_any())?,
+                item(v.rewards.bind(py).clone().into_any())?,
+                item(v.terminated.bind(py).clone().into_any())?,
+                item(v.truncated.bind(py).clone().into_any())?,
                 info.into_any(),
             ],
         )
@@ -231,10 +367,11 @@ impl PyVecMarketEnv {
     fn episode_demand<'py>(
         &self,
         py: Python<'py>,
-        i: usize,
+        i: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let i = count_arg(i, "i")?;
         if i >= self.env.num_envs() {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(PyValueError::new_err(format!(
                 "market index {i} out of range for {} markets",
                 self.env.num_envs()
             )));
@@ -286,7 +423,8 @@ impl PyVecMarketEnv {
         self.env.market().horizon()
     }
 
-    /// Threads used by `step`.
+    /// Pieces a step is cut into for the shared thread pool (at most
+    /// min(num_threads, pool size) run at once).
     #[getter]
     fn num_threads(&self) -> usize {
         self.env.num_threads()
@@ -312,6 +450,29 @@ impl PyVecMarketEnv {
         }
     }
 
+    /// A copy with the same state, RNGs and buffers' contents included.
+    fn __copy__(slf: &Bound<'_, Self>) -> PyResult<Self> {
+        let py = slf.py();
+        let this = slf.borrow();
+        restore(py, &this.state(py)?)
+    }
+
+    /// A copy with the same state, RNGs and buffers' contents included.
+    fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Self::__copy__(slf)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let state = slf.borrow().state(py)?;
+        let restore = py
+            .import("powermarket._core")?
+            .getattr("_restore_vec_market_env")?;
+        Ok((restore, PyTuple::new(py, [state])?))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "VecMarketEnv(num_envs={}, n={}, t={}, observer={:?}, num_threads={})",
@@ -324,6 +485,128 @@ impl PyVecMarketEnv {
     }
 }
 
+impl PyVecMarketEnv {
+    /// Everything needed to rebuild this env, as a dict of plain values.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.env.snapshot();
+        let d = PyDict::new(py);
+        d.set_item(
+            "scenario",
+            PyScenario {
+                inner: self.env.market().scenario.clone(),
+            },
+        )?;
+        d.set_item("observer", self.observer.name())?;
+        d.set_item("tie_rule", self.tie_rule.name())?;
+        d.set_item("num_threads", self.env.num_threads())?;
+        let rngs = s
+            .rngs
+            .iter()
+            .map(|(seed, stream, pos)| (PyBytes::new(py, seed), *stream, *pos))
+            .collect::<Vec<_>>();
+        d.set_item("rngs", rngs)?;
+        d.set_item("hours", s.ts)?;
+        d.set_item("demand", s.demand.to_pyarray(py))?;
+        d.set_item("last_price", s.last_price.to_pyarray(py))?;
+        d.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        let o = &self.out;
+        d.set_item("obs", o.obs.to_pyarray(py))?;
+        d.set_item("rewards", o.rewards.to_pyarray(py))?;
+        d.set_item("terminated", o.terminated.to_pyarray(py))?;
+        d.set_item("truncated", o.truncated.to_pyarray(py))?;
+        d.set_item("final_obs", o.final_obs.to_pyarray(py))?;
+        d.set_item("final_mask", o.final_mask.to_pyarray(py))?;
+        d.set_item("price", o.price.to_pyarray(py))?;
+        d.set_item("demand_out", o.demand.to_pyarray(py))?;
+        d.set_item("shortfall", o.shortfall.to_pyarray(py))?;
+        d.set_item("cleared", o.cleared.to_pyarray(py))?;
+        Ok(d)
+    }
+}
+
+fn item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(k)?
+        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
+}
+
+fn vec_of<T: Element + Copy>(d: &Bound<'_, PyDict>, k: &str, len: usize) -> PyResult<Vec<T>> {
+    let a: numpy::PyReadonlyArray1<'_, T> = item(d, k)?.extract()?;
+    let v = a.as_slice()?.to_vec();
+    if v.len() != len {
+        return Err(PyValueError::new_err(format!(
+            "state: {k} has {} values, expected {len}",
+            v.len()
+        )));
+    }
+    Ok(v)
+}
+
+fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
+    let scenario = item(d, "scenario")?;
+    let observer = Observer::parse(&item(d, "observer")?.extract::<String>()?)?;
+    let tie_rule = TieRule::parse(&item(d, "tie_rule")?.extract::<String>()?)?;
+    let num_threads: usize = item(d, "num_threads")?.extract()?;
+    let market = Arc::new(Market::new(
+        scenario_arg(Some(&scenario))?,
+        observer,
+        tie_rule,
+    )?);
+    let rngs = item(d, "rngs")?
+        .extract::<Vec<(Vec<u8>, u64, u128)>>()?
+        .into_iter()
+        .map(|(seed, stream, pos)| {
+            let seed: [u8; 32] = seed
+                .try_into()
+                .map_err(|_| PyValueError::new_err("state: rng seeds must be 32 bytes"))?;
+            Ok((seed, stream, pos))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let m = rngs.len();
+    let (n, t, dim) = (market.n(), market.horizon(), market.obs_dim());
+    let snap = VecSnapshot {
+        rngs,
+        ts: item(d, "hours")?.extract()?,
+        demand: vec_of(d, "demand", m * t)?,
+        last_price: vec_of(d, "last_price", m)?,
+        last_cleared: vec_of(d, "last_cleared", m * n)?,
+    };
+    let env = VecMarketEnv::restore(market, snap, num_threads)?;
+    let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
+    this.out = Outputs {
+        obs: vec_of(d, "obs", m * n * dim)?,
+        rewards: vec_of(d, "rewards", m * n)?,
+        terminated: vec_of(d, "terminated", m)?,
+        truncated: vec_of(d, "truncated", m)?,
+        final_obs: vec_of(d, "final_obs", m * n * dim)?,
+        final_mask: vec_of(d, "final_mask", m)?,
+        price: vec_of(d, "price", m)?,
+        demand: vec_of(d, "demand_out", m)?,
+        shortfall: vec_of(d, "shortfall", m)?,
+        cleared: vec_of(d, "cleared", m * n)?,
+    };
+    let o = &this.out;
+    let v = &mut this.views;
+    publish(py, &mut v.obs, &[m, n, dim], &o.obs)?;
+    publish(py, &mut v.rewards, &[m, n], &o.rewards)?;
+    publish(py, &mut v.terminated, &[m], &o.terminated)?;
+    publish(py, &mut v.truncated, &[m], &o.truncated)?;
+    publish(py, &mut v.final_obs, &[m, n, dim], &o.final_obs)?;
+    publish(py, &mut v.final_mask, &[m], &o.final_mask)?;
+    publish(py, &mut v.price, &[m], &o.price)?;
+    publish(py, &mut v.demand, &[m], &o.demand)?;
+    publish(py, &mut v.shortfall, &[m], &o.shortfall)?;
+    publish(py, &mut v.cleared, &[m, n], &o.cleared)?;
+    Ok(this)
+}
+
+/// Rebuild a pickled VecMarketEnv (internal).
+#[pyfunction]
+fn _restore_vec_market_env(py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
+    restore(py, state)
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyVecMarketEnv>()
+    m.add_class::<PyVecMarketEnv>()?;
+    m.add_function(wrap_pyfunction!(_restore_vec_market_env, m)?)?;
+    Ok(())
 }
