@@ -192,6 +192,20 @@ impl Scenario {
                 );
             }
         }
+        // A bid is cost + tanh(a) * max_bid_delta: the cost must be fine
+        // enough for the markup to show (and the bid penalty to be exact).
+        for (i, &c) in self.costs.iter().enumerate() {
+            if c.abs() > MAX_COST_TO_DELTA * self.max_bid_delta.max(1.0) {
+                return err(
+                    "costs",
+                    format!(
+                        "gen_{i} cost {c:e} is too large for markups of up to max_bid_delta \
+                         ({:e}) to be represented; |cost| must be <= 2^40 x max(1, max_bid_delta)",
+                        self.max_bid_delta
+                    ),
+                );
+            }
+        }
         // Normalisers are divided by: their reciprocals and the reward scale
         // 20 / (demand_scale * cost_scale * T) must be finite too.
         for (i, &k) in self.capacities.iter().enumerate() {
@@ -383,6 +397,9 @@ impl Scenario {
         (lo, hi)
     }
 }
+
+/// Largest |cost| relative to max(1, max_bid_delta): 2^40.
+pub const MAX_COST_TO_DELTA: f64 = (1u64 << 40) as f64;
 
 /// Largest N or T a preset builds (a typo like n=10**12 is an error, not an
 /// allocation failure).

@@ -1,4 +1,4 @@
-//! Property tests of the clearing core against the DESIGN.md invariants and a
+//! Property tests of the clearing core against the invariants of docs/semantics.md and a
 //! tiny classic (argsort / cumsum / searchsorted) reference written here.
 //!
 //! Quantities and demands are integers or multiples of 1/8 wherever a test
@@ -114,7 +114,7 @@ fn caps() -> impl Strategy<Value = Option<f64>> {
     prop_oneof![Just(None), Just(Some(3000.0)), Just(Some(-5.0))]
 }
 
-/// The invariant list of DESIGN.md; `tol` absorbs rounding in sums only.
+/// The invariant list of docs/semantics.md; `tol` absorbs rounding in sums only.
 fn check_invariants(p: &Problem, rules: &Rules, out: &Clearing, cleared: &[f64], exact: bool) {
     let (b, q, d) = (&p.bids, &p.quantities, p.demand);
     let total = sum(q);

@@ -302,10 +302,10 @@ def test_non_finite_action_names_agent_and_steps_nothing(bad, agent, component) 
     assert_records_identical(env.episode_record(), ref.episode_record())
 
 
-def test_non_numeric_actions_are_value_error() -> None:
+def test_non_numeric_actions_are_type_error() -> None:
     env = pm.MarketEnv(seed=0)
     env.reset()
-    with pytest.raises(ValueError, match="actions"):
+    with pytest.raises(TypeError, match="actions"):
         env.step([["a", "b"]] * 5)
     assert env.t == 0
 

@@ -42,10 +42,11 @@ fn clear<'py>(
     tie_rule: &str,
     shortage_price: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
-    let demand: f64 = if demand.is_instance_of::<pyo3::types::PyString>()
-        || demand.is_instance_of::<pyo3::types::PyBytes>()
-        || demand.is_instance_of::<pyo3::types::PyComplex>()
-    {
+    let real = (demand.is_instance_of::<pyo3::types::PyFloat>()
+        || demand.hasattr("__float__")?
+        || demand.hasattr("__index__")?)
+        && !demand.is_instance_of::<pyo3::types::PyComplex>();
+    let demand: f64 = if !real {
         return Err(PyTypeError::new_err(format!(
             "demand must be a real number (MW), got {}",
             demand.repr().map(|r| r.to_string()).unwrap_or_default()
