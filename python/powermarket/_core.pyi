@@ -177,6 +177,39 @@ class VecMarketEnv:
     @property
     def scenario(self) -> Scenario: ...
 
+PURE_NASH_MAX_PROFILES: int
+
+def competitive(
+    scenario: Scenario | dict[str, Any] | None,
+    demand: npt.ArrayLike | None = None,
+    *,
+    tie_rule: str = "pro_rata",
+) -> dict[str, _F64]: ...
+def market_power(
+    scenario: Scenario | dict[str, Any] | None,
+    bids: npt.ArrayLike,
+    cleared: npt.ArrayLike,
+    prices: npt.ArrayLike,
+    demand: npt.ArrayLike,
+) -> dict[str, npt.NDArray[Any]]: ...
+def exploitability_of_play(
+    scenario: Scenario | dict[str, Any] | None,
+    actions: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    withheld: npt.ArrayLike,
+    price_action: npt.ArrayLike,
+    *,
+    tie_rule: str = "pro_rata",
+) -> dict[str, Any]: ...
+def pure_nash(
+    prices_grid: npt.ArrayLike,
+    capacities: npt.ArrayLike,
+    costs: npt.ArrayLike,
+    demand: float,
+    *,
+    price_cap: float | None = None,
+) -> dict[str, Any]: ...
+def cournot(a: float, b: float, costs: npt.ArrayLike, capacities: npt.ArrayLike) -> tuple[float, _F64]: ...
 def _restore_market_env(
     scenario: Scenario, observer: str, tie_rule: str, state: dict[str, Any]
 ) -> MarketEnv: ...
