@@ -27,6 +27,7 @@ def clear_batch(
     tie_rule: str = "pro_rata",
     shortage_price: float | None = None,
 ) -> tuple[_F64, _F64]: ...
+
 @final
 class Scenario:
     def __new__(
@@ -209,7 +210,9 @@ def pure_nash(
     *,
     price_cap: float | None = None,
 ) -> dict[str, Any]: ...
-def cournot(a: float, b: float, costs: npt.ArrayLike, capacities: npt.ArrayLike) -> tuple[float, _F64]: ...
+def cournot(
+    a: float, b: float, costs: npt.ArrayLike, capacities: npt.ArrayLike
+) -> tuple[float, _F64]: ...
 def _restore_market_env(
     scenario: Scenario, observer: str, tie_rule: str, state: dict[str, Any]
 ) -> MarketEnv: ...
