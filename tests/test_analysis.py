@@ -418,3 +418,49 @@ def test_cournot_errors():
         pa.cournot(10.0, 1.0, [1.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="capacities"):
         pa.cournot(10.0, 1.0, [1.0], [-1.0])
+
+
+# ---------------------------------------------------- the demo and the bench
+
+
+def test_bench_analysis_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benches" / "bench_analysis.py"
+    args = ["--sizes", "3", "--episodes", "1", "--grid", "3", "5", "--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--round-s", "0.005"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| 3 | 1 |" in done.stdout
+
+
+def test_demo_prints_nash_conv_and_regret(tmp_path, capsys):
+    pytest.importorskip("cma")
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+    spec = importlib.util.spec_from_file_location("powermarket_demo_analysis", path)
+    demo = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[spec.name] = demo
+    spec.loader.exec_module(demo)
+    out = demo.main(["--budget", "quick", "--seed", "1", "--out", str(tmp_path / "d.png")])
+    history = out["exploitability"]
+    assert len(history) == 1  # the quick budget's round limit
+    x = history[-1]
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert "round 1: NashConv" in text and "regret" in text
+    # The table's regret column is the last round's regret in € per day.
+    for j, r in enumerate(x["regret_eur_per_day"]):
+        assert f"gen_{j}" in text and f"{r:8.1f}" in text
+    assert np.all(x["regret"] >= 0.0)
