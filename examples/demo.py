@@ -12,7 +12,8 @@ After every round the profile is scored with ``powermarket.analysis.exploitabili
 each generator's regret is what it could still gain by changing its bid in any
 hour to the best of a 21 x 41 grid of (withheld share, price action) pairs,
 the others' bids held as played; NashConv is the sum. The rounds stop when
-NashConv falls below 2 % of the total learned profit, or at the round limit.
+NashConv falls below 2 % of the total learned reward (profit less
+the bid penalty, in € per day), or at the round limit.
 
 At the end the script prints, per generator, its marginal cost, its learned
 mean markup, its profit when everyone plays the learned policies against its
@@ -39,7 +40,7 @@ import powermarket as pm
 from powermarket import analysis
 
 OBSERVER = "simple"
-# Stop the IBR rounds once NashConv is below this share of the total learned profit.
+# Stop the IBR rounds once NashConv is below this share of the total learned reward (€).
 NASHCONV_TARGET = 0.02
 
 
@@ -151,7 +152,7 @@ def score(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: int)
 def learn(
     scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool
 ) -> tuple[LinearPolicies, list[dict]]:
-    """IBR rounds until NashConv < NASHCONV_TARGET x total learned profit, or
+    """IBR rounds until NashConv < NASHCONV_TARGET x total learned reward, or
     the round limit. Returns the policies and the exploitability of each round."""
     n = scenario.n
     probe = pm.MarketEnv(scenario, observer=OBSERVER)
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"IBR: up to {budget.rounds} rounds x {scenario.n} learners x {budget.generations} "
         f"CMA-ES generations, {budget.popsize} candidates x {budget.markets_per_candidate} "
         f"markets each; stop when NashConv < {100 * NASHCONV_TARGET:.0f} % of the total "
-        "learned profit"
+        "learned reward"
     )
     pol, history = learn(scenario, budget, args.seed, args.quiet)
     res = evaluate(scenario, pol, budget, args.seed)
