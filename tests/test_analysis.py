@@ -71,9 +71,11 @@ def test_market_power_of_an_episode_record():
     env = pm.MarketEnv(s, seed=2)
     env.reset()
     rng = np.random.default_rng(0)
-    for _ in range(s.t):
+    env.step(np.tile([0.0, -3.0], (4, 1)))  # every bid below zero: P < 0 in hour 0
+    for _ in range(s.t - 1):
         env.step(rng.uniform([0, -2], [0.5, 2], size=(4, 2)))
     rec = env.episode_record()
+    assert rec["prices"][0] < 0
     m = pa.market_power(s, rec)
     np.testing.assert_allclose(m["markup"], rec["bids"] - s.costs)
     total = s.capacities.sum()
