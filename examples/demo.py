@@ -8,11 +8,19 @@ stepped at once by ``powermarket.VecMarketEnv``. A learner keeps its new policy
 only if it beats both its old policy and truthful bidding on a fixed set of
 evaluation markets, so every turn is a real best-response step.
 
+After every round the profile is scored with ``powermarket.analysis.exploitability``:
+each generator's regret is what it could still gain by changing its bid in any
+hour to the best of a 21 x 41 grid of (withheld share, price action) pairs,
+the others' bids held as played; NashConv is the sum. The rounds stop when
+NashConv falls below 2 % of the total learned reward (profit less
+the bid penalty, in € per day), or at the round limit.
+
 At the end the script prints, per generator, its marginal cost, its learned
-mean markup, and its profit when everyone plays the learned policies against
-its profit when it alone bids truthfully (and when everyone does), plus the mean
-clearing price against the competitive price (all bids at cost). It saves a
-figure to ``outputs/demo.png``: price by hour, and the merit order at the peak.
+mean markup, its profit when everyone plays the learned policies against its
+profit when it alone bids truthfully (and when everyone does), and its regret
+in € per day, plus the mean clearing price against the competitive price (all
+bids at cost). It saves a figure to ``outputs/demo.png``: price by hour, the
+merit order at the peak, and NashConv by round.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py --seed 0``).
 """
@@ -29,24 +37,40 @@ import numpy as np
 from tqdm import tqdm
 
 import powermarket as pm
+from powermarket import analysis
 
 OBSERVER = "simple"
+# Stop the IBR rounds once NashConv is below this share of the total learned reward (€).
+NASHCONV_TARGET = 0.02
 
 
 @dataclass
 class Budget:
-    rounds: int
+    rounds: int  # the round limit
     generations: int
     popsize: int
     markets_per_candidate: int
     eval_markets: int
+    regret_episodes: int  # episodes scored by analysis.exploitability after each round
 
 
 BUDGETS = {
     "full": Budget(
-        rounds=3, generations=25, popsize=16, markets_per_candidate=32, eval_markets=512
+        rounds=6,
+        generations=25,
+        popsize=16,
+        markets_per_candidate=32,
+        eval_markets=512,
+        regret_episodes=16,
     ),
-    "quick": Budget(rounds=1, generations=3, popsize=6, markets_per_candidate=4, eval_markets=32),
+    "quick": Budget(
+        rounds=1,
+        generations=3,
+        popsize=6,
+        markets_per_candidate=4,
+        eval_markets=32,
+        regret_episodes=2,
+    ),
 }
 
 
@@ -108,7 +132,28 @@ def tile(policies: np.ndarray, m: int) -> np.ndarray:
     return np.broadcast_to(policies, (m,) + policies.shape).copy()
 
 
-def learn(scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool) -> LinearPolicies:
+def score(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: int) -> dict:
+    """Regret and NashConv of the current profile (powermarket.analysis)."""
+    params = pol.params.copy()
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return LinearPolicies.act(obs[None], params[None])[0]
+
+    return analysis.exploitability(
+        scenario,
+        policy,
+        grid=analysis.default_grid(21, 41),
+        seed=seed * 1_000_003 + 11,
+        episodes=budget.regret_episodes,
+        observer=OBSERVER,
+    )
+
+
+def learn(
+    scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool
+) -> tuple[LinearPolicies, list[dict]]:
+    """IBR rounds until NashConv < NASHCONV_TARGET x total learned reward, or
+    the round limit. Returns the policies and the exploitability of each round."""
     n = scenario.n
     probe = pm.MarketEnv(scenario, observer=OBSERVER)
     pol = LinearPolicies(n, probe.obs_dim)
@@ -117,6 +162,7 @@ def learn(scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool) -> Line
     total = budget.rounds * n * budget.generations
     bar = tqdm(total=total, desc="IBR (CMA-ES)", unit="gen", disable=quiet, mininterval=0.5)
     gen_seed = seed * 7919 + 1
+    history: list[dict] = []
     for rnd in range(budget.rounds):
         for j in range(n):
             es = cma.CMAEvolutionStrategy(
@@ -147,8 +193,19 @@ def learn(scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool) -> Line
                 params[:, j] = cand
                 scores.append(run_episodes(scenario, params, eval_seed)["reward"][:, j].mean())
             pol.params[j] = options[int(np.argmax(scores))]
+        x = score(scenario, pol, budget, seed)
+        history.append(x)
+        profit = x["played_reward_eur_per_day"].sum()
+        share = x["nash_conv_eur_per_day"] / profit if profit > 0 else float("inf")
+        bar.write(
+            f"round {rnd + 1}: NashConv {x['nash_conv_eur_per_day']:9.1f} €/day = "
+            f"{100 * share:5.1f} % of the total learned reward ({profit:.1f} €/day)"
+        )
+        if share < NASHCONV_TARGET:
+            bar.write(f"NashConv below {100 * NASHCONV_TARGET:.0f} %: stopping")
+            break
     bar.close()
-    return pol
+    return pol, history
 
 
 def evaluate(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: int) -> dict:
@@ -173,11 +230,11 @@ def evaluate(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: i
     }
 
 
-def print_table(scenario: pm.Scenario, res: dict) -> None:
+def print_table(scenario: pm.Scenario, res: dict, regret: dict) -> None:
     learned, truthful = res["learned"], res["truthful"]
     header = (
         f"{'generator':>9} {'cost':>7} {'markup':>8} {'profit':>9} "
-        f"{'alone truthful':>15} {'all truthful':>13}"
+        f"{'alone truthful':>15} {'all truthful':>13} {'regret':>8}"
     )
     print()
     print("Per generator, mean over the evaluation markets (profit in € per day):")
@@ -187,7 +244,8 @@ def print_table(scenario: pm.Scenario, res: dict) -> None:
         print(
             f"{'gen_' + str(j):>9} {scenario.costs[j]:7.2f} "
             f"{learned['markup'][:, j].mean():8.2f} {learned['profit'][:, j].mean():9.1f} "
-            f"{res['deviate_truthful'][j]:15.1f} {truthful['profit'][:, j].mean():13.1f}"
+            f"{res['deviate_truthful'][j]:15.1f} {truthful['profit'][:, j].mean():13.1f} "
+            f"{regret['regret_eur_per_day'][j]:8.1f}"
         )
     p_l = learned["price_by_hour"].mean()
     p_c = truthful["price_by_hour"].mean()
@@ -197,12 +255,26 @@ def print_table(scenario: pm.Scenario, res: dict) -> None:
         f"({(p_l / p_c - 1) * 100:+.1f} %)"
     )
     print(
+        f"NashConv (sum of regrets): {regret['nash_conv_eur_per_day']:.1f} €/day = "
+        f"{100 * regret['nash_conv'] / regret['played_reward'].sum():.1f} % of the total "
+        "learned reward"
+    )
+    print(
         "markup: mean learned bid minus cost (€/MWh); alone truthful: its profit if it "
-        "alone bid at cost against the others' learned bids; all truthful: everyone at cost."
+        "alone bid at cost against the others' learned bids; all truthful: everyone at cost; "
+        "regret: what it could still gain (€/day, reward incl. penalties) by the best of "
+        "21 x 41 (withheld, price) bids in each hour, the others as played."
     )
 
 
-def save_figure(scenario: pm.Scenario, pol: LinearPolicies, res: dict, path: str, seed: int):
+def save_figure(
+    scenario: pm.Scenario,
+    pol: LinearPolicies,
+    res: dict,
+    history: list[dict],
+    path: str,
+    seed: int,
+):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -210,7 +282,7 @@ def save_figure(scenario: pm.Scenario, pol: LinearPolicies, res: dict, path: str
 
     from powermarket import plot
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.5))
     hours = np.arange(scenario.t)
     ax1.plot(hours, res["learned"]["price_by_hour"], marker="o", label="learned bids")
     ax1.plot(hours, res["truthful"]["price_by_hour"], marker="s", label="competitive (at cost)")
@@ -239,6 +311,17 @@ def save_figure(scenario: pm.Scenario, pol: LinearPolicies, res: dict, path: str
     )
     ax2.set_title(f"merit order at the peak hour ({peak}:00)")
     ax2.legend()
+    rounds = np.arange(1, len(history) + 1)
+    nash_conv = [x["nash_conv_eur_per_day"] for x in history]
+    target = [NASHCONV_TARGET * x["played_reward_eur_per_day"].sum() for x in history]
+    ax3.plot(rounds, nash_conv, marker="o", label="NashConv (sum of regrets)")
+    ax3.plot(rounds, target, linestyle="--", color="grey", label="2 % of the total learned reward")
+    ax3.set_xlabel("IBR round")
+    ax3.set_ylabel("€ per day")
+    ax3.set_xticks(rounds)
+    ax3.set_ylim(bottom=0)
+    ax3.set_title("distance to equilibrium: NashConv by round")
+    ax3.legend()
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -257,15 +340,17 @@ def main(argv: list[str] | None = None) -> dict:
     budget = BUDGETS[args.budget]
     print(f"powermarket {pm.__version__}: {scenario}")
     print(
-        f"IBR: {budget.rounds} rounds x {scenario.n} learners x {budget.generations} CMA-ES "
-        f"generations, {budget.popsize} candidates x {budget.markets_per_candidate} markets each"
+        f"IBR: up to {budget.rounds} rounds x {scenario.n} learners x {budget.generations} "
+        f"CMA-ES generations, {budget.popsize} candidates x {budget.markets_per_candidate} "
+        f"markets each; stop when NashConv < {100 * NASHCONV_TARGET:.0f} % of the total "
+        "learned reward"
     )
-    pol = learn(scenario, budget, args.seed, args.quiet)
+    pol, history = learn(scenario, budget, args.seed, args.quiet)
     res = evaluate(scenario, pol, budget, args.seed)
-    print_table(scenario, res)
-    save_figure(scenario, pol, res, args.out, args.seed)
+    print_table(scenario, res, history[-1])
+    save_figure(scenario, pol, res, history, args.out, args.seed)
     print(f"\nfigure: {args.out}   ({time.perf_counter() - start:.1f} s)")
-    return {"policies": pol, "results": res, "path": args.out}
+    return {"policies": pol, "results": res, "path": args.out, "exploitability": history}
 
 
 if __name__ == "__main__":

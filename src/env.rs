@@ -12,7 +12,7 @@
 //! state so that [`crate::VecMarketEnv`] runs exactly the same code over its
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
-use crate::clearing::{clear_unchecked, Rules, TieRule, Workspace};
+use crate::clearing::{clear_unchecked, Clearing, Rules, TieRule, Workspace};
 use crate::error::{agent_name, checked_size, try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, ObsInput, Observer};
 use crate::scenario::Scenario;
@@ -86,6 +86,12 @@ impl Market {
 
     pub fn obs_dim(&self) -> usize {
         self.obs.dim()
+    }
+
+    /// Reward units per € of (penalised) profit:
+    /// `20 / (demand_scale * cost_scale * max(1, T))`.
+    pub fn reward_scale(&self) -> f64 {
+        self.reward_scale
     }
 }
 
@@ -235,21 +241,14 @@ pub fn step_market(
         &mut sc.ws,
         &mut sc.cleared,
     );
-    let shortfall = if c.shortage {
-        (demand - c.total).max(0.0)
-    } else {
-        0.0
-    };
-    let lol = s.lol_penalty * shortfall;
+    let shortfall = shortfall(demand, &c);
     for (((r, &cost), &bid), &x) in rewards
         .iter_mut()
         .zip(&s.costs)
         .zip(&sc.bids)
         .zip(&sc.cleared)
     {
-        let markup = bid - cost;
-        let profit = (c.price - cost) * x - s.bid_penalty * markup * markup - lol;
-        *r = (profit * m.reward_scale) as f32;
+        *r = hour_reward(m, cost, bid, x, c.price, shortfall) as f32;
     }
     *st.last_price = c.price;
     st.last_cleared.copy_from_slice(&sc.cleared);
@@ -261,6 +260,30 @@ pub fn step_market(
         shortfall,
         terminated: t + 1 == m.horizon(),
     }
+}
+
+/// Unserved demand of a clearing, MW: `demand - total cleared` in a
+/// shortage, else 0.
+#[inline]
+pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
+    if c.shortage {
+        (demand - c.total).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// The reward of one generator for one hour, before `step`'s cast to f32:
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`
+/// for cost `c` and bid `b` (€/MWh), cleared `x` (MW) at price `P` (€/MWh).
+/// The one place the reward formula lives (`step_market` and
+/// `crate::analysis` both call it).
+#[inline]
+pub fn hour_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
+    let s = &m.scenario;
+    let markup = bid - cost;
+    let profit = (price - cost) * x - s.bid_penalty * markup * markup - s.lol_penalty * shortfall;
+    profit * m.reward_scale
 }
 
 /// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.

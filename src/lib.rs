@@ -7,6 +7,7 @@
 //! The `python` feature adds the PyO3 layer, which only converts, validates
 //! and releases the GIL.
 
+pub mod analysis;
 pub mod clearing;
 pub mod env;
 pub mod error;

@@ -1,5 +1,6 @@
 """Type stubs for the compiled core (src/python)."""
 
+from collections.abc import Sequence
 from typing import Any, final
 
 import numpy as np
@@ -43,11 +44,13 @@ class Scenario:
         shortage_price: float | None = None,
     ) -> Scenario: ...
     @staticmethod
-    def default(n: int = 5, t: int = 24) -> Scenario: ...
+    def default(n: int | None = None, t: int | None = None) -> Scenario: ...
     @staticmethod
-    def competitive(n: int = 5, t: int = 24, competition_rate: float = 0.5) -> Scenario: ...
+    def competitive(
+        n: int | None = None, t: int | None = None, competition_rate: float = 0.5
+    ) -> Scenario: ...
     @staticmethod
-    def weekly(n: int = 5) -> Scenario: ...
+    def weekly(n: int | None = None) -> Scenario: ...
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Scenario: ...
     def to_dict(self) -> dict[str, Any]: ...
@@ -128,11 +131,20 @@ class MarketEnv:
 @final
 class Opponents:
     def __new__(
-        cls, strategies: list[Any], max_bid_delta: float, seed: int | None = None
+        cls,
+        strategies: list[Any],
+        max_bid_delta: float,
+        seed: int | None = None,
+        num_markets: int | None = None,
     ) -> Opponents: ...
-    def reseed(self, seed: int) -> None: ...
+    def reseed(
+        self, seed: int | Sequence[int], mask: npt.ArrayLike | None = None
+    ) -> None: ...
+    @property
+    def num_markets(self) -> int: ...
     def fill(self, actions: _F32, skip: int) -> None: ...
     def fill_batch(self, actions: _F32, skip: int) -> None: ...
+    def __copy__(self) -> Opponents: ...
     def __deepcopy__(self, memo: Any) -> Opponents: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
@@ -141,15 +153,15 @@ class VecMarketEnv:
     def __new__(
         cls,
         scenario: Scenario | dict[str, Any] | None = None,
-        num_envs: int = 1,
+        num_envs: int | None = None,
         observer: str = "simple",
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         num_threads: int | None = None,
         tie_rule: str = "pro_rata",
     ) -> VecMarketEnv: ...
     def reset(
         self,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         mask: npt.ArrayLike | None = None,
         options: dict[str, Any] | None = None,
         copy: bool = False,
@@ -177,14 +189,51 @@ class VecMarketEnv:
     def tie_rule(self) -> str: ...
     @property
     def scenario(self) -> Scenario: ...
+    def __copy__(self) -> VecMarketEnv: ...
+    def __deepcopy__(self, memo: Any) -> VecMarketEnv: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
+PURE_NASH_MAX_PROFILES: int
+
+def competitive(
+    scenario: Scenario | dict[str, Any] | None,
+    demand: npt.ArrayLike | None = None,
+    *,
+    tie_rule: str = "pro_rata",
+) -> dict[str, _F64]: ...
+def market_power(
+    scenario: Scenario | dict[str, Any] | None,
+    bids: npt.ArrayLike,
+    cleared: npt.ArrayLike,
+    prices: npt.ArrayLike,
+    demand: npt.ArrayLike,
+) -> dict[str, npt.NDArray[Any]]: ...
+def exploitability_of_play(
+    scenario: Scenario | dict[str, Any] | None,
+    actions: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    withheld: npt.ArrayLike,
+    price_action: npt.ArrayLike,
+    *,
+    tie_rule: str = "pro_rata",
+) -> dict[str, Any]: ...
+def pure_nash(
+    prices_grid: npt.ArrayLike,
+    capacities: npt.ArrayLike,
+    costs: npt.ArrayLike,
+    demand: float,
+    *,
+    price_cap: float | None = None,
+) -> dict[str, Any]: ...
+def cournot(
+    a: float, b: float, costs: npt.ArrayLike, capacities: npt.ArrayLike
+) -> tuple[float, _F64]: ...
 def _restore_market_env(
     scenario: Scenario, observer: str, tie_rule: str, state: dict[str, Any]
 ) -> MarketEnv: ...
 def _restore_opponents(
     strategies: list[Any],
     max_bid_delta: float,
-    rng_seed: bytes,
-    rng_stream: int,
-    rng_word_pos: int,
+    states: list[tuple[bytes, int, int]],
 ) -> Opponents: ...
+def _restore_vec_market_env(state: dict[str, Any]) -> VecMarketEnv: ...

@@ -4,6 +4,7 @@
 // PyO3 signatures return tuples of bound arrays; aliases would hide them.
 #![allow(clippy::type_complexity)]
 
+mod analysis;
 mod clearing;
 mod env;
 mod scenario;
@@ -373,5 +374,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scenario::register(m)?;
     env::register(m)?;
     vec_env::register(m)?;
+    analysis::register(m)?;
     Ok(())
 }

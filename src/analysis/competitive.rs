@@ -1,0 +1,80 @@
+//! The competitive benchmark: every generator offers its full capacity at
+//! its marginal cost.
+
+use super::{check_non_negative, checked_size, try_vec};
+use crate::clearing::{clear_into, Rules, Workspace};
+use crate::error::{MarketError, Result};
+use crate::scenario::Scenario;
+
+/// The competitive outcome of each hour, row-major (T, N) for the per-agent fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Competitive {
+    /// Clearing price of each hour, €/MWh, (T,).
+    pub price: Vec<f64>,
+    /// Cleared quantity, MW, (T, N).
+    pub cleared: Vec<f64>,
+    /// Profit `(P_t - c_i) x_ti`, € (one hour), (T, N).
+    pub profit: Vec<f64>,
+}
+
+/// Clear every hour with all offers at cost and full capacity, on `demand`
+/// (MW per hour) or, when `None`, on the scenario's base (noise-free)
+/// profile. Ties and shortages follow `rules`.
+pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Result<Competitive> {
+    s.validate()?;
+    rules.validate()?;
+    let demand = demand.unwrap_or(&s.demand);
+    if demand.is_empty() {
+        return Err(MarketError::Empty { arg: "demand" });
+    }
+    check_non_negative("demand", demand)?;
+    let (t, n) = (demand.len(), s.n());
+    let size = checked_size("demand", &[t, n])?;
+    let mut out = Competitive {
+        price: try_vec("demand", t, 0.0)?,
+        cleared: try_vec("demand", size, 0.0)?,
+        profit: try_vec("demand", size, 0.0)?,
+    };
+    let mut ws = Workspace::with_capacity(n);
+    for (h, &d) in demand.iter().enumerate() {
+        let row = h * n..(h + 1) * n;
+        let c = clear_into(
+            &s.costs,
+            &s.capacities,
+            d,
+            rules,
+            &mut ws,
+            &mut out.cleared[row.clone()],
+        )?;
+        out.price[h] = c.price;
+        for ((p, &x), &cost) in out.profit[row.clone()]
+            .iter_mut()
+            .zip(&out.cleared[row])
+            .zip(&s.costs)
+        {
+            *p = (c.price - cost) * x;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merit_order_by_hand() {
+        // Costs 10, 20, 30 with 10 MW each; demand 15 MW: unit 1 is marginal.
+        let s = Scenario::with_fleet(vec![10.0; 3], vec![30.0, 10.0, 20.0], vec![15.0, 30.0, 5.0]);
+        let c = competitive(&s, &Rules::default(), None).unwrap();
+        assert_eq!(c.price, vec![20.0, 30.0, 10.0]);
+        assert_eq!(&c.cleared[..3], &[0.0, 10.0, 5.0]);
+        assert_eq!(&c.profit[..3], &[0.0, 100.0, 0.0]);
+        // Hour 1: all three run; the price is the dearest cost.
+        assert_eq!(&c.profit[3..6], &[0.0, 200.0, 100.0]);
+        let given = competitive(&s, &Rules::default(), Some(&[25.0])).unwrap();
+        assert_eq!(given.price, vec![30.0]);
+        assert!(competitive(&s, &Rules::default(), Some(&[1.0, f64::NAN])).is_err());
+        assert!(competitive(&s, &Rules::default(), Some(&[])).is_err());
+    }
+}

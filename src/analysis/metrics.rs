@@ -1,0 +1,120 @@
+//! Market-power metrics of one episode record.
+
+use super::{check_finite, check_non_negative, checked_size, try_vec};
+use crate::error::{MarketError, Result};
+use crate::scenario::Scenario;
+
+/// Metrics per hour (T,) or per hour and generator (T, N), row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarketPower {
+    /// Residual supply index `(sum_j K_j - K_i) / D_t`, (T, N); `+inf` when `D_t = 0`.
+    pub rsi: Vec<f64>,
+    /// `rsi < 1`: demand cannot be met without generator `i`, (T, N).
+    pub pivotal: Vec<bool>,
+    /// Herfindahl–Hirschman index of cleared quantities in percent shares,
+    /// `sum_i (100 x_i / sum_j x_j)^2` in [0, 10000], (T,); NaN when nothing cleared.
+    pub hhi: Vec<f64>,
+    /// Lerner index `(P_t - c_i) / P_t` of dispatched generators, (T, N);
+    /// NaN where `x_ti = 0` or `P_t <= 0`.
+    pub lerner: Vec<f64>,
+    /// Bid minus marginal cost, €/MWh, (T, N).
+    pub markup: Vec<f64>,
+}
+
+/// The metrics of an episode of `prices.len()` hours: `bids` and `cleared`
+/// are (T, N) row-major (€/MWh and MW), `prices` and `demand` (T,).
+pub fn market_power(
+    s: &Scenario,
+    bids: &[f64],
+    cleared: &[f64],
+    prices: &[f64],
+    demand: &[f64],
+) -> Result<MarketPower> {
+    s.validate()?;
+    let (t, n) = (prices.len(), s.n());
+    let size = checked_size("prices", &[t, n])?;
+    for (arg, got, expected) in [
+        ("bids", bids.len(), size),
+        ("cleared", cleared.len(), size),
+        ("demand", demand.len(), t),
+    ] {
+        if got != expected {
+            return Err(MarketError::Shape {
+                arg,
+                expected: if arg == "demand" {
+                    format!("({t},)")
+                } else {
+                    format!("({t}, {n})")
+                },
+                got: format!("{got} values"),
+            });
+        }
+    }
+    check_finite("bids", bids)?;
+    check_non_negative("cleared", cleared)?;
+    check_finite("prices", prices)?;
+    check_non_negative("demand", demand)?;
+    let mut out = MarketPower {
+        rsi: try_vec("prices", size, 0.0)?,
+        pivotal: try_vec("prices", size, false)?,
+        hhi: try_vec("prices", t, 0.0)?,
+        lerner: try_vec("prices", size, f64::NAN)?,
+        markup: try_vec("prices", size, 0.0)?,
+    };
+    let total_k: f64 = s.capacities.iter().sum();
+    for h in 0..t {
+        let row = h * n..(h + 1) * n;
+        let (d, p) = (demand[h], prices[h]);
+        let x = &cleared[row.clone()];
+        let total_x: f64 = x.iter().sum();
+        out.hhi[h] = if total_x > 0.0 {
+            x.iter().map(|&xi| (100.0 * xi / total_x).powi(2)).sum()
+        } else {
+            f64::NAN
+        };
+        for (i, k) in row.enumerate() {
+            let rsi = if d > 0.0 {
+                (total_k - s.capacities[i]) / d
+            } else {
+                f64::INFINITY
+            };
+            out.rsi[k] = rsi;
+            out.pivotal[k] = rsi < 1.0;
+            out.markup[k] = bids[k] - s.costs[i];
+            if cleared[k] > 0.0 && p > 0.0 {
+                out.lerner[k] = (p - s.costs[i]) / p;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_hour() {
+        // K = 50, 30, 20 (total 100); demand 60; price 40; costs 10, 20, 30.
+        let s = Scenario::with_fleet(vec![50.0, 30.0, 20.0], vec![10.0, 20.0, 30.0], vec![60.0]);
+        let m = market_power(
+            &s,
+            &[12.0, 25.0, 45.0],
+            &[50.0, 10.0, 0.0],
+            &[40.0],
+            &[60.0],
+        )
+        .unwrap();
+        assert_eq!(m.rsi, vec![50.0 / 60.0, 70.0 / 60.0, 80.0 / 60.0]);
+        assert_eq!(m.pivotal, vec![true, false, false]);
+        // Shares 5/6 and 1/6 of 60 MW.
+        let want = (100.0f64 * 50.0 / 60.0).powi(2) + (100.0f64 * 10.0 / 60.0).powi(2);
+        assert!((m.hhi[0] - want).abs() < 1e-9);
+        assert_eq!(m.lerner[0], 0.75);
+        assert_eq!(m.lerner[1], 0.5);
+        assert!(m.lerner[2].is_nan());
+        assert_eq!(m.markup, vec![2.0, 5.0, 15.0]);
+        let err = market_power(&s, &[1.0; 2], &[0.0; 3], &[40.0], &[60.0]).unwrap_err();
+        assert!(err.to_string().contains("bids"), "{err}");
+    }
+}

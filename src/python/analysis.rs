@@ -1,0 +1,248 @@
+//! Bindings of `crate::analysis`: convert, validate, copy the inputs into
+//! Rust-owned memory, release the GIL, hand the results to NumPy.
+
+use super::scenario::scenario_arg;
+use super::{actions_arg, array_arg, elems, expect_shape};
+use crate::analysis::{self, Grid};
+use crate::clearing::TieRule;
+use crate::env::Market;
+use crate::error::agent_name;
+use crate::observe::Observer;
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyMemoryError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// A Rust-owned copy of a slice (the GIL is released afterwards, so the core
+/// never reads Python-owned memory).
+fn owned<T: Element + Copy>(values: &[T], arg: &str) -> PyResult<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(values.len()).map_err(|_| {
+        PyMemoryError::new_err(format!("{arg}: cannot copy {} values", values.len()))
+    })?;
+    v.extend_from_slice(values);
+    Ok(v)
+}
+
+/// A 1-D float64 argument, copied.
+fn vec_arg(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Vec<f64>> {
+    owned(elems(&array_arg::<f64>(obj, arg, 1)?), arg)
+}
+
+/// An array argument of `ndim` dimensions: its shape and a copy.
+fn nd_arg(obj: &Bound<'_, PyAny>, arg: &str, ndim: usize) -> PyResult<(Vec<usize>, Vec<f64>)> {
+    let a = array_arg::<f64>(obj, arg, ndim)?;
+    Ok((a.shape().to_vec(), owned(elems(&a), arg)?))
+}
+
+fn array<'py, T: Element>(
+    py: Python<'py>,
+    v: Vec<T>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    PyArray1::from_vec(py, v).reshape(shape)
+}
+
+fn number(obj: &Bound<'_, PyAny>, arg: &str, unit: &str) -> PyResult<f64> {
+    obj.extract::<f64>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{arg} must be a number ({unit}), got {}",
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+/// The competitive benchmark: every generator offers its full capacity at
+/// cost. Returns a dict with ``price`` (T,) €/MWh, ``cleared`` (T, N) MW and
+/// ``profit`` (T, N) € per hour, on ``demand`` (MW per hour) or the
+/// scenario's base profile.
+#[pyfunction]
+#[pyo3(signature = (scenario, demand=None, *, tie_rule="pro_rata"))]
+fn competitive<'py>(
+    py: Python<'py>,
+    scenario: &Bound<'py, PyAny>,
+    demand: Option<&Bound<'py, PyAny>>,
+    tie_rule: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = scenario_arg(Some(scenario))?;
+    let rules = s.rules(TieRule::parse(tie_rule)?);
+    let demand = match demand {
+        Some(d) if !d.is_none() => Some(vec_arg(d, "demand")?),
+        _ => None,
+    };
+    let out = py.detach(|| analysis::competitive(&s, &rules, demand.as_deref()))?;
+    let (t, n) = (out.price.len(), s.n());
+    let d = PyDict::new(py);
+    d.set_item("price", PyArray1::from_vec(py, out.price))?;
+    d.set_item("cleared", array(py, out.cleared, &[t, n])?)?;
+    d.set_item("profit", array(py, out.profit, &[t, n])?)?;
+    Ok(d)
+}
+
+/// Market-power metrics of an episode: ``bids`` and ``cleared`` (T, N),
+/// ``prices`` and ``demand`` (T,). Returns ``rsi``, ``pivotal``, ``hhi``,
+/// ``lerner`` and ``markup`` (see ``powermarket.analysis.market_power``).
+#[pyfunction]
+fn market_power<'py>(
+    py: Python<'py>,
+    scenario: &Bound<'py, PyAny>,
+    bids: &Bound<'py, PyAny>,
+    cleared: &Bound<'py, PyAny>,
+    prices: &Bound<'py, PyAny>,
+    demand: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = scenario_arg(Some(scenario))?;
+    let n = s.n();
+    let prices = vec_arg(prices, "prices")?;
+    let t = prices.len();
+    let demand = vec_arg(demand, "demand")?;
+    expect_shape("demand", &[demand.len()], &[t])?;
+    let (shape, bids) = nd_arg(bids, "bids", 2)?;
+    expect_shape("bids", &shape, &[t, n])?;
+    let (shape, cleared) = nd_arg(cleared, "cleared", 2)?;
+    expect_shape("cleared", &shape, &[t, n])?;
+    let out = py.detach(|| analysis::market_power(&s, &bids, &cleared, &prices, &demand))?;
+    let d = PyDict::new(py);
+    d.set_item("rsi", array(py, out.rsi, &[t, n])?)?;
+    d.set_item("pivotal", array(py, out.pivotal, &[t, n])?)?;
+    d.set_item("hhi", PyArray1::from_vec(py, out.hhi))?;
+    d.set_item("lerner", array(py, out.lerner, &[t, n])?)?;
+    d.set_item("markup", array(py, out.markup, &[t, n])?)?;
+    Ok(d)
+}
+
+/// Regret of played episodes on a grid of deviations (the hot loop of
+/// ``powermarket.analysis.exploitability``). ``actions`` (E, T, N, 2) as the
+/// env received them, ``demand`` (E, T) realised MW; the candidate
+/// deviations are every pair of ``withheld`` x ``price_action``. The GIL is
+/// released and large inputs use several threads.
+#[pyfunction]
+#[pyo3(signature = (scenario, actions, demand, withheld, price_action, *, tie_rule="pro_rata"))]
+fn exploitability_of_play<'py>(
+    py: Python<'py>,
+    scenario: &Bound<'py, PyAny>,
+    actions: &Bound<'py, PyAny>,
+    demand: &Bound<'py, PyAny>,
+    withheld: &Bound<'py, PyAny>,
+    price_action: &Bound<'py, PyAny>,
+    tie_rule: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let market = Market::new(
+        scenario_arg(Some(scenario))?,
+        Observer::Simple,
+        TieRule::parse(tie_rule)?,
+    )?;
+    let (n, t) = (market.n(), market.horizon());
+    let a = actions_arg(actions, 4)?;
+    let e = a.shape()[0];
+    expect_shape("actions", a.shape(), &[e, t, n, 2])?;
+    if e == 0 {
+        return Err(PyValueError::new_err(
+            "actions must hold at least one episode, got shape (0, ...)",
+        ));
+    }
+    if let Some(k) = a.values().iter().position(|x| !x.is_finite()) {
+        let (row, agent, comp) = (k / (2 * n), (k / 2) % n, k % 2);
+        return Err(PyValueError::new_err(format!(
+            "actions[{}, {}] for {}: {} must be finite, got {}",
+            row / t,
+            row % t,
+            agent_name(agent),
+            if comp == 0 {
+                "a0 (withheld share)"
+            } else {
+                "a1 (price action)"
+            },
+            a.values()[k]
+        )));
+    }
+    let acts = owned(a.values(), "actions")?;
+    let (shape, demand) = nd_arg(demand, "demand", 2)?;
+    expect_shape("demand", &shape, &[e, t])?;
+    let withheld = vec_arg(withheld, "withheld")?;
+    let price_action = vec_arg(price_action, "price_action")?;
+    let grid = Grid {
+        withheld: &withheld,
+        price_action: &price_action,
+    };
+    let x = py.detach(|| analysis::exploitability(&market, &acts, &demand, e, &grid))?;
+    let eur = analysis::eur_per_day(&market);
+    let nash_conv = x.nash_conv();
+    let in_eur = |v: &[f64]| v.iter().map(|r| r * eur).collect::<Vec<_>>();
+    let d = PyDict::new(py);
+    d.set_item(
+        "regret_eur_per_day",
+        PyArray1::from_vec(py, in_eur(&x.regret)),
+    )?;
+    d.set_item(
+        "played_reward_eur_per_day",
+        PyArray1::from_vec(py, in_eur(&x.played_reward)),
+    )?;
+    d.set_item("nash_conv", nash_conv)?;
+    d.set_item("nash_conv_eur_per_day", nash_conv * eur)?;
+    d.set_item("regret", PyArray1::from_vec(py, x.regret))?;
+    d.set_item("played_reward", PyArray1::from_vec(py, x.played_reward))?;
+    d.set_item(
+        "regret_per_episode",
+        array(py, x.regret_per_episode, &[e, n])?,
+    )?;
+    d.set_item("best_response", array(py, x.best_response, &[e, t, n, 2])?)?;
+    d.set_item("eur_per_day_per_reward", eur)?;
+    Ok(d)
+}
+
+/// Every pure-strategy Nash equilibrium of a one-hour uniform-price auction
+/// in which each generator offers its full capacity at a price from
+/// ``prices_grid`` (see ``powermarket.analysis.pure_nash``).
+#[pyfunction]
+#[pyo3(signature = (prices_grid, capacities, costs, demand, *, price_cap=None))]
+fn pure_nash<'py>(
+    py: Python<'py>,
+    prices_grid: &Bound<'py, PyAny>,
+    capacities: &Bound<'py, PyAny>,
+    costs: &Bound<'py, PyAny>,
+    demand: &Bound<'py, PyAny>,
+    price_cap: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let demand = number(demand, "demand", "MW")?;
+    let grid = vec_arg(prices_grid, "prices_grid")?;
+    let capacities = vec_arg(capacities, "capacities")?;
+    let costs = vec_arg(costs, "costs")?;
+    let eq = py.detach(|| analysis::pure_nash(&grid, &capacities, &costs, demand, price_cap))?;
+    let (k, n) = (eq.len(), eq.n);
+    let d = PyDict::new(py);
+    d.set_item("bids", array(py, eq.bids, &[k, n])?)?;
+    d.set_item("price", PyArray1::from_vec(py, eq.price))?;
+    d.set_item("cleared", array(py, eq.cleared, &[k, n])?)?;
+    d.set_item("profit", array(py, eq.profit, &[k, n])?)?;
+    d.set_item("profiles", eq.profiles)?;
+    Ok(d)
+}
+
+/// The Cournot–Nash equilibrium with inverse demand ``P = a - b Q``,
+/// constant costs and capacities. Returns ``(price, quantities)``.
+#[pyfunction]
+fn cournot<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    costs: &Bound<'py, PyAny>,
+    capacities: &Bound<'py, PyAny>,
+) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
+    let a = number(a, "a", "€/MWh")?;
+    let b = number(b, "b", "€/MWh per MW")?;
+    let costs = vec_arg(costs, "costs")?;
+    let capacities = vec_arg(capacities, "capacities")?;
+    let (p, q) = py.detach(|| analysis::cournot(a, b, &costs, &capacities))?;
+    Ok((p, PyArray1::from_vec(py, q)))
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("PURE_NASH_MAX_PROFILES", analysis::MAX_PROFILES)?;
+    m.add_function(wrap_pyfunction!(competitive, m)?)?;
+    m.add_function(wrap_pyfunction!(market_power, m)?)?;
+    m.add_function(wrap_pyfunction!(exploitability_of_play, m)?)?;
+    m.add_function(wrap_pyfunction!(pure_nash, m)?)?;
+    m.add_function(wrap_pyfunction!(cournot, m)?)?;
+    Ok(())
+}
