@@ -20,7 +20,6 @@ pub(super) fn clear(
     summary: &Summary,
 ) -> Clearing {
     let n = bids.len();
-    let units = Units::new(summary.qmax, n, demand);
     let sorted = grow(&mut ws.sorted, n);
     let buckets = if n > SMALL {
         Buckets::new(summary.lo, summary.hi, index_bucket_count(n))
@@ -38,6 +37,25 @@ pub(super) fn clear(
             counting_sort(bids, &buckets, &mut ws.slots, &mut ws.bounds, sorted);
         }
     }
+    // The float filter: the classic loop, whose answer is used only where it
+    // provably equals the exact rule's (see `fast`).
+    let threshold = super::fast::threshold(demand);
+    let mut cum = 0.0;
+    for (k, &(price, i)) in sorted.iter().enumerate() {
+        let before = cum;
+        let q = quantities.get(i as usize).copied().unwrap_or(0.0);
+        cum += q;
+        if cum >= threshold {
+            if demand == 0.0 || super::fast::certain(n, summary.qmax, demand, before, q) {
+                return served(quantities, cleared, sorted, k, demand, before, price);
+            }
+            break;
+        }
+    }
+    if cum < threshold && super::fast::certainly_short(n, summary.qmax, demand, cum) {
+        return shortage(quantities, summary.hi, rules, cleared);
+    }
+    let units = Units::new(summary.qmax, n, demand);
     let mut cum = 0.0;
     let mut cum_units = 0;
     for (k, &(price, i)) in sorted.iter().enumerate() {
@@ -47,26 +65,42 @@ pub(super) fn clear(
         cum += q;
         cum_units += units.of(q);
         if units.met(cum_units) {
-            cleared.fill(0.0);
-            for &(_, j) in &sorted[..k] {
-                let j = j as usize;
-                if let (Some(c), Some(&q)) = (cleared.get_mut(j), quantities.get(j)) {
-                    *c = q;
-                }
-            }
-            // 0 <= cleared <= offered whatever the rounding.
-            let marginal = (demand - before).max(0.0).min(q);
-            if let Some(c) = cleared.get_mut(i) {
-                *c = marginal;
-            }
-            return Clearing {
-                price,
-                total: before + marginal,
-                shortage: false,
-            };
+            return served(quantities, cleared, sorted, k, demand, before, price);
         }
     }
     shortage(quantities, summary.hi, rules, cleared)
+}
+
+/// The offers sorted before position `k` clear fully, offer `k` serves the
+/// rest of the demand (`before`: the float sum of those before it).
+fn served(
+    quantities: &[f64],
+    cleared: &mut [f64],
+    sorted: &[(f64, u32)],
+    k: usize,
+    demand: f64,
+    before: f64,
+    price: f64,
+) -> Clearing {
+    cleared.fill(0.0);
+    for &(_, j) in &sorted[..k] {
+        let j = j as usize;
+        if let (Some(c), Some(&q)) = (cleared.get_mut(j), quantities.get(j)) {
+            *c = q;
+        }
+    }
+    let i = sorted[k].1 as usize;
+    let q = quantities.get(i).copied().unwrap_or(0.0);
+    // 0 <= cleared <= offered whatever the rounding.
+    let marginal = (demand - before).max(0.0).min(q);
+    if let Some(c) = cleared.get_mut(i) {
+        *c = marginal;
+    }
+    Clearing {
+        price,
+        total: before + marginal,
+        shortage: false,
+    }
 }
 
 /// Stable sort of (price, index) into `sorted`: a counting sort into

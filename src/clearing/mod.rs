@@ -18,6 +18,7 @@
 //! Neither allocates once its [`Workspace`] has grown to the problem size.
 
 mod batch;
+mod fast;
 mod index;
 mod pro_rata;
 mod summary;
@@ -120,6 +121,10 @@ pub struct Workspace {
     bounds: Vec<[u32; 2]>,
     /// (price, offer index) grouped by bucket (index).
     sorted: Vec<(f64, u32)>,
+    /// (price, quantity) keys of the float filter and of a few offers.
+    small: Vec<(f64, f64)>,
+    /// Float quantity per price bucket and lane (the float filter).
+    hist_f: Vec<f64>,
 }
 
 impl Workspace {
@@ -135,6 +140,8 @@ impl Workspace {
             hist: Vec::with_capacity(pro_rata::HISTS * bucket_count(n)),
             bounds: Vec::with_capacity(index_bucket_count(n)),
             sorted: Vec::with_capacity(n),
+            small: Vec::with_capacity(n),
+            hist_f: Vec::with_capacity(pro_rata::HISTS * bucket_count(n)),
         }
     }
 }
@@ -357,7 +364,7 @@ impl Buckets {
     }
 }
 
-fn insertion_sort_by_price<T: Copy>(seg: &mut [(f64, T)]) {
+pub(super) fn insertion_sort_by_price<T: Copy>(seg: &mut [(f64, T)]) {
     insertion_sort_within(seg, usize::MAX);
 }
 
@@ -744,6 +751,41 @@ mod tests {
             }
         }
         assert!(checked > 50_000, "{checked}");
+    }
+
+    #[test]
+    fn both_rules_match_the_exact_reference_on_and_off_the_boundaries() {
+        // Float filter or exact path, the price is the exact rule's.
+        let mut ws = Workspace::new();
+        let mut n_checked = 0;
+        for (b, q, d) in problems() {
+            let mut order: Vec<usize> = (0..b.len()).collect();
+            order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
+            let mut cum = 0.0;
+            let mut demands = vec![d, d * (1.0 + 1e-13), d * (1.0 - 1e-13)];
+            for &i in order.iter().take(8) {
+                cum += q[i];
+                demands.extend([cum, cum * (1.0 + 2e-12), cum * (1.0 - 2e-12)]);
+            }
+            for d in demands {
+                let (p_ref, _) = classic(&b, &q, d);
+                for rule in [TieRule::ProRata, TieRule::Index] {
+                    let rules = Rules {
+                        tie_rule: rule,
+                        shortage_price: None,
+                    };
+                    let (c, _) = clear(&b, &q, d, &rules, &mut ws).unwrap();
+                    assert_eq!(
+                        c.price.to_bits(),
+                        p_ref.to_bits(),
+                        "{rule:?} n {} d {d}",
+                        b.len()
+                    );
+                    n_checked += 1;
+                }
+            }
+        }
+        assert!(n_checked > 40_000, "{n_checked}");
     }
 
     #[test]

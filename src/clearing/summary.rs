@@ -72,8 +72,10 @@ fn summarize_sse2(bids: &[f64], quantities: &[f64]) -> Summary {
     );
     let (mut tot0, mut tot1) = (zero, zero);
     // x * 0 is 0 for finite x and NaN for NaN or infinity.
-    let (mut probe0, mut probe1) = (zero, zero);
-    let (mut qmin0, mut qmin1) = (zero, zero);
+    let mut probe = zero;
+    // All ones where some quantity was negative (kept to one register: the
+    // loop must fit in the 16 xmm registers).
+    let mut negative = zero;
     let (mut qmax0, mut qmax1) = (zero, zero);
     let mut i = 0;
     while i < n {
@@ -94,16 +96,13 @@ fn summarize_sse2(bids: &[f64], quantities: &[f64]) -> Summary {
         hi1 = _mm_max_pd(b1, hi1);
         tot0 = _mm_add_pd(tot0, q0);
         tot1 = _mm_add_pd(tot1, q1);
-        probe0 = _mm_add_pd(
-            probe0,
-            _mm_add_pd(_mm_mul_pd(b0, zero), _mm_mul_pd(q0, zero)),
+        let p0 = _mm_add_pd(_mm_mul_pd(b0, zero), _mm_mul_pd(q0, zero));
+        let p1 = _mm_add_pd(_mm_mul_pd(b1, zero), _mm_mul_pd(q1, zero));
+        probe = _mm_add_pd(probe, _mm_add_pd(p0, p1));
+        negative = _mm_or_pd(
+            negative,
+            _mm_or_pd(_mm_cmplt_pd(q0, zero), _mm_cmplt_pd(q1, zero)),
         );
-        probe1 = _mm_add_pd(
-            probe1,
-            _mm_add_pd(_mm_mul_pd(b1, zero), _mm_mul_pd(q1, zero)),
-        );
-        qmin0 = _mm_min_pd(q0, qmin0);
-        qmin1 = _mm_min_pd(q1, qmin1);
         qmax0 = _mm_max_pd(q0, qmax0);
         qmax1 = _mm_max_pd(q1, qmax1);
         i += 4;
@@ -117,14 +116,14 @@ fn summarize_sse2(bids: &[f64], quantities: &[f64]) -> Summary {
     let [l0, l1] = lanes(_mm_min_pd(lo0, lo1));
     let [h0, h1] = lanes(_mm_max_pd(hi0, hi1));
     let [t0, t1] = lanes(_mm_add_pd(tot0, tot1));
-    let [p0, p1] = lanes(_mm_add_pd(probe0, probe1));
-    let [m0, m1] = lanes(_mm_min_pd(qmin0, qmin1));
+    let [p0, p1] = lanes(probe);
+    let neg = _mm_movemask_pd(negative) != 0;
     let [x0, x1] = lanes(_mm_max_pd(qmax0, qmax1));
     Summary {
         lo: l0.min(l1),
         hi: h0.max(h1),
         qmax: x0.max(x1),
         total: t0 + t1,
-        valid: p0 + p1 == 0.0 && m0.min(m1) >= 0.0,
+        valid: p0 + p1 == 0.0 && !neg,
     }
 }

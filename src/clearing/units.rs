@@ -14,6 +14,9 @@
 /// log2 of the inverse relative tolerance of "supply meets demand".
 pub const TOLERANCE_BITS: u32 = 40;
 
+/// 2^63 as a float.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// Sums of units stay below 2^62.
 const TOTAL_BITS: i32 = 62;
 
@@ -57,8 +60,15 @@ impl Units {
         let k1 = k.clamp(-1022, 1023);
         let (s1, s2) = (pow2(k1), pow2((k - k1).clamp(-1022, 1023)));
         let demand_units = if demand > 0.0 {
-            // `as` saturates: a demand beyond the range is beyond any supply.
-            ((demand * s1 * s2).ceil() as i64).max(1)
+            let x = demand * s1 * s2;
+            if x >= TWO_63 {
+                // Beyond the range: beyond any supply.
+                i64::MAX
+            } else {
+                // ceil without libm (x86_64's baseline has no round instruction).
+                let t = x as i64;
+                (t + ((t as f64) < x) as i64).max(1)
+            }
         } else {
             0
         };
@@ -69,10 +79,25 @@ impl Units {
         }
     }
 
-    /// Units of a quantity (truncated toward zero).
+    /// Units of a quantity (truncated toward zero). For a valid quantity
+    /// (finite, 0 <= q <= qmax) the value is below 2^62, where the x86_64
+    /// instruction and Rust's `as` agree; for anything else the result is
+    /// unspecified but defined.
     #[inline(always)]
     pub fn of(&self, q: f64) -> i64 {
-        (q * self.s1 * self.s2) as i64
+        let x = q * self.s1;
+        // The second factor is 1 unless the largest quantity is below 2^-961.
+        let x = if self.s2 == 1.0 { x } else { x * self.s2 };
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_cvttsd_si64, _mm_set_sd};
+            // SAFETY: SSE2 is part of the x86_64 baseline.
+            unsafe { _mm_cvttsd_si64(_mm_set_sd(x)) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            x as i64
+        }
     }
 
     /// True when `supply` units meet the demand.

@@ -42,10 +42,11 @@ fn clear<'py>(
     tie_rule: &str,
     shortage_price: Option<f64>,
 ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
-    let real = (demand.is_instance_of::<pyo3::types::PyFloat>()
-        || demand.hasattr("__float__")?
-        || demand.hasattr("__index__")?)
-        && !demand.is_instance_of::<pyo3::types::PyComplex>();
+    // Floats and ints directly; other objects only if they are real numbers.
+    let real = demand.is_exact_instance_of::<pyo3::types::PyFloat>()
+        || demand.is_exact_instance_of::<pyo3::types::PyInt>()
+        || ((demand.hasattr("__float__")? || demand.hasattr("__index__")?)
+            && !demand.is_instance_of::<pyo3::types::PyComplex>());
     let demand: f64 = if !real {
         return Err(PyTypeError::new_err(format!(
             "demand must be a real number (MW), got {}",

@@ -167,20 +167,40 @@ fn usable<'py, T: Element, D: Dimension>(
 }
 
 /// Copy `src` into the view in `slot` (replacing the view if tampered with).
-fn publish<'py, T: Element + Copy, D: Dimension>(
+fn publish<'py, T: Element + Copy + Send + Sync, D: Dimension>(
     py: Python<'py>,
     slot: &mut Py<PyArray<T, D>>,
     shape: &[usize],
     src: &[T],
+    threads: usize,
 ) -> PyResult<Bound<'py, PyArray<T, D>>> {
     let a = usable(py, slot, shape)?;
     // SAFETY: `usable` checked that the array is C-contiguous, aligned,
-    // writeable and of `shape` (so of src.len() elements); the GIL is held,
-    // so no Python code runs while it is written.
+    // writeable and of `shape` (so of src.len() elements); this thread holds
+    // the GIL throughout, so no Python code runs while it is written.
     let dst = unsafe { a.as_slice_mut() }
         .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-    dst.copy_from_slice(src);
+    copy_wide(dst, src, threads);
     Ok(a)
+}
+
+/// `dst.copy_from_slice(src)`, split over the shared pool when large (the
+/// caller keeps holding the GIL until every piece is written).
+fn copy_wide<T: Copy + Send + Sync>(dst: &mut [T], src: &[T], threads: usize) {
+    const PIECE: usize = 1 << 16;
+    if threads < 2 || dst.len() < 2 * PIECE {
+        dst.copy_from_slice(src);
+        return;
+    }
+    match crate::pool::shared() {
+        Ok(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            dst.par_chunks_mut(PIECE)
+                .zip(src.par_chunks(PIECE))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        }),
+        Err(_) => dst.copy_from_slice(src),
+    }
 }
 
 fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
@@ -219,16 +239,17 @@ impl PyVecMarketEnv {
     /// Copy every output into its view (final_obs: the rows of markets that ended).
     fn publish_step(&mut self, py: Python<'_>) -> PyResult<()> {
         let [m, n, d] = self.shape_md();
+        let th = self.env.num_threads();
         let (o, v) = (&self.out, &mut self.views);
-        publish(py, &mut v.obs, &[m, n, d], &o.obs)?;
-        publish(py, &mut v.rewards, &[m, n], &o.rewards)?;
-        publish(py, &mut v.terminated, &[m], &o.terminated)?;
-        publish(py, &mut v.truncated, &[m], &o.truncated)?;
-        publish(py, &mut v.final_mask, &[m], &o.final_mask)?;
-        publish(py, &mut v.price, &[m], &o.price)?;
-        publish(py, &mut v.demand, &[m], &o.demand)?;
-        publish(py, &mut v.shortfall, &[m], &o.shortfall)?;
-        publish(py, &mut v.cleared, &[m, n], &o.cleared)?;
+        publish(py, &mut v.obs, &[m, n, d], &o.obs, th)?;
+        publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
+        publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
+        publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
+        publish(py, &mut v.final_mask, &[m], &o.final_mask, th)?;
+        publish(py, &mut v.price, &[m], &o.price, th)?;
+        publish(py, &mut v.demand, &[m], &o.demand, th)?;
+        publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
+        publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
         let fin = usable(py, &mut v.final_obs, &[m, n, d])?;
         // SAFETY: as in `publish`.
         let dst = unsafe { fin.as_slice_mut() }
@@ -293,11 +314,18 @@ impl PyVecMarketEnv {
         let seeds = seeds_arg(seed, m)?;
         let mask = mask_arg(mask, m)?;
         let [_, n, d] = this.shape_md();
+        let th = this.env.num_threads();
         let this = &mut *this;
         this.env.reset(seeds, mask.as_deref(), &mut this.out.obs)?;
         this.out.final_mask.fill(false);
-        let obs = publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs)?;
-        publish(py, &mut this.views.final_mask, &[m], &this.out.final_mask)?;
+        let obs = publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?;
+        publish(
+            py,
+            &mut this.views.final_mask,
+            &[m],
+            &this.out.final_mask,
+            th,
+        )?;
         Ok((maybe_copy(obs.into_any(), copy)?, PyDict::new(py)))
     }
 
@@ -586,16 +614,17 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     };
     let o = &this.out;
     let v = &mut this.views;
-    publish(py, &mut v.obs, &[m, n, dim], &o.obs)?;
-    publish(py, &mut v.rewards, &[m, n], &o.rewards)?;
-    publish(py, &mut v.terminated, &[m], &o.terminated)?;
-    publish(py, &mut v.truncated, &[m], &o.truncated)?;
-    publish(py, &mut v.final_obs, &[m, n, dim], &o.final_obs)?;
-    publish(py, &mut v.final_mask, &[m], &o.final_mask)?;
-    publish(py, &mut v.price, &[m], &o.price)?;
-    publish(py, &mut v.demand, &[m], &o.demand)?;
-    publish(py, &mut v.shortfall, &[m], &o.shortfall)?;
-    publish(py, &mut v.cleared, &[m, n], &o.cleared)?;
+    let th = 1;
+    publish(py, &mut v.obs, &[m, n, dim], &o.obs, th)?;
+    publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
+    publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
+    publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
+    publish(py, &mut v.final_obs, &[m, n, dim], &o.final_obs, th)?;
+    publish(py, &mut v.final_mask, &[m], &o.final_mask, th)?;
+    publish(py, &mut v.price, &[m], &o.price, th)?;
+    publish(py, &mut v.demand, &[m], &o.demand, th)?;
+    publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
+    publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
     Ok(this)
 }
 
