@@ -63,17 +63,21 @@ class Config:
     entropy: float = 0.0
     hidden: int = 64
     mappo: bool = False
+    norm_per_agent: bool = True  # advantage statistics per generator (else pooled)
     agent_id: bool = False
     seed: int = 0
-    threads: int | None = None
+    threads: int | None = None  # torch threads (None: torch's default)
+    env_threads: int | None = None  # MarketEnv threads (None: all cores)
     log_every: int = 0  # print every k iterations (0: never)
 
 
-def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-        nn.Linear(hidden, n_out),
-    )  # fmt: skip
+def mlp(n_in: int, n_out: int, hidden: int, out_gain: float) -> nn.Sequential:
+    """Two tanh layers; orthogonal init (gain sqrt 2, output ``out_gain``) as is usual for PPO."""
+    layers = [nn.Linear(n_in, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, n_out)]
+    for layer, gain in zip(layers, (2**0.5, 2**0.5, out_gain), strict=True):
+        nn.init.orthogonal_(layer.weight, gain)
+        nn.init.zeros_(layer.bias)
+    return nn.Sequential(layers[0], nn.Tanh(), layers[1], nn.Tanh(), layers[2])
 
 
 class AgentInput(nn.Module):
@@ -96,7 +100,7 @@ class Actor(nn.Module):
     def __init__(self, n: int, d: int, hidden: int, agent_id: bool) -> None:
         super().__init__()
         self.inp = AgentInput(n, agent_id)
-        self.net = mlp(d + (n if agent_id else 0), 2, hidden)
+        self.net = mlp(d + (n if agent_id else 0), 2, hidden, out_gain=0.01)
         self.log_std = nn.Parameter(torch.zeros(2))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +116,7 @@ class Critic(nn.Module):
         self.central, self.n = central, n
         self.inp = AgentInput(n, agent_id and not central)
         n_in = n * d if central else d + (n if agent_id else 0)
-        self.net = mlp(n_in, n if central else 1, hidden)
+        self.net = mlp(n_in, n if central else 1, hidden, out_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.central:
@@ -182,7 +186,7 @@ def train(scenario: pm.Scenario, cfg: Config) -> tuple[ProbabilisticActor, dict]
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    env = MarketEnv(scenario, num_envs=cfg.markets, seed=cfg.seed)
+    env = MarketEnv(scenario, num_envs=cfg.markets, seed=cfg.seed, num_threads=cfg.env_threads)
     n, horizon = env.num_agents, cfg.horizon or env.horizon
     per_iter = cfg.markets * horizon * n
     iters = max(1, round(cfg.steps / per_iter))
@@ -194,7 +198,7 @@ def train(scenario: pm.Scenario, cfg: Config) -> tuple[ProbabilisticActor, dict]
         entropy_bonus=cfg.entropy > 0,
         entropy_coeff=cfg.entropy,
         normalize_advantage=True,
-        normalize_advantage_exclude_dims=(-2,),  # statistics per generator
+        normalize_advantage_exclude_dims=(-2,) if cfg.norm_per_agent else (),
     )
     loss.set_keys(
         reward=("agents", "reward"),
