@@ -1,8 +1,8 @@
 """End-to-end training speed: TorchRL multi-agent PPO vs the SB3 SBR example.
 
 Both train all generators of the default market at once (one shared policy,
-simultaneous best response) for the same number of agent-steps, from the
-same seed:
+simultaneous best response) for the same number of agent-steps; round ``r``
+runs both from seed ``seed + r``:
 
 - **TorchRL**: ``examples/train_torchrl_ppo.py`` (IPPO, ``ClipPPOLoss`` +
   ``GAE`` on :class:`powermarket.torchrl.MarketEnv`) with the settings of its
@@ -12,10 +12,11 @@ same seed:
 
 Each run is a fresh subprocess (so torch threads and allocator state do not
 leak between contenders), and rounds interleave the contenders. The rate
-counts training only (collection and updates, not the evaluation). Both
-trained policies are then evaluated the same way: their mean (deterministic)
-action on 64 markets for one day from a fixed seed, reporting the mean
-episode reward per generator. Needs the ``torchrl`` and ``train`` extras.
+counts training only (collection and updates, not the evaluation); the table
+gives its median over the rounds. Both trained policies are then evaluated
+the same way: their mean (deterministic) action on 64 markets for one day
+(seed ``seed + r + 10000``); the table gives the mean episode reward per
+generator, averaged over the rounds. Needs the ``torchrl`` and ``train`` extras.
 
 Run: ``.venv/bin/python benches/bench_train.py`` (a few minutes) or
 ``--quick`` (seconds).
@@ -107,9 +108,9 @@ def child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out))
 
 
-def spawn(which: str, args: argparse.Namespace) -> dict:
+def spawn(which: str, args: argparse.Namespace, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps)]
-    cmd += ["--seed", str(args.seed), "--generators", str(args.generators)]
+    cmd += ["--seed", str(seed), "--generators", str(args.generators)]
     if args.quick:
         cmd.append("--quick")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -121,8 +122,10 @@ def spawn(which: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--steps", type=int, default=1_000_000, help="agent-steps per run")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved runs per contender")
+    ap.add_argument("--steps", type=int, default=750_000, help="agent-steps per run")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="runs per contender, with seeds seed .. seed+rounds-1"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--generators", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny runs (seconds)")
@@ -137,12 +140,13 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
 
-    print(f"# Training speed: TorchRL IPPO vs SB3 SBR, {args.steps} agent-steps, seed {args.seed}")
+    seeds = f"seeds {args.seed}..{args.seed + args.rounds - 1}"
+    print(f"# Training speed: TorchRL IPPO vs SB3 SBR, {args.steps} agent-steps per run, {seeds}")
     print(f"machine: {machine()}")
     runs: dict[str, list[dict]] = {"torchrl": [], "sb3": []}
     for r in range(args.rounds):
         for which in ("torchrl", "sb3") if r % 2 == 0 else ("sb3", "torchrl"):
-            res = spawn(which, args)
+            res = spawn(which, args, args.seed + r)
             runs[which].append(res)
             rate = res["agent_steps"] / res["seconds"]
             print(f"round {r + 1} {which}: {rate:,.0f} agent-steps/s, "
@@ -153,10 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [t / s for t, s in zip(rates["torchrl"], rates["sb3"], strict=True)]
     n = args.generators
     headers = ["contender", "agent-steps", "agent-steps/s (median)", "train s (median)"]
-    headers += [f"gen_{j} reward" for j in range(n)] + ["mean reward"]
+    headers += [f"gen_{j} reward" for j in range(n)] + ["mean reward"]  # means over the seeds
     rows = []
     for k, v in runs.items():
-        reward = np.median(np.array([r["reward"] for r in v]), axis=0)
+        reward = np.mean(np.array([r["reward"] for r in v]), axis=0)
         rows.append(
             [names[k], v[0]["agent_steps"], f"{statistics.median(rates[k]):,.0f}",
              f"{statistics.median(r['seconds'] for r in v):.1f}"]

@@ -52,16 +52,16 @@ class Config:
     """Learner settings (the defaults are the ones ``benches/bench_train.py`` uses)."""
 
     steps: int = 2_000_000  # agent-steps (markets x hours x generators)
-    markets: int = 256
+    markets: int = 128
     horizon: int | None = None  # steps per rollout; None = one episode (T)
     epochs: int = 4
     minibatches: int = 4
-    lr: float = 3e-3
+    lr: float = 1e-2
     gamma: float = 0.99
     lmbda: float = 0.95
     clip: float = 0.2
     entropy: float = 0.0
-    hidden: int = 64
+    hidden: int = 32
     mappo: bool = False
     norm_per_agent: bool = True  # advantage statistics per generator (else pooled)
     agent_id: bool = False
@@ -181,8 +181,14 @@ def greedy(actor: ProbabilisticActor) -> Callable[[np.ndarray], np.ndarray]:
     return act
 
 
-def train(scenario: pm.Scenario, cfg: Config) -> tuple[ProbabilisticActor, dict]:
-    """Train; returns the actor and stats (agent-steps, seconds, last rollout's mean reward)."""
+def train(
+    scenario: pm.Scenario,
+    cfg: Config,
+    callback: Callable[[int, ProbabilisticActor], None] | None = None,
+) -> tuple[ProbabilisticActor, dict]:
+    """Train; returns the actor and stats (agent-steps, seconds, last rollout's
+    mean episode reward). ``callback(agent_steps, actor)`` runs after each
+    iteration (its time is counted)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -243,6 +249,8 @@ def train(scenario: pm.Scenario, cfg: Config) -> tuple[ProbabilisticActor, dict]
                 total.backward()
                 nn.utils.clip_grad_norm_(loss.parameters(), 1.0)
                 optim.step()
+        if callback is not None:
+            callback((it + 1) * per_iter, actor)
         if cfg.log_every and (it + 1) % cfg.log_every == 0:
             done = (it + 1) * per_iter
             rate = done / (time.perf_counter() - start)
