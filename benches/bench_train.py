@@ -51,11 +51,11 @@ def _example(name: str):
     return module
 
 
-def run_torchrl(steps: int, seed: int, generators: int, quick: bool) -> dict:
+def run_torchrl(steps: int, seed: int, generators: int, quick: bool, threads: int) -> dict:
     import powermarket as pm
 
     ex = _example("train_torchrl_ppo")
-    cfg = ex.Config(steps=steps, seed=seed)
+    cfg = ex.Config(steps=steps, seed=seed, threads=threads or None)
     if quick:
         cfg.markets, cfg.hidden = 16, 16
     scenario = pm.Scenario.default(n=generators, t=24)
@@ -70,11 +70,15 @@ def run_torchrl(steps: int, seed: int, generators: int, quick: bool) -> dict:
     return {**stats, "reward": reward.tolist(), "settings": settings}
 
 
-def run_sb3(steps: int, seed: int, generators: int, quick: bool) -> dict:
+def run_sb3(steps: int, seed: int, generators: int, quick: bool, threads: int) -> dict:
     import time
+
+    import torch
 
     import powermarket as pm
 
+    if threads:
+        torch.set_num_threads(threads)
     tr = _example("train_torchrl_ppo")
     sb = _example("train_sb3_ppo")
     scenario = pm.Scenario.default(n=generators, t=24)
@@ -92,7 +96,7 @@ def run_sb3(steps: int, seed: int, generators: int, quick: bool) -> dict:
     reward, _ = tr.evaluate(scenario, act, EVAL_MARKETS, seed + 10_000)
     settings = (
         f"SB3 PPO MlpPolicy (64x64 tanh), {markets} markets, n_steps {scenario.t}, "
-        f"batch_size {scenario.t * 8}, 10 epochs, lr 3e-4"
+        f"batch_size {scenario.t * 8}, 10 epochs, lr 3e-4, torch threads {torch.get_num_threads()}"
     )
     return {
         "agent_steps": int(model.num_timesteps),
@@ -102,15 +106,49 @@ def run_sb3(steps: int, seed: int, generators: int, quick: bool) -> dict:
     }
 
 
+def run_rollout(quick: bool) -> dict:
+    """Random-action rollouts of the TorchRL env at N=5, M=4096 (TorchRL's own
+    ``rollout``), and ``VecMarketEnv.step`` alone on the same sizes."""
+    import time
+
+    import powermarket as pm
+    from powermarket.torchrl import MarketEnv
+
+    m, steps, reps = (64, 24, 2) if quick else (4096, 96, 7)
+    scenario = pm.Scenario.default(n=5, t=24)
+    env = MarketEnv(scenario, num_envs=m, seed=0)
+    env.rollout(24, break_when_any_done=False)
+    rates = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        env.rollout(steps, break_when_any_done=False)
+        rates.append(steps * m * 5 / (time.perf_counter() - t0))
+    vec = pm.VecMarketEnv(scenario, num_envs=m, seed=0)
+    vec.reset()
+    actions = np.random.default_rng(0).uniform(0, 1, (m, 5, 2)).astype(np.float32)
+    raw = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            vec.step(actions)
+        raw.append(steps * m * 5 / (time.perf_counter() - t0))
+    return {"markets": m, "torchrl": statistics.median(rates), "vec": statistics.median(raw)}
+
+
 def child(args: argparse.Namespace) -> None:
-    fn = run_torchrl if args.child == "torchrl" else run_sb3
-    out = fn(args.steps, args.seed, args.generators, args.quick)
+    if args.child == "rollout":
+        out = run_rollout(args.quick)
+    else:
+        fn = run_torchrl if args.child == "torchrl" else run_sb3
+        threads = args.torchrl_threads if args.child == "torchrl" else args.sb3_threads
+        out = fn(args.steps, args.seed, args.generators, args.quick, threads)
     print("RESULT " + json.dumps(out))
 
 
 def spawn(which: str, args: argparse.Namespace, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", which, "--steps", str(args.steps)]
     cmd += ["--seed", str(seed), "--generators", str(args.generators)]
+    cmd += ["--torchrl-threads", str(args.torchrl_threads), "--sb3-threads", str(args.sb3_threads)]
     if args.quick:
         cmd.append("--quick")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -129,7 +167,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--generators", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny runs (seconds)")
-    ap.add_argument("--child", choices=["torchrl", "sb3"], help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--torchrl-threads",
+        type=int,
+        default=0,
+        help="torch threads for TorchRL (0: torch's default)",
+    )
+    ap.add_argument(
+        "--sb3-threads", type=int, default=1, help="torch threads for SB3 (0: torch's default)"
+    )
+    ap.add_argument("--child", choices=["torchrl", "sb3", "rollout"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args)
@@ -143,6 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = f"seeds {args.seed}..{args.seed + args.rounds - 1}"
     print(f"# Training speed: TorchRL IPPO vs SB3 SBR, {args.steps} agent-steps per run, {seeds}")
     print(f"machine: {machine()}")
+    roll = spawn("rollout", args, args.seed)
+    print(f"TorchRL MarketEnv random rollout, N=5, M={roll['markets']}: "
+          f"{roll['torchrl'] / 1e6:.2f} M agent-steps/s (VecMarketEnv.step alone: "
+          f"{roll['vec'] / 1e6:.2f} M)", flush=True)  # fmt: skip
     runs: dict[str, list[dict]] = {"torchrl": [], "sb3": []}
     for r in range(args.rounds):
         for which in ("torchrl", "sb3") if r % 2 == 0 else ("sb3", "torchrl"):
