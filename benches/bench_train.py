@@ -171,10 +171,12 @@ def main(argv: list[str] | None = None) -> None:
         "--torchrl-threads",
         type=int,
         default=0,
-        help="torch threads for TorchRL (0: torch's default)",
+        help="torch threads for TorchRL (0: torch's default, 2 here)",
     )
     ap.add_argument(
         "--sb3-threads", type=int, default=1, help="torch threads for SB3 (0: torch's default)"
+        # 1: SB3's tiny minibatches run at least as fast on one thread here, and
+        # a second thread makes them collapse when the other core is busy.
     )
     ap.add_argument("--child", choices=["torchrl", "sb3", "rollout"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
