@@ -47,8 +47,8 @@ test-python: develop ## pytest (default suite; integration tests excluded) and s
 
 test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python tests
 
-test-integration: develop ## Heavy tests: SB3 (torch) and RLlib (Ray) smoke tests
-	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40"
+test-integration: develop ## Heavy tests: SB3 and TorchRL (torch), RLlib (Ray)
+	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40" "torchrl>=0.14" "tensordict>=0.14"
 	$(PY) -m pytest -q -m integration
 
 FUZZ_EXAMPLES ?= 400

@@ -100,10 +100,17 @@ def run_ibr(scenario: pm.Scenario, rounds: int, steps: int, envs: int, seed: int
     report("IBR", scenario, learned, truthful)
 
 
-def run_sbr(scenario: pm.Scenario, steps: int, markets: int, seed: int) -> None:
+def train_sbr(scenario: pm.Scenario, steps: int, markets: int, seed: int) -> PPO:
+    """One PPO policy shared by all generators of ``markets`` markets, trained
+    for ``steps`` agent-steps (``benches/bench_train.py`` times this)."""
     venv = MarketVecEnv(scenario, num_markets=markets, seed=seed)
     model = PPO("MlpPolicy", venv, n_steps=scenario.t, batch_size=scenario.t * 8, seed=seed)
     model.learn(total_timesteps=steps)
+    return model
+
+
+def run_sbr(scenario: pm.Scenario, steps: int, markets: int, seed: int) -> None:
+    model = train_sbr(scenario, steps, markets, seed)
 
     def act(i: int, obs: np.ndarray) -> np.ndarray:
         action, _ = model.predict(obs, deterministic=True)
