@@ -165,10 +165,10 @@ impl PyMarketEnv {
                 agents.len()
             )));
         }
-        let unique = pyo3::types::PySet::new(py, agents.iter())?;
-        if unique.len() != n {
+        if !distinct_names(agents)? {
             return Err(PyValueError::new_err(format!(
-                "agents: names must be distinct, got {}",
+                "agents: must be the agent names in index order (gen_0 ... gen_{}, each once), got {}",
+                n - 1,
                 agents.repr()?
             )));
         }
@@ -361,6 +361,30 @@ impl PyMarketEnv {
             self.tie_rule.name()
         )
     }
+}
+
+/// True when `agents` is exactly `["gen_0", ..., "gen_{N-1}"]`, the names in
+/// index order (so no name is missing or repeated). No allocation.
+fn distinct_names(agents: &Bound<'_, PyList>) -> PyResult<bool> {
+    for (i, item) in agents.iter().enumerate() {
+        let Ok(s) = item.cast::<pyo3::types::PyString>() else {
+            return Ok(false);
+        };
+        let name = s.to_str()?;
+        let ok = name
+            .strip_prefix("gen_")
+            .and_then(|d| d.parse::<usize>().ok())
+            .is_some_and(|k| {
+                let digits = &name[4..];
+                k == i
+                    && digits.bytes().all(|c| c.is_ascii_digit())
+                    && (digits.len() == 1 || !digits.starts_with('0'))
+            });
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Two finite-or-not numbers from one agent's action: a float32/float64
