@@ -5,6 +5,10 @@ episodes (reset + T=24 steps with pre-built random actions) of
 
 - ``pm.MarketEnv`` (arrays in, arrays out),
 - ``pm.parallel_env`` (PettingZoo dicts, pre-built action dicts),
+- the Gymnasium single-learner env (one learner, N-1 built-in truthful
+  opponents stepped in Rust), as the class itself and as
+  ``gymnasium.make("powermarket/Market-v0")`` returns it (with Gymnasium's
+  wrappers),
 - ``ReferenceMarketEnv`` (benches/reference_env.py, the easy_marl way),
 
 all in this one process. The contenders run interleaved in rounds (A, B, C, A,
@@ -19,12 +23,15 @@ import os
 import statistics
 from collections.abc import Callable
 
+import gymnasium
 import numba
 import numpy as np
 from _common import calibrate, machine, table, timed
 from reference_env import ReferenceMarketEnv, compare_episode
 
 import powermarket as pm
+
+ENV_ID = "powermarket/Market-v0"
 
 
 def random_actions(rng: np.random.Generator, t: int, n: int) -> np.ndarray:
@@ -85,10 +92,17 @@ def main() -> None:
         steps = [np.ascontiguousarray(a) for a in acts]
         agents = [f"gen_{i}" for i in range(n)]
         dict_steps = [{ag: a[i] for i, ag in enumerate(agents)} for a in acts]
+        learner_steps = [np.ascontiguousarray(a[0]) for a in acts]
         runs = {
             "MarketEnv": episode_runner(pm.MarketEnv(scenario, seed=1), steps),
             "PettingZoo": episode_runner(pm.parallel_env(scenario, seed=1), dict_steps),
             "reference": episode_runner(ReferenceMarketEnv.from_scenario(scenario, 1), steps),
+            "Gymnasium": episode_runner(
+                gymnasium.make(ENV_ID, scenario=scenario, seed=1).unwrapped, learner_steps
+            ),
+            "Gymnasium make": episode_runner(
+                gymnasium.make(ENV_ID, scenario=scenario, seed=1), learner_steps
+            ),
         }
         s = interleaved(runs, args.rounds, args.round_s)
         us = {k: statistics.median(v) / t * 1e6 for k, v in s.items()}
@@ -99,13 +113,15 @@ def main() -> None:
             return statistics.median(r / x for r, x in pairs)
 
         sp_env, sp_pz = speedup("MarketEnv"), speedup("PettingZoo")
-        targets.append((n, us["MarketEnv"], sp_env, sp_pz))
+        targets.append((n, us["MarketEnv"], sp_env, sp_pz, us["Gymnasium"], us["Gymnasium make"]))
         rows.append(
             [
                 n,
                 f"{us['MarketEnv']:.2f} ({best['MarketEnv']:.2f})",
                 f"{us['PettingZoo']:.2f} ({best['PettingZoo']:.2f})",
                 f"{us['reference']:.2f} ({best['reference']:.2f})",
+                f"{us['Gymnasium']:.2f} ({best['Gymnasium']:.2f})",
+                f"{us['Gymnasium make']:.2f} ({best['Gymnasium make']:.2f})",
                 f"{1e6 / us['MarketEnv'] / 1e3:,.0f} k",
                 f"{1e6 / us['PettingZoo'] / 1e3:,.0f} k",
                 f"{1e6 / us['reference'] / 1e3:,.1f} k",
@@ -129,6 +145,8 @@ def main() -> None:
                 "MarketEnv µs/step",
                 "PettingZoo µs/step",
                 "reference µs/step",
+                "Gymnasium single µs/step",
+                "gymnasium.make µs/step",
                 "MarketEnv steps/s",
                 "PettingZoo steps/s",
                 "reference steps/s",
@@ -139,10 +157,15 @@ def main() -> None:
         )
     )
     print("\n## Targets (shown, not asserted)\n")
-    for n, t_env, sp_env, sp_pz in targets:
+    for n, t_env, sp_env, sp_pz, t_gym, t_make in targets:
         if n == 5:
             ok = "met" if t_env <= 1.0 else "NOT met"
             print(f"- MarketEnv at N=5: {t_env:.2f} µs/step (target <= 1 µs: {ok})")
+            ok = "met" if t_gym <= 1.0 else "NOT met"
+            print(
+                f"- Gymnasium single-learner at N=5 (built-in opponents): {t_gym:.2f} µs/step "
+                f"(target <= 1 µs: {ok}); through gymnasium.make's wrappers {t_make:.2f} µs"
+            )
         ok = "met" if sp_env >= 10 else "NOT met"
         print(f"- MarketEnv vs reference at N={n}: {sp_env:.1f}x (target >= 10x: {ok})")
         ok = "met" if sp_pz >= 4 else "NOT met"

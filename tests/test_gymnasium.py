@@ -476,3 +476,34 @@ def test_vector_env_spaces_errors_and_seeding() -> None:
     assert same(outs[0][0], outs[1][0])
     for (o1, r1), (o2, r2) in zip(outs[0][1:], outs[1][1:], strict=True):
         assert same(o1, o2) and same(r1, r2)
+
+
+@pytest.mark.parametrize(
+    "opponents", ["truthful", "random", ("markup", 7.5), ("constant", 0.2, -1.0)]
+)
+def test_native_single_step_equals_the_general_path(opponents):
+    """The one-call step (built-in opponents, plain actions) and the general
+    path (taken for a (2, 1) action) give bit-identical episodes."""
+    import gymnasium
+
+    kw = dict(scenario=pm.Scenario.default(n=4, t=24), agent=2, opponents=opponents, seed=11)
+    fast = gymnasium.make("powermarket/Market-v0", **kw).unwrapped
+    slow = gymnasium.make("powermarket/Market-v0", **kw).unwrapped
+    assert fast._builtin_only
+    rng = np.random.default_rng(3)
+    for episode in range(2):
+        assert np.array_equal(fast.reset(seed=episode)[0], slow.reset(seed=episode)[0])
+        for _ in range(24):
+            a = rng.uniform([-0.5, -12.0], [1.5, 12.0])
+            got = fast.step(a.astype(np.float32) if episode else list(map(float, a)))
+            want = slow.step(np.asarray(a, np.float32 if episode else np.float64).reshape(2, 1))
+            assert got[0].dtype == want[0].dtype == np.float32
+            assert got[0].tobytes() == want[0].tobytes()
+            assert got[1:4] == want[1:4] and type(got[1]) is float
+            assert got[4] == want[4]
+    # Invalid actions still get the general path's errors.
+    with pytest.raises(RuntimeError):
+        fast.step(np.zeros(2, np.float32))
+    fast.reset()
+    with pytest.raises(ValueError, match="gen_2"):
+        fast.step(np.array([np.nan, 0.0], np.float32))

@@ -246,6 +246,8 @@ class MarketSingleAgentEnv(gymnasium.Env):
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
         self._actions = np.zeros((n, 2), dtype=np.float32)
+        # No Python opponents: steps can run entirely in the core.
+        self._builtin_only = self.plan.batched is None and not self.plan.per_agent
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Check everything first: a failed reset reseeds nothing.
@@ -259,6 +261,16 @@ class MarketSingleAgentEnv(gymnasium.Env):
         return obs[self.agent], info
 
     def step(self, action):
+        if self._builtin_only:
+            # Built-in opponents: the whole step in one native call. It
+            # returns None (changing nothing) for anything but a plain valid
+            # action in a running episode; the general path below then
+            # handles or reports it.
+            out = self.market.step_single(action, self.agent, self.plan.rust)
+            if out is not None:
+                if self.render_mode == "human":
+                    self.render()
+                return out
         if self._obs is None:
             raise RuntimeError("step() called before reset(): call reset() first")
         a = actions_f32(action, (2,), f"action for gen_{self.agent}", lambda _: None, flatten=True)

@@ -29,6 +29,8 @@ pub struct PyMarketEnv {
     env: MarketEnv,
     observer: Observer,
     tie_rule: TieRule,
+    /// Scratch (actions, obs, rewards) of `step_single`, kept between calls.
+    single: (Vec<f32>, Vec<f32>, Vec<f32>),
 }
 
 fn obs_array<'py>(py: Python<'py>, n: usize, d: usize) -> Bound<'py, PyArray2<f32>> {
@@ -50,6 +52,7 @@ impl PyMarketEnv {
             env,
             observer,
             tie_rule,
+            single: Default::default(),
         })
     }
 }
@@ -240,6 +243,76 @@ impl PyMarketEnv {
         )
     }
 
+    /// The Gymnasium single-learner step, natively (internal; used by
+    /// ``powermarket.gymnasium.MarketSingleAgentEnv``). ``agent`` plays
+    /// ``action`` (2 finite numbers: a 1-D float32/float64 array, or a list
+    /// or tuple of floats/ints; clipped to the box in float64), the other
+    /// agents follow the built-in ``opponents`` (market 0's RNG). Returns
+    /// ``(obs (D,), reward, terminated, truncated, info)`` as
+    /// ``Env.step`` does, or ``None``, with nothing changed, for any other
+    /// input or state: the caller then takes the general path, which
+    /// handles or reports it.
+    fn step_single<'py>(
+        slf: &Bound<'py, Self>,
+        action: &Bound<'py, PyAny>,
+        agent: usize,
+        opponents: &Bound<'py, PyOpponents>,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = slf.py();
+        let Some(pair) = plain_pair(action) else {
+            return Ok(None);
+        };
+        let mut guard = borrow_env(slf, "MarketEnv")?;
+        let this = &mut *guard;
+        let (n, d) = (this.env.num_agents(), this.env.obs_dim());
+        let running = this.env.t().is_some_and(|t| t < this.env.horizon());
+        let Ok(mut ops) = opponents.try_borrow_mut() else {
+            return Ok(None);
+        };
+        if !running || agent >= n || ops.inner.strategies.len() != n {
+            return Ok(None);
+        }
+        let mut actions = std::mem::take(&mut this.single.0);
+        actions.resize(2 * n, 0.0);
+        let delta = ops.max_bid_delta;
+        ops.inner.fill(&mut actions, agent, delta);
+        for (k, x) in pair.iter().enumerate() {
+            let (lo, hi) = (
+                crate::env::ACTION_LOW[k] as f64,
+                crate::env::ACTION_HIGH[k] as f64,
+            );
+            actions[2 * agent + k] = x.max(lo).min(hi) as f32;
+        }
+        let (mut obs, mut rewards) = (
+            std::mem::take(&mut this.single.1),
+            std::mem::take(&mut this.single.2),
+        );
+        obs.resize(n * d, 0.0);
+        rewards.resize(n, 0.0);
+        let stepped = this.env.step(&actions, &mut obs, &mut rewards);
+        let result = stepped.map(|info| {
+            let row = PyArray1::from_slice(py, &obs[agent * d..(agent + 1) * d]);
+            (info, row, rewards[agent] as f64)
+        });
+        this.single = (actions, obs, rewards);
+        let (info, row, reward) = result?;
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "price"), info.price)?;
+        dict.set_item(intern!(py, "demand"), info.demand)?;
+        dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
+        dict.set_item(intern!(py, "cleared"), this.env.last_cleared()[agent])?;
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                row.into_any(),
+                reward.into_bound_py_any(py)?,
+                info.terminated.into_bound_py_any(py)?,
+                false.into_bound_py_any(py)?,
+                dict.into_any(),
+            ],
+        )?))
+    }
+
     /// The current episode so far: ``bids``, ``offered``, ``cleared``,
     /// ``rewards`` (hours, N) and ``prices``, ``demand`` (hours,), NumPy copies.
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -387,6 +460,40 @@ fn distinct_names(agents: &Bound<'_, PyList>) -> PyResult<bool> {
     Ok(true)
 }
 
+/// Two finite numbers from a plain action: a 1-D float32/float64 array of
+/// length 2, or a list/tuple of two floats or ints. `None` for anything else.
+fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
+    let array = super::is_plain_ndarray(action);
+    let pair = if let Some(a) = action.cast::<PyArray1<f32>>().ok().filter(|_| array) {
+        let ro = a.try_readonly().ok()?;
+        let v = ro.as_array();
+        (v.len() == 2).then(|| [v[0] as f64, v[1] as f64])?
+    } else if let Some(a) = action.cast::<PyArray1<f64>>().ok().filter(|_| array) {
+        let ro = a.try_readonly().ok()?;
+        let v = ro.as_array();
+        (v.len() == 2).then(|| [v[0], v[1]])?
+    } else if action.is_exact_instance_of::<PyList>() || action.is_exact_instance_of::<PyTuple>() {
+        let seq = action.cast::<pyo3::types::PySequence>().ok()?;
+        if seq.len().ok()? != 2 {
+            return None;
+        }
+        let mut out = [0.0; 2];
+        for (k, o) in out.iter_mut().enumerate() {
+            let x = seq.get_item(k).ok()?;
+            if !(x.is_exact_instance_of::<pyo3::types::PyFloat>()
+                || x.is_exact_instance_of::<pyo3::types::PyInt>())
+            {
+                return None;
+            }
+            *o = x.extract::<f64>().ok()?;
+        }
+        out
+    } else {
+        return None;
+    };
+    pair.iter().all(|x| x.is_finite()).then_some(pair)
+}
+
 /// Two finite-or-not numbers from one agent's action: a float32/float64
 /// array of shape (2,), or any sequence of two numbers. `None` if malformed.
 fn action_pair(act: &Bound<'_, PyAny>) -> Option<[f32; 2]> {
@@ -459,6 +566,7 @@ fn _restore_market_env(
         env: MarketEnv::restore(market, snap)?,
         observer,
         tie_rule,
+        single: Default::default(),
     })
 }
 

@@ -93,7 +93,7 @@ pub(crate) fn array_arg<'py, T: Element>(
 
 /// True when `obj` is exactly `numpy.ndarray` (no subclass such as a
 /// masked array or matrix): a pointer comparison.
-fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
+pub(crate) fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     use pyo3::PyTypeInfo;
     obj.get_type()
         .is(numpy::PyUntypedArray::type_object(obj.py()))
