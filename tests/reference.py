@@ -104,11 +104,14 @@ def demand_units(demand: float, k: int) -> int | None:
         return None
 
 
-def meets(supply_units: int, d_units: int | None) -> bool:
-    """S_u >= D_u - floor(D_u / 2**40), with Python's exact big ints."""
+def meets(supply_units: int, d_units: int | None, n: int) -> bool:
+    """S_u >= max(1, D_u - max(N, floor(D_u / 2**40))), with Python's exact big ints.
+
+    The tolerance is relative (2**-40) but never below N units, the most that
+    truncating N quantities to units can lose."""
     if d_units is None:
         return False
-    return supply_units >= d_units - (d_units >> TOLERANCE_BITS)
+    return supply_units >= max(1, d_units - max(n, d_units >> TOLERANCE_BITS))
 
 
 def exact_price(bids, quantities, demand, shortage_price=None) -> tuple[float, bool]:
@@ -124,7 +127,7 @@ def exact_price(bids, quantities, demand, shortage_price=None) -> tuple[float, b
     d_u = demand_units(d, k)
     for p in levels:
         s_u = sum(u for u, x in zip(units, b, strict=True) if x <= p)
-        if meets(s_u, d_u):
+        if meets(s_u, d_u, len(q)):
             return p, False
     return (levels[-1] if shortage_price is None else float(shortage_price)), True
 

@@ -924,3 +924,80 @@ def test_15_no_reference_to_a_design_file_outside_the_repository():
             offenders.append(name)
     assert not offenders, offenders
     assert "docs/semantics.md" in (ROOT / "README.md").read_text()
+
+
+# --- found in review after the fixes --------------------------------------------------------
+
+
+@pytest.mark.parametrize("backstop", [1e6, 1e9, 1e15])
+@pytest.mark.parametrize("rule", ["pro_rata", "index"])
+def test_review_huge_backstop_does_not_set_the_price(backstop, rule):
+    caps = [300.1, 250.3, 180.7, 120.9]
+    demand = sum(caps)
+    price, cleared = pm.clear(
+        [10.0, 20.0, 30.0, 40.0, 3000.0], caps + [backstop], demand, tie_rule=rule
+    )
+    assert price == 40.0
+    assert cleared[4] == 0.0
+    assert cleared.sum() == pytest.approx(demand, rel=1e-12)
+    s = pm.Scenario(caps + [backstop], [10, 20, 30, 40, 3000], [demand] * 2, demand_noise=0.0)
+    env = pm.MarketEnv(s, seed=0, tie_rule=rule)
+    env.reset()
+    info = env.step(np.zeros((5, 2), np.float32))[4]
+    assert info["price"] == 40.0 and info["shortfall"] == 0.0
+
+
+def test_review_copy_or_pickle_during_a_step_is_a_runtime_error_not_a_panic():
+    import copy
+    import pickle
+
+    v = pm.VecMarketEnv(pm.Scenario.default(n=50, t=24), num_envs=20000, seed=0, num_threads=1)
+    v.reset()
+    a = np.zeros((20000, 50, 2), np.float32)
+    errors: list[BaseException] = []
+    t = threading.Thread(target=v.step, args=(a,))
+    t.start()
+    while t.is_alive():
+        for op in (pickle.dumps, copy.copy, copy.deepcopy, lambda e: e.hours):
+            try:
+                op(v)
+            except BaseException as e:  # noqa: BLE001 - a PanicException is a BaseException
+                errors.append(e)
+    t.join()
+    assert all(type(e) is RuntimeError and "thread" in str(e) for e in errors), errors
+
+
+def test_review_step_dict_refuses_masked_and_non_numeric_actions():
+    e = pm.MarketEnv(pm.Scenario.default(n=3, t=4), seed=0)
+    e.reset()
+    names = ["gen_0", "gen_1", "gen_2"]
+    for bad in (
+        np.ma.masked_array(np.array([0.5, 1.0], np.float32), mask=[True, False]),
+        np.array([1 + 1j, 0]),
+        "ab",
+    ):
+        acts = {n: np.zeros(2, np.float32) for n in names}
+        acts["gen_0"] = bad
+        with pytest.raises(TypeError, match="actions"):
+            e.step_dict(acts, names)
+    assert e.t == 0
+
+
+def test_review_huge_int_actions_take_the_same_path_everywhere():
+    from powermarket.gymnasium import MarketSingleAgentEnv
+
+    builtin = MarketSingleAgentEnv(pm.Scenario.default(n=5, t=24), opponents="random", seed=1)
+    python = MarketSingleAgentEnv(
+        pm.Scenario.default(n=5, t=24), opponents=lambda o: np.zeros((len(o), 2)), seed=1
+    )
+    for env in (builtin, python):
+        env.reset()
+        with pytest.raises(TypeError):
+            env.step([0, 2**70])
+        assert env.market.t == 0
+
+
+def test_review_numpy_bool_seed_is_a_type_error():
+    for make in (lambda: pm.MarketEnv(seed=np.True_), lambda: pm.VecMarketEnv(seed=np.True_)):
+        with pytest.raises(TypeError, match="seed"):
+            make()

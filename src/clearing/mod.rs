@@ -550,7 +550,8 @@ mod tests {
     /// sequential cumulative sum, first index whose sum reaches the demand.
     /// `exact` decides "reaches" as the spec does (written here apart from
     /// `units.rs`: multiples of 2^-k MW, k = 62 - (floor(log2 qmax) + 1) -
-    /// ceil(log2 n), demand rounded up, tolerance 2^-40); otherwise `>=` on
+    /// ceil(log2 n), demand rounded up, tolerance max(2^-40 relative, N
+    /// units)); otherwise `>=` on
     /// the float cumulative sum.
     fn classic_with(b: &[f64], q: &[f64], d: f64, exact: bool) -> (f64, Vec<f64>) {
         let n = b.len();
@@ -566,7 +567,11 @@ mod tests {
         } else {
             0
         };
-        let target = d_units - d_units / (1i128 << 40);
+        let target = if d_units > 0 {
+            (d_units - (d_units / (1i128 << 40)).max(n as i128)).max(1)
+        } else {
+            0
+        };
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&i, &j| b[i].partial_cmp(&b[j]).unwrap());
         let (mut cum, mut cum_units) = (0.0, 0i128);
@@ -816,6 +821,33 @@ mod tests {
         let (c, _) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
         assert!(c.shortage);
         assert_eq!(c.price, 3000.0);
+    }
+
+    #[test]
+    fn a_huge_backstop_offer_does_not_hide_the_cheap_capacity() {
+        // Demand equal to the float sum of the cheap capacities is met by
+        // them, however large the expensive offer (found in review).
+        let caps = [300.1, 250.3, 180.7, 120.9];
+        let d: f64 = caps.iter().sum();
+        for backstop in [1e6, 1e9, 1e15] {
+            let mut q = caps.to_vec();
+            q.push(backstop);
+            let b = [10.0, 20.0, 30.0, 40.0, 3000.0];
+            for rule in [TieRule::ProRata, TieRule::Index] {
+                let rules = Rules {
+                    tie_rule: rule,
+                    shortage_price: None,
+                };
+                let (c, x) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
+                assert_eq!(c.price, 40.0, "{rule:?} backstop {backstop}");
+                assert_eq!(x[4], 0.0);
+            }
+        }
+        let b = [10.0, 10.0, 10.0, 10.0, 10.0, 1000.0];
+        let q = [0.2, 0.2, 0.2, 0.2, 0.2, 1e6];
+        let d = 0.2 + 0.2 + 0.2 + 0.2 + 0.2;
+        let (c, _) = clear(&b, &q, d, &Rules::default(), &mut Workspace::new()).unwrap();
+        assert_eq!(c.price, 10.0);
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! the price is the same under every tie rule, algorithm and architecture.
 //!
 //! Demand `D > 0` becomes `D_u = max(1, ceil(D * 2^k))` units. Supply `S`
-//! meets demand when `S_u >= D_u - floor(D_u / 2^40)`: a relative tolerance
-//! of 2^-40 (about 9.1e-13), so that a demand computed as a float sum of the
-//! capacities counts as met by them.
+//! meets demand when `S_u >= max(1, D_u - max(N, floor(D_u / 2^40)))`: a
+//! relative tolerance of 2^-40 (about 9.1e-13), but never less than N units
+//! (what truncating N quantities can lose), so that a demand computed as a
+//! float sum of the capacities counts as met by them.
 
 /// log2 of the inverse relative tolerance of "supply meets demand".
 pub const TOLERANCE_BITS: u32 = 40;
@@ -72,11 +73,15 @@ impl Units {
         } else {
             0
         };
-        Units {
-            s1,
-            s2,
-            target: demand_units - (demand_units >> TOLERANCE_BITS),
-        }
+        // The tolerance: relative 2^-40, but never less than N units (what
+        // truncating N quantities can lose), and some supply is always needed.
+        let tolerance = (demand_units >> TOLERANCE_BITS).max(n as i64);
+        let target = if demand_units > 0 {
+            (demand_units - tolerance).max(1)
+        } else {
+            0
+        };
+        Units { s1, s2, target }
     }
 
     /// Units of a quantity (truncated toward zero). For a valid quantity
@@ -136,7 +141,7 @@ mod tests {
         let u = Units::new(10.0, 2, 20.0);
         let target = u.target;
         let d = u.of(20.0);
-        assert!(target < d && d - target == d >> TOLERANCE_BITS);
+        assert!(target < d && d - target == (d >> TOLERANCE_BITS).max(2));
         // Demand one ulp above a sum of capacities is met by them.
         let total = 0.1 + 0.2;
         let u = Units::new(0.2, 2, 0.30000000000000004);

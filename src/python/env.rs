@@ -191,12 +191,19 @@ impl PyMarketEnv {
             let act = actions.get_item(&name)?.ok_or_else(|| {
                 PyValueError::new_err(format!("actions: no action for agent {}", name))
             })?;
-            let pair = action_pair(&act).ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "actions for {name}: expected 2 numbers [a0, a1] (shape (2,)), got {}",
-                    act.repr().map(|r| r.to_string()).unwrap_or_default()
-                ))
-            })?;
+            let pair = action_pair(&act)
+                .map_err(|e| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "actions for {name}: {}",
+                        e.value(py)
+                    ))
+                })?
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "actions for {name}: expected 2 numbers [a0, a1] (shape (2,)), got {}",
+                        act.repr().map(|r| r.to_string()).unwrap_or_default()
+                    ))
+                })?;
             buf[2 * i..2 * i + 2].copy_from_slice(&pair);
         }
         let mut obs = vec![0f32; n * d];
@@ -480,12 +487,14 @@ fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
         let mut out = [0.0; 2];
         for (k, o) in out.iter_mut().enumerate() {
             let x = seq.get_item(k).ok()?;
-            if !(x.is_exact_instance_of::<pyo3::types::PyFloat>()
-                || x.is_exact_instance_of::<pyo3::types::PyInt>())
-            {
+            *o = if x.is_exact_instance_of::<pyo3::types::PyFloat>() {
+                x.extract::<f64>().ok()?
+            } else if x.is_exact_instance_of::<pyo3::types::PyInt>() {
+                // Ints NumPy would not make a number array of: general path.
+                x.extract::<i64>().ok()? as f64
+            } else {
                 return None;
-            }
-            *o = x.extract::<f64>().ok()?;
+            };
         }
         out
     } else {
@@ -496,21 +505,27 @@ fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
 
 /// Two finite-or-not numbers from one agent's action: a float32/float64
 /// array of shape (2,), or any sequence of two numbers. `None` if malformed.
-fn action_pair(act: &Bound<'_, PyAny>) -> Option<[f32; 2]> {
-    if let Ok(a) = act.cast::<PyArray1<f32>>() {
-        if a.len() == 2 {
-            let ro = a.readonly();
-            let v = ro.as_array();
-            return Some([v[0], v[1]]);
+fn action_pair(act: &Bound<'_, PyAny>) -> PyResult<Option<[f32; 2]>> {
+    if super::is_plain_ndarray(act) {
+        if let Ok(a) = act.cast::<PyArray1<f32>>() {
+            if a.len() != 2 {
+                return Ok(None);
+            }
+            if let Ok(ro) = a.try_readonly() {
+                let v = ro.as_array();
+                return Ok(Some([v[0], v[1]]));
+            }
         }
-        return None;
     }
-    if act.is_instance_of::<pyo3::types::PyString>() {
-        return None;
+    match actions_arg(act, 1) {
+        Ok(a) => {
+            let v = a.values();
+            Ok((v.len() == 2).then(|| [v[0], v[1]]))
+        }
+        // Not numbers at all (str, complex, masked, ...): TypeError as everywhere.
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(act.py()) => Err(e),
+        Err(_) => Ok(None),
     }
-    let a = actions_arg(act, 1).ok()?;
-    let v = a.values();
-    (v.len() == 2).then(|| [v[0], v[1]])
 }
 
 fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {

@@ -185,7 +185,11 @@ pub(crate) fn opt_count_arg(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResu
 /// One seed: an int in [0, 2**64). Bools are TypeError; other values
 /// ValueError naming `arg`.
 fn one_seed(s: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
-    if s.is_instance_of::<pyo3::types::PyBool>() {
+    let numpy_bool = || -> PyResult<bool> {
+        static NPBOOL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        s.is_instance(NPBOOL.import(s.py(), "numpy", "bool_")?)
+    };
+    if s.is_instance_of::<pyo3::types::PyBool>() || numpy_bool()? {
         return Err(PyTypeError::new_err(format!(
             "{arg} must be an int in [0, 2**64), got a bool ({s})"
         )));

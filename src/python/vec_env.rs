@@ -203,6 +203,17 @@ fn copy_wide<T: Copy + Send + Sync>(dst: &mut [T], src: &[T], threads: usize) {
     }
 }
 
+/// A shared borrow of the env, or a RuntimeError saying that another thread
+/// is using it (never PyO3's bare borrow error, never a panic).
+fn borrow_ref<'py>(slf: &Bound<'py, PyVecMarketEnv>) -> PyResult<PyRef<'py, PyVecMarketEnv>> {
+    slf.try_borrow().map_err(|_| {
+        PyRuntimeError::new_err(
+            "VecMarketEnv is being used by another thread: envs are not thread-safe; \
+             use one env per thread (or guard it with a lock)",
+        )
+    })
+}
+
 fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
     if copy {
         a.call_method0(intern!(a.py(), "copy"))
@@ -393,30 +404,34 @@ impl PyVecMarketEnv {
 
     /// Realised demand of market ``i``'s current episode, MW (a copy).
     fn episode_demand<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         i: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let py = slf.py();
+        let this = borrow_ref(slf)?;
+        let this = &*this;
         let i = count_arg(i, "i")?;
-        if i >= self.env.num_envs() {
+        if i >= this.env.num_envs() {
             return Err(PyValueError::new_err(format!(
                 "market index {i} out of range for {} markets",
-                self.env.num_envs()
+                this.env.num_envs()
             )));
         }
-        Ok(self.env.demand_of(i).to_pyarray(py))
+        Ok(this.env.demand_of(i).to_pyarray(py))
     }
 
     /// Hour of each market's current episode, as an (M,) int64 array (-1 before reset).
     #[getter]
-    fn hours<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        let h: Vec<i64> = self
+    fn hours<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let py = slf.py();
+        let this = borrow_ref(slf)?;
+        let h: Vec<i64> = this
             .env
             .hours()
             .into_iter()
             .map(|h| h.map_or(-1, |v| v as i64))
             .collect();
-        PyArray1::from_vec(py, h)
+        Ok(PyArray1::from_vec(py, h))
     }
 
     /// Lower and upper bounds of every observation feature, each (N, D) float32.
@@ -481,7 +496,7 @@ impl PyVecMarketEnv {
     /// A copy with the same state, RNGs and buffers' contents included.
     fn __copy__(slf: &Bound<'_, Self>) -> PyResult<Self> {
         let py = slf.py();
-        let this = slf.borrow();
+        let this = borrow_ref(slf)?;
         restore(py, &this.state(py)?)
     }
 
@@ -494,7 +509,7 @@ impl PyVecMarketEnv {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let py = slf.py();
-        let state = slf.borrow().state(py)?;
+        let state = borrow_ref(slf)?.state(py)?;
         let restore = py
             .import("powermarket._core")?
             .getattr("_restore_vec_market_env")?;
