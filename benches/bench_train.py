@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> None:
         help="torch threads for TorchRL (0: torch's default, 2 here)",
     )
     ap.add_argument(
-        "--sb3-threads", type=int, default=1, help="torch threads for SB3 (0: torch's default)"
+        "--sb3-threads",
+        type=int,
+        default=1,
+        help="torch threads for SB3 (0: torch's default)",
         # 1: SB3's tiny minibatches run at least as fast on one thread here, and
         # a second thread makes them collapse when the other core is busy.
     )
