@@ -135,6 +135,33 @@ impl PyScenario {
         })
     }
 
+    /// Read a scenario file (TOML, the demand inline or in a CSV beside it);
+    /// the same as ``powermarket.load_scenario(path)``. A malformed file is a
+    /// ValueError naming the file, the field and the line.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let load = py.import("powermarket.scenario_files")?.getattr("load")?;
+        Ok(load.call1((path,))?.cast::<PyScenario>()?.get().clone())
+    }
+
+    /// Write this scenario to a TOML file (``csv=True``: the demand in a CSV
+    /// beside it); the same as ``powermarket.save_scenario(self, path)``.
+    #[pyo3(signature = (path, *, csv=false, description=None))]
+    fn save(
+        slf: &Bound<'_, Self>,
+        path: &Bound<'_, PyAny>,
+        csv: bool,
+        description: Option<&str>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let save = py.import("powermarket.scenario_files")?.getattr("save")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("csv", csv)?;
+        kwargs.set_item("description", description)?;
+        save.call((slf, path), Some(&kwargs))?;
+        Ok(())
+    }
+
     /// Build from a dict as produced by ``to_dict()``; unknown keys are an error.
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
