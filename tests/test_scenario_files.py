@@ -146,6 +146,7 @@ def test_good_base_loads(tmp_path: Path) -> None:
         ("capacity = 20.0", "capacity = true", "generators[1].capacity", 9),
         ("capacity = 20.0\n", "", "generators[1].capacity", 8),
         ("cost = 30.0", "cost = nan", "generators[1].cost", 10),
+        ("cost = 30.0", "cost = 1" + "0" * 400, "generators[1].cost", 10),
         ("cost = 30.0", "costs = 30.0", "generators[1].costs", 8),
         ("demand_noise = 0.0", "demand_noise = -1.0", "market.demand_noise", 2),
         ("demand_noise = 0.0", "demand_nois = 0.1", "market.demand_nois", 1),

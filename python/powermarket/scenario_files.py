@@ -101,7 +101,10 @@ class _File:
 def _number(f: _File, value: Any, field: str, line: int | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise f.error(field, f"must be a number, got {value!r}", line)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise f.error(field, f"is beyond the float64 range, got {value}", line) from None
 
 
 def _table(f: _File, value: Any, field: str, allowed: Sequence[str], line: int | None) -> dict:
