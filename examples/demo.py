@@ -22,7 +22,9 @@ in € per day, plus the mean clearing price against the competitive price (all
 bids at cost). It saves a figure to ``outputs/demo.png``: price by hour, the
 merit order at the peak, and NashConv by round.
 
-Run: ``make demo`` (or ``.venv/bin/python examples/demo.py --seed 0``).
+Run: ``make demo`` (or ``.venv/bin/python examples/demo.py --seed 0``). With
+``--scenario PATH`` the same job runs on a scenario file, e.g.
+``examples/scenarios/four_plants_day.toml``.
 """
 
 from __future__ import annotations
@@ -149,6 +151,11 @@ def score(scenario: pm.Scenario, pol: LinearPolicies, budget: Budget, seed: int)
     )
 
 
+def per(scenario: pm.Scenario) -> str:
+    """What the € amounts are per: an episode, which is a day on the default market."""
+    return "day" if scenario.t == 24 else f"episode ({scenario.t} h)"
+
+
 def learn(
     scenario: pm.Scenario, budget: Budget, seed: int, quiet: bool
 ) -> tuple[LinearPolicies, list[dict]]:
@@ -198,8 +205,8 @@ def learn(
         profit = x["played_reward_eur_per_day"].sum()
         share = x["nash_conv_eur_per_day"] / profit if profit > 0 else float("inf")
         bar.write(
-            f"round {rnd + 1}: NashConv {x['nash_conv_eur_per_day']:9.1f} €/day = "
-            f"{100 * share:5.1f} % of the total learned reward ({profit:.1f} €/day)"
+            f"round {rnd + 1}: NashConv {x['nash_conv_eur_per_day']:9.1f} €/{per(scenario)} = "
+            f"{100 * share:5.1f} % of the total learned reward ({profit:.1f} €/{per(scenario)})"
         )
         if share < NASHCONV_TARGET:
             bar.write(f"NashConv below {100 * NASHCONV_TARGET:.0f} %: stopping")
@@ -237,7 +244,7 @@ def print_table(scenario: pm.Scenario, res: dict, regret: dict) -> None:
         f"{'alone truthful':>15} {'all truthful':>13} {'regret':>8}"
     )
     print()
-    print("Per generator, mean over the evaluation markets (profit in € per day):")
+    print(f"Per generator, mean over the evaluation markets (profit in € per {per(scenario)}):")
     print(header)
     print("-" * len(header))
     for j in range(scenario.n):
@@ -255,14 +262,15 @@ def print_table(scenario: pm.Scenario, res: dict, regret: dict) -> None:
         f"({(p_l / p_c - 1) * 100:+.1f} %)"
     )
     print(
-        f"NashConv (sum of regrets): {regret['nash_conv_eur_per_day']:.1f} €/day = "
+        f"NashConv (sum of regrets): {regret['nash_conv_eur_per_day']:.1f} €/{per(scenario)} = "
         f"{100 * regret['nash_conv'] / regret['played_reward'].sum():.1f} % of the total "
         "learned reward"
     )
     print(
         "markup: mean learned bid minus cost (€/MWh); alone truthful: its profit if it "
         "alone bid at cost against the others' learned bids; all truthful: everyone at cost; "
-        "regret: what it could still gain (€/day, reward incl. penalties) by the best of "
+        f"regret: what it could still gain (€/{per(scenario)}, reward incl. penalties) by the "
+        "best of "
         "21 x 41 (withheld, price) bids in each hour, the others as played."
     )
 
@@ -309,7 +317,11 @@ def save_figure(
         label="truthful offers",
         color="tab:green",
     )
-    ax2.set_title(f"merit order at the peak hour ({peak}:00)")
+    ax2.set_title(
+        f"merit order at the peak hour ({peak}:00)"
+        if scenario.t <= 24
+        else f"merit order at the peak hour (hour {peak})"
+    )
     ax2.legend()
     rounds = np.arange(1, len(history) + 1)
     nash_conv = [x["nash_conv_eur_per_day"] for x in history]
@@ -317,7 +329,7 @@ def save_figure(
     ax3.plot(rounds, nash_conv, marker="o", label="NashConv (sum of regrets)")
     ax3.plot(rounds, target, linestyle="--", color="grey", label="2 % of the total learned reward")
     ax3.set_xlabel("IBR round")
-    ax3.set_ylabel("€ per day")
+    ax3.set_ylabel(f"€ per {per(scenario)}")
     ax3.set_xticks(rounds)
     ax3.set_ylim(bottom=0)
     ax3.set_title("distance to equilibrium: NashConv by round")
@@ -334,9 +346,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     ap.add_argument("--out", default="outputs/demo.png", help="where to save the figure")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument(
+        "--scenario",
+        default=None,
+        metavar="PATH",
+        help="a scenario file (TOML, see examples/scenarios/); default: the easy_marl\n"
+        "default market (5 generators, 24 hours). € amounts are per episode.",
+    )
     args = ap.parse_args(argv)
     start = time.perf_counter()
-    scenario = pm.Scenario.default(n=5, t=24)
+    if args.scenario is None:
+        scenario = pm.Scenario.default(n=5, t=24)
+    else:
+        scenario = pm.load_scenario(args.scenario)
     budget = BUDGETS[args.budget]
     print(f"powermarket {pm.__version__}: {scenario}")
     print(

@@ -83,20 +83,42 @@ impl Scenario {
         s.validated()
     }
 
-    /// The default market with more (or less) capacity: total capacity is
-    /// `(1 + competition_rate)` times the peak demand, split equally.
-    /// `competition_rate = 0.2` is the default preset; larger is more competitive.
-    pub fn competitive(n: usize, t: usize, competition_rate: f64) -> Result<Self> {
-        if !(competition_rate.is_finite() && competition_rate > -1.0) {
+    /// easy_marl's `make_competitive_params(n, t, competition_rate)`:
+    /// `competition_rate` generators share each cost level. Costs are
+    /// `linspace(20, 40, ceil(n / rate))` repeated `rate` times, trimmed to
+    /// `n` and sorted (€/MWh); capacities `150 / n` MW each; demand
+    /// `sin(linspace(0, 2pi, t)) + 1.5` scaled so that its peak is
+    /// `sum(capacities[:-1]) - 1` MW (the fleet without one plant, less 1 MW).
+    /// Needs `n >= 2` (with one plant the peak would be -1 MW) and `rate >= 1`.
+    pub fn competitive(n: usize, t: usize, competition_rate: usize) -> Result<Self> {
+        if competition_rate == 0 {
             return Err(MarketError::Scenario {
                 field: "competition_rate",
-                message: format!("must be finite and > -1, got {competition_rate}"),
+                message: "must be an int >= 1 (generators per cost level), got 0".into(),
             });
         }
-        let mut s = Self::default_preset(n, t)?;
-        let peak = max_of(&s.demand);
-        s.capacities = vec![(1.0 + competition_rate) * peak / n as f64; n];
-        s.validated()
+        check_sizes(n, t)?;
+        if n < 2 {
+            return Err(MarketError::Scenario {
+                field: "n",
+                message: format!(
+                    "the competitive preset needs n >= 2 (its peak demand is the fleet \
+                     without one plant, less 1 MW), got {n}"
+                ),
+            });
+        }
+        let capacities = vec![150.0 / n as f64; n];
+        let levels = linspace(20.0, 40.0, n.div_ceil(competition_rate));
+        let mut costs: Vec<f64> = (0..n).map(|i| levels[i % levels.len()]).collect();
+        costs.sort_by(f64::total_cmp);
+        let shape: Vec<f64> = linspace(0.0, 2.0 * PI, t)
+            .into_iter()
+            .map(|x| x.sin() + 1.5)
+            .collect();
+        let top = max_of(&shape);
+        let peak = capacities[..n - 1].iter().sum::<f64>() - 1.0;
+        let demand = shape.into_iter().map(|d| d / top * peak).collect();
+        Self::with_fleet(capacities, costs, demand).validated()
     }
 
     /// One week of hours (T = 168, hour 0 = Monday 00:00). Weekdays follow a
@@ -457,10 +479,14 @@ mod tests {
         assert_eq!(w.t(), 168);
         assert_eq!(w.costs[0], 0.0);
         assert!(w.demand[24 * 5 + 18] < w.demand[18]);
-        let c = Scenario::competitive(4, 24, 1.0).unwrap();
-        let peak = max_of(&c.demand);
-        assert!((c.capacities.iter().sum::<f64>() - 2.0 * peak).abs() < 1e-9);
-        assert!(Scenario::competitive(4, 24, -1.0).is_err());
+        let c = Scenario::competitive(8, 24, 2).unwrap();
+        assert_eq!(c.capacities, vec![18.75; 8]);
+        assert!((max_of(&c.demand) - 130.25).abs() < 1e-12);
+        assert_eq!(c.costs[0], 20.0);
+        assert_eq!(c.costs[1], 20.0);
+        assert_eq!(c.costs[7], 40.0);
+        assert!(Scenario::competitive(4, 24, 0).is_err());
+        assert!(Scenario::competitive(1, 24, 1).is_err());
         assert!(Scenario::default_preset(0, 24).is_err());
     }
 

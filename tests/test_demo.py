@@ -52,3 +52,21 @@ def test_demo_is_deterministic_for_a_seed(tmp_path):
     np.testing.assert_array_equal(
         a["results"]["learned"]["profit"], b["results"]["learned"]["profit"]
     )
+
+
+def test_demo_runs_on_a_scenario_file(tmp_path, capsys):
+    """--scenario PATH: the same job on a hand-made file (4 plants, a 3000 €/MWh cap)."""
+    demo = _load_demo()
+    path = DEMO.parent / "scenarios" / "four_plants_day.toml"
+    out = tmp_path / "file.png"
+    result = demo.main(
+        ["--budget", "quick", "--seed", "1", "--out", str(out), "--quiet", "--scenario", str(path)]
+    )
+    res = result["results"]
+    assert res["learned"]["profit"].shape[1] == 4
+    # all at cost: the price is some plant's cost (10, 35, 55, 120) or, short, the cap
+    prices = res["truthful"]["price_by_hour"]
+    assert prices.min() >= 10.0 - 1e-9 and prices.max() <= 3000.0 + 1e-9
+    assert out.exists() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "n=4, t=24" in printed and "gen_3" in printed and "gen_4" not in printed

@@ -140,8 +140,8 @@ def test_default_scenario(observer, tie_rule, n):
 @pytest.mark.parametrize("tie_rule", TIE_RULES)
 @pytest.mark.parametrize("observer", OBSERVERS)
 def test_competitive_scenario(observer, tie_rule):
-    for n in (2, 5):
-        scenario = pm.Scenario.competitive(n=n, competition_rate=0.7)
+    for n, rate in ((2, 1), (5, 2), (8, 3)):
+        scenario = pm.Scenario.competitive(n=n, competition_rate=rate)
         run_side_by_side(scenario, observer, tie_rule, seed=7 + n, episodes=2)
 
 

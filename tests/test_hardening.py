@@ -233,8 +233,9 @@ def test_4_batch_boundary_demand_same_price_for_both_tie_rules():
 
 
 def test_4_episode_at_exact_capacity_no_phantom_shortage():
-    sc = pm.Scenario.competitive(n=9, competition_rate=0.0).replace(
-        demand_noise=0.0, shortage_price=3000.0
+    base = pm.Scenario.default(n=9)
+    sc = base.replace(
+        capacities=np.full(9, base.demand.max() / 9), demand_noise=0.0, shortage_price=3000.0
     )
     runs = {}
     for rule in ("pro_rata", "index"):

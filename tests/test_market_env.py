@@ -64,7 +64,7 @@ def assert_records_identical(r1: dict, r2: dict) -> None:
 SCENARIOS = {
     "default": pm.Scenario.default(),
     "n1": pm.Scenario.default(n=1, t=6),
-    "competitive3": pm.Scenario.competitive(n=3, t=10, competition_rate=0.1),
+    "competitive3": pm.Scenario.competitive(n=3, t=10, competition_rate=2),
     "weekly2": pm.Scenario.weekly(n=2),
 }
 

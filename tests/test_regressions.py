@@ -12,7 +12,8 @@ from powermarket._core import Opponents
 
 def test_demand_equal_to_total_capacity_clears_it_all():
     # Capacity equals peak demand: at the peak, every MW must clear at the top price.
-    scenario = pm.Scenario.competitive(n=33, t=168, competition_rate=0.0).replace(demand_noise=0.0)
+    base = pm.Scenario.default(n=33, t=168)
+    scenario = base.replace(capacities=np.full(33, base.demand.max() / 33), demand_noise=0.0)
     env = pm.MarketEnv(scenario, seed=0)
     env.reset()
     truthful = np.zeros((33, 2), np.float32)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import pickle
 
 import numpy as np
@@ -68,29 +67,64 @@ def test_non_positive_cost_scale_is_one(costs: list[float]) -> None:
     assert s.cost_scale == 1.0
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.2, 0.5, 1.0, 3.0])
-@pytest.mark.parametrize("n", [1, 3, 5])
-def test_competitive_total_capacity(rate: float, n: int) -> None:
-    s = pm.Scenario.competitive(n=n, t=24, competition_rate=rate)
-    base = pm.Scenario.default(n=n, t=24)
-    peak = np.max(s.demand)
-    assert math.isclose(s.capacities.sum(), (1.0 + rate) * peak, rel_tol=1e-12)
-    # split equally; the rest of the market is the default one
-    np.testing.assert_allclose(s.capacities, np.full(n, (1.0 + rate) * peak / n), rtol=1e-12)
-    np.testing.assert_array_equal(s.demand, base.demand)
-    np.testing.assert_array_equal(s.costs, base.costs)
+def easy_marl_competitive(n: int, t: int, competition_rate: int) -> dict[str, np.ndarray]:
+    """easy_marl's make_competitive_params, re-written in NumPy from its definition."""
+    shape = np.sin(np.linspace(0, 2 * np.pi, t)) + 1.5
+    capacities = np.full(n, 30.0 * 5 / n)
+    demand = shape / shape.max() * (np.sum(capacities[:-1]) - 1)
+    levels = np.linspace(20.0, 40.0, int(np.ceil(n / competition_rate))).tolist()
+    costs = np.sort(np.array((levels * competition_rate)[:n]))
+    return {"capacities": capacities, "costs": costs, "demand": demand}
 
 
-def test_competitive_default_rate_is_half() -> None:
+def test_competitive_n8_holds_easy_marl_values() -> None:
+    """The issue's numbers for N=8, T=24, rate 2, written out by hand."""
+    s = pm.Scenario.competitive(8, 24, 2)
+    third = 20.0 / 3.0
+    want_costs = [20.0, 20.0, 20 + third, 20 + third, 40 - third, 40 - third, 40.0, 40.0]
+    np.testing.assert_allclose(s.costs, want_costs, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(s.capacities, np.full(8, 18.75), rtol=0, atol=1e-12)
+    assert abs(s.demand.max() - 130.25) <= 1e-12
+    assert (s.max_bid_delta, s.bid_penalty) == (50.0, 0.01)
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3, 4, 7, 100])
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 9, 33])
+@pytest.mark.parametrize("t", [1, 7, 24, 168])
+def test_competitive_equals_easy_marl_builder(n: int, t: int, rate: int) -> None:
+    s = pm.Scenario.competitive(n=n, t=t, competition_rate=rate)
+    want = easy_marl_competitive(n, t, rate)
+    for field, values in want.items():
+        np.testing.assert_allclose(getattr(s, field), values, rtol=1e-12, atol=1e-12)
+
+
+def test_competitive_defaults_are_easy_marls() -> None:
+    """easy_marl's defaults: N=8, T=24, competition_rate=2."""
     s = pm.Scenario.competitive()
-    assert (s.n, s.t) == (5, 24)
-    assert math.isclose(s.capacities.sum(), 1.5 * np.max(s.demand), rel_tol=1e-12)
+    assert (s.n, s.t) == (8, 24)
+    assert s == pm.Scenario.competitive(8, 24, 2)
+    assert pm.Scenario.competitive(n=5, t=10) == pm.Scenario.competitive(5, 10, 2)
 
 
-@pytest.mark.parametrize("rate", [-1.0, -2.0, float("nan"), float("inf")])
-def test_competitive_bad_rate(rate: float) -> None:
+def test_competitive_numpy_ints_and_huge_rates() -> None:
+    assert pm.Scenario.competitive(6, 5, np.int64(3)) == pm.Scenario.competitive(6, 5, 3)
+    # every rate >= n puts all plants on the 20 EUR/MWh level
+    huge = pm.Scenario.competitive(6, 5, 10**30)
+    assert huge == pm.Scenario.competitive(6, 5, 6)
+    np.testing.assert_array_equal(huge.costs, np.full(6, 20.0))
+
+
+@pytest.mark.parametrize(
+    "rate", [0, -1, 2.0, 2.5, float("nan"), float("inf"), True, "2", -(10**30)]
+)
+def test_competitive_bad_rate(rate: object) -> None:
     with pytest.raises(ValueError, match="competition_rate"):
-        pm.Scenario.competitive(n=3, t=24, competition_rate=rate)
+        pm.Scenario.competitive(n=3, t=24, competition_rate=rate)  # type: ignore[arg-type]
+
+
+def test_competitive_needs_two_generators() -> None:
+    with pytest.raises(ValueError, match="`n`.*n >= 2"):
+        pm.Scenario.competitive(n=1, t=24)
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 10])
@@ -135,7 +169,7 @@ def test_preset_sizes_validated(call, field: str) -> None:
     "s",
     [
         pm.Scenario.default(),
-        pm.Scenario.competitive(n=3, t=10, competition_rate=1.0),
+        pm.Scenario.competitive(n=3, t=10, competition_rate=1),
         pm.Scenario.weekly(n=4),
         pm.Scenario(
             [1.0],

@@ -7,7 +7,8 @@ the reset/step loop; Python sees the standard fronts:
 - :class:`MarketEnv`: one market, arrays in and out (the fastest single path);
 - :func:`parallel_env`: a PettingZoo ``ParallelEnv``;
 - ``gymnasium.make("powermarket/Market-v0")``: one learner against fixed opponents;
-- :class:`VecMarketEnv`: many markets per call, with Gymnasium and SB3 adapters.
+- :class:`VecMarketEnv`: many markets per call, with Gymnasium and SB3 adapters;
+- :func:`load_scenario` / :func:`save_scenario`: a :class:`Scenario` as a TOML file.
 """
 
 from powermarket._core import (
@@ -20,6 +21,8 @@ from powermarket._core import (
 )
 from powermarket.gymnasium import register_envs as _register_envs
 from powermarket.pettingzoo import MarketParallelEnv, parallel_env
+from powermarket.scenario_files import load as load_scenario
+from powermarket.scenario_files import save as save_scenario
 
 OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market")
 TIE_RULES = ("pro_rata", "index")
@@ -34,7 +37,9 @@ __all__ = [
     "__version__",
     "clear",
     "clear_batch",
+    "load_scenario",
     "parallel_env",
+    "save_scenario",
 ]
 
 _register_envs()

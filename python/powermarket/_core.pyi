@@ -1,6 +1,7 @@
 """Type stubs for the compiled core (src/python)."""
 
 from collections.abc import Sequence
+from os import PathLike
 from typing import Any, final
 
 import numpy as np
@@ -47,10 +48,15 @@ class Scenario:
     def default(n: int | None = None, t: int | None = None) -> Scenario: ...
     @staticmethod
     def competitive(
-        n: int | None = None, t: int | None = None, competition_rate: float = 0.5
+        n: int | None = None, t: int | None = None, competition_rate: int | None = None
     ) -> Scenario: ...
     @staticmethod
     def weekly(n: int | None = None) -> Scenario: ...
+    @staticmethod
+    def load(path: str | PathLike[str]) -> Scenario: ...
+    def save(
+        self, path: str | PathLike[str], *, csv: bool = False, description: str | None = None
+    ) -> None: ...
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Scenario: ...
     def to_dict(self) -> dict[str, Any]: ...

@@ -25,6 +25,26 @@ fn size(obj: Option<&Bound<'_, PyAny>>, arg: &str, default: usize) -> PyResult<u
     Ok(super::opt_count_arg(obj, arg)?.unwrap_or(default))
 }
 
+/// `competition_rate`: an int >= 1 (bools, floats such as 2.0 and ints
+/// below 1 are ValueError). Ints beyond 2**64 act as 2**64 - 1: any rate
+/// >= n puts every generator on one cost level.
+fn rate_arg(r: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let bad = || {
+        PyValueError::new_err(format!(
+            "competition_rate must be an int >= 1 (generators per cost level), got {}",
+            r.repr().map(|x| x.to_string()).unwrap_or_default()
+        ))
+    };
+    if r.is_instance_of::<pyo3::types::PyBool>() || !r.hasattr("__index__")? {
+        return Err(bad());
+    }
+    let v = r.call_method0("__index__")?;
+    if v.lt(1)? {
+        return Err(bad());
+    }
+    Ok(v.extract::<usize>().unwrap_or(usize::MAX))
+}
+
 fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
 }
@@ -82,18 +102,25 @@ impl PyScenario {
         })
     }
 
-    /// The default market with total capacity ``(1 + competition_rate)``
-    /// times peak demand (0.2 gives the default market; more is more competitive).
+    /// easy_marl's competitive market: ``competition_rate`` generators per
+    /// cost level, costs ``linspace(20, 40, ceil(n / rate))`` repeated and
+    /// sorted, ``150/n`` MW each, demand ``sin(linspace(0, 2pi, t)) + 1.5``
+    /// scaled to a peak of ``sum(capacities[:-1]) - 1`` MW. ``competition_rate``
+    /// is an int >= 1; anything else is a ValueError.
     #[staticmethod]
-    #[pyo3(signature = (n=None, t=None, competition_rate=0.5))]
+    #[pyo3(signature = (n=None, t=None, competition_rate=None))]
     fn competitive(
         n: Option<&Bound<'_, PyAny>>,
         t: Option<&Bound<'_, PyAny>>,
-        competition_rate: f64,
+        competition_rate: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
+        let (n, t) = (size(n, "n", 8)?, size(t, "t", 24)?);
+        let rate = match competition_rate {
+            Some(r) if !r.is_none() => rate_arg(r)?,
+            _ => 2,
+        };
         Ok(PyScenario {
-            inner: Scenario::competitive(n, t, competition_rate)?,
+            inner: Scenario::competitive(n, t, rate)?,
         })
     }
 
@@ -106,6 +133,33 @@ impl PyScenario {
         Ok(PyScenario {
             inner: Scenario::weekly(n)?,
         })
+    }
+
+    /// Read a scenario file (TOML, the demand inline or in a CSV beside it);
+    /// the same as ``powermarket.load_scenario(path)``. A malformed file is a
+    /// ValueError naming the file, the field and the line.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let load = py.import("powermarket.scenario_files")?.getattr("load")?;
+        Ok(load.call1((path,))?.cast::<PyScenario>()?.get().clone())
+    }
+
+    /// Write this scenario to a TOML file (``csv=True``: the demand in a CSV
+    /// beside it); the same as ``powermarket.save_scenario(self, path)``.
+    #[pyo3(signature = (path, *, csv=false, description=None))]
+    fn save(
+        slf: &Bound<'_, Self>,
+        path: &Bound<'_, PyAny>,
+        csv: bool,
+        description: Option<&str>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let save = py.import("powermarket.scenario_files")?.getattr("save")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("csv", csv)?;
+        kwargs.set_item("description", description)?;
+        save.call((slf, path), Some(&kwargs))?;
+        Ok(())
     }
 
     /// Build from a dict as produced by ``to_dict()``; unknown keys are an error.

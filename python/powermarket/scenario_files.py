@@ -1,0 +1,314 @@
+"""Scenario files: a market in TOML, its hourly series inline or in a CSV beside it.
+
+A file holds the market rules, the fleet table and the demand series::
+
+    description = "optional text"
+
+    [market]                  # every key optional; defaults as pm.Scenario(...)
+    max_bid_delta = 50.0      # €/MWh
+    bid_penalty = 0.01
+    lol_penalty = 1.0
+    demand_noise = 0.05
+    shortage_price = 3000.0   # €/MWh; omit it for "the highest offer price"
+
+    [[generators]]            # one table per generator, in agent order
+    name = "nuclear"          # optional, for the reader
+    capacity = 40.0           # MW
+    cost = 10.0               # €/MWh
+
+    [demand]                  # MW per hour: inline ...
+    values = [60.0, 55.0, 70.0]
+    # ... or in a CSV beside this file (header row, one row per hour):
+    # csv = "week.csv"
+    # column = "demand"       # optional, default "demand"
+
+:func:`load` reads one (``pm.load_scenario`` / ``pm.Scenario.load``) and
+:func:`save` writes one (``pm.save_scenario`` / ``scenario.save``). Floats are
+written with ``repr``, so ``load(save(s)) == s`` exactly. A malformed file is a
+``ValueError`` naming the file, the field and, where there is one, the line.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from powermarket._core import Scenario
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["load", "save"]
+
+MARKET_FIELDS = ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise", "shortage_price")
+TOP_FIELDS = ("description", "market", "generators", "demand")
+GENERATOR_FIELDS = ("name", "capacity", "cost")
+DEMAND_FIELDS = ("values", "csv", "column")
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+_CORE_FIELD = re.compile(r"scenario field `(\w+)`: (.*)", re.S)
+
+
+class _Lines:
+    """Line numbers of the keys of a TOML text: (table, index, key) -> line (1-based).
+
+    Covers the plain layout this module reads and writes (headers ``[t]`` and
+    ``[[t]]``, bare keys); anything else gets no line number.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.at: dict[tuple[str, int, str], int] = {}
+        table, index, counts = "", 0, {}
+        for no, line in enumerate(text.splitlines(), start=1):
+            if m := _HEADER.match(line):
+                table = m.group(2)
+                if m.group(1) == "[[":
+                    index = counts.get(table, 0)
+                    counts[table] = index + 1
+                else:
+                    index = 0
+                self.at.setdefault((table, index, ""), no)
+            elif m := _KEY.match(line):
+                self.at.setdefault((table, index, m.group(1)), no)
+
+    def of(self, table: str, key: str = "", index: int = 0) -> int | None:
+        return self.at.get((table, index, key)) or self.at.get((table, index, ""))
+
+
+class _File:
+    """Error reporting for one file."""
+
+    def __init__(self, path: Path, lines: _Lines | None = None) -> None:
+        self.path, self.lines = path, lines
+
+    def error(self, field: str, message: str, line: int | None = None) -> ValueError:
+        where = f" (line {line})" if line is not None else ""
+        return ValueError(f"{self.path}: field `{field}`{where}: {message}")
+
+    def line(self, table: str, key: str = "", index: int = 0) -> int | None:
+        return self.lines.of(table, key, index) if self.lines is not None else None
+
+
+def _number(f: _File, value: Any, field: str, line: int | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise f.error(field, f"must be a number, got {value!r}", line)
+    try:
+        return float(value)
+    except OverflowError:
+        raise f.error(field, f"is beyond the float64 range, got {value}", line) from None
+
+
+def _table(f: _File, value: Any, field: str, allowed: Sequence[str], line: int | None) -> dict:
+    if not isinstance(value, dict):
+        raise f.error(field, f"must be a table, got {type(value).__name__}", line)
+    for key in value:
+        if key not in allowed:
+            raise f.error(
+                f"{field}.{key}" if field else key,
+                f"unknown field; valid fields are: {', '.join(allowed)}",
+                line,
+            )
+    return value
+
+
+def _read_csv(f: _File, csv_path: Path, column: str) -> tuple[list[float], list[int]]:
+    """One column of a CSV with a header row: the values and their line numbers."""
+    cf = _File(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            reader = _csv.reader(fh)
+            # (line of the row's end, row); blank lines are skipped
+            numbered = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    except OSError as e:
+        raise f.error("demand.csv", f"cannot read {csv_path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, _csv.Error) as e:
+        raise cf.error(column, f"not a readable CSV: {e}") from None
+    if not numbered:
+        raise cf.error(column, "the file is empty (it needs a header row and one row per hour)")
+    header_line, header = numbered[0]
+    names = [h.strip() for h in header]
+    if column not in names:
+        raise cf.error(column, f"no such column; the header has: {', '.join(names)}", header_line)
+    j = names.index(column)
+    values, lines = [], []
+    for no, row in numbered[1:]:
+        if j >= len(row):
+            raise cf.error(column, f"the row has {len(row)} cells, no `{column}` cell", no)
+        try:
+            values.append(float(row[j]))
+        except ValueError:
+            raise cf.error(column, f"not a number: {row[j]!r}", no) from None
+        lines.append(no)
+    if not values:
+        raise cf.error(column, "no rows after the header (it needs one row per hour)")
+    return values, lines
+
+
+def load(path: str | os.PathLike[str]) -> Scenario:
+    """Read a scenario file (TOML; the demand inline or in a CSV beside it)."""
+    path = Path(path)
+    f = _File(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the scenario file: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text: {e}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        lineno = getattr(e, "lineno", None)
+        if lineno is None and (m := re.search(r"line (\d+)", str(e))):
+            lineno = int(m.group(1))
+        where = f" (line {lineno})" if lineno is not None else ""
+        raise ValueError(f"{path}{where}: not valid TOML: {e}") from None
+    f.lines = _Lines(text)
+
+    _table(f, doc, "", TOP_FIELDS, None)
+    for key in ("generators", "demand"):
+        if key not in doc:
+            raise f.error(key, "is missing")
+    if "description" in doc and not isinstance(doc["description"], str):
+        raise f.error("description", "must be a string", f.line("", "description"))
+
+    market = _table(f, doc.get("market", {}), "market", MARKET_FIELDS, f.line("market"))
+    rules: dict[str, float | None] = {}
+    for key, value in market.items():
+        rules[key] = _number(f, value, f"market.{key}", f.line("market", key))
+
+    gens = doc["generators"]
+    if not isinstance(gens, list) or not gens:
+        raise f.error(
+            "generators", "must be one or more [[generators]] tables", f.line("", "generators")
+        )
+    capacities, costs = [], []
+    for i, g in enumerate(gens):
+        name = f"generators[{i}]"
+        g = _table(f, g, name, GENERATOR_FIELDS, f.line("generators", index=i))
+        for key, out in (("capacity", capacities), ("cost", costs)):
+            if key not in g:
+                raise f.error(f"{name}.{key}", "is missing", f.line("generators", index=i))
+            out.append(_number(f, g[key], f"{name}.{key}", f.line("generators", key, i)))
+        if "name" in g and not isinstance(g["name"], str):
+            raise f.error(f"{name}.name", "must be a string", f.line("generators", "name", i))
+
+    dem = _table(f, doc["demand"], "demand", DEMAND_FIELDS, f.line("demand"))
+    csv_path, csv_lines = None, None
+    if ("values" in dem) == ("csv" in dem):
+        raise f.error("demand", "needs exactly one of `values` or `csv`", f.line("demand"))
+    if "values" in dem:
+        if "column" in dem:
+            raise f.error("demand.column", "only goes with `csv`", f.line("demand", "column"))
+        vals = dem["values"]
+        line = f.line("demand", "values")
+        if not isinstance(vals, list) or not vals:
+            raise f.error("demand.values", "must be a non-empty array of numbers (MW)", line)
+        demand = [_number(f, v, f"demand.values[{h}]", line) for h, v in enumerate(vals)]
+    else:
+        name = dem["csv"]
+        column = dem.get("column", "demand")
+        if not isinstance(name, str) or not name:
+            raise f.error("demand.csv", "must be a file name", f.line("demand", "csv"))
+        if not isinstance(column, str):
+            raise f.error("demand.column", "must be a string", f.line("demand", "column"))
+        csv_path = path.parent / name
+        demand, csv_lines = _read_csv(f, csv_path, column)
+
+    try:
+        return Scenario(capacities, costs, demand, **rules)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise _locate(f, str(e), csv_path, csv_lines) from None
+
+
+def _locate(
+    f: _File, message: str, csv_path: Path | None, csv_lines: list[int] | None
+) -> ValueError:
+    """Map a core validation error (`scenario field `x`: ...`) to the file's field and line."""
+    m = _CORE_FIELD.match(message)
+    if m is None:
+        return ValueError(f"{f.path}: {message}")
+    field, detail = m.groups()
+    gen = re.search(r"gen_(\d+)", detail)
+    hour = re.search(r"hour (\d+)", detail)
+    if field in ("capacities", "costs"):
+        key = "capacity" if field == "capacities" else "cost"
+        if gen is not None:
+            i = int(gen.group(1))
+            return f.error(f"generators[{i}].{key}", detail, f.line("generators", key, i))
+        return f.error(f"generators.{key}", detail)
+    if field == "demand":
+        if csv_path is not None and csv_lines is not None:
+            line = csv_lines[int(hour.group(1))] if hour is not None else None
+            return _File(csv_path).error("demand", detail, line)
+        name = f"demand.values[{hour.group(1)}]" if hour is not None else "demand.values"
+        return f.error(name, detail, f.line("demand", "values"))
+    if field in MARKET_FIELDS:
+        return f.error(f"market.{field}", detail, f.line("market", field))
+    return f.error(field, detail)
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):  # pragma: no cover - a valid Scenario is finite
+        raise ValueError(f"cannot write the non-finite value {x}")
+    return repr(float(x))
+
+
+def _toml_string(s: str) -> str:
+    out = s.replace("\\", "\\\\").replace('"', '\\"')
+    out = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out)
+    return f'"{out}"'
+
+
+def save(
+    scenario: Scenario,
+    path: str | os.PathLike[str],
+    *,
+    csv: bool = False,
+    description: str | None = None,
+) -> None:
+    """Write ``scenario`` to ``path`` (TOML). With ``csv=True`` the demand goes to
+    ``<stem>.csv`` beside it (columns ``hour, demand``), referenced by name."""
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a powermarket.Scenario, got {type(scenario).__name__}")
+    path = Path(path)
+    if csv and path.suffix == ".csv":
+        raise ValueError(f"path: {path} would be overwritten by its own CSV; name it .toml")
+    lines = ["# powermarket scenario (see powermarket.scenario_files)"]
+    if description is not None:
+        lines.append(f"description = {_toml_string(description)}")
+    lines += ["", "[market]"]
+    for key in MARKET_FIELDS:
+        value = getattr(scenario, key)
+        if value is None:
+            lines.append(f"# {key} omitted: the highest offer price sets the price in a shortage")
+        else:
+            lines.append(f"{key} = {_fmt(value)}")
+    for i, (k, c) in enumerate(zip(scenario.capacities, scenario.costs, strict=True)):
+        lines += ["", "[[generators]]", f'name = "gen_{i}"']
+        lines += [f"capacity = {_fmt(k)}  # MW", f"cost = {_fmt(c)}  # EUR/MWh"]
+    lines += ["", "[demand]  # MW per hour"]
+    csv_text = None
+    if csv:
+        csv_name = path.with_suffix(".csv").name
+        lines += [f"csv = {_toml_string(csv_name)}", 'column = "demand"']
+        csv_text = "hour,demand\n" + "".join(
+            f"{h},{_fmt(d)}\n" for h, d in enumerate(scenario.demand)
+        )
+    else:
+        lines.append("values = [")
+        d = [_fmt(v) for v in scenario.demand]
+        lines += ["    " + ", ".join(d[i : i + 6]) + "," for i in range(0, len(d), 6)]
+        lines.append("]")
+    text = "\n".join(lines) + "\n"
+    if csv_text is not None:
+        path.with_suffix(".csv").write_text(csv_text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
