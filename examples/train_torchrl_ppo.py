@@ -56,7 +56,7 @@ class Config:
     horizon: int | None = None  # steps per rollout; None = one episode (T)
     epochs: int = 4
     minibatches: int = 4
-    lr: float = 1e-2
+    lr: float = 5e-3
     gamma: float = 0.99
     lmbda: float = 0.95
     clip: float = 0.2
