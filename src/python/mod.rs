@@ -95,8 +95,9 @@ pub(crate) fn array_arg<'py, T: Element>(
 /// masked array or matrix): a pointer comparison.
 pub(crate) fn is_plain_ndarray(obj: &Bound<'_, PyAny>) -> bool {
     use pyo3::PyTypeInfo;
-    obj.get_type()
-        .is(numpy::PyUntypedArray::type_object(obj.py()))
+    // SAFETY: `obj` is a live object (we hold a reference); reading its type
+    // pointer does not touch reference counts.
+    unsafe { pyo3::ffi::Py_TYPE(obj.as_ptr()) == numpy::PyUntypedArray::type_object_raw(obj.py()) }
 }
 
 /// True for a NumPy masked array (whose mask a plain conversion would drop).
