@@ -159,7 +159,9 @@ fn sums_below_and_at(bids: &[f64], quantities: &[f64], price: f64) -> (f64, f64)
     )
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+/// The portable lanes (compiled everywhere, so that tests on x86_64 can
+/// check that both paths give the same bits).
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 fn lanes_portable(bids: &[f64], quantities: &[f64], price: f64) -> ([f64; 4], [f64; 4]) {
     let (mut below, mut at) = ([0.0; 4], [0.0; 4]);
     for (b, q) in bids.chunks_exact(4).zip(quantities.chunks_exact(4)) {
@@ -455,6 +457,34 @@ mod tests {
             .map(|i| (if i % 3 == 0 { f64::NAN } else { i as f64 }, units.of(1.0)))
             .collect();
         let _ = select_marginal(&mut keys, &units, 0);
+    }
+
+    #[test]
+    fn sse2_and_portable_lanes_give_the_same_bits() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut state = 7u64;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            };
+            for n in [4usize, 8, 12, 64, 400] {
+                for _ in 0..50 {
+                    let b: Vec<f64> = (0..n).map(|_| (next() * 8.0).floor()).collect();
+                    let q: Vec<f64> = (0..n).map(|_| next() * 1e3).collect();
+                    let p = b[n / 2];
+                    // SAFETY: SSE2 is part of the x86_64 baseline.
+                    let fast = unsafe { lanes_sse2(&b, &q, p) };
+                    let plain = lanes_portable(&b, &q, p);
+                    for lane in 0..4 {
+                        assert_eq!(fast.0[lane].to_bits(), plain.0[lane].to_bits());
+                        assert_eq!(fast.1[lane].to_bits(), plain.1[lane].to_bits());
+                    }
+                }
+            }
+        }
     }
 
     #[test]
