@@ -21,6 +21,7 @@ mod batch;
 mod fast;
 mod index;
 mod pro_rata;
+mod select;
 mod summary;
 pub mod units;
 
@@ -137,11 +138,11 @@ impl Workspace {
         Workspace {
             keys: Vec::with_capacity(n),
             slots: Vec::with_capacity(n),
-            hist: Vec::with_capacity(pro_rata::HISTS * bucket_count(n)),
+            hist: Vec::with_capacity(select::HISTS * bucket_count(n)),
             bounds: Vec::with_capacity(index_bucket_count(n)),
             sorted: Vec::with_capacity(n),
             small: Vec::with_capacity(n),
-            hist_f: Vec::with_capacity(pro_rata::HISTS * bucket_count(n)),
+            hist_f: Vec::with_capacity(select::HISTS * bucket_count(n)),
         }
     }
 }

@@ -3,11 +3,9 @@
 //! their quantities.
 
 use super::fast;
+use super::select::select_by_buckets;
 use super::units::Units;
-use super::{
-    bucket_count, grow, insertion_sort_by_price, shortage, Buckets, Clearing, Rules, Summary,
-    Workspace, SMALL,
-};
+use super::{grow, insertion_sort_by_price, shortage, Clearing, Rules, Summary, Workspace, SMALL};
 
 pub(super) fn clear(
     bids: &[f64],
@@ -24,9 +22,19 @@ pub(super) fn clear(
     } else {
         // The float filter: its answer is used only where it provably
         // equals the exact rule's.
-        if summary.total >= fast::threshold(demand) {
-            let m = fast::select_by_buckets(bids, quantities, fast::threshold(demand), summary, ws);
-            if fast::certain(n, summary.qmax, demand, m.below, m.at) {
+        let d = fast::threshold(demand);
+        if summary.total >= d {
+            let m = select_by_buckets(
+                bids,
+                quantities,
+                summary,
+                &mut ws.slots,
+                &mut ws.hist_f,
+                &mut ws.small,
+                |q| q,
+                |s| s >= d,
+            );
+            if let Some(m) = m.filter(|m| fast::certain(n, summary.qmax, demand, m.below, m.at)) {
                 return finish(bids, quantities, demand, cleared, m.price, m.below, m.at);
             }
         } else if fast::certainly_short(n, summary.qmax, demand, summary.total) {
@@ -55,9 +63,18 @@ fn exact(
     } else {
         // Float sums below and at the price give the quantities (the price
         // was decided with exact unit sums).
-        select_by_buckets(bids, quantities, &units, summary, ws)
-            .map(|p| (p, sums_below_and_at(bids, quantities, p)))
-            .map(|(p, (below, at))| (p, below, at))
+        select_by_buckets(
+            bids,
+            quantities,
+            summary,
+            &mut ws.slots,
+            &mut ws.hist,
+            &mut ws.keys,
+            |q| units.of(q),
+            |s| units.met(s),
+        )
+        .map(|m| (m.price, sums_below_and_at(bids, quantities, m.price)))
+        .map(|(p, (below, at))| (p, below, at))
     }
 }
 
@@ -215,249 +232,9 @@ fn lanes_sse2(bids: &[f64], quantities: &[f64], price: f64) -> ([f64; 4], [f64; 
 /// Shares below this lose precision when multiplied by a quantity.
 const TINY: f64 = 1e-280;
 
-/// Move the keys priced below `pivot` to the front, without branches.
-/// Returns how many there are and their units.
-fn partition_below(keys: &mut [(f64, i64)], pivot: f64) -> (usize, i64) {
-    let mut k = 0;
-    let mut sum = 0;
-    for i in 0..keys.len() {
-        let x = keys[i];
-        keys.swap(i, k);
-        let hit = x.0 < pivot;
-        sum += masked(x.1, hit);
-        k += hit as usize;
-    }
-    (k, sum)
-}
-
-/// Move the keys priced at most `pivot` to the front, without branches.
-fn partition_at_most(keys: &mut [(f64, i64)], pivot: f64) -> (usize, i64) {
-    let mut k = 0;
-    let mut sum = 0;
-    for i in 0..keys.len() {
-        let x = keys[i];
-        keys.swap(i, k);
-        let hit = x.0 <= pivot;
-        sum += masked(x.1, hit);
-        k += hit as usize;
-    }
-    (k, sum)
-}
-
-/// `x` where `keep` holds, else 0, without a branch (random data would make
-/// a branch mispredict half the time).
-#[inline(always)]
-fn masked(x: i64, keep: bool) -> i64 {
-    std::hint::select_unpredictable(keep, x, 0)
-}
-
-/// Histograms that consecutive offers are dealt over, so that runs of offers
-/// in one bucket (e.g. sorted input) do not wait on each other's stores.
-pub(super) const HISTS: usize = 4;
-
-/// The marginal price, or `None` in a shortage. Offers fall into equal-width
-/// price buckets over `[lo, hi]`; one pass adds up each bucket's units, a
-/// scan finds the bucket where cumulative supply meets demand, and a second
-/// pass gathers that bucket's offers for [`select_marginal`]. Bucket order
-/// is merit order, so the bucket brackets the answer.
-fn select_by_buckets(
-    bids: &[f64],
-    quantities: &[f64],
-    units: &Units,
-    summary: &Summary,
-    ws: &mut Workspace,
-) -> Option<f64> {
-    let n = bids.len();
-    let nb = bucket_count(n);
-    let buckets = if n > 2 * SMALL {
-        Buckets::new(summary.lo, summary.hi, nb)
-    } else {
-        None
-    };
-    let Some(buckets) = buckets else {
-        // Few offers or one price: select over all offers.
-        let keys = grow(&mut ws.keys, n);
-        let mut total = 0;
-        for (k, (&b, &q)) in keys.iter_mut().zip(bids.iter().zip(quantities)) {
-            let u = units.of(q);
-            *k = (b, u);
-            total += u;
-        }
-        if !units.met(total) {
-            return None;
-        }
-        return Some(select_marginal(keys, units, 0));
-    };
-    let slots = grow(&mut ws.slots, n);
-    buckets.fill(bids, slots);
-    // hist[bucket * HISTS + lane]: offer i adds to lane i % HISTS.
-    ws.hist.clear();
-    ws.hist.resize(HISTS * nb, 0);
-    let hist = &mut ws.hist[..];
-    let sc = slots.chunks_exact(HISTS);
-    let qc = quantities.chunks_exact(HISTS);
-    let (sr, qr) = (sc.remainder(), qc.remainder());
-    for (s, q) in sc.zip(qc) {
-        for lane in 0..HISTS {
-            hist[s[lane] as usize * HISTS + lane] += units.of(q[lane]);
-        }
-    }
-    for (lane, (&s, &q)) in sr.iter().zip(qr).enumerate() {
-        hist[s as usize * HISTS + lane] += units.of(q);
-    }
-    let mut below = 0;
-    let mut marginal = None;
-    for (j, h) in hist.chunks_exact(HISTS).enumerate() {
-        let t = (h[0] + h[1]) + (h[2] + h[3]);
-        if units.met(below + t) {
-            marginal = Some(j as u32);
-            break;
-        }
-        below += t;
-    }
-    let k = marginal?;
-    // The marginal bucket's offers: about one offer in `nb`, so test 8 slots
-    // at once (SIMD compares) and look closer only at blocks with a hit.
-    let keys = grow(&mut ws.keys, n);
-    let mut len = 0;
-    let mut take = |i: usize| {
-        if let (Some(slot), Some(&b), Some(&q)) =
-            (keys.get_mut(len), bids.get(i), quantities.get(i))
-        {
-            *slot = (b, units.of(q));
-            len += 1;
-        }
-    };
-    const BLOCK: usize = 8;
-    let blocks = slots.chunks_exact(BLOCK);
-    let rest = blocks.remainder();
-    for (c, block) in blocks.enumerate() {
-        if block.iter().fold(false, |hit, &s| hit | (s == k)) {
-            for (j, &s) in block.iter().enumerate() {
-                if s == k {
-                    take(c * BLOCK + j);
-                }
-            }
-        }
-    }
-    for (j, &s) in rest.iter().enumerate() {
-        if s == k {
-            take(n - rest.len() + j);
-        }
-    }
-    Some(select_marginal(&mut keys[..len], units, below))
-}
-
-/// Weighted quickselect: the lowest price at which `below` plus the units of
-/// the keys (price, units) priced at most that price meet the demand.
-/// Requires that all keys together meet it; reorders `keys`.
-///
-/// Expected O(N): each round partitions the part of the keys that can still
-/// hold the answer around a pivot and keeps one side. Every round must make
-/// progress; should it not (which only a NaN price can cause, and validation
-/// excludes), or should the round budget run out, the rest is sorted, so the
-/// loop ends on any input.
-fn select_marginal(keys: &mut [(f64, i64)], units: &Units, below: i64) -> f64 {
-    let (mut lo, mut hi) = (0usize, keys.len());
-    // Units of all keys left of `lo` (and of all offers below `keys`); all
-    // of them are priced below keys[lo..hi].
-    let mut acc = below;
-    // A fixed-seed xorshift picks pivots: expected O(N) on any input, and the
-    // result stays a pure function of the input.
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rounds = 2 * usize::BITS as usize + keys.len();
-    loop {
-        let len = hi - lo;
-        if len <= SMALL || rounds == 0 {
-            return scan_sorted(&mut keys[lo..hi], units, acc);
-        }
-        rounds -= 1;
-        let pivot = {
-            let mut pick = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                keys[lo + (state % len as u64) as usize].0
-            };
-            median3(pick(), pick(), pick())
-        };
-        let (k, sum_lt) = partition_below(&mut keys[lo..hi], pivot);
-        let lt = lo + k;
-        if units.met(acc + sum_lt) && lt > lo {
-            hi = lt;
-            continue;
-        }
-        let (k2, sum_eq) = partition_at_most(&mut keys[lt..hi], pivot);
-        let gt = lt + k2;
-        if units.met(acc + sum_lt + sum_eq) || gt == hi {
-            return pivot;
-        }
-        debug_assert!(gt > lo, "selection made no progress (NaN price?)");
-        if gt == lo {
-            return scan_sorted(&mut keys[lo..hi], units, acc);
-        }
-        acc += sum_lt + sum_eq;
-        lo = gt;
-    }
-}
-
-/// Sort a short segment and scan it in merit order. The last price is the
-/// answer when none meets the demand (broken preconditions only).
-fn scan_sorted(seg: &mut [(f64, i64)], units: &Units, mut below: i64) -> f64 {
-    insertion_sort_by_price(seg);
-    let mut i = 0;
-    while i < seg.len() {
-        let p = seg[i].0;
-        let mut j = i;
-        while j < seg.len() && seg[j].0 == p {
-            below += seg[j].1;
-            j += 1;
-        }
-        if units.met(below) || j == seg.len() {
-            return p;
-        }
-        // A NaN never equals itself: step past it.
-        i = j.max(i + 1);
-    }
-    f64::NAN
-}
-
-pub(super) fn median3(a: f64, b: f64, c: f64) -> f64 {
-    if a < b {
-        if b < c {
-            b
-        } else if a < c {
-            c
-        } else {
-            a
-        }
-    } else if a < c {
-        a
-    } else if b < c {
-        c
-    } else {
-        b
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A NaN price cannot reach the selection through the API (validation),
-    /// but the loop must end on it all the same: debug builds stop at the
-    /// assertion, release builds terminate with some price.
-    #[test]
-    #[cfg_attr(debug_assertions, should_panic(expected = "no progress"))]
-    fn selection_terminates_on_nan_prices() {
-        let units = Units::new(1.0, 100, 1000.0);
-        let mut keys: Vec<(f64, i64)> = (0..100).map(|_| (f64::NAN, units.of(1.0))).collect();
-        let _ = select_marginal(&mut keys, &units, 0);
-        let mut keys: Vec<(f64, i64)> = (0..100)
-            .map(|i| (if i % 3 == 0 { f64::NAN } else { i as f64 }, units.of(1.0)))
-            .collect();
-        let _ = select_marginal(&mut keys, &units, 0);
-    }
 
     #[test]
     fn sse2_and_portable_lanes_give_the_same_bits() {
@@ -485,25 +262,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn selection_matches_a_sort() {
-        let units = Units::new(9.0, 300, 700.0);
-        let mut keys: Vec<(f64, i64)> = (0..300)
-            .map(|i| (((i * 7919) % 101) as f64, units.of((i % 10) as f64)))
-            .collect();
-        let mut sorted = keys.clone();
-        sorted.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-        let mut acc = 0;
-        let want = sorted
-            .iter()
-            .find(|k| {
-                acc += k.1;
-                units.met(acc)
-            })
-            .unwrap()
-            .0;
-        assert_eq!(select_marginal(&mut keys, &units, 0), want);
     }
 }
