@@ -145,6 +145,19 @@ pub struct StepInfo {
     pub terminated: bool,
 }
 
+/// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
+/// `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta, (1 - a0) K_i)`,
+/// €/MWh and MW.
+#[inline(always)]
+pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
+    let withheld = (a0 as f64).clamp(0.0, 1.0);
+    let price_action = (a1 as f64).clamp(-10.0, 10.0);
+    (
+        s.costs[i] + crate::fastmath::tanh(price_action) * s.max_bid_delta,
+        (1.0 - withheld) * s.capacities[i],
+    )
+}
+
 /// Check a flat (N, 2) action array; the error names the agent.
 pub fn validate_actions(actions: &[f32], n: usize) -> Result<()> {
     if actions.len() != 2 * n {
@@ -225,12 +238,8 @@ pub fn step_market(
 ) -> StepInfo {
     let s = &m.scenario;
     let t = *st.t;
-    let delta = s.max_bid_delta;
     for (i, a) in actions.chunks_exact(2).enumerate() {
-        let withheld = (a[0] as f64).clamp(0.0, 1.0);
-        let price_action = (a[1] as f64).clamp(-10.0, 10.0);
-        sc.offered[i] = (1.0 - withheld) * s.capacities[i];
-        sc.bids[i] = s.costs[i] + crate::fastmath::tanh(price_action) * delta;
+        (sc.bids[i], sc.offered[i]) = offer(s, i, a[0], a[1]);
     }
     let demand = st.demand[t];
     let c = clear_unchecked(

@@ -7,6 +7,7 @@
 mod analysis;
 mod clearing;
 mod env;
+mod opponents;
 mod scenario;
 mod vec_env;
 
@@ -378,6 +379,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     clearing::register(m)?;
     scenario::register(m)?;
     env::register(m)?;
+    opponents::register(m)?;
     vec_env::register(m)?;
     analysis::register(m)?;
     Ok(())

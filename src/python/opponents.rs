@@ -1,0 +1,211 @@
+//! The built-in opponents of the Gymnasium fronts (`powermarket._core.Opponents`).
+
+use super::{expect_shape, seed_arg};
+use crate::error::MarketError;
+use crate::opponents::{Opponents, Strategy};
+use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use pyo3::IntoPyObjectExt;
+
+/// Built-in opponent strategies, computed in Rust (internal; used by the
+/// Gymnasium single-learner env).
+///
+/// ``strategies`` has one entry per agent: ``"truthful"``, ``"random"``,
+/// ``("constant", a0, a1)`` or ``("markup", eur_per_mwh)``; the learner's own
+/// entry is ignored.
+#[pyclass(name = "Opponents", module = "powermarket._core")]
+#[derive(Clone)]
+pub struct PyOpponents {
+    pub(super) inner: Opponents,
+    pub(super) max_bid_delta: f64,
+}
+
+fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
+    let bad = || {
+        PyValueError::new_err(format!(
+            "opponent for gen_{agent}: expected \"truthful\", \"random\", (\"constant\", a0, a1) \
+             or (\"markup\", eur_per_mwh), got {}",
+            obj.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    };
+    if let Ok(s) = obj.extract::<String>() {
+        return match s.as_str() {
+            "truthful" => Ok(Strategy::Truthful),
+            "random" => Ok(Strategy::Random),
+            _ => Err(bad()),
+        };
+    }
+    let t = obj.cast::<PyTuple>().map_err(|_| bad())?;
+    let name: String = t.get_item(0).and_then(|x| x.extract()).map_err(|_| bad())?;
+    let s = match (name.as_str(), t.len()) {
+        ("constant", 3) => Strategy::Constant([
+            t.get_item(1)?.extract::<f32>().map_err(|_| bad())?,
+            t.get_item(2)?.extract::<f32>().map_err(|_| bad())?,
+        ]),
+        ("markup", 2) => Strategy::Markup(t.get_item(1)?.extract::<f64>().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    s.validate().map_err(|e| match e {
+        MarketError::BadScalar { value, .. } => PyValueError::new_err(format!(
+            "opponent for gen_{agent}: parameters must be finite, got {value}"
+        )),
+        other => other.into(),
+    })?;
+    Ok(s)
+}
+
+#[pymethods]
+impl PyOpponents {
+    #[new]
+    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None))]
+    fn new(
+        strategies: Vec<Bound<'_, PyAny>>,
+        max_bid_delta: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        num_markets: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let parsed = strategies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| parse_strategy(s, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        let num_markets = super::opt_count_arg(num_markets, "num_markets")?.unwrap_or(1);
+        Ok(PyOpponents {
+            inner: Opponents::new(parsed, seed_arg(seed)?, num_markets)?,
+            max_bid_delta,
+        })
+    }
+
+    /// Reseed the RNGs of the random strategies: an int ``s`` gives market
+    /// ``i`` key ``s``, stream ``i``; a list of ``num_markets`` ints gives
+    /// market ``i`` key ``seed[i]``, stream 0. ``mask`` limits the markets.
+    #[pyo3(signature = (seed, mask=None))]
+    fn reseed(&mut self, seed: &Bound<'_, PyAny>, mask: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let m = self.inner.num_markets();
+        let mask = super::mask_arg(mask, m)?;
+        match super::seeds_arg(Some(seed), m)? {
+            super::Seeds::Base(Some(s)) => self.inner.reseed(s, mask.as_deref())?,
+            super::Seeds::PerMarket(list) => self.inner.reseed_each(&list, mask.as_deref())?,
+            super::Seeds::Base(None) => {
+                return Err(PyValueError::new_err(
+                    "seed: reseed needs an int or a list of ints",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of markets (one RNG each).
+    #[getter]
+    fn num_markets(&self) -> usize {
+        self.inner.num_markets()
+    }
+
+    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2)
+    /// float32, drawing from market 0's RNG.
+    fn fill(&mut self, actions: &Bound<'_, PyArray2<f32>>, skip: usize) -> PyResult<()> {
+        let n = self.inner.strategies.len();
+        expect_shape("actions", actions.shape(), &[n, 2])?;
+        let mut rw = writable(actions)?;
+        let slice = rw.as_slice_mut()?;
+        self.inner.fill(slice, skip, self.max_bid_delta);
+        Ok(())
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let specs = self
+            .inner
+            .strategies
+            .iter()
+            .map(|s| match *s {
+                Strategy::Truthful => "truthful".into_bound_py_any(py),
+                Strategy::Random => "random".into_bound_py_any(py),
+                Strategy::Constant([a0, a1]) => ("constant", a0, a1).into_bound_py_any(py),
+                Strategy::Markup(m) => ("markup", m).into_bound_py_any(py),
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let states = self
+            .inner
+            .rng_states()
+            .into_iter()
+            .map(|(seed, stream, pos)| (PyBytes::new(py, &seed), stream, pos))
+            .collect::<Vec<_>>();
+        let restore = py
+            .import("powermarket._core")?
+            .getattr("_restore_opponents")?;
+        let args = (specs, self.max_bid_delta, states);
+        Ok((restore, args.into_pyobject(py)?))
+    }
+
+    /// Fill (M, N, 2) float32 ``actions`` market by market (market ``i`` from
+    /// RNG ``i``; M must equal ``num_markets``), skipping agent ``skip``.
+    fn fill_batch(
+        &mut self,
+        actions: &Bound<'_, numpy::PyArray3<f32>>,
+        skip: usize,
+    ) -> PyResult<()> {
+        let n = self.inner.strategies.len();
+        let m = self.inner.num_markets();
+        expect_shape("actions", actions.shape(), &[m, n, 2])?;
+        let mut rw = writable(actions)?;
+        self.inner
+            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta)?;
+        Ok(())
+    }
+
+    /// A copy with the same state, RNGs included.
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    /// A copy with the same state, RNGs included.
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+}
+
+fn writable<'py, D: numpy::ndarray::Dimension>(
+    a: &Bound<'py, numpy::PyArray<f32, D>>,
+) -> PyResult<numpy::PyReadwriteArray<'py, f32, D>> {
+    a.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!("actions must be a writeable float32 array: {e}"))
+    })
+}
+
+/// Rebuild pickled Opponents (internal).
+#[pyfunction]
+fn _restore_opponents(
+    strategies: Vec<Bound<'_, PyAny>>,
+    max_bid_delta: f64,
+    states: Vec<(Vec<u8>, u64, u128)>,
+) -> PyResult<PyOpponents> {
+    let parsed = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_strategy(s, i))
+        .collect::<PyResult<Vec<_>>>()?;
+    let states = states
+        .into_iter()
+        .map(|(seed, stream, pos)| {
+            let seed: [u8; 32] = seed
+                .try_into()
+                .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+            Ok((seed, stream, pos))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyOpponents {
+        inner: Opponents::restore(parsed, &states)?,
+        max_bid_delta,
+    })
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyOpponents>()?;
+    m.add_function(wrap_pyfunction!(_restore_opponents, m)?)?;
+    Ok(())
+}
