@@ -404,6 +404,7 @@ impl Scenario {
         Rules {
             tie_rule,
             shortage_price: self.shortage_price,
+            ..Rules::default()
         }
     }
 

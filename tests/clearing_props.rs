@@ -215,7 +215,7 @@ proptest! {
     fn index_rule_is_the_classic_rule(
         p in prop_oneof![exact_problem(12, 1), exact_problem(60, 8)], cap in caps()
     ) {
-        let rules = Rules { tie_rule: TieRule::Index, shortage_price: cap };
+        let rules = Rules { tie_rule: TieRule::Index, shortage_price: cap, ..Rules::default() };
         let (out, cleared) = run(&p, &rules);
         let (price, want) = classic(&p.bids, &p.quantities, p.demand, cap);
         prop_assert_eq!(out.price, price);
@@ -225,7 +225,7 @@ proptest! {
 
     #[test]
     fn index_rule_matches_classic_on_floats(p in float_problem(40), cap in caps()) {
-        let rules = Rules { tie_rule: TieRule::Index, shortage_price: cap };
+        let rules = Rules { tie_rule: TieRule::Index, shortage_price: cap, ..Rules::default() };
         let (out, cleared) = run(&p, &rules);
         let (price, want) = classic(&p.bids, &p.quantities, p.demand, cap);
         prop_assert_eq!(out.price, price);
@@ -240,7 +240,7 @@ proptest! {
         p in prop_oneof![exact_problem(12, 1), exact_problem(12, 8), exact_problem(200, 1)],
         cap in caps(),
     ) {
-        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap };
+        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap, ..Rules::default() };
         let (out, cleared) = run(&p, &rules);
         // Same p* as the classic rule: only the split of the tie differs.
         let (price, _) = classic(&p.bids, &p.quantities, p.demand, cap);
@@ -250,7 +250,7 @@ proptest! {
 
     #[test]
     fn pro_rata_invariants_floats(p in float_problem(40), cap in caps()) {
-        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap };
+        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap, ..Rules::default() };
         let (out, cleared) = run(&p, &rules);
         check_invariants(&p, &rules, &out, &cleared, false);
     }
@@ -259,7 +259,7 @@ proptest! {
     fn pro_rata_is_permutation_invariant(
         p in exact_problem(30, 8), perm_seed in any::<u64>(), cap in caps()
     ) {
-        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap };
+        let rules = Rules { tie_rule: TieRule::ProRata, shortage_price: cap, ..Rules::default() };
         let n = p.bids.len();
         let mut perm: Vec<usize> = (0..n).collect();
         let mut s = perm_seed | 1;
@@ -309,7 +309,7 @@ proptest! {
         // One workspace across problems of different sizes, as the env uses it.
         let mut shared = Workspace::with_capacity(3);
         for rule in RULES {
-            let rules = Rules { tie_rule: rule, shortage_price: cap };
+            let rules = Rules { tie_rule: rule, shortage_price: cap, ..Rules::default() };
             for p in &ps {
                 let (fresh, want) = run(p, &rules);
                 let mut out = vec![f64::NAN; p.bids.len()];
@@ -328,7 +328,7 @@ proptest! {
     ) {
         let (bids, quantities, demand) = batch(m, n, seed);
         for rule in RULES {
-            let rules = Rules { tie_rule: rule, shortage_price: cap };
+            let rules = Rules { tie_rule: rule, shortage_price: cap, ..Rules::default() };
             check_batch(&bids, &quantities, &demand, n, &rules);
         }
     }
@@ -341,7 +341,7 @@ proptest! {
         which in 0u8..3,
         rule in prop::sample::select(RULES.to_vec()),
     ) {
-        let rules = Rules { tie_rule: rule, shortage_price: None };
+        let rules = Rules { tie_rule: rule, shortage_price: None, ..Rules::default() };
         let (mut b, mut q, mut d) = (p.bids.clone(), p.quantities.clone(), p.demand);
         let k = pick.index(b.len());
         let (arg, must_fail) = match which {
@@ -440,6 +440,7 @@ fn large_batches_equal_row_by_row() {
                     &Rules {
                         tie_rule: rule,
                         shortage_price: cap,
+                        ..Rules::default()
                     },
                 );
             }
@@ -469,6 +470,7 @@ fn large_problems_match_classic() {
                     &Rules {
                         tie_rule: TieRule::Index,
                         shortage_price: None,
+                        ..Rules::default()
                     },
                     &mut ws,
                 )
@@ -503,6 +505,7 @@ fn structural_errors_are_errors_not_panics() {
         let bad = Rules {
             tie_rule: TieRule::Index,
             shortage_price: Some(cap),
+            ..Rules::default()
         };
         assert!(bad.validate().is_err());
         let e = clear(&[1.0], &[1.0], 2.0, &bad, &mut ws).unwrap_err();

@@ -113,6 +113,7 @@ pub fn pure_nash(
     let rules = Rules {
         tie_rule: TieRule::ProRata,
         shortage_price: price_cap,
+        ..Rules::default()
     };
     // Profit and dispatch of every generator in every profile.
     let mut profit = try_vec("prices_grid", size, 0.0)?;

@@ -18,14 +18,20 @@
 //! Neither allocates once its [`Workspace`] has grown to the problem size.
 
 mod batch;
+mod demand;
 mod fast;
 mod index;
+pub mod mechanism;
+mod pay_as_bid;
 mod pro_rata;
 mod select;
 mod summary;
+mod uniform;
 pub mod units;
 
 pub use batch::clear_batch;
+pub use demand::{clear_elastic_unchecked, group_bids, spread_served, validate_curve, DemandCurve};
+pub use mechanism::{average_paid, Mechanism, Settlement};
 use summary::{summarize, Summary};
 
 use crate::error::{MarketError, Result};
@@ -77,23 +83,81 @@ impl FromStr for TieRule {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Rules {
     pub tie_rule: TieRule,
-    /// Price (€/MWh) in a shortage (supply < demand): a price cap or value of
-    /// lost load. `None` means the highest offer price.
+    /// Price (€/MWh) in a shortage (supply < inelastic demand): a value of
+    /// lost load. `None` means the highest offer price. A `price_cap`, when
+    /// set, takes precedence.
     pub shortage_price: Option<f64>,
+    /// Highest admissible price, €/MWh: offer and bid prices are clipped to
+    /// it, and it is the price of a shortage.
+    pub price_cap: Option<f64>,
+    /// Lowest admissible price, €/MWh: offer and bid prices are clipped to it.
+    pub price_floor: Option<f64>,
+    /// What cleared offers are paid (dispatch does not depend on it).
+    pub mechanism: Mechanism,
 }
 
 impl Rules {
     pub fn validate(&self) -> Result<()> {
-        if let Some(p) = self.shortage_price {
-            if !p.is_finite() {
-                return Err(MarketError::BadScalar {
-                    arg: "shortage_price",
-                    requirement: "must be finite (or None)",
-                    value: p,
+        for (arg, value) in [
+            ("shortage_price", self.shortage_price),
+            ("price_cap", self.price_cap),
+            ("price_floor", self.price_floor),
+        ] {
+            if let Some(p) = value {
+                if !p.is_finite() {
+                    return Err(MarketError::BadScalar {
+                        arg,
+                        requirement: "must be finite (or None)",
+                        value: p,
+                    });
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.price_floor, self.price_cap) {
+            if lo > hi {
+                return Err(MarketError::Invalid {
+                    arg: "price_floor",
+                    message: format!("must be <= price_cap ({hi}), got {lo}"),
                 });
             }
         }
         Ok(())
+    }
+
+    /// True when a cap or a floor is set.
+    #[inline]
+    pub fn has_limits(&self) -> bool {
+        self.price_cap.is_some() || self.price_floor.is_some()
+    }
+
+    /// `price` clipped into `[price_floor, price_cap]` (a no-op without
+    /// limits; -0.0 stays -0.0).
+    #[inline(always)]
+    pub fn clip(&self, price: f64) -> f64 {
+        let p = match self.price_floor {
+            Some(lo) if price < lo => lo,
+            _ => price,
+        };
+        match self.price_cap {
+            Some(hi) if p > hi => hi,
+            _ => p,
+        }
+    }
+
+    /// Clip every price in place (see [`Rules::clip`]).
+    pub fn clip_all(&self, prices: &mut [f64]) {
+        if self.has_limits() {
+            for p in prices {
+                *p = self.clip(*p);
+            }
+        }
+    }
+
+    /// The price of a shortage whose highest offer is `hi`: the cap, else the
+    /// shortage price, else `hi`.
+    #[inline]
+    pub fn shortage_price_or(&self, hi: f64) -> f64 {
+        self.price_cap.or(self.shortage_price).unwrap_or(hi)
     }
 }
 
@@ -126,6 +190,10 @@ pub struct Workspace {
     small: Vec<(f64, f64)>,
     /// Float quantity per price bucket and lane (the float filter).
     hist_f: Vec<f64>,
+    /// Demand levels per bid group (price-responsive demand).
+    levels: Vec<f64>,
+    /// Units of each offer (price-responsive demand).
+    offer_units: Vec<i64>,
 }
 
 impl Workspace {
@@ -143,6 +211,8 @@ impl Workspace {
             sorted: Vec::with_capacity(n),
             small: Vec::with_capacity(n),
             hist_f: Vec::with_capacity(select::HISTS * bucket_count(n)),
+            levels: Vec::new(),
+            offer_units: Vec::new(),
         }
     }
 }
@@ -295,7 +365,7 @@ fn clear_summarized(
 fn shortage(quantities: &[f64], hi: f64, rules: &Rules, cleared: &mut [f64]) -> Clearing {
     cleared.copy_from_slice(quantities);
     Clearing {
-        price: rules.shortage_price.unwrap_or(hi),
+        price: rules.shortage_price_or(hi),
         total: quantities.iter().sum(),
         shortage: true,
     }

@@ -7,6 +7,7 @@ fn run(b: &[f64], q: &[f64], d: f64, rule: TieRule) -> (Clearing, Vec<f64>) {
     let rules = Rules {
         tie_rule: rule,
         shortage_price: None,
+        ..Rules::default()
     };
     clear(b, q, d, &rules, &mut Workspace::new()).unwrap()
 }
@@ -78,6 +79,7 @@ fn shortage_prices() {
     let rules = Rules {
         tie_rule: TieRule::Index,
         shortage_price: Some(3000.0),
+        ..Rules::default()
     };
     let (c, _) = clear(
         &[10.0, 50.0],
@@ -265,6 +267,7 @@ fn index_rule_matches_the_classic_algorithm_bit_for_bit() {
     let rules = Rules {
         tie_rule: TieRule::Index,
         shortage_price: None,
+        ..Rules::default()
     };
     let mut outside_band = 0;
     for (b, q, d) in problems() {
@@ -356,6 +359,7 @@ fn tie_rules_agree_on_every_cumulative_step_and_at_total_supply() {
                 let rules = |tie_rule| Rules {
                     tie_rule,
                     shortage_price: cap,
+                    ..Rules::default()
                 };
                 let (a, xa) = clear(&b, &q, d, &rules(TieRule::ProRata), &mut ws).unwrap();
                 let (c, xc) = clear(&b, &q, d, &rules(TieRule::Index), &mut ws).unwrap();
@@ -390,6 +394,7 @@ fn both_rules_match_the_exact_reference_on_and_off_the_boundaries() {
                 let rules = Rules {
                     tie_rule: rule,
                     shortage_price: None,
+                    ..Rules::default()
                 };
                 let (c, _) = clear(&b, &q, d, &rules, &mut ws).unwrap();
                 assert_eq!(
@@ -415,6 +420,7 @@ fn demand_at_total_supply_is_met_not_a_shortage() {
             let rules = Rules {
                 tie_rule: rule,
                 shortage_price: Some(3000.0),
+                ..Rules::default()
             };
             let (c, x) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
             assert!(!c.shortage, "{rule:?} d {d}");
@@ -429,6 +435,7 @@ fn demand_at_total_supply_is_met_not_a_shortage() {
     let rules = Rules {
         tie_rule: TieRule::Index,
         shortage_price: Some(3000.0),
+        ..Rules::default()
     };
     let (c, _) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
     assert!(c.shortage);
@@ -449,6 +456,7 @@ fn a_huge_backstop_offer_does_not_hide_the_cheap_capacity() {
             let rules = Rules {
                 tie_rule: rule,
                 shortage_price: None,
+                ..Rules::default()
             };
             let (c, x) = clear(&b, &q, d, &rules, &mut Workspace::new()).unwrap();
             assert_eq!(c.price, 40.0, "{rule:?} backstop {backstop}");
@@ -469,6 +477,7 @@ fn extreme_magnitudes() {
         let r = Rules {
             tie_rule: rule,
             shortage_price: None,
+            ..Rules::default()
         };
         // Totals beyond the float range are refused, naming the argument.
         let e = clear(&[10.0, 10.0], &[1e308, 1e308], 5.0, &r, &mut ws).unwrap_err();

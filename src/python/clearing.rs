@@ -10,6 +10,7 @@ fn rules(tie_rule: &str, shortage_price: Option<f64>) -> PyResult<Rules> {
     let r = Rules {
         tie_rule: TieRule::parse(tie_rule)?,
         shortage_price,
+        ..Rules::default()
     };
     r.validate()?;
     Ok(r)
