@@ -167,6 +167,111 @@ def clear(bids, quantities, demand, tie_rule="pro_rata", shortage_price=None):
     return exact_clear(bids, quantities, demand, tie_rule, shortage_price)
 
 
+# --- market design: demand bids, price limits, settlement (docs/semantics.md) ---------------
+
+
+def clip_prices(prices, price_cap=None, price_floor=None) -> np.ndarray:
+    """Prices clipped into [floor, cap] (each limit optional)."""
+    p = np.asarray(prices, dtype=np.float64).copy()
+    if price_floor is not None:
+        p = np.where(p < price_floor, float(price_floor), p)
+    if price_cap is not None:
+        p = np.where(p > price_cap, float(price_cap), p)
+    return p
+
+
+def settle(mechanism: str, price: float, offer_prices) -> np.ndarray:
+    """Price paid per MWh of each offer."""
+    b = np.asarray(offer_prices, dtype=np.float64)
+    if mechanism == "uniform":
+        return np.full(b.shape, float(price))
+    if mechanism == "pay_as_bid":
+        return b.copy()
+    raise ValueError(f"unknown mechanism {mechanism!r}")
+
+
+def market_clear(
+    bids,
+    quantities,
+    demand,
+    demand_bids=None,
+    tie_rule="pro_rata",
+    shortage_price=None,
+    price_cap=None,
+    price_floor=None,
+):
+    """The full clearing rule, written from the spec.
+
+    Returns ``(price, cleared, served, shortage)``; ``served`` is per bid
+    (empty without bids). Candidates are the offer and bid prices; the price
+    is the lowest candidate ``p`` with ``S(p) >= Dmin(p)`` by the exact unit
+    rule, ``Q = min(S(p), Dmax(p))``; ties at ``p`` share by ``tie_rule``
+    (offers) and pro rata (bids). A shortage (supply below ``demand``, the
+    inelastic part) clears everything at the cap, else the shortage price,
+    else the highest offer, and serves no bid.
+    """
+    b = clip_prices(bids, price_cap, price_floor)
+    q = np.asarray(quantities, dtype=np.float64).copy()
+    d0 = float(demand)
+    scarcity = price_cap if price_cap is not None else shortage_price
+    if demand_bids is None:
+        bp, bq = np.zeros(0), np.zeros(0)
+    else:
+        bp = clip_prices(demand_bids[0], price_cap, price_floor)
+        bq = np.asarray(demand_bids[1], dtype=np.float64).copy()
+    if len(bp) == 0:
+        price, shortage = exact_price(b, q, d0, scarcity)
+        _, cleared = exact_clear(b, q, d0, tie_rule, scarcity)
+        return price, cleared, np.zeros(0), shortage
+    # Bid groups by price, ascending; a group's quantity is summed in index order.
+    prices = sorted(set(float(x) + 0.0 for x in bp))
+    group_q = [0.0] * len(prices)
+    for v, x in zip(bp, bq, strict=True):
+        group_q[prices.index(float(v) + 0.0)] += float(x)
+    # levels[g] = D0 + the groups g.. added from the highest price down.
+    levels = [0.0] * (len(prices) + 1)
+    levels[-1] = d0
+    for g in range(len(prices) - 1, -1, -1):
+        levels[g] = levels[g + 1] + group_q[g]
+
+    def dmin(p: float) -> float:  # D0 + bids priced above p
+        return levels[next((g for g, v in enumerate(prices) if v > p), len(prices))]
+
+    def dmax(p: float) -> float:  # D0 + bids priced at or above p
+        return levels[next((g for g, v in enumerate(prices) if v >= p), len(prices))]
+
+    k = unit_exponent(q)
+    units = [int(math.ldexp(float(x), k)) for x in q]
+    for p in sorted(set(float(x) + 0.0 for x in b) | set(prices)):
+        s_u = sum(u for u, x in zip(units, b, strict=True) if x <= p)
+        lo = dmin(p)
+        if not (lo == 0.0 or meets(s_u, demand_units(lo, k), len(q))):
+            continue
+        # Offers: the inelastic rule at demand Q, with Q = min(S(p), Dmax(p)).
+        below, at = b < p, b == p
+        s_below = float(np.sum(q[below]))
+        s_at = float(np.sum(q[at]))
+        volume = min(s_below + s_at, dmax(p))
+        cleared = np.where(below, q, 0.0)
+        residual = min(max(volume - s_below, 0.0), s_at)
+        if tie_rule == "pro_rata":
+            if s_at > 0.0:
+                cleared[at] = residual * (q[at] / s_at)
+        else:
+            left = residual
+            for i in np.flatnonzero(at):
+                cleared[i] = min(float(q[i]), left)
+                left -= cleared[i]
+        bids_at = dmax(p) - lo
+        share = min(max(volume - lo, 0.0), bids_at)
+        served = np.where(bp > p, bq, 0.0)
+        if bids_at > 0.0:
+            served = np.where(bp == p, share * (bq / bids_at), served)
+        return p + 0.0, cleared, served, False
+    top = float(np.max(b)) if scarcity is None else float(scarcity)
+    return top, q.copy(), np.zeros(len(bq)), True
+
+
 def _positive_or_one(x: float) -> float:
     return x if x > 0 else 1.0
 

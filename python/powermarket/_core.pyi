@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from os import PathLike
-from typing import Any, final
+from typing import Any, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,9 @@ _F32 = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
 _Bools = npt.NDArray[np.bool_]
 
+_DemandBids = tuple[npt.ArrayLike, npt.ArrayLike]
+
+@overload
 def clear(
     bids: npt.ArrayLike,
     quantities: npt.ArrayLike,
@@ -20,7 +23,25 @@ def clear(
     *,
     tie_rule: str = "pro_rata",
     shortage_price: float | None = None,
+    demand_bids: None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    mechanism: None = None,
 ) -> tuple[float, _F64]: ...
+@overload
+def clear(
+    bids: npt.ArrayLike,
+    quantities: npt.ArrayLike,
+    demand: float,
+    *,
+    tie_rule: str = "pro_rata",
+    shortage_price: float | None = None,
+    demand_bids: _DemandBids | None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    mechanism: str | None = None,
+) -> tuple[Any, ...]: ...
+@overload
 def clear_batch(
     bids: npt.ArrayLike,
     quantities: npt.ArrayLike,
@@ -28,7 +49,24 @@ def clear_batch(
     *,
     tie_rule: str = "pro_rata",
     shortage_price: float | None = None,
+    demand_bids: None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    mechanism: None = None,
 ) -> tuple[_F64, _F64]: ...
+@overload
+def clear_batch(
+    bids: npt.ArrayLike,
+    quantities: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    *,
+    tie_rule: str = "pro_rata",
+    shortage_price: float | None = None,
+    demand_bids: _DemandBids | None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    mechanism: str | None = None,
+) -> tuple[Any, ...]: ...
 
 @final
 class Scenario:

@@ -29,7 +29,7 @@ mod summary;
 mod uniform;
 pub mod units;
 
-pub use batch::clear_batch;
+pub use batch::{clear_batch, clear_batch_with, BatchBids, BatchOut};
 pub use demand::{clear_elastic_unchecked, group_bids, spread_served, validate_curve, DemandCurve};
 pub use mechanism::{average_paid, Mechanism, Settlement};
 use summary::{summarize, Summary};
