@@ -64,6 +64,7 @@ bench: develop ## Python side-by-side benchmarks (prints tables)
 	$(PY) benches/bench_env.py
 	$(PY) benches/bench_vec.py
 	$(PY) benches/bench_analysis.py
+	$(PY) benches/bench_design.py
 
 demo: develop ## The main job: learn to bid on the default market, print the table, save a figure
 	$(PY) examples/demo.py

@@ -22,6 +22,7 @@ fn bench_single(c: &mut Criterion) {
         let rules = Rules {
             tie_rule: rule,
             shortage_price: None,
+            ..Rules::default()
         };
         for n in [5usize, 10, 20, 50, 100, 200] {
             let (b, q, d) = offers(n, n as u64);
@@ -53,6 +54,7 @@ fn bench_varied(c: &mut Criterion) {
         let rules = Rules {
             tie_rule: rule,
             shortage_price: None,
+            ..Rules::default()
         };
         for n in [5usize, 10, 20, 50, 100, 200] {
             let sets: Vec<_> = (0..64).map(|k| offers(n, 1000 + k)).collect();

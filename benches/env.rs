@@ -78,6 +78,7 @@ fn bench_vec_env(c: &mut Criterion) {
         let (mut terminated, mut truncated, mut final_mask) =
             (vec![false; m], vec![false; m], vec![false; m]);
         let (mut price, mut demand, mut shortfall) = (vec![0f64; m], vec![0f64; m], vec![0f64; m]);
+        let mut average_paid = vec![0f64; m];
         env.reset(powermarket::vec_env::Seeds::Base(None), None, &mut obs)
             .unwrap();
         let label = format!("M{m}/N{n}/threads{}", env.num_threads());
@@ -96,6 +97,7 @@ fn bench_vec_env(c: &mut Criterion) {
                         price: &mut price,
                         demand: &mut demand,
                         shortfall: &mut shortfall,
+                        average_paid: &mut average_paid,
                         cleared: &mut cleared,
                     },
                 )

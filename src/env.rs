@@ -12,7 +12,10 @@
 //! state so that [`crate::VecMarketEnv`] runs exactly the same code over its
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
-use crate::clearing::{clear_unchecked, Clearing, Rules, TieRule, Workspace};
+use crate::clearing::{
+    average_paid, clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Rules, TieRule,
+    Workspace,
+};
 use crate::error::{agent_name, checked_size, try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, ObsInput, Observer};
 use crate::scenario::Scenario;
@@ -42,6 +45,12 @@ pub struct Market {
     noise_sd: f64,
     noise_lo: f64,
     noise_hi: f64,
+    /// Offer blocks per generator.
+    segments: usize,
+    /// Demand bids merged by (clipped) price, ascending: (price, share).
+    bid_groups: Vec<(f64, f64)>,
+    /// Share of each hour's demand that is inelastic.
+    inelastic_share: f64,
 }
 
 impl Market {
@@ -65,9 +74,27 @@ impl Market {
         let cs = scenario.cost_scale();
         let t = scenario.t().max(1) as f64;
         let (noise_lo, noise_hi) = scenario.noise_bounds();
+        let rules = scenario.rules(tie_rule);
+        let mut bid_groups: Vec<(f64, f64)> = Vec::new();
+        let mut bids: Vec<(f64, f64)> = scenario
+            .demand_bids
+            .iter()
+            .map(|&(p, share)| (rules.clip(p) + 0.0, share))
+            .collect();
+        // Stable: bids of one price merge in the order given.
+        bids.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (p, share) in bids {
+            match bid_groups.last_mut() {
+                Some(last) if last.0 == p => last.1 += share,
+                _ => bid_groups.push((p, share)),
+            }
+        }
         Ok(Market {
             obs: ObsBuilder::new(observer, &scenario),
-            rules: scenario.rules(tie_rule),
+            rules,
+            segments: scenario.segments,
+            inelastic_share: scenario.inelastic_share(),
+            bid_groups,
             reward_scale: 20.0 / (ds * cs * t),
             noise_sd: scenario.demand_noise * ds,
             noise_lo,
@@ -86,6 +113,30 @@ impl Market {
 
     pub fn obs_dim(&self) -> usize {
         self.obs.dim()
+    }
+
+    /// Offer blocks per generator, K.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Offers per market, N x K.
+    pub fn offers(&self) -> usize {
+        self.n() * self.segments
+    }
+
+    /// Action values per market, N x K x 2.
+    pub fn action_len(&self) -> usize {
+        self.offers() * 2
+    }
+
+    /// The action shape of one market as text: "(N, 2)" or "(N, K, 2)".
+    pub fn action_shape(&self) -> String {
+        if self.segments == 1 {
+            format!("({}, 2)", self.n())
+        } else {
+            format!("({}, {}, 2)", self.n(), self.segments)
+        }
     }
 
     /// Reward units per € of (penalised) profit:
@@ -108,9 +159,18 @@ pub struct StateMut<'a> {
 /// Per-step scratch memory, allocated once.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
+    /// Offer prices (clipped to the cap and floor), €/MWh, (N x K).
     pub bids: Vec<f64>,
+    /// Offered quantities, MW, (N x K).
     pub offered: Vec<f64>,
+    /// Cleared quantities, MW, (N x K).
     pub cleared: Vec<f64>,
+    /// Price paid per MWh of each offer, €/MWh, (N x K).
+    pub paid: Vec<f64>,
+    /// Demand bid groups of the hour: (price, MW).
+    pub groups: Vec<(f64, f64)>,
+    /// Served MW of each demand bid group.
+    pub served: Vec<f64>,
     pub ws: Workspace,
 }
 
@@ -127,6 +187,7 @@ impl Scratch {
             self.bids.resize(n, 0.0);
             self.offered.resize(n, 0.0);
             self.cleared.resize(n, 0.0);
+            self.paid.resize(n, 0.0);
             self.ws = Workspace::with_capacity(n);
         }
     }
@@ -139,37 +200,40 @@ pub struct StepInfo {
     pub price: f64,
     /// Demand of the hour, MW.
     pub demand: f64,
-    /// Unserved demand, MW (0 unless supply fell short).
+    /// Unserved inelastic demand, MW (0 unless supply fell short).
     pub shortfall: f64,
+    /// Volume-weighted average price paid to the offers, €/MWh (the
+    /// clearing price when nothing cleared).
+    pub average_paid: f64,
     /// True when this was the last hour of the episode.
     pub terminated: bool,
 }
 
-/// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
-/// `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta, (1 - a0) K_i)`,
-/// €/MWh and MW.
+/// The offer of one block of generator `i` for action `[a0, a1]` (clipped
+/// to the box): `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta,
+/// (1 - a0) K_i / segments)`, €/MWh and MW, before the cap and floor.
 #[inline(always)]
 pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
     let withheld = (a0 as f64).clamp(0.0, 1.0);
     let price_action = (a1 as f64).clamp(-10.0, 10.0);
     (
         s.costs[i] + crate::fastmath::tanh(price_action) * s.max_bid_delta,
-        (1.0 - withheld) * s.capacities[i],
+        (1.0 - withheld) * s.capacities[i] / s.segments as f64,
     )
 }
 
-/// Check a flat (N, 2) action array; the error names the agent.
-pub fn validate_actions(actions: &[f32], n: usize) -> Result<()> {
-    if actions.len() != 2 * n {
+/// Check a flat (N, 2) or (N, K, 2) action array; the error names the agent.
+pub fn validate_actions(actions: &[f32], m: &Market) -> Result<()> {
+    if actions.len() != m.action_len() {
         return Err(MarketError::Shape {
             arg: "actions",
-            expected: format!("({n}, 2)"),
+            expected: m.action_shape(),
             got: format!("{} values", actions.len()),
         });
     }
     if let Some(k) = actions.iter().position(|a| !a.is_finite()) {
         return Err(MarketError::BadAction {
-            agent: agent_name(k / 2),
+            agent: agent_name(k / (2 * m.segments)),
             market: Default::default(),
             component: if k % 2 == 0 {
                 "a0 (withheld share)"
@@ -227,7 +291,7 @@ fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
 }
 
 /// Step one market that is running (`check_steppable`) with validated actions.
-/// Leaves the bids, offers and dispatch of the hour in `sc`.
+/// Leaves the bids, offers, dispatch and payments of the hour in `sc`.
 pub fn step_market(
     m: &Market,
     st: &mut StateMut<'_>,
@@ -238,37 +302,84 @@ pub fn step_market(
 ) -> StepInfo {
     let s = &m.scenario;
     let t = *st.t;
-    for (i, a) in actions.chunks_exact(2).enumerate() {
-        (sc.bids[i], sc.offered[i]) = offer(s, i, a[0], a[1]);
+    let k = m.segments;
+    for (j, a) in actions.chunks_exact(2).enumerate() {
+        let (b, q) = offer(s, j / k, a[0], a[1]);
+        (sc.bids[j], sc.offered[j]) = (m.rules.clip(b), q);
     }
     let demand = st.demand[t];
-    let c = clear_unchecked(
-        &sc.bids,
-        &sc.offered,
-        demand,
-        &m.rules,
-        &mut sc.ws,
-        &mut sc.cleared,
-    );
-    let shortfall = shortfall(demand, &c);
-    for (((r, &cost), &bid), &x) in rewards
-        .iter_mut()
-        .zip(&s.costs)
-        .zip(&sc.bids)
-        .zip(&sc.cleared)
-    {
-        *r = hour_reward(m, cost, bid, x, c.price, shortfall) as f32;
+    let (c, shortfall) = clear_hour(m, demand, sc);
+    for (i, r) in rewards.iter_mut().enumerate() {
+        let js = i * k..(i + 1) * k;
+        *r = block_reward(
+            m,
+            s.costs[i],
+            &sc.bids[js.clone()],
+            &sc.cleared[js.clone()],
+            &sc.paid[js],
+            shortfall,
+        ) as f32;
     }
     *st.last_price = c.price;
-    st.last_cleared.copy_from_slice(&sc.cleared);
+    if k == 1 {
+        st.last_cleared.copy_from_slice(&sc.cleared);
+    } else {
+        for (x, blocks) in st.last_cleared.iter_mut().zip(sc.cleared.chunks_exact(k)) {
+            *x = blocks.iter().sum();
+        }
+    }
     *st.t = t + 1;
     observe(m, st, obs);
     StepInfo {
         price: c.price,
         demand,
         shortfall,
+        average_paid: average_paid(&sc.paid, &sc.cleared, c.price),
         terminated: t + 1 == m.horizon(),
     }
+}
+
+/// Clear the offers in `sc` (prices already clipped) against the hour's
+/// `demand` (its inelastic part and its demand bids), and settle them into
+/// `sc.paid`. Returns the clearing and the unserved inelastic demand, MW.
+/// The one clearing of an hour, for the env step and for the analysis.
+pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
+    let c = if m.bid_groups.is_empty() {
+        let c = clear_unchecked(
+            &sc.bids,
+            &sc.offered,
+            demand,
+            &m.rules,
+            &mut sc.ws,
+            &mut sc.cleared,
+        );
+        let sf = shortfall(demand, &c);
+        (c, sf)
+    } else {
+        let inelastic = demand * m.inelastic_share;
+        sc.groups.clear();
+        sc.groups
+            .extend(m.bid_groups.iter().map(|&(p, share)| (p, share * demand)));
+        sc.served.clear();
+        sc.served.resize(sc.groups.len(), 0.0);
+        let curve = DemandCurve {
+            inelastic,
+            groups: &sc.groups,
+        };
+        let c = clear_elastic_unchecked(
+            &sc.bids,
+            &sc.offered,
+            &curve,
+            &m.rules,
+            &mut sc.ws,
+            &mut sc.cleared,
+            &mut sc.served,
+        );
+        let sf = shortfall(inelastic, &c);
+        (c, sf)
+    };
+    m.rules.mechanism.settle(c.0.price, &sc.bids, &mut sc.paid);
+    c
 }
 
 /// Unserved demand of a clearing, MW: `demand - total cleared` in a
@@ -282,17 +393,33 @@ pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
     }
 }
 
-/// The reward of one generator for one hour, before `step`'s cast to f32:
-/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`
-/// for cost `c` and bid `b` (€/MWh), cleared `x` (MW) at price `P` (€/MWh).
+/// The reward of one generator for one hour, before `step`'s cast to f32,
+/// from its K blocks' bids `b_k`, cleared MW `x_k` and paid prices `p_k`:
+/// `(sum_k (p_k - c) x_k - bid_penalty * sum_k (b_k - c)^2 / K
+///   - lol_penalty * shortfall) * reward_scale`.
 /// The one place the reward formula lives (`step_market` and
-/// `crate::analysis` both call it).
+/// `crate::analysis` both call it). With K = 1 and uniform pricing this is
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * scale`.
 #[inline]
-pub fn hour_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
+pub fn block_reward(
+    m: &Market,
+    cost: f64,
+    bids: &[f64],
+    cleared: &[f64],
+    paid: &[f64],
+    shortfall: f64,
+) -> f64 {
     let s = &m.scenario;
-    let markup = bid - cost;
-    let profit = (price - cost) * x - s.bid_penalty * markup * markup - s.lol_penalty * shortfall;
-    profit * m.reward_scale
+    let markup = bids[0] - cost;
+    let mut profit = (paid[0] - cost) * cleared[0];
+    let mut penalty = s.bid_penalty * markup * markup;
+    for ((&b, &x), &p) in bids.iter().zip(cleared).zip(paid).skip(1) {
+        let markup = b - cost;
+        profit += (p - cost) * x;
+        penalty += s.bid_penalty * markup * markup;
+    }
+    let raw = profit - penalty / bids.len() as f64 - s.lol_penalty * shortfall;
+    raw * m.reward_scale
 }
 
 /// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
@@ -309,15 +436,20 @@ pub fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     r
 }
 
-/// The per-step history of one episode; row `h` is hour `h`.
+/// The per-step history of one episode; row `h` is hour `h`. Per-offer
+/// arrays are (T, N) with one block per generator, else (T, N, K).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
-    /// Bid prices, €/MWh, (T, N).
+    /// Bid prices (clipped to the cap and floor), €/MWh, (T, N[, K]).
     pub bids: Vec<f64>,
-    /// Offered quantities, MW, (T, N).
+    /// Offered quantities, MW, (T, N[, K]).
     pub offered: Vec<f64>,
-    /// Cleared quantities, MW, (T, N).
+    /// Cleared quantities, MW, (T, N[, K]).
     pub cleared: Vec<f64>,
+    /// Price paid per MWh of each offer, €/MWh, (T, N[, K]).
+    pub paid: Vec<f64>,
+    /// Volume-weighted average paid price, €/MWh, (T,).
+    pub average_paid: Vec<f64>,
     /// Rewards, (T, N), exactly as returned by `step`.
     pub rewards: Vec<f32>,
     /// Clearing prices, €/MWh, (T,).
@@ -371,17 +503,20 @@ impl MarketEnv {
     pub fn from_market(market: Arc<Market>, seed: Option<u64>) -> Result<Self> {
         let (n, t) = (market.n(), market.horizon());
         let tn = checked_size(t, n, "scenario (T x N)")?;
+        let tnk = checked_size(tn, market.segments(), "scenario (T x N x segments)")?;
         Ok(MarketEnv {
             rng: make_rng(seed),
             t: NOT_STARTED,
             demand: try_zeros(t, "scenario (T)")?,
             last_price: f64::NAN,
             last_cleared: try_zeros(n, "scenario (N)")?,
-            scratch: Scratch::new(n),
+            scratch: Scratch::new(market.offers()),
             record: Record {
-                bids: try_zeros(tn, "scenario (T x N)")?,
-                offered: try_zeros(tn, "scenario (T x N)")?,
-                cleared: try_zeros(tn, "scenario (T x N)")?,
+                bids: try_zeros(tnk, "scenario (T x N x segments)")?,
+                offered: try_zeros(tnk, "scenario (T x N x segments)")?,
+                cleared: try_zeros(tnk, "scenario (T x N x segments)")?,
+                paid: try_zeros(tnk, "scenario (T x N x segments)")?,
+                average_paid: try_zeros(t, "scenario (T)")?,
                 rewards: try_zeros(tn, "scenario (T x N)")?,
                 prices: try_zeros(t, "scenario (T)")?,
                 demand: try_zeros(t, "scenario (T)")?,
@@ -468,7 +603,7 @@ impl MarketEnv {
     ) -> Result<StepInfo> {
         let n = self.num_agents();
         check_steppable(self.t, self.horizon())?;
-        validate_actions(actions, n)?;
+        validate_actions(actions, &self.market)?;
         self.check_obs(obs)?;
         if rewards.len() != n {
             return Err(MarketError::Shape {
@@ -488,11 +623,14 @@ impl MarketEnv {
             obs,
             rewards,
         );
-        let row = h * n..(h + 1) * n;
-        self.record.bids[row.clone()].copy_from_slice(&scratch.bids);
-        self.record.offered[row.clone()].copy_from_slice(&scratch.offered);
-        self.record.cleared[row.clone()].copy_from_slice(&scratch.cleared);
-        self.record.rewards[row].copy_from_slice(rewards);
+        let nk = market.offers();
+        let offers = h * nk..(h + 1) * nk;
+        self.record.bids[offers.clone()].copy_from_slice(&scratch.bids);
+        self.record.offered[offers.clone()].copy_from_slice(&scratch.offered);
+        self.record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
+        self.record.paid[offers].copy_from_slice(&scratch.paid);
+        self.record.average_paid[h] = info.average_paid;
+        self.record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
         self.record.prices[h] = info.price;
         self.record.demand[h] = info.demand;
         self.scratch = scratch;
@@ -502,11 +640,14 @@ impl MarketEnv {
     /// The record of the current episode: rows for the hours stepped so far.
     pub fn record(&self) -> Record {
         let n = self.num_agents();
+        let nk = self.market.offers();
         let h = self.t().unwrap_or(0);
         Record {
-            bids: self.record.bids[..h * n].to_vec(),
-            offered: self.record.offered[..h * n].to_vec(),
-            cleared: self.record.cleared[..h * n].to_vec(),
+            bids: self.record.bids[..h * nk].to_vec(),
+            offered: self.record.offered[..h * nk].to_vec(),
+            cleared: self.record.cleared[..h * nk].to_vec(),
+            paid: self.record.paid[..h * nk].to_vec(),
+            average_paid: self.record.average_paid[..h].to_vec(),
             rewards: self.record.rewards[..h * n].to_vec(),
             prices: self.record.prices[..h].to_vec(),
             demand: self.record.demand[..h].to_vec(),
@@ -530,6 +671,7 @@ impl MarketEnv {
     /// Rebuild a market from [`MarketEnv::snapshot`].
     pub fn restore(market: Arc<Market>, snap: Snapshot) -> Result<Self> {
         let (n, horizon) = (market.n(), market.horizon());
+        let nk = market.offers();
         let bad = |what: &str| {
             Err(MarketError::Shape {
                 arg: "state",
@@ -540,9 +682,11 @@ impl MarketEnv {
         let r = &snap.record;
         if snap.demand.len() != horizon
             || snap.last_cleared.len() != n
-            || r.bids.len() != n * horizon
-            || r.offered.len() != n * horizon
-            || r.cleared.len() != n * horizon
+            || r.bids.len() != nk * horizon
+            || r.offered.len() != nk * horizon
+            || r.cleared.len() != nk * horizon
+            || r.paid.len() != nk * horizon
+            || r.average_paid.len() != horizon
             || r.rewards.len() != n * horizon
             || r.prices.len() != horizon
             || r.demand.len() != horizon
@@ -561,7 +705,7 @@ impl MarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
-            scratch: Scratch::new(n),
+            scratch: Scratch::new(market.offers()),
             record: snap.record,
             market,
         })

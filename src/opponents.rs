@@ -161,17 +161,23 @@ impl Opponents {
         Ok(o)
     }
 
-    /// Write every agent's action except `skip`'s into `actions` (N, 2),
-    /// drawing from market `market`'s RNG.
+    /// Write every agent's action except `skip`'s into `actions`, (N, 2) or
+    /// (N, K, 2) with K offer blocks per agent (each block gets the
+    /// strategy's action; `Random` draws one per block), drawing from market
+    /// `market`'s RNG.
     pub fn fill_market(&mut self, market: usize, actions: &mut [f32], skip: usize, delta: f64) {
+        let n = self.strategies.len().max(1);
+        let per_agent = (actions.len() / n).max(2);
         let rng = &mut self.rngs[market];
-        for (i, (a, s)) in actions
-            .chunks_exact_mut(2)
+        for (i, (agent, s)) in actions
+            .chunks_exact_mut(per_agent)
             .zip(&self.strategies)
             .enumerate()
         {
             if i != skip {
-                a.copy_from_slice(&s.action(delta, rng));
+                for a in agent.chunks_exact_mut(2) {
+                    a.copy_from_slice(&s.action(delta, rng));
+                }
             }
         }
     }
@@ -181,21 +187,33 @@ impl Opponents {
         self.fill_market(0, actions, skip, max_bid_delta);
     }
 
-    /// Fill (M, N, 2) actions, market i from RNG i; M must be `num_markets`.
-    pub fn fill_batch(&mut self, actions: &mut [f32], skip: usize, delta: f64) -> Result<()> {
+    /// Fill (M, N, 2) actions, or (M, N, K, 2) with `segments` K > 1, market
+    /// i from RNG i; M must be `num_markets`.
+    pub fn fill_batch(
+        &mut self,
+        actions: &mut [f32],
+        skip: usize,
+        delta: f64,
+        segments: usize,
+    ) -> Result<()> {
         let n = self.strategies.len();
         let m = self.rngs.len();
-        if actions.len() != m * n * 2 {
+        let k = segments.max(1);
+        if actions.len() != m * n * k * 2 {
             return Err(MarketError::Shape {
                 arg: "actions",
-                expected: format!("({m}, {n}, 2)"),
+                expected: if k == 1 {
+                    format!("({m}, {n}, 2)")
+                } else {
+                    format!("({m}, {n}, {k}, 2)")
+                },
                 got: format!("{} values", actions.len()),
             });
         }
         if n == 0 {
             return Ok(());
         }
-        for (i, chunk) in actions.chunks_exact_mut(2 * n).enumerate() {
+        for (i, chunk) in actions.chunks_exact_mut(2 * n * k).enumerate() {
             self.fill_market(i, chunk, skip, delta);
         }
         Ok(())
@@ -241,9 +259,9 @@ mod stream_tests {
         let mut a = [0f32; 4];
         let mut b = [0f32; 16];
         one.fill(&mut a, 9, 50.0);
-        four.fill_batch(&mut b, 9, 50.0).unwrap();
+        four.fill_batch(&mut b, 9, 50.0, 1).unwrap();
         assert_eq!(a, b[..4]);
         assert_ne!(b[..4], b[4..8]);
-        assert!(four.fill_batch(&mut a, 9, 50.0).is_err());
+        assert!(four.fill_batch(&mut a, 9, 50.0, 1).is_err());
     }
 }

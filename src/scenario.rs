@@ -1,7 +1,7 @@
 //! A market scenario: the generator fleet, the hourly demand profile and the
 //! market rules, with the presets of the easy_marl electricity example.
 
-use crate::clearing::Rules;
+use crate::clearing::{Mechanism, Rules};
 use crate::error::{MarketError, Result};
 use std::f64::consts::PI;
 
@@ -25,7 +25,25 @@ pub struct Scenario {
     pub demand_noise: f64,
     /// Price in a shortage (price cap / value of lost load); `None`: highest offer price.
     pub shortage_price: Option<f64>,
+    /// Offer blocks per generator, K >= 1: each offers K blocks of K_i / K MW.
+    pub segments: usize,
+    /// Price-responsive demand: `(price €/MWh, share of the hour's demand)`
+    /// per bid; the rest of the demand is inelastic.
+    pub demand_bids: Vec<(f64, f64)>,
+    /// How cleared offers are paid.
+    pub mechanism: Mechanism,
+    /// Highest admissible offer/bid price and the price of a shortage, €/MWh.
+    pub price_cap: Option<f64>,
+    /// Lowest admissible offer/bid price, €/MWh.
+    pub price_floor: Option<f64>,
 }
+
+/// How far the demand-bid shares may sum above 1 (float rounding); the
+/// inelastic share is then 0.
+pub const SHARE_SUM_SLACK: f64 = 1e-9;
+
+/// Largest number of offer blocks per generator.
+pub const MAX_SEGMENTS: usize = 1024;
 
 /// numpy.linspace(start, stop, num), bit for bit.
 pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
@@ -68,6 +86,11 @@ impl Scenario {
             lol_penalty: 1.0,
             demand_noise: 0.05,
             shortage_price: None,
+            segments: 1,
+            demand_bids: Vec::new(),
+            mechanism: Mechanism::Uniform,
+            price_cap: None,
+            price_floor: None,
         }
     }
 
@@ -201,6 +224,7 @@ impl Scenario {
                 return err("shortage_price", format!("must be finite or None, got {p}"));
             }
         }
+        self.validate_design()?;
         // Each field finite is not enough: bids, profits and penalties must
         // stay finite too, or a step would return inf/NaN silently.
         for (i, &c) in self.costs.iter().enumerate() {
@@ -360,6 +384,69 @@ impl Scenario {
         Ok(())
     }
 
+    /// The market-design fields: segments, demand bids, cap and floor.
+    fn validate_design(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        if !(1..=MAX_SEGMENTS).contains(&self.segments) {
+            return err(
+                "segments",
+                format!(
+                    "must be an int in [1, {MAX_SEGMENTS}] (offer blocks per generator), got {}",
+                    self.segments
+                ),
+            );
+        }
+        for (field, v) in [
+            ("price_cap", self.price_cap),
+            ("price_floor", self.price_floor),
+        ] {
+            if let Some(p) = v {
+                if !p.is_finite() {
+                    return err(field, format!("must be finite or None, got {p}"));
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.price_floor, self.price_cap) {
+            if lo > hi {
+                return err(
+                    "price_floor",
+                    format!("must be <= price_cap ({hi}), got {lo}"),
+                );
+            }
+        }
+        let mut total = 0.0;
+        for (k, &(p, share)) in self.demand_bids.iter().enumerate() {
+            if !p.is_finite() {
+                return err(
+                    "demand_bids",
+                    format!("bid {k}: price must be finite, got {p}"),
+                );
+            }
+            if !(0.0..=1.0).contains(&share) {
+                return err(
+                    "demand_bids",
+                    format!("bid {k}: share must be in [0, 1], got {share}"),
+                );
+            }
+            total += share;
+        }
+        // A float sum like 0.1 + 0.2 + 0.7 may exceed 1 by an ulp or two.
+        if total > 1.0 + SHARE_SUM_SLACK {
+            return err(
+                "demand_bids",
+                format!("shares must sum to at most 1, got {total}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Share of each hour's demand that is inelastic: `1 - sum(shares)`.
+    pub fn inelastic_share(&self) -> f64 {
+        let bids: f64 = self.demand_bids.iter().map(|b| b.1).sum();
+        (1.0 - bids).max(0.0)
+    }
+
     /// `self` after [`Scenario::validate`].
     pub fn validated(self) -> Result<Self> {
         self.validate()?;
@@ -404,16 +491,25 @@ impl Scenario {
         Rules {
             tie_rule,
             shortage_price: self.shortage_price,
-            ..Rules::default()
+            price_cap: self.price_cap,
+            price_floor: self.price_floor,
+            mechanism: self.mechanism,
         }
     }
 
-    /// Range of possible clearing prices, €/MWh: every price is some bid
-    /// `c_i + tanh(a) * delta`, or the shortage price.
+    /// Range of possible clearing and paid prices, €/MWh: every price is an
+    /// offer `c_i + tanh(a) * delta` or a demand bid price, clipped to the
+    /// cap and floor, or the shortage price (the cap when set).
     pub fn price_bounds(&self) -> (f64, f64) {
         let mut lo = min_of(&self.costs) - self.max_bid_delta;
         let mut hi = max_of(&self.costs) + self.max_bid_delta;
-        if let Some(p) = self.shortage_price {
+        for &(p, _) in &self.demand_bids {
+            lo = lo.min(p);
+            hi = hi.max(p);
+        }
+        let rules = self.rules(crate::TieRule::default());
+        (lo, hi) = (rules.clip(lo), rules.clip(hi));
+        if let Some(p) = self.price_cap.or(self.shortage_price) {
             lo = lo.min(p);
             hi = hi.max(p);
         }

@@ -40,9 +40,11 @@ pub struct VecBuffers<'a> {
     pub price: &'a mut [f64],
     /// (M,) demand of the hour, MW.
     pub demand: &'a mut [f64],
-    /// (M,) unserved demand, MW.
+    /// (M,) unserved inelastic demand, MW.
     pub shortfall: &'a mut [f64],
-    /// (M, N) cleared quantity, MW.
+    /// (M,) volume-weighted average paid price, €/MWh.
+    pub average_paid: &'a mut [f64],
+    /// (M, N) cleared quantity (all blocks of a generator), MW.
     pub cleared: &'a mut [f64],
 }
 
@@ -66,9 +68,10 @@ impl<'a> Lanes<'a> {
         self.ts.len()
     }
 
-    fn split(self, k: usize, n: usize, d: usize, horizon: usize) -> (Lanes<'a>, Lanes<'a>) {
+    fn split(self, k: usize, sizes: Sizes) -> (Lanes<'a>, Lanes<'a>) {
+        let Sizes { n, d, horizon, na } = sizes;
         let nd = n * d;
-        let (a0, a1) = self.actions.split_at(k * n * 2);
+        let (a0, a1) = self.actions.split_at(k * na);
         let o = self.out;
         let (obs0, obs1) = cut(o.obs, k, nd);
         let (r0, r1) = cut(o.rewards, k, n);
@@ -79,6 +82,7 @@ impl<'a> Lanes<'a> {
         let (p0, p1) = cut(o.price, k, 1);
         let (d0, d1) = cut(o.demand, k, 1);
         let (s0, s1) = cut(o.shortfall, k, 1);
+        let (ap0, ap1) = cut(o.average_paid, k, 1);
         let (c0, c1) = cut(o.cleared, k, n);
         let (g0, g1) = cut(self.rngs, k, 1);
         let (t0, t1) = cut(self.ts, k, 1);
@@ -97,6 +101,7 @@ impl<'a> Lanes<'a> {
                 price: p0,
                 demand: d0,
                 shortfall: s0,
+                average_paid: ap0,
                 cleared: c0,
             },
             rngs: g0,
@@ -117,6 +122,7 @@ impl<'a> Lanes<'a> {
                 price: p1,
                 demand: d1,
                 shortfall: s1,
+                average_paid: ap1,
                 cleared: c1,
             },
             rngs: g1,
@@ -129,17 +135,26 @@ impl<'a> Lanes<'a> {
     }
 }
 
+/// Per-market sizes: agents, observation width, hours, action values.
+#[derive(Clone, Copy)]
+struct Sizes {
+    n: usize,
+    d: usize,
+    horizon: usize,
+    na: usize,
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Step every market of `lanes`, one after another, on this thread.
 fn run_lanes(m: &Market, lanes: Lanes<'_>) {
-    let (n, d, horizon) = (m.n(), m.obs_dim(), m.horizon());
+    let (n, d, horizon, na) = (m.n(), m.obs_dim(), m.horizon(), m.action_len());
     let nd = n * d;
     SCRATCH.with(|cell| {
         let mut sc = cell.borrow_mut();
-        sc.ensure(n);
+        sc.ensure(m.offers());
         let o = lanes.out;
         for k in 0..lanes.ts.len() {
             let mut st = StateMut {
@@ -153,7 +168,7 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
             let info = step_market(
                 m,
                 &mut st,
-                &lanes.actions[k * 2 * n..(k + 1) * 2 * n],
+                &lanes.actions[k * na..(k + 1) * na],
                 &mut sc,
                 obs,
                 &mut o.rewards[k * n..(k + 1) * n],
@@ -161,7 +176,8 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
             o.price[k] = info.price;
             o.demand[k] = info.demand;
             o.shortfall[k] = info.shortfall;
-            o.cleared[k * n..(k + 1) * n].copy_from_slice(&sc.cleared);
+            o.average_paid[k] = info.average_paid;
+            o.cleared[k * n..(k + 1) * n].copy_from_slice(st.last_cleared);
             o.terminated[k] = info.terminated;
             o.truncated[k] = false;
             o.final_mask[k] = info.terminated;
@@ -419,12 +435,13 @@ impl VecMarketEnv {
     /// is stepped and no buffer is written.
     pub fn step(&mut self, actions: &[f32], out: VecBuffers<'_>) -> Result<()> {
         let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        let na = self.market.action_len();
         let shape_m = format!("({m_count},)");
         self.check_len(
             "actions",
             actions.len(),
-            m_count * n * 2,
-            format!("({m_count}, {n}, 2)"),
+            m_count * na,
+            format!("({m_count}, {}", &self.market.action_shape()[1..]),
         )?;
         self.check_len(
             "obs",
@@ -461,13 +478,14 @@ impl VecMarketEnv {
             ("price", out.price.len()),
             ("demand", out.demand.len()),
             ("shortfall", out.shortfall.len()),
+            ("average_paid", out.average_paid.len()),
         ] {
             self.check_len(arg, len, m_count, shape_m.clone())?;
         }
         let horizon = self.market.horizon();
-        for (i, (&t, a)) in self.ts.iter().zip(actions.chunks_exact(2 * n)).enumerate() {
+        for (i, (&t, a)) in self.ts.iter().zip(actions.chunks_exact(na)).enumerate() {
             check_steppable(t, horizon).map_err(|e| e.in_market(i))?;
-            validate_actions(a, n).map_err(|e| e.in_market(i))?;
+            validate_actions(a, &self.market).map_err(|e| e.in_market(i))?;
         }
         let lanes = Lanes {
             actions,
@@ -484,7 +502,8 @@ impl VecMarketEnv {
             // A few pieces per thread, so that a slow piece can be balanced.
             let pieces = self.num_threads * 4;
             let grain = m_count.div_ceil(pieces).max(1);
-            pool.install(|| split_run(market, lanes, grain, n, d, horizon));
+            let sizes = Sizes { n, d, horizon, na };
+            pool.install(|| split_run(market, lanes, grain, sizes));
         } else {
             run_lanes(market, lanes);
         }
@@ -492,15 +511,15 @@ impl VecMarketEnv {
     }
 }
 
-fn split_run(m: &Market, lanes: Lanes<'_>, grain: usize, n: usize, d: usize, horizon: usize) {
+fn split_run(m: &Market, lanes: Lanes<'_>, grain: usize, sizes: Sizes) {
     if lanes.len() <= grain {
         run_lanes(m, lanes);
     } else {
         let k = lanes.len() / 2;
-        let (l, r) = lanes.split(k, n, d, horizon);
+        let (l, r) = lanes.split(k, sizes);
         rayon::join(
-            || split_run(m, l, grain, n, d, horizon),
-            || split_run(m, r, grain, n, d, horizon),
+            || split_run(m, l, grain, sizes),
+            || split_run(m, r, grain, sizes),
         );
     }
 }

@@ -31,7 +31,11 @@ struct Expected {
 }
 
 fn sum_where(p: &[f64], q: &[f64], keep: impl Fn(f64) -> bool) -> f64 {
-    p.iter().zip(q).filter(|(&x, _)| keep(x)).map(|(_, &y)| y).sum()
+    p.iter()
+        .zip(q)
+        .filter(|(&x, _)| keep(x))
+        .map(|(_, &y)| y)
+        .sum()
 }
 
 /// The rules as written: the lowest candidate p with S(p) >= Dmin(p);

@@ -285,6 +285,7 @@ class StepResult:
     demand: float
     shortfall: float
     cleared: np.ndarray
+    average_paid: float = 0.0
 
 
 @dataclass
@@ -304,6 +305,11 @@ class ReferenceEnv:
     shortage_price: float | None = None
     observer: str = "simple"
     tie_rule: str = "pro_rata"
+    segments: int = 1
+    demand_bids: tuple = ()
+    mechanism: str = "uniform"
+    price_cap: float | None = None
+    price_floor: float | None = None
     demand: np.ndarray = field(init=False, default=None)
     t: int = field(init=False, default=0)
     record: dict = field(init=False, default_factory=dict)
@@ -320,6 +326,11 @@ class ReferenceEnv:
             shortage_price=scenario.shortage_price,
             observer=observer,
             tie_rule=tie_rule,
+            segments=int(scenario.segments),
+            demand_bids=tuple(tuple(b) for b in scenario.demand_bids),
+            mechanism=scenario.mechanism,
+            price_cap=scenario.price_cap,
+            price_floor=scenario.price_floor,
         )
 
     @property
@@ -350,7 +361,10 @@ class ReferenceEnv:
         self.demand = np.asarray(demand, dtype=np.float64).copy()
         assert self.demand.shape == (self.horizon,)
         self.t = 0
-        self.record = {k: [] for k in ("bids", "offered", "cleared", "rewards", "prices")}
+        self.record = {
+            k: []
+            for k in ("bids", "offered", "cleared", "paid", "average_paid", "rewards", "prices")
+        }
         self._last_price = 0.0
         self._last_cleared = np.zeros(self.n)
         return self.observe(0, float(self.demand[0]))
@@ -393,48 +407,80 @@ class ReferenceEnv:
         return np.stack(cols, axis=1).astype(np.float32)
 
     def bids_and_quantities(self, actions) -> tuple[np.ndarray, np.ndarray]:
-        """Clip to the box, then map in float64 from the float32 actions."""
-        a = np.asarray(actions, dtype=np.float32).astype(np.float64)
+        """Clip to the box, then map in float64 from the float32 actions: (N, 2),
+        or (N, K, 2) with K blocks of capacity / K each; prices clipped to the
+        cap and floor. Returns flat (N * K,) arrays, generator-major."""
+        k = self.segments
+        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(self.n * k, 2)
         a0 = np.clip(a[:, 0], 0.0, 1.0)
         a1 = np.clip(a[:, 1], -10.0, 10.0)
-        q = (1.0 - a0) * self.capacities
-        b = self.costs + np.tanh(a1) * self.max_bid_delta
+        cap = np.repeat(self.capacities, k)
+        cost = np.repeat(self.costs, k)
+        q = (1.0 - a0) * cap / k
+        b = clip_prices(cost + np.tanh(a1) * self.max_bid_delta, self.price_cap, self.price_floor)
         return b, q
+
+    def demand_curve(self, d: float):
+        """(inelastic MW, (bid prices, bid MW)) of an hour with demand ``d``: bids
+        of one price merge (their shares summed in the order given)."""
+        if not self.demand_bids:
+            return d, None
+        merged: dict[float, float] = {}
+        for price, share in self.demand_bids:
+            p = float(clip_prices([price], self.price_cap, self.price_floor)[0]) + 0.0
+            merged[p] = merged.get(p, 0.0) + float(share)
+        inelastic = max(0.0, 1.0 - sum(float(s) for _, s in self.demand_bids))
+        prices = np.array(list(merged), dtype=np.float64)
+        return d * inelastic, (prices, np.array([merged[p] * d for p in merged]))
 
     def step(self, actions) -> StepResult:
         assert 0 <= self.t < self.horizon, "step outside the episode"
         b, q = self.bids_and_quantities(actions)
         d = float(self.demand[self.t])
-        price, cleared = clear(b, q, d, self.tie_rule, self.shortage_price)
-        _, shortage = exact_price(b, q, d, self.shortage_price)
-        shortfall = max(0.0, d - float(np.sum(q))) if shortage else 0.0
-        c = self.costs
-        raw = (price - c) * cleared - self.bid_penalty * (b - c) ** 2 - self.lol_penalty * shortfall
+        inelastic, bids = self.demand_curve(d)
+        price, cleared, _, shortage = market_clear(
+            b, q, inelastic, bids, self.tie_rule, self.shortage_price, self.price_cap
+        )
+        shortfall = max(0.0, inelastic - float(np.sum(q))) if shortage else 0.0
+        paid = settle(self.mechanism, price, b)
+        k, n = self.segments, self.n
+        c = np.repeat(self.costs, k)
+        profit = ((paid - c) * cleared).reshape(n, k).sum(axis=1)
+        penalty = (self.bid_penalty * (b - c) ** 2).reshape(n, k).sum(axis=1) / k
+        raw = profit - penalty - self.lol_penalty * shortfall
         scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
         rewards = (raw * scale).astype(np.float32)
+        volume = float(np.sum(cleared))
+        average = float(np.sum(paid * cleared)) / volume if volume > 0 else price
+        per_agent = cleared.reshape(n, k).sum(axis=1)
         for key, val in (
             ("bids", b),
             ("offered", q),
             ("cleared", cleared),
+            ("paid", paid),
+            ("average_paid", average),
             ("rewards", rewards),
             ("prices", price),
         ):
             self.record[key].append(val)
-        self._last_price, self._last_cleared = price, cleared
+        self._last_price, self._last_cleared = price, per_agent
         self.t += 1
         terminated = self.t == self.horizon
         # The final observation: hour T's time features, last hour's demand.
         obs = self.observe(self.t, float(self.demand[min(self.t, self.horizon - 1)]))
-        return StepResult(obs, rewards, terminated, price, d, shortfall, cleared)
+        return StepResult(obs, rewards, terminated, price, d, shortfall, per_agent, average)
 
     def episode_record(self) -> dict[str, np.ndarray]:
-        n, t = self.n, self.t
+        n, t, k = self.n, self.t, self.segments
+        blocks = (t, n) if k == 1 else (t, n, k)
         out = {
-            "bids": np.asarray(self.record["bids"], dtype=np.float64).reshape(t, n),
-            "offered": np.asarray(self.record["offered"], dtype=np.float64).reshape(t, n),
-            "cleared": np.asarray(self.record["cleared"], dtype=np.float64).reshape(t, n),
+            "bids": np.asarray(self.record["bids"], dtype=np.float64).reshape(blocks),
+            "offered": np.asarray(self.record["offered"], dtype=np.float64).reshape(blocks),
+            "cleared": np.asarray(self.record["cleared"], dtype=np.float64).reshape(blocks),
+            "paid": np.asarray(self.record["paid"], dtype=np.float64).reshape(blocks),
             "rewards": np.asarray(self.record["rewards"], dtype=np.float32).reshape(t, n),
             "prices": np.asarray(self.record["prices"], dtype=np.float64).reshape(t),
+            "average_paid": np.asarray(self.record["average_paid"], dtype=np.float64).reshape(t),
             "demand": self.demand[:t].copy(),
         }
         return out

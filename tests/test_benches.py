@@ -38,3 +38,8 @@ def test_bench_env_runs():
 def test_bench_vec_runs():
     out = _run("bench_vec.py", "--quick")
     assert "env-steps/s at N=5, M=4096" in out and "peak RSS" in out
+
+
+def test_bench_design_runs():
+    out = _run("bench_design.py", "--quick")
+    assert "| 10 demand bids |" in out and "| segments K=4 |" in out

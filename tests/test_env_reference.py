@@ -57,8 +57,9 @@ def check_demand_realisation(scenario, demand: np.ndarray) -> None:
 
 def compare_records(env: pm.MarketEnv, renv: ref.ReferenceEnv) -> None:
     rec, rrec = env.episode_record(), renv.episode_record()
-    assert set(rec) == {"bids", "offered", "cleared", "rewards", "prices", "demand"}
-    for key in ("bids", "offered", "cleared", "prices", "demand"):
+    keys = {"bids", "offered", "cleared", "paid", "rewards", "prices", "average_paid", "demand"}
+    assert set(rec) == keys
+    for key in ("bids", "offered", "cleared", "paid", "prices", "average_paid", "demand"):
         assert rec[key].shape == rrec[key].shape, key
         np.testing.assert_allclose(rec[key], rrec[key], **F64_TOL, err_msg=key)
     assert rec["rewards"].shape == rrec["rewards"].shape
@@ -87,6 +88,11 @@ def run_side_by_side(
     assert low.shape == high.shape == (n, renv.obs_dim)
     rng = np.random.default_rng(seed)
     seen_shortage = seen_tie = False
+    k = renv.segments
+
+    def draw() -> np.ndarray:
+        a = random_actions(rng, n * k)
+        return a if k == 1 else a.reshape(n, k, 2)
 
     for episode in range(episodes):
         obs, info = env.reset(seed=seed + episode if episode % 2 == 0 else None)
@@ -101,7 +107,7 @@ def run_side_by_side(
         assert env.t == 0
 
         for t in range(horizon):
-            actions = random_actions(rng, n)
+            actions = draw()
             obs, rewards, terminated, truncated, info = env.step(actions)
             r = renv.step(actions)
             where = f"episode {episode} hour {t}"
@@ -112,6 +118,7 @@ def run_side_by_side(
             assert info["price"] == pytest.approx(r.price, rel=1e-12, abs=1e-12), where
             np.testing.assert_allclose(info["cleared"], r.cleared, **F64_TOL, err_msg=where)
             assert info["shortfall"] == pytest.approx(r.shortfall, rel=1e-9, abs=1e-9), where
+            assert info["average_paid"] == pytest.approx(r.average_paid, rel=1e-9, abs=1e-9)
             assert rewards.dtype == np.float32 and rewards.shape == (n,)
             np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL, err_msg=where)
             assert obs.dtype == np.float32
@@ -125,7 +132,7 @@ def run_side_by_side(
 
         compare_records(env, renv)
         with pytest.raises(RuntimeError):
-            env.step(random_actions(rng, n))
+            env.step(draw())
         compare_records(env, renv)  # a refused step records nothing
     return seen_shortage, seen_tie
 
@@ -221,3 +228,57 @@ def test_non_positive_costs_scale_is_one(observer, tie_rule):
     scenario = pm.Scenario([10.0, 10.0, 4.0], [0.0, -5.0, -1.5], [5.0, 8.0, 12.0, 20.0])
     assert scenario.cost_scale == 1.0
     run_side_by_side(scenario, observer, tie_rule, seed=21, episodes=3)
+
+
+# --- market design: segments, demand bids, mechanisms, cap and floor -------------------------
+
+
+def design_scenario(segments, demand_bids, mechanism, cap, floor, shortage_price=None):
+    """Tight supply (shortages happen), tied costs (ties happen)."""
+    return pm.Scenario(
+        [10.0, 20.0, 15.0, 16.0],
+        [10.0, 30.0, 20.0, 20.0],
+        [30.0, 50.0, 66.0, 55.0, 40.0, 20.0, 44.0, 60.0],
+        shortage_price=shortage_price,
+        segments=segments,
+        demand_bids=demand_bids,
+        mechanism=mechanism,
+        price_cap=cap,
+        price_floor=floor,
+    )
+
+
+BIDS = {
+    "none": [],
+    "one": [(35.0, 0.2)],
+    "many": [(60.0, 0.1), (25.0, 0.15), (25.0, 0.05), (10.0, 0.1), (-5.0, 0.05)],
+    "all elastic": [(40.0, 0.5), (15.0, 0.5)],
+}
+
+
+@pytest.mark.parametrize("segments", [1, 2, 4])
+@pytest.mark.parametrize("bids", list(BIDS))
+@pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid"])
+@pytest.mark.parametrize("limits", [(None, None), (45.0, 5.0)])
+def test_market_design_episodes(segments, bids, mechanism, limits):
+    cap, floor = limits
+    scenario = design_scenario(segments, BIDS[bids], mechanism, cap, floor, shortage_price=900.0)
+    for observer, tie_rule in (("market", "pro_rata"), ("simple", "index")):
+        run_side_by_side(scenario, observer, tie_rule, seed=segments * 7 + len(bids), episodes=3)
+
+
+def test_market_design_differential_sees_every_case():
+    """The design episodes above reach shortages, bid-set prices and ties."""
+    scenario = design_scenario(2, BIDS["many"], "pay_as_bid", 45.0, 5.0)
+    seen_shortage, seen_tie = run_side_by_side(scenario, "market", "pro_rata", seed=3, episodes=8)
+    assert seen_shortage and seen_tie
+    env = pm.MarketEnv(scenario, seed=3)
+    bid_prices = {p for p, _ in BIDS["many"]}
+    set_by_bid = 0
+    for _ in range(10):
+        env.reset()
+        for _ in range(env.horizon):
+            a = np.random.default_rng(set_by_bid).uniform(-1, 1, (4, 2, 2)).astype(np.float32)
+            _, _, _, _, info = env.step(a)
+            set_by_bid += info["price"] in bid_prices
+    assert set_by_bid > 0

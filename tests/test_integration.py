@@ -71,6 +71,31 @@ def test_sb3_vecenv_contract():
     assert all("episode" in i for i in infos)
 
 
+def test_sb3_adapter_with_market_design():
+    """Segments give every SB3 env a (K, 2) Box; PPO trains on it, and the
+    adapter's rewards equal VecMarketEnv's."""
+    from stable_baselines3 import PPO
+
+    from powermarket.sb3 import MarketVecEnv
+
+    scenario = pm.Scenario.default(n=3, t=4).replace(
+        segments=3, demand_bids=[(35.0, 0.1)], mechanism="pay_as_bid", price_cap=60.0
+    )
+    venv = MarketVecEnv(scenario, num_markets=4, seed=5)
+    assert venv.action_space.shape == (3, 2)
+    ref = pm.VecMarketEnv(scenario, num_envs=4, seed=5)
+    venv.reset()
+    ref.reset()
+    a = np.random.default_rng(0).uniform(0, 1, (12, 3, 2)).astype(np.float32)
+    _, rewards, _, _ = venv.step(a)
+    _, ref_rewards, *_ = ref.step(a.reshape(4, 3, 3, 2))
+    np.testing.assert_array_equal(rewards, ref_rewards.reshape(-1))
+    model = PPO("MlpPolicy", venv, n_steps=8, batch_size=48, seed=0)
+    model.learn(total_timesteps=2 * 8 * venv.num_envs)
+    action, _ = model.predict(venv.reset(), deterministic=True)
+    assert action.shape == (12, 3, 2)
+
+
 def test_sb3_ppo_learns_on_the_adapter():
     from stable_baselines3 import PPO
 

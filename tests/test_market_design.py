@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import clip_prices, market_clear, settle
 
 import powermarket as pm
-from reference import clip_prices, market_clear, settle
 
 PRICES = [-20.0, -0.0, 0.0, 5.0, 10.0, 20.0, 37.5, 100.0]
 
@@ -115,7 +115,9 @@ def test_clear_batch_equals_clear_row_by_row():
             np.testing.assert_array_equal(paid[k], pd)
     # Large enough for the thread pool: still row by row.
     big = np.tile(bids, (60, 1)), np.tile(q, (60, 1)), np.tile(d, 60)
-    prices, cleared, served = pm.clear_batch(*big, demand_bids=(np.tile(bp, (60, 1)), np.tile(bq, (60, 1))))
+    prices, cleared, served = pm.clear_batch(
+        *big, demand_bids=(np.tile(bp, (60, 1)), np.tile(bq, (60, 1)))
+    )
     np.testing.assert_array_equal(prices, np.tile(prices[:m], 60))
     np.testing.assert_array_equal(served, np.tile(served[:m], (60, 1)))
 
@@ -132,7 +134,9 @@ def test_worked_examples():
     p, x, s = pm.clear([5.0, 50.0], [10.0, 100.0], 5.0, demand_bids=([30.0], [10.0]))
     assert p == 30.0 and list(x) == [10.0, 0.0] and list(s) == [5.0]
     # Pay-as-bid pays each offer its own (clipped) price.
-    _, x, paid = pm.clear([5.0, 5000.0], [10.0, 10.0], 15.0, price_cap=4000.0, mechanism="pay_as_bid")
+    _, x, paid = pm.clear(
+        [5.0, 5000.0], [10.0, 10.0], 15.0, price_cap=4000.0, mechanism="pay_as_bid"
+    )
     assert list(paid) == [5.0, 4000.0]
     # A shortage under a cap is priced at the cap, not the shortage price.
     p, x = pm.clear([5.0, 50.0], [10.0, 10.0], 30.0, price_cap=300.0, shortage_price=9000.0)
@@ -160,4 +164,9 @@ def test_demand_bids_must_be_a_pair():
     with pytest.raises(TypeError, match="demand_bids must be a pair"):
         pm.clear([1.0], [1.0], 1.0, demand_bids=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match=r"demand_bids prices must have shape \(2, B\)"):
-        pm.clear_batch(np.ones((2, 1)), np.ones((2, 1)), np.ones(2), demand_bids=(np.ones((3, 1)), np.ones((3, 1))))
+        pm.clear_batch(
+            np.ones((2, 1)),
+            np.ones((2, 1)),
+            np.ones(2),
+            demand_bids=(np.ones((3, 1)), np.ones((3, 1))),
+        )

@@ -56,7 +56,11 @@ def assert_steps_identical(xs: list[tuple], ys: list[tuple]) -> None:
 
 
 def assert_records_identical(r1: dict, r2: dict) -> None:
-    assert set(r1) == set(r2) == {"bids", "offered", "cleared", "rewards", "prices", "demand"}
+    assert (
+        set(r1)
+        == set(r2)
+        == {"bids", "offered", "cleared", "paid", "rewards", "prices", "average_paid", "demand"}
+    )
     for k in r1:
         assert same(r1[k], r2[k]), k
 
@@ -467,7 +471,7 @@ def test_info_types_and_reset_info() -> None:
     assert obs.dtype == np.float32 and obs.shape == (5, 4)
     assert rewards.dtype == np.float32 and rewards.shape == (5,)
     assert type(terminated) is bool and type(truncated) is bool
-    assert set(info) == {"price", "demand", "shortfall", "cleared"}
+    assert set(info) == {"price", "demand", "shortfall", "average_paid", "cleared"}
     for key in ("price", "demand", "shortfall"):
         assert isinstance(info[key], float)
     assert info["cleared"].dtype == np.float64 and info["cleared"].shape == (5,)

@@ -183,7 +183,7 @@ def test_dicts_equal_market_env(observer: str, n: int) -> None:
                 assert type(rew[a]) is float
                 assert rew[a] == float(rrew[i])
                 assert term[a] is rterm and trunc[a] is rtrunc
-                assert set(infos[a]) == {"price", "cleared", "demand"}
+                assert set(infos[a]) == {"price", "average_paid", "cleared", "demand"}
                 assert infos[a]["price"] == rinfo["price"]
                 assert infos[a]["demand"] == rinfo["demand"]
                 assert infos[a]["cleared"] == rinfo["cleared"][i]

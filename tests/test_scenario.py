@@ -11,6 +11,11 @@ import pytest
 import powermarket as pm
 
 FIELDS = {
+    "segments",
+    "demand_bids",
+    "mechanism",
+    "price_cap",
+    "price_floor",
     "capacities",
     "costs",
     "demand",

@@ -257,3 +257,25 @@ def test_bench_train_quick():
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| TorchRL IPPO |" in done.stdout and "| SB3 PPO (SBR) |" in done.stdout
     assert "speed-up (median of per-round ratios)" in done.stdout
+
+
+def test_market_design_specs_and_rollout():
+    """Segments, demand bids, pay-as-bid and a cap: the action spec is
+    [M, N, K, 2], check_env_specs passes and rewards equal VecMarketEnv's."""
+    scenario = pm.Scenario.default(n=3, t=4).replace(
+        segments=2, demand_bids=[(30.0, 0.2)], mechanism="pay_as_bid", price_cap=55.0
+    )
+    env = MarketEnv(scenario, num_envs=4, seed=3)
+    assert env.full_action_spec[ACTION].shape == (4, 3, 2, 2)
+    check_env_specs(env, seed=2)
+    env = MarketEnv(scenario, num_envs=4, seed=3)
+    ref = pm.VecMarketEnv(scenario, num_envs=4, seed=3)
+    td = env.reset()
+    ref.reset()
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        a = rng.uniform([0, -2], [1, 2], (4, 3, 2, 2)).astype(np.float32)
+        td[ACTION] = torch.from_numpy(a)
+        out, td = env.step_and_maybe_reset(td)
+        _, rew, *_ = ref.step(a, copy=True)
+        np.testing.assert_array_equal(out["next", REWARD].numpy()[..., 0], rew)

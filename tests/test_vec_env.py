@@ -403,7 +403,15 @@ def test_properties_and_bounds() -> None:
     obs, rew, term, trunc, info = out
     assert rew.shape == (4, 3) and rew.dtype == np.float32
     assert term.shape == trunc.shape == (4,) and term.dtype == trunc.dtype == np.bool_
-    assert set(info) == {"final_obs", "_final_obs", "price", "demand", "shortfall", "cleared"}
+    assert set(info) == {
+        "final_obs",
+        "_final_obs",
+        "price",
+        "demand",
+        "shortfall",
+        "average_paid",
+        "cleared",
+    }
     assert info["cleared"].shape == (4, 3) and info["cleared"].dtype == np.float64
     for k in ("price", "demand", "shortfall"):
         assert info[k].shape == (4,) and info[k].dtype == np.float64

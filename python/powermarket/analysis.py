@@ -157,6 +157,11 @@ def exploitability(
     withheld, price_action = _grid_arg(grid)
     env = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
     n, t = env.num_agents, env.horizon
+    if env.scenario.segments != 1:
+        raise ValueError(
+            "scenario: exploitability searches one [withheld, price action] per agent and "
+            f"hour; it supports segments=1, got segments={env.scenario.segments}"
+        )
     actions = np.empty((episodes, t, n, 2), dtype=np.float32)
     demand = np.empty((episodes, t), dtype=np.float64)
     for e in range(episodes):

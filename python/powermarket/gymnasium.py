@@ -47,7 +47,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from powermarket._checks import actions_f32, check_mask, check_seed, check_seeds
 from powermarket._core import MarketEnv, Opponents, VecMarketEnv
-from powermarket.pettingzoo import action_space, check_render_mode
+from powermarket.pettingzoo import action_shape, action_space, check_render_mode
 
 ENV_ID = "powermarket/Market-v0"
 _OPPONENT_SEED_SALT = 0x6F70706F6E656E74  # opponents' RNG: seed ^ salt
@@ -79,9 +79,16 @@ class _OpponentPlan:
     and one learner (``num_markets=None``: the single env, actions (N, 2))."""
 
     def __init__(
-        self, opponents: Any, n: int, agent: int, max_bid_delta: float, num_markets: int | None
+        self,
+        opponents: Any,
+        n: int,
+        agent: int,
+        max_bid_delta: float,
+        num_markets: int | None,
+        segments: int = 1,
     ) -> None:
         self.n, self.agent, self.num_markets = n, agent, num_markets
+        self.block = action_shape(segments)
         others = [i for i in range(n) if i != agent]
         self.others = np.array(others, dtype=np.intp)
         self.batched: Callable | None = None
@@ -148,18 +155,20 @@ class _OpponentPlan:
         return name if market is None else f"{name} in market {market}"
 
     def fill(self, actions: np.ndarray, obs: np.ndarray) -> None:
-        """Write the opponents' actions into ``actions`` ((N, 2) or (M, N, 2))."""
+        """Write the opponents' actions into ``actions``: (N, 2) or (M, N, 2), with
+        a (K, 2) block per agent in place of (2,) when there are K > 1 segments."""
         vector = self.num_markets is not None
         if vector:
             self.rust.fill_batch(actions, self.agent)
         else:
             self.rust.fill(actions, self.agent)
         if self.batched is not None:
-            expected = obs.shape[:-2] + (len(self.others), 2)
+            expected = obs.shape[:-2] + (len(self.others), *self.block)
             others = self.others
+            agent_axis = 1 if vector else 0
 
             def where(idx: tuple[int, ...]) -> str:
-                return self._where(idx[0] if vector else None, int(others[idx[-1]]))
+                return self._where(idx[0] if vector else None, int(others[idx[agent_axis]]))
 
             out = actions_f32(
                 self.batched(obs[..., self.others, :]),
@@ -174,7 +183,7 @@ class _OpponentPlan:
                 one = obs[i] if m is None else obs[m, i]
                 a = actions_f32(
                     f(one),
-                    (2,),
+                    self.block,
                     f"opponents: the action returned by the callable for {self._where(m, i)}",
                     lambda _: None,
                 )
@@ -235,17 +244,18 @@ class MarketSingleAgentEnv(gymnasium.Env):
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         n = self.market.num_agents
         self.agent = _agent_index(agent, n)
+        segments = self.market.scenario.segments
         self.plan = _OpponentPlan(
-            opponents, n, self.agent, self.market.scenario.max_bid_delta, None
+            opponents, n, self.agent, self.market.scenario.max_bid_delta, None, segments
         )
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.market.observation_bounds()
         self.observation_space = spaces.Box(low[self.agent], high[self.agent], dtype=np.float32)
-        self.action_space = action_space()
+        self.action_space = action_space(segments)
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
-        self._actions = np.zeros((n, 2), dtype=np.float32)
+        self._actions = np.zeros((n, *action_shape(segments)), dtype=np.float32)
         # No Python opponents: steps can run entirely in the core.
         self._builtin_only = self.plan.batched is None and not self.plan.per_agent
 
@@ -273,7 +283,9 @@ class MarketSingleAgentEnv(gymnasium.Env):
                 return out
         if self._obs is None:
             raise RuntimeError("step() called before reset(): call reset() first")
-        a = actions_f32(action, (2,), f"action for gen_{self.agent}", lambda _: None, flatten=True)
+        a = actions_f32(
+            action, self.plan.block, f"action for gen_{self.agent}", lambda _: None, flatten=True
+        )
         if self.market.t is not None and self.market.t >= self.market.horizon:
             raise RuntimeError("step() called after the episode ended: call reset()")
         # A failed step (e.g. an opponent callable returning NaN) must leave
@@ -347,8 +359,9 @@ class MarketVectorEnv(VectorEnv):
         n = self.vec.num_agents
         self.num_envs = self.vec.num_envs
         self.agent = _agent_index(agent, n)
+        segments = self.vec.scenario.segments
         self.plan = _OpponentPlan(
-            opponents, n, self.agent, self.vec.scenario.max_bid_delta, self.num_envs
+            opponents, n, self.agent, self.vec.scenario.max_bid_delta, self.num_envs, segments
         )
         if seed is not None:
             self.plan.reseed(seed)
@@ -356,7 +369,7 @@ class MarketVectorEnv(VectorEnv):
         self.single_observation_space = spaces.Box(
             low[self.agent], high[self.agent], dtype=np.float32
         )
-        self.single_action_space = action_space()
+        self.single_action_space = action_space(segments)
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )
@@ -365,7 +378,7 @@ class MarketVectorEnv(VectorEnv):
         )
         self.render_mode = None
         self._obs: np.ndarray | None = None
-        self._actions = np.zeros((self.num_envs, n, 2), dtype=np.float32)
+        self._actions = np.zeros((self.num_envs, n, *action_shape(segments)), dtype=np.float32)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         # Check everything before any RNG is touched: a failed reset changes nothing.
@@ -401,7 +414,7 @@ class MarketVectorEnv(VectorEnv):
         def where(idx: tuple[int, ...]) -> str:
             return f"gen_{self.agent} in market {idx[0]}"
 
-        a = actions_f32(actions, (self.num_envs, 2), "actions", where)
+        a = actions_f32(actions, (self.num_envs, *self.plan.block), "actions", where)
         saved = self.plan.checkpoint()
         try:
             self.plan.fill(self._actions, self._obs)
@@ -416,6 +429,7 @@ class MarketVectorEnv(VectorEnv):
             "price": info["price"].copy(),
             "demand": info["demand"].copy(),
             "shortfall": info["shortfall"].copy(),
+            "average_paid": info["average_paid"].copy(),
             "cleared": info["cleared"][:, self.agent].copy(),
         }
         for key in list(out_info):

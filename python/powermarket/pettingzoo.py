@@ -14,9 +14,20 @@ ACTION_LOW = np.array([0.0, -10.0], dtype=np.float32)
 ACTION_HIGH = np.array([1.0, 10.0], dtype=np.float32)
 
 
-def action_space() -> spaces.Box:
-    """The per-generator action box: ``[withheld share, price action]``."""
-    return spaces.Box(ACTION_LOW, ACTION_HIGH, dtype=np.float32)
+def action_shape(segments: int = 1) -> tuple[int, ...]:
+    """One generator's action shape: ``(2,)``, or ``(K, 2)`` with K offer blocks."""
+    return (2,) if segments == 1 else (segments, 2)
+
+
+def action_space(segments: int = 1) -> spaces.Box:
+    """The per-generator action box: ``[withheld share, price action]``, one row
+    per offer block when ``segments`` K > 1 (shape ``(K, 2)``)."""
+    shape = action_shape(segments)
+    return spaces.Box(
+        np.broadcast_to(ACTION_LOW, shape).copy(),
+        np.broadcast_to(ACTION_HIGH, shape).copy(),
+        dtype=np.float32,
+    )
 
 
 def check_render_mode(render_mode: str | None, modes: list[str]) -> None:
@@ -33,7 +44,8 @@ class MarketParallelEnv(ParallelEnv):
     """N generators bidding in one day-ahead market, as a PettingZoo ``ParallelEnv``.
 
     Agents are ``gen_0 ... gen_{N-1}``. Each hour every agent sends an action
-    ``[a0, a1]`` (clipped to ``[0, 1] x [-10, 10]``); rewards are profits less
+    ``[a0, a1]`` (clipped to ``[0, 1] x [-10, 10]``), or one such row per offer
+    block, shape ``(K, 2)``, when the scenario has ``segments`` K > 1; rewards are profits less
     penalties (see ``MarketEnv``). After the last hour all agents terminate
     and are removed from ``agents``.
     """
@@ -65,7 +77,8 @@ class MarketParallelEnv(ParallelEnv):
             a: spaces.Box(low[i], high[i], dtype=np.float32)
             for i, a in enumerate(self.possible_agents)
         }
-        self.action_spaces = {a: action_space() for a in self.possible_agents}
+        segments = self.market.scenario.segments
+        self.action_spaces = {a: action_space(segments) for a in self.possible_agents}
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]

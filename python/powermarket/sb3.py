@@ -19,7 +19,8 @@ The contract, where SB3 leaves it open:
   TypeError otherwise, and nothing changes) and takes effect at the next
   ``reset()``: market i then uses key s, ChaCha stream i, like
   ``VecMarketEnv(seed=s)``.
-- ``step_async(actions)`` checks the actions at once (shape ``(M*N, 2)``, real
+- ``step_async(actions)`` checks the actions at once (shape ``(M*N, 2)``, or
+  ``(M*N, K, 2)`` with ``segments`` K > 1; real
   numbers, finite; clipped to the box in float64) and keeps them pending; a
   failed ``step_async`` leaves any pending actions as they were.
 - ``step_wait()`` consumes the pending actions, whether it succeeds or fails:
@@ -47,7 +48,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from powermarket._checks import actions_f32, check_seed
 from powermarket._core import VecMarketEnv
-from powermarket.pettingzoo import action_space
+from powermarket.pettingzoo import action_shape, action_space
 
 
 class AgentView:
@@ -106,7 +107,9 @@ class MarketVecEnv(VecEnv):
         self._views = [AgentView(self, k) for k in range(count)]
         low, high = self.vec.observation_bounds()
         obs_space = spaces.Box(low.min(axis=0), high.max(axis=0), dtype=np.float32)
-        super().__init__(count, obs_space, action_space())
+        segments = self.vec.scenario.segments
+        self._block = action_shape(segments)
+        super().__init__(count, obs_space, action_space(segments))
         self._actions: np.ndarray | None = None
         self._pending_seed: int | None = None
         self._started = False
@@ -147,8 +150,10 @@ class MarketVecEnv(VecEnv):
         return f"env {k} (gen_{k % self.num_agents} in market {k // self.num_agents})"
 
     def step_async(self, actions: np.ndarray) -> None:
-        a = actions_f32(actions, (self.num_envs, 2), "actions", lambda idx: self._where(idx[0]))
-        self._actions = a.reshape(self.num_markets, self.num_agents, 2)
+        a = actions_f32(
+            actions, (self.num_envs, *self._block), "actions", lambda idx: self._where(idx[0])
+        )
+        self._actions = a.reshape(self.num_markets, self.num_agents, *self._block)
 
     def step_wait(self):
         actions, self._actions = self._actions, None

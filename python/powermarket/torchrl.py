@@ -15,8 +15,9 @@ Keys (M markets, N generators, D observation features):
 
 - ``("agents", "observation")`` [M, N, D] float32, bounded by the observer's
   true per-feature bounds;
-- ``("agents", "action")`` [M, N, 2] float32 in ``[0, 1] x [-10, 10]``
-  (withheld share, price action; the core clips to that box);
+- ``("agents", "action")`` [M, N, 2] (or [M, N, K, 2] with ``segments``
+  K > 1) float32 in ``[0, 1] x [-10, 10]`` (withheld share, price action;
+  the core clips to that box);
 - ``("agents", "reward")`` [M, N, 1] float32;
 - ``"done"``, ``"terminated"``, ``"truncated"`` [M, 1] bool: a market's
   generators end their episode together, after T hours.
@@ -126,7 +127,9 @@ class MarketEnv(EnvBase):
     def _make_specs(self) -> None:
         m, n, d, dev = self._m, self._n, self._d, self.device
         low, high = self._vec.observation_bounds()  # (N, D) each
-        box = action_space()
+        box = action_space(self._vec.scenario.segments)
+        shape = (m, n, *box.shape)  # (M, N, 2), or (M, N, K, 2) with K segments
+        self._action_shape = shape
         observation = Bounded(
             low=torch.as_tensor(low).expand(m, n, d).clone(),
             high=torch.as_tensor(high).expand(m, n, d).clone(),
@@ -135,9 +138,9 @@ class MarketEnv(EnvBase):
             device=dev,
         )
         action = Bounded(
-            low=torch.as_tensor(box.low).expand(m, n, 2).clone(),
-            high=torch.as_tensor(box.high).expand(m, n, 2).clone(),
-            shape=(m, n, 2),
+            low=torch.as_tensor(box.low).expand(*shape).clone(),
+            high=torch.as_tensor(box.high).expand(*shape).clone(),
+            shape=shape,
             dtype=torch.float32,
             device=dev,
         )
@@ -338,6 +341,6 @@ class MarketEnv(EnvBase):
         if tensordict is None:
             tensordict = TensorDict(batch_size=self.batch_size, device=self.device)
         low, span = self._action_low, self._action_span
-        action = torch.rand((self._m, self._n, 2), device=self.device) * span + low
+        action = torch.rand(self._action_shape, device=self.device) * span + low
         tensordict.set(("agents", "action"), action)
         return tensordict

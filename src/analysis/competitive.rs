@@ -2,8 +2,10 @@
 //! its marginal cost.
 
 use super::{check_non_negative, checked_size, try_vec};
-use crate::clearing::{clear_into, Rules, Workspace};
+use crate::clearing::{validate, Rules};
+use crate::env::{clear_hour, Market, Scratch};
 use crate::error::{MarketError, Result};
+use crate::observe::Observer;
 use crate::scenario::Scenario;
 
 /// The competitive outcome of each hour, row-major (T, N) for the per-agent fields.
@@ -13,13 +15,17 @@ pub struct Competitive {
     pub price: Vec<f64>,
     /// Cleared quantity, MW, (T, N).
     pub cleared: Vec<f64>,
-    /// Profit `(P_t - c_i) x_ti`, € (one hour), (T, N).
+    /// Profit `(p_ti - c_i) x_ti`, € (one hour), (T, N), at the paid price
+    /// (the clearing price under uniform pricing; cost, so 0, under pay-as-bid).
     pub profit: Vec<f64>,
 }
 
 /// Clear every hour with all offers at cost and full capacity, on `demand`
 /// (MW per hour) or, when `None`, on the scenario's base (noise-free)
-/// profile. Ties and shortages follow `rules`.
+/// profile. Ties follow `rules`; the scenario's market design (demand bids,
+/// cap and floor, mechanism) applies as in the env. With several segments
+/// the blocks of a generator all offer at cost, which dispatches as one
+/// offer of its whole capacity.
 pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Result<Competitive> {
     s.validate()?;
     rules.validate()?;
@@ -35,24 +41,33 @@ pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Resul
         cleared: try_vec("demand", size, 0.0)?,
         profit: try_vec("demand", size, 0.0)?,
     };
-    let mut ws = Workspace::with_capacity(n);
+    let one_block = Scenario {
+        segments: 1,
+        ..s.clone()
+    };
+    let mut m = Market::new(one_block, Observer::Simple, rules.tie_rule)?;
+    m.rules = Rules {
+        tie_rule: rules.tie_rule,
+        shortage_price: rules.shortage_price,
+        ..m.rules
+    };
+    let mut sc = Scratch::new(n);
+    for (i, (b, q)) in sc.bids.iter_mut().zip(sc.offered.iter_mut()).enumerate() {
+        (*b, *q) = (m.rules.clip(s.costs[i]), s.capacities[i]);
+    }
     for (h, &d) in demand.iter().enumerate() {
-        let row = h * n..(h + 1) * n;
-        let c = clear_into(
-            &s.costs,
-            &s.capacities,
-            d,
-            rules,
-            &mut ws,
-            &mut out.cleared[row.clone()],
-        )?;
+        validate(&sc.bids, &sc.offered, d, &m.rules).map_err(|e| e.in_market(h))?;
+        let (c, _) = clear_hour(&m, d, &mut sc);
         out.price[h] = c.price;
-        for ((p, &x), &cost) in out.profit[row.clone()]
+        let row = h * n..(h + 1) * n;
+        out.cleared[row.clone()].copy_from_slice(&sc.cleared);
+        for (((p, &x), &cost), &paid) in out.profit[row]
             .iter_mut()
-            .zip(&out.cleared[row])
+            .zip(&sc.cleared)
             .zip(&s.costs)
+            .zip(&sc.paid)
         {
-            *p = (c.price - cost) * x;
+            *p = (paid - cost) * x;
         }
     }
     Ok(out)

@@ -217,7 +217,11 @@ pub fn clear_batch_with(
         let mut sc = new_scratch();
         let mut paid_rows = paid.map(|p| p.chunks_exact_mut(n));
         let mut served_rows = (b > 0).then(|| served.chunks_exact_mut(b));
-        for (k, (p, c)) in prices.iter_mut().zip(cleared.chunks_exact_mut(n)).enumerate() {
+        for (k, (p, c)) in prices
+            .iter_mut()
+            .zip(cleared.chunks_exact_mut(n))
+            .enumerate()
+        {
             let s = served_rows
                 .as_mut()
                 .and_then(|r| r.next())

@@ -149,7 +149,9 @@ pub fn clear_elastic_unchecked(
     debug_assert!(validate_curve(demand).is_ok());
     debug_assert_eq!(served.len(), demand.groups.len());
     let summary = summarize(bids, quantities);
-    clear_elastic(bids, quantities, demand, rules, ws, cleared, served, &summary)
+    clear_elastic(
+        bids, quantities, demand, rules, ws, cleared, served, &summary,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -30,7 +30,10 @@ fn rules(
 fn demand_bids_arg<'py>(
     obj: &Bound<'py, PyAny>,
     ndim: usize,
-) -> PyResult<(Bound<'py, numpy::PyArrayDyn<f64>>, Bound<'py, numpy::PyArrayDyn<f64>>)> {
+) -> PyResult<(
+    Bound<'py, numpy::PyArrayDyn<f64>>,
+    Bound<'py, numpy::PyArrayDyn<f64>>,
+)> {
     let pair = obj
         .extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()
         .map_err(|_| {

@@ -19,9 +19,10 @@ use std::sync::Arc;
 /// ``reset(seed=None)`` returns ``(obs, info)`` with ``obs`` of shape (N, D),
 /// float32. ``step(actions)`` takes actions of shape (N, 2) (``[a0, a1]`` per
 /// generator: withheld share in [0, 1] and price action in [-10, 10]; values
-/// outside are clipped) and returns ``(obs, rewards, terminated, truncated,
-/// info)``. Each call returns new arrays. ``info`` holds ``price`` (€/MWh),
-/// ``demand`` and ``shortfall`` (MW) and ``cleared`` (N,) MW.
+/// outside are clipped), or (N, K, 2) when the scenario has ``segments`` K >
+/// 1, and returns ``(obs, rewards, terminated, truncated, info)``. Each call
+/// returns new arrays. ``info`` holds ``price`` and ``average_paid``
+/// (€/MWh), ``demand`` and ``shortfall`` (MW) and ``cleared`` (N,) MW.
 #[pyclass(name = "MarketEnv", module = "powermarket._core")]
 #[derive(Clone)]
 pub struct PyMarketEnv {
@@ -56,19 +57,56 @@ impl PyMarketEnv {
     }
 }
 
-fn record_dict<'py>(py: Python<'py>, r: &Record, n: usize) -> PyResult<Bound<'py, PyDict>> {
+fn record_dict<'py>(
+    py: Python<'py>,
+    r: &Record,
+    n: usize,
+    segments: usize,
+) -> PyResult<Bound<'py, PyDict>> {
     let h = r.prices.len();
     let d = PyDict::new(py);
+    // Per-offer arrays: (hours, N), or (hours, N, K) with K blocks.
     let mat = |v: &[f64]| -> PyResult<Bound<'py, PyAny>> {
-        Ok(v.to_pyarray(py).reshape([h, n])?.into_any())
+        let a = v.to_pyarray(py);
+        Ok(if segments == 1 {
+            a.reshape([h, n])?.into_any()
+        } else {
+            a.reshape([h, n, segments])?.into_any()
+        })
     };
     d.set_item("bids", mat(&r.bids)?)?;
     d.set_item("offered", mat(&r.offered)?)?;
     d.set_item("cleared", mat(&r.cleared)?)?;
+    d.set_item("paid", mat(&r.paid)?)?;
     d.set_item("rewards", r.rewards.to_pyarray(py).reshape([h, n])?)?;
     d.set_item("prices", r.prices.to_pyarray(py))?;
+    d.set_item("average_paid", r.average_paid.to_pyarray(py))?;
     d.set_item("demand", r.demand.to_pyarray(py))?;
     Ok(d)
+}
+
+/// The action array of one market: (N, 2), or (N, K, 2) with K blocks.
+fn market_actions<'py>(
+    actions: &Bound<'py, PyAny>,
+    market: &Market,
+) -> PyResult<super::Actions<'py>> {
+    let (n, k) = (market.n(), market.segments());
+    let shape: &[usize] = if k == 1 { &[n, 2] } else { &[n, k, 2] };
+    let a = actions_arg(actions, shape.len()).map_err(|e| {
+        let py = actions.py();
+        if e.is_instance_of::<PyValueError>(py) {
+            PyValueError::new_err(format!(
+                "actions must have shape {} ([a0, a1] per agent{}): {}",
+                market.action_shape(),
+                if k == 1 { "" } else { " and offer block" },
+                e.value(py)
+            ))
+        } else {
+            e
+        }
+    })?;
+    expect_shape("actions", a.shape(), shape)?;
+    Ok(a)
 }
 
 #[pymethods]
@@ -111,7 +149,8 @@ impl PyMarketEnv {
         Ok((obs, info))
     }
 
-    /// Step one hour with actions of shape (N, 2). Raises ValueError for a
+    /// Step one hour with actions of shape (N, 2), or (N, K, 2) with K
+    /// segments. Raises ValueError for a
     /// wrong shape or NaN/inf (naming the agent; nothing is stepped) and
     /// RuntimeError before ``reset()`` or after the episode ended.
     fn step<'py>(
@@ -122,8 +161,7 @@ impl PyMarketEnv {
         let mut guard = borrow_env(slf, "MarketEnv")?;
         let this = &mut *guard;
         let (n, d) = (this.env.num_agents(), this.env.obs_dim());
-        let a = actions_arg(actions, 2)?;
-        expect_shape("actions", a.shape(), &[n, 2])?;
+        let a = market_actions(actions, this.env.market())?;
         let obs = obs_array(py, n, d);
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
         let info = this.env.step(a.values(), filled(&obs), filled(&rewards))?;
@@ -132,6 +170,7 @@ impl PyMarketEnv {
         dict.set_item(intern!(py, "price"), info.price)?;
         dict.set_item(intern!(py, "demand"), info.demand)?;
         dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
+        dict.set_item(intern!(py, "average_paid"), info.average_paid)?;
         dict.set_item(intern!(py, "cleared"), cleared)?;
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
@@ -185,11 +224,26 @@ impl PyMarketEnv {
                 }
             }
         }
-        let mut buf = vec![0f32; 2 * n];
+        let k = this.env.market().segments();
+        let mut buf = vec![0f32; 2 * n * k];
         for (i, name) in agents.iter().enumerate() {
             let act = actions.get_item(&name)?.ok_or_else(|| {
                 PyValueError::new_err(format!("actions: no action for agent {}", name))
             })?;
+            if k > 1 {
+                let blocks = agent_blocks(&act, k).map_err(|e| {
+                    if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+                        pyo3::exceptions::PyTypeError::new_err(format!(
+                            "actions for {name}: {}",
+                            e.value(py)
+                        ))
+                    } else {
+                        PyValueError::new_err(format!("actions for {name}: {}", e.value(py)))
+                    }
+                })?;
+                buf[2 * k * i..2 * k * (i + 1)].copy_from_slice(&blocks);
+                continue;
+            }
             let pair = action_pair(&act)
                 .map_err(|e| {
                     pyo3::exceptions::PyTypeError::new_err(format!(
@@ -220,9 +274,10 @@ impl PyMarketEnv {
             intern!(py, "cleared"),
             intern!(py, "demand"),
         );
-        let (price, demand) = (
+        let (price, demand, average_paid) = (
             info.price.into_bound_py_any(py)?,
             info.demand.into_bound_py_any(py)?,
+            info.average_paid.into_bound_py_any(py)?,
         );
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
@@ -233,6 +288,7 @@ impl PyMarketEnv {
             tr.set_item(&name, &trunc)?;
             let one = PyDict::new(py);
             one.set_item(k_price, &price)?;
+            one.set_item(intern!(py, "average_paid"), &average_paid)?;
             one.set_item(k_cleared, this.env.last_cleared()[i])?;
             one.set_item(k_demand, &demand)?;
             inf.set_item(&name, one)?;
@@ -275,7 +331,11 @@ impl PyMarketEnv {
         let Ok(mut ops) = opponents.try_borrow_mut() else {
             return Ok(None);
         };
-        if !running || agent >= n || ops.inner.strategies.len() != n {
+        if !running
+            || agent >= n
+            || ops.inner.strategies.len() != n
+            || this.env.market().segments() != 1
+        {
             return Ok(None);
         }
         let mut actions = std::mem::take(&mut this.single.0);
@@ -306,6 +366,7 @@ impl PyMarketEnv {
         dict.set_item(intern!(py, "price"), info.price)?;
         dict.set_item(intern!(py, "demand"), info.demand)?;
         dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
+        dict.set_item(intern!(py, "average_paid"), info.average_paid)?;
         dict.set_item(intern!(py, "cleared"), this.env.last_cleared()[agent])?;
         Ok(Some(PyTuple::new(
             py,
@@ -319,10 +380,17 @@ impl PyMarketEnv {
         )?))
     }
 
-    /// The current episode so far: ``bids``, ``offered``, ``cleared``,
-    /// ``rewards`` (hours, N) and ``prices``, ``demand`` (hours,), NumPy copies.
+    /// The current episode so far, NumPy copies: ``bids``, ``offered``,
+    /// ``cleared``, ``paid`` per offer ((hours, N), or (hours, N, K) with K
+    /// segments), ``rewards`` (hours, N) and ``prices``, ``average_paid``,
+    /// ``demand`` (hours,).
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        record_dict(py, &self.env.record(), self.env.num_agents())
+        record_dict(
+            py,
+            &self.env.record(),
+            self.env.num_agents(),
+            self.env.market().segments(),
+        )
     }
 
     /// Lower and upper bounds of every observation feature, each (N, D) float32.
@@ -410,6 +478,8 @@ impl PyMarketEnv {
         state.set_item("bids", r.bids.to_pyarray(py))?;
         state.set_item("offered", r.offered.to_pyarray(py))?;
         state.set_item("cleared", r.cleared.to_pyarray(py))?;
+        state.set_item("paid", r.paid.to_pyarray(py))?;
+        state.set_item("average_paid", r.average_paid.to_pyarray(py))?;
         state.set_item("rewards", r.rewards.to_pyarray(py))?;
         state.set_item("prices", r.prices.to_pyarray(py))?;
         state.set_item("record_demand", r.demand.to_pyarray(py))?;
@@ -527,6 +597,24 @@ fn action_pair(act: &Bound<'_, PyAny>) -> PyResult<Option<[f32; 2]>> {
     }
 }
 
+/// One agent's K blocks, shape (K, 2), as 2K float32 values (not yet
+/// checked for finiteness: the env step names a bad value).
+fn agent_blocks(act: &Bound<'_, PyAny>, k: usize) -> PyResult<Vec<f32>> {
+    let py = act.py();
+    let a = actions_arg(act, 2).map_err(|e| {
+        if e.is_instance_of::<PyValueError>(py) {
+            PyValueError::new_err(format!(
+                "expected shape ({k}, 2), [a0, a1] per offer block: {}",
+                e.value(py)
+            ))
+        } else {
+            e
+        }
+    })?;
+    expect_shape("actions", a.shape(), &[k, 2])?;
+    Ok(a.values().to_vec())
+}
+
 fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
     let v = d
         .get_item(k)?
@@ -571,6 +659,8 @@ fn _restore_market_env(
             bids: vec_item(state, "bids")?,
             offered: vec_item(state, "offered")?,
             cleared: vec_item(state, "cleared")?,
+            paid: vec_item(state, "paid")?,
+            average_paid: vec_item(state, "average_paid")?,
             rewards: vec_item(state, "rewards")?,
             prices: vec_item(state, "prices")?,
             demand: vec_item(state, "record_demand")?,

@@ -37,7 +37,7 @@ fn require(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     F.import(py, "numpy", "require")
 }
 
-fn shape_str(shape: &[usize]) -> String {
+pub(crate) fn shape_str(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
         _ => format!(

@@ -3,7 +3,7 @@
 use super::{expect_shape, seed_arg};
 use crate::error::MarketError;
 use crate::opponents::{Opponents, Strategy};
-use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -103,11 +103,16 @@ impl PyOpponents {
         self.inner.num_markets()
     }
 
-    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2)
+    /// Write every agent's action but ``skip``'s into ``actions`` (N, 2), or
+    /// (N, K, 2) with K offer blocks (each block gets the strategy's action),
     /// float32, drawing from market 0's RNG.
-    fn fill(&mut self, actions: &Bound<'_, PyArray2<f32>>, skip: usize) -> PyResult<()> {
+    fn fill(&mut self, actions: &Bound<'_, numpy::PyArrayDyn<f32>>, skip: usize) -> PyResult<()> {
         let n = self.inner.strategies.len();
-        expect_shape("actions", actions.shape(), &[n, 2])?;
+        match actions.shape() {
+            [_, _, k] if *k != 2 => expect_shape("actions", actions.shape(), &[n, 2])?,
+            [_, k, _] => expect_shape("actions", actions.shape(), &[n, *k, 2])?,
+            _ => expect_shape("actions", actions.shape(), &[n, 2])?,
+        }
         let mut rw = writable(actions)?;
         let slice = rw.as_slice_mut()?;
         self.inner.fill(slice, skip, self.max_bid_delta);
@@ -142,19 +147,28 @@ impl PyOpponents {
         Ok((restore, args.into_pyobject(py)?))
     }
 
-    /// Fill (M, N, 2) float32 ``actions`` market by market (market ``i`` from
-    /// RNG ``i``; M must equal ``num_markets``), skipping agent ``skip``.
+    /// Fill (M, N, 2) float32 ``actions``, or (M, N, K, 2) with K offer
+    /// blocks, market by market (market ``i`` from RNG ``i``; M must equal
+    /// ``num_markets``), skipping agent ``skip``.
     fn fill_batch(
         &mut self,
-        actions: &Bound<'_, numpy::PyArray3<f32>>,
+        actions: &Bound<'_, numpy::PyArrayDyn<f32>>,
         skip: usize,
     ) -> PyResult<()> {
         let n = self.inner.strategies.len();
         let m = self.inner.num_markets();
-        expect_shape("actions", actions.shape(), &[m, n, 2])?;
+        let k = match actions.shape() {
+            [_, _, k, _] => *k,
+            _ => 1,
+        };
+        if k == 1 && actions.ndim() != 4 {
+            expect_shape("actions", actions.shape(), &[m, n, 2])?;
+        } else {
+            expect_shape("actions", actions.shape(), &[m, n, k, 2])?;
+        }
         let mut rw = writable(actions)?;
         self.inner
-            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta)?;
+            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta, k)?;
         Ok(())
     }
 

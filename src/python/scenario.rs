@@ -1,5 +1,6 @@
 use super::array_arg;
 use super::elems;
+use crate::clearing::Mechanism;
 use crate::scenario::Scenario;
 use numpy::{PyArray1, ToPyArray};
 use pyo3::exceptions::PyValueError;
@@ -18,6 +19,10 @@ use pyo3::types::{PyDict, PyTuple};
 pub struct PyScenario {
     pub inner: Scenario,
 }
+
+/// EUPHEMIA's harmonised day-ahead price limits, €/MWh.
+const EUPHEMIA_FLOOR: f64 = -500.0;
+const EUPHEMIA_CAP: f64 = 4000.0;
 
 /// A preset size (`n`, `t`): an int >= 0 (checked further by the core), or
 /// the default when omitted.
@@ -49,7 +54,7 @@ fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
 }
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 13] = [
     "capacities",
     "costs",
     "demand",
@@ -58,13 +63,73 @@ const FIELDS: [&str; 8] = [
     "lol_penalty",
     "demand_noise",
     "shortage_price",
+    "segments",
+    "demand_bids",
+    "mechanism",
+    "price_cap",
+    "price_floor",
 ];
+
+/// `segments`: an int >= 1 (the core checks the upper limit).
+fn segments_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    match obj {
+        None => Ok(1),
+        Some(o) if o.is_none() => Ok(1),
+        Some(o) => {
+            let k = super::count_arg(o, "segments")?;
+            if k == 0 {
+                return Err(PyValueError::new_err(
+                    "segments must be an int >= 1 (offer blocks per generator), got 0",
+                ));
+            }
+            Ok(k)
+        }
+    }
+}
+
+/// `demand_bids`: None or a sequence of `(price, share)` pairs.
+fn demand_bids_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(f64, f64)>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let bad = |what: String| {
+        PyValueError::new_err(format!(
+            "demand_bids must be a list of (price, share) pairs, {what}"
+        ))
+    };
+    let items: Vec<Bound<'_, PyAny>> = o
+        .try_iter()
+        .map_err(|_| {
+            bad(format!(
+                "got {}",
+                o.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?
+        .collect::<PyResult<_>>()?;
+    let mut out = Vec::with_capacity(items.len());
+    for (k, item) in items.iter().enumerate() {
+        let pair: (f64, f64) = item.extract().map_err(|_| {
+            bad(format!(
+                "got {} as bid {k}",
+                item.repr().map(|r| r.to_string()).unwrap_or_default()
+            ))
+        })?;
+        out.push(pair);
+    }
+    Ok(out)
+}
+
+fn mechanism_arg(name: Option<&str>) -> PyResult<Mechanism> {
+    Ok(name.map(str::parse).transpose()?.unwrap_or_default())
+}
 
 #[pymethods]
 impl PyScenario {
     #[new]
     #[pyo3(signature = (capacities, costs, demand, *, max_bid_delta=50.0, bid_penalty=0.01,
-                        lol_penalty=1.0, demand_noise=0.05, shortage_price=None))]
+                        lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
+                        segments=None, demand_bids=None, mechanism=None, price_cap=None,
+                        price_floor=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -75,6 +140,11 @@ impl PyScenario {
         lol_penalty: f64,
         demand_noise: f64,
         shortage_price: Option<f64>,
+        segments: Option<&Bound<'_, PyAny>>,
+        demand_bids: Option<&Bound<'_, PyAny>>,
+        mechanism: Option<&str>,
+        price_cap: Option<f64>,
+        price_floor: Option<f64>,
     ) -> PyResult<Self> {
         let inner = Scenario {
             capacities: vec_arg(capacities, "capacities")?,
@@ -85,6 +155,11 @@ impl PyScenario {
             lol_penalty,
             demand_noise,
             shortage_price,
+            segments: segments_arg(segments)?,
+            demand_bids: demand_bids_arg(demand_bids)?,
+            mechanism: mechanism_arg(mechanism)?,
+            price_cap,
+            price_floor,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -187,8 +262,19 @@ impl PyScenario {
                 None => Ok(default),
             }
         };
-        let shortage_price = match d.get_item("shortage_price")? {
-            Some(v) if !v.is_none() => Some(v.extract::<f64>()?),
+        let optional = |k: &str| -> PyResult<Option<f64>> {
+            match d.get_item(k)? {
+                Some(v) if !v.is_none() => v.extract::<f64>().map(Some).map_err(|_| {
+                    PyValueError::new_err(format!("scenario field `{k}` must be a number or None"))
+                }),
+                _ => Ok(None),
+            }
+        };
+        let shortage_price = optional("shortage_price")?;
+        let mechanism = match d.get_item("mechanism")? {
+            Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
+                PyValueError::new_err("scenario field `mechanism` must be a string")
+            })?),
             _ => None,
         };
         let inner = Scenario {
@@ -200,6 +286,11 @@ impl PyScenario {
             lol_penalty: scalar("lol_penalty", 1.0)?,
             demand_noise: scalar("demand_noise", 0.05)?,
             shortage_price,
+            segments: segments_arg(d.get_item("segments")?.as_ref())?,
+            demand_bids: demand_bids_arg(d.get_item("demand_bids")?.as_ref())?,
+            mechanism: mechanism_arg(mechanism.as_deref())?,
+            price_cap: optional("price_cap")?,
+            price_floor: optional("price_floor")?,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -218,6 +309,11 @@ impl PyScenario {
         d.set_item("lol_penalty", s.lol_penalty)?;
         d.set_item("demand_noise", s.demand_noise)?;
         d.set_item("shortage_price", s.shortage_price)?;
+        d.set_item("segments", s.segments)?;
+        d.set_item("demand_bids", s.demand_bids.clone())?;
+        d.set_item("mechanism", s.mechanism.name())?;
+        d.set_item("price_cap", s.price_cap)?;
+        d.set_item("price_floor", s.price_floor)?;
         Ok(d)
     }
 
@@ -289,6 +385,49 @@ impl PyScenario {
     #[getter]
     fn shortage_price(&self) -> Option<f64> {
         self.inner.shortage_price
+    }
+
+    /// Offer blocks per generator (K): each offers K blocks of K_i / K MW.
+    #[getter]
+    fn segments(&self) -> usize {
+        self.inner.segments
+    }
+
+    /// Price-responsive demand: a list of ``(price, share)`` pairs; a
+    /// ``share`` of each hour's demand is bid at ``price`` €/MWh.
+    #[getter]
+    fn demand_bids(&self) -> Vec<(f64, f64)> {
+        self.inner.demand_bids.clone()
+    }
+
+    /// Settlement: ``"uniform"`` or ``"pay_as_bid"``.
+    #[getter]
+    fn mechanism(&self) -> &'static str {
+        self.inner.mechanism.name()
+    }
+
+    /// Price cap, €/MWh (None: no cap): prices are clipped to it, and it
+    /// is the price of a shortage.
+    #[getter]
+    fn price_cap(&self) -> Option<f64> {
+        self.inner.price_cap
+    }
+
+    /// Price floor, €/MWh (None: no floor).
+    #[getter]
+    fn price_floor(&self) -> Option<f64> {
+        self.inner.price_floor
+    }
+
+    /// A copy with EUPHEMIA's harmonised day-ahead limits: ``price_floor``
+    /// -500 and ``price_cap`` 4000 €/MWh.
+    fn euphemia_limits(&self) -> PyResult<Self> {
+        let mut inner = self.inner.clone();
+        inner.price_floor = Some(EUPHEMIA_FLOOR);
+        inner.price_cap = Some(EUPHEMIA_CAP);
+        Ok(PyScenario {
+            inner: inner.validated()?,
+        })
     }
 
     /// Peak noise-free demand (the demand normaliser).

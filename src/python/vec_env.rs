@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 /// M independent markets of one scenario, stepped in one call.
 ///
-/// ``step(actions)`` takes (M, N, 2) actions and returns ``(obs (M, N, D),
+/// ``step(actions)`` takes (M, N, 2) actions ((M, N, K, 2) when the scenario
+/// has ``segments`` K > 1) and returns ``(obs (M, N, D),
 /// rewards (M, N), terminated (M,), truncated (M,), info)``. The arrays are
 /// buffers allocated once and reused: the next ``step``/``reset`` overwrites
 /// them (pass ``copy=True`` to get copies). A buffer that was tampered with
@@ -30,8 +31,8 @@ use std::sync::Arc;
 /// Markets reset themselves in the same step in which they end: ``obs`` then
 /// holds the first observation of the new episode, ``info["final_obs"]`` the
 /// last observation of the old one where ``info["_final_obs"]`` is true.
-/// ``info`` also has ``price``, ``demand``, ``shortfall`` (M,) and
-/// ``cleared`` (M, N). Seeding: market ``i`` of ``seed=s`` uses key ``s``,
+/// ``info`` also has ``price``, ``demand``, ``shortfall``, ``average_paid``
+/// (M,) and ``cleared`` (M, N). Seeding: market ``i`` of ``seed=s`` uses key ``s``,
 /// ChaCha stream ``i`` (market 0 equals ``MarketEnv(seed=s)``); a list of M
 /// seeds gives market ``i`` key ``seed[i]``, stream 0 (it equals
 /// ``MarketEnv(seed=seed[i])``).
@@ -57,6 +58,7 @@ struct Outputs {
     price: Vec<f64>,
     demand: Vec<f64>,
     shortfall: Vec<f64>,
+    average_paid: Vec<f64>,
     cleared: Vec<f64>,
 }
 
@@ -74,6 +76,7 @@ impl Outputs {
             price: try_zeros(m, "num_envs")?,
             demand: try_zeros(m, "num_envs")?,
             shortfall: try_zeros(m, "num_envs")?,
+            average_paid: try_zeros(m, "num_envs")?,
             cleared: try_zeros(mn, "num_envs")?,
         })
     }
@@ -89,6 +92,7 @@ impl Outputs {
             price: &mut self.price,
             demand: &mut self.demand,
             shortfall: &mut self.shortfall,
+            average_paid: &mut self.average_paid,
             cleared: &mut self.cleared,
         }
     }
@@ -105,6 +109,7 @@ struct Views {
     price: Py<PyArray1<f64>>,
     demand: Py<PyArray1<f64>>,
     shortfall: Py<PyArray1<f64>>,
+    average_paid: Py<PyArray1<f64>>,
     cleared: Py<PyArray2<f64>>,
 }
 
@@ -133,6 +138,7 @@ impl Views {
             price: np_zeros(py, &[m])?.unbind(),
             demand: np_zeros(py, &[m])?.unbind(),
             shortfall: np_zeros(py, &[m])?.unbind(),
+            average_paid: np_zeros(py, &[m])?.unbind(),
             cleared: np_zeros(py, &[m, n])?.unbind(),
         })
     }
@@ -236,7 +242,10 @@ impl PyVecMarketEnv {
     ) -> PyResult<Self> {
         let (m, n, d) = (env.num_envs(), env.market().n(), env.market().obs_dim());
         let out = Outputs::new(m, n, d)?;
-        let actions = try_zeros(checked_size(m, 2 * n, "num_envs")?, "num_envs")?;
+        let actions = try_zeros(
+            checked_size(m, env.market().action_len(), "num_envs")?,
+            "num_envs",
+        )?;
         Ok(PyVecMarketEnv {
             views: Views::new(py, m, n, d)?,
             out,
@@ -260,6 +269,7 @@ impl PyVecMarketEnv {
         publish(py, &mut v.price, &[m], &o.price, th)?;
         publish(py, &mut v.demand, &[m], &o.demand, th)?;
         publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
+        publish(py, &mut v.average_paid, &[m], &o.average_paid, th)?;
         publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
         let fin = usable(py, &mut v.final_obs, &[m, n, d])?;
         // SAFETY: as in `publish`.
@@ -340,7 +350,8 @@ impl PyVecMarketEnv {
         Ok((maybe_copy(obs.into_any(), copy)?, PyDict::new(py)))
     }
 
-    /// Step all markets with actions (M, N, 2). The actions are copied (in
+    /// Step all markets with actions (M, N, 2), or (M, N, K, 2) with K
+    /// segments. The actions are copied (in
     /// float64 with finite values clipped to the action box, unless they are
     /// already float32) before the GIL is released. Errors (wrong shape,
     /// NaN/inf naming market and agent, stepping before ``reset``) leave
@@ -356,8 +367,20 @@ impl PyVecMarketEnv {
         let this = &mut *guard;
         let [m, n, _] = this.shape_md();
         {
-            let a = actions_arg(actions, 3)?;
-            expect_shape("actions", a.shape(), &[m, n, 2])?;
+            let k = this.env.market().segments();
+            let shape: &[usize] = if k == 1 { &[m, n, 2] } else { &[m, n, k, 2] };
+            let a = actions_arg(actions, shape.len()).map_err(|e| {
+                if e.is_instance_of::<PyValueError>(py) {
+                    PyValueError::new_err(format!(
+                        "actions must have shape {}: {}",
+                        super::shape_str(shape),
+                        e.value(py)
+                    ))
+                } else {
+                    e
+                }
+            })?;
+            expect_shape("actions", a.shape(), shape)?;
             this.actions.copy_from_slice(a.values());
         }
         let (env, acts, out) = (&mut this.env, &this.actions, &mut this.out);
@@ -385,6 +408,10 @@ impl PyVecMarketEnv {
         info.set_item(
             intern!(py, "shortfall"),
             item(v.shortfall.bind(py).clone().into_any())?,
+        )?;
+        info.set_item(
+            intern!(py, "average_paid"),
+            item(v.average_paid.bind(py).clone().into_any())?,
         )?;
         info.set_item(
             intern!(py, "cleared"),
@@ -562,6 +589,7 @@ impl PyVecMarketEnv {
         d.set_item("price", o.price.to_pyarray(py))?;
         d.set_item("demand_out", o.demand.to_pyarray(py))?;
         d.set_item("shortfall", o.shortfall.to_pyarray(py))?;
+        d.set_item("average_paid", o.average_paid.to_pyarray(py))?;
         d.set_item("cleared", o.cleared.to_pyarray(py))?;
         Ok(d)
     }
@@ -625,6 +653,7 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
         price: vec_of(d, "price", m)?,
         demand: vec_of(d, "demand_out", m)?,
         shortfall: vec_of(d, "shortfall", m)?,
+        average_paid: vec_of(d, "average_paid", m)?,
         cleared: vec_of(d, "cleared", m * n)?,
     };
     let o = &this.out;
@@ -639,6 +668,7 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     publish(py, &mut v.price, &[m], &o.price, th)?;
     publish(py, &mut v.demand, &[m], &o.demand, th)?;
     publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
+    publish(py, &mut v.average_paid, &[m], &o.average_paid, th)?;
     publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
     Ok(this)
 }
