@@ -8,14 +8,21 @@
 //! `((P - c_i) x_i - bid_penalty (b_i - c_i)^2 - lol_penalty * shortfall)
 //!   * 20 / (demand_scale * cost_scale * max(1, T))`.
 //!
+//! With availability (load factors) or ramp limits in the scenario, the
+//! offered quantity is limited as [`limits`] says, and the reward also
+//! subtracts `ramp_cost_i |x_t - x_(t-1)|` (inside the scaled profit).
+//!
 //! The step kernel ([`step_market`], [`reset_market`]) works on borrowed
 //! state so that [`crate::VecMarketEnv`] runs exactly the same code over its
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
+
+pub mod limits;
 
 use crate::clearing::{clear_unchecked, Clearing, Rules, TieRule, Workspace};
 use crate::error::{agent_name, checked_size, try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, ObsInput, Observer};
 use crate::scenario::Scenario;
+use limits::{draw_availability, limited_quantity, Limits};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -38,6 +45,8 @@ pub struct Market {
     pub scenario: Scenario,
     pub obs: ObsBuilder,
     pub rules: Rules,
+    /// Availability and ramp limits; `None` when the scenario has neither.
+    pub limits: Option<Limits>,
     reward_scale: f64,
     noise_sd: f64,
     noise_lo: f64,
@@ -68,6 +77,7 @@ impl Market {
         Ok(Market {
             obs: ObsBuilder::new(observer, &scenario),
             rules: scenario.rules(tie_rule),
+            limits: Limits::new(&scenario),
             reward_scale: 20.0 / (ds * cs * t),
             noise_sd: scenario.demand_noise * ds,
             noise_lo,
@@ -88,6 +98,31 @@ impl Market {
         self.obs.dim()
     }
 
+    /// Length of a market's realised load-factor buffer: T x N when each
+    /// episode draws its own (`availability_noise > 0`), else 0.
+    pub fn availability_len(&self) -> usize {
+        match &self.limits {
+            Some(l) if l.draws_availability() => self.n() * self.horizon(),
+            _ => 0,
+        }
+    }
+
+    /// Load factors of hour `t` (N values): the episode's own draw when
+    /// `realised` holds one, else the scenario's; `None` means all ones.
+    #[inline]
+    pub fn load_factors<'a>(&'a self, realised: &'a [f64], t: usize) -> Option<&'a [f64]> {
+        let n = self.n();
+        let t = t.min(self.horizon() - 1);
+        if !realised.is_empty() {
+            Some(&realised[t * n..(t + 1) * n])
+        } else {
+            self.scenario
+                .availability
+                .as_deref()
+                .map(|a| &a[t * n..(t + 1) * n])
+        }
+    }
+
     /// Reward units per € of (penalised) profit:
     /// `20 / (demand_scale * cost_scale * max(1, T))`.
     pub fn reward_scale(&self) -> f64 {
@@ -103,6 +138,9 @@ pub struct StateMut<'a> {
     pub demand: &'a mut [f64],
     pub last_price: &'a mut f64,
     pub last_cleared: &'a mut [f64],
+    /// The episode's load factors (T, N) when it draws its own
+    /// ([`Market::availability_len`]), else empty.
+    pub availability: &'a mut [f64],
 }
 
 /// Per-step scratch memory, allocated once.
@@ -208,6 +246,11 @@ pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: &mut [f32]) {
     } else {
         st.demand.copy_from_slice(base);
     }
+    if let Some(l) = &m.limits {
+        if l.draws_availability() {
+            draw_availability(&m.scenario, l, st.rng, st.availability);
+        }
+    }
     *st.t = 0;
     *st.last_price = f64::NAN;
     st.last_cleared.fill(0.0);
@@ -222,6 +265,7 @@ fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
         demand: st.demand[t.min(horizon - 1)],
         last_price: (!st.last_price.is_nan()).then_some(*st.last_price),
         last_cleared: st.last_cleared,
+        load_factors: m.load_factors(st.availability, t),
     };
     m.obs.write(&input, obs);
 }
@@ -241,6 +285,13 @@ pub fn step_market(
     for (i, a) in actions.chunks_exact(2).enumerate() {
         (sc.bids[i], sc.offered[i]) = offer(s, i, a[0], a[1]);
     }
+    if let Some(l) = &m.limits {
+        let lf = m.load_factors(st.availability, t);
+        for (i, q) in sc.offered.iter_mut().enumerate() {
+            let ramp = l.ramp(i, t, st.last_cleared[i]);
+            *q = limited_quantity(*q, s.capacities[i], lf.map_or(1.0, |r| r[i]), ramp);
+        }
+    }
     let demand = st.demand[t];
     let c = clear_unchecked(
         &sc.bids,
@@ -251,13 +302,16 @@ pub fn step_market(
         &mut sc.cleared,
     );
     let shortfall = shortfall(demand, &c);
-    for (((r, &cost), &bid), &x) in rewards
+    let limits = m.limits.as_ref();
+    for (i, (((r, &cost), &bid), &x)) in rewards
         .iter_mut()
         .zip(&s.costs)
         .zip(&sc.bids)
         .zip(&sc.cleared)
+        .enumerate()
     {
-        *r = hour_reward(m, cost, bid, x, c.price, shortfall) as f32;
+        let ramp = limits.map_or(0.0, |l| l.ramp_cost(i, t, st.last_cleared[i], x));
+        *r = hour_reward(m, cost, bid, x, c.price, shortfall, ramp) as f32;
     }
     *st.last_price = c.price;
     st.last_cleared.copy_from_slice(&sc.cleared);
@@ -283,16 +337,25 @@ pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
 }
 
 /// The reward of one generator for one hour, before `step`'s cast to f32:
-/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`
-/// for cost `c` and bid `b` (€/MWh), cleared `x` (MW) at price `P` (€/MWh).
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall - ramp) * reward_scale`
+/// for cost `c` and bid `b` (€/MWh), cleared `x` (MW) at price `P` (€/MWh)
+/// and the hour's ramp cost `ramp` (€, [`Limits::ramp_cost`]).
 /// The one place the reward formula lives (`step_market` and
 /// `crate::analysis` both call it).
 #[inline]
-pub fn hour_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
+pub fn hour_reward(
+    m: &Market,
+    cost: f64,
+    bid: f64,
+    x: f64,
+    price: f64,
+    shortfall: f64,
+    ramp: f64,
+) -> f64 {
     let s = &m.scenario;
     let markup = bid - cost;
     let profit = (price - cost) * x - s.bid_penalty * markup * markup - s.lol_penalty * shortfall;
-    profit * m.reward_scale
+    (profit - ramp) * m.reward_scale
 }
 
 /// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
@@ -337,6 +400,8 @@ pub struct Snapshot {
     pub demand: Vec<f64>,
     pub last_price: f64,
     pub last_cleared: Vec<f64>,
+    /// The episode's own load factors (empty unless it draws them).
+    pub availability: Vec<f64>,
     pub record: Record,
 }
 
@@ -349,6 +414,7 @@ pub struct MarketEnv {
     demand: Vec<f64>,
     last_price: f64,
     last_cleared: Vec<f64>,
+    availability: Vec<f64>,
     scratch: Scratch,
     record: Record,
 }
@@ -377,6 +443,7 @@ impl MarketEnv {
             demand: try_zeros(t, "scenario (T)")?,
             last_price: f64::NAN,
             last_cleared: try_zeros(n, "scenario (N)")?,
+            availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
             scratch: Scratch::new(n),
             record: Record {
                 bids: try_zeros(tn, "scenario (T x N)")?,
@@ -425,6 +492,21 @@ impl MarketEnv {
         &self.last_cleared
     }
 
+    /// Load factors of the current episode, (T, N) row-major: its own draw
+    /// when the scenario has `availability_noise`, else the scenario's
+    /// (all ones without availability).
+    pub fn load_factors(&self) -> Vec<f64> {
+        let (n, t) = (self.num_agents(), self.horizon());
+        if !self.availability.is_empty() {
+            self.availability.clone()
+        } else {
+            self.scenario()
+                .availability
+                .clone()
+                .unwrap_or_else(|| vec![1.0; n * t])
+        }
+    }
+
     fn state(&mut self) -> StateMut<'_> {
         StateMut {
             rng: &mut self.rng,
@@ -432,6 +514,7 @@ impl MarketEnv {
             demand: &mut self.demand,
             last_price: &mut self.last_price,
             last_cleared: &mut self.last_cleared,
+            availability: &mut self.availability,
         }
     }
 
@@ -523,6 +606,7 @@ impl MarketEnv {
             demand: self.demand.clone(),
             last_price: self.last_price,
             last_cleared: self.last_cleared.clone(),
+            availability: self.availability.clone(),
             record: self.record.clone(),
         }
     }
@@ -540,6 +624,7 @@ impl MarketEnv {
         let r = &snap.record;
         if snap.demand.len() != horizon
             || snap.last_cleared.len() != n
+            || snap.availability.len() != market.availability_len()
             || r.bids.len() != n * horizon
             || r.offered.len() != n * horizon
             || r.cleared.len() != n * horizon
@@ -561,6 +646,7 @@ impl MarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
+            availability: snap.availability,
             scratch: Scratch::new(n),
             record: snap.record,
             market,

@@ -14,13 +14,12 @@ import pytest
 
 import powermarket as pm
 
-OBSERVERS = ["simple", "simple_v2", "simple_v3", "basic", "market"]
+OBSERVERS = ["simple", "simple_v2", "simple_v3", "basic", "market", "market_v2"]
 
 
 def obs_dim(observer: str, n: int) -> int:
-    return {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1), "market": 6}[
-        observer
-    ]
+    dims = {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1), "market": 6}
+    return {**dims, "market_v2": 9}[observer]
 
 
 def same(a, b) -> bool:
@@ -56,7 +55,19 @@ def assert_steps_identical(xs: list[tuple], ys: list[tuple]) -> None:
 
 
 def assert_records_identical(r1: dict, r2: dict) -> None:
-    assert set(r1) == set(r2) == {"bids", "offered", "cleared", "rewards", "prices", "demand"}
+    assert (
+        set(r1)
+        == set(r2)
+        == {
+            "bids",
+            "offered",
+            "cleared",
+            "rewards",
+            "prices",
+            "demand",
+            "availability",
+        }
+    )
     for k in r1:
         assert same(r1[k], r2[k]), k
 
@@ -66,6 +77,7 @@ SCENARIOS = {
     "n1": pm.Scenario.default(n=1, t=6),
     "competitive3": pm.Scenario.competitive(n=3, t=10, competition_rate=2),
     "weekly2": pm.Scenario.weekly(n=2),
+    "advanced_noisy": pm.Scenario.advanced().replace(availability_noise=0.15),
 }
 
 

@@ -1,8 +1,10 @@
-//! The competitive benchmark: every generator offers its full capacity at
-//! its marginal cost.
+//! The competitive benchmark: every generator offers its full available
+//! capacity at its marginal cost (the env's outcome when every agent plays
+//! `[0, 0]` on the noise-free profile).
 
 use super::{check_non_negative, checked_size, try_vec};
 use crate::clearing::{clear_into, Rules, Workspace};
+use crate::env::limits::{limited_quantity, Limits};
 use crate::error::{MarketError, Result};
 use crate::scenario::Scenario;
 
@@ -13,13 +15,16 @@ pub struct Competitive {
     pub price: Vec<f64>,
     /// Cleared quantity, MW, (T, N).
     pub cleared: Vec<f64>,
-    /// Profit `(P_t - c_i) x_ti`, € (one hour), (T, N).
+    /// Profit `(P_t - c_i) x_ti` minus the hour's ramp cost, € (one hour), (T, N).
     pub profit: Vec<f64>,
 }
 
 /// Clear every hour with all offers at cost and full capacity, on `demand`
 /// (MW per hour) or, when `None`, on the scenario's base (noise-free)
-/// profile. Ties and shortages follow `rules`.
+/// profile. Ties and shortages follow `rules`. With availability, hour `h`
+/// offers `K_i LF[h mod T, i]`; with ramp limits, that offer is clipped into
+/// the ramp window around the previous hour's cleared quantity, exactly as
+/// the env does ([`limited_quantity`]).
 pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Result<Competitive> {
     s.validate()?;
     rules.validate()?;
@@ -36,23 +41,31 @@ pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Resul
         profit: try_vec("demand", size, 0.0)?,
     };
     let mut ws = Workspace::with_capacity(n);
+    let limits = Limits::new(s);
+    let mut offered = s.capacities.clone();
     for (h, &d) in demand.iter().enumerate() {
         let row = h * n..(h + 1) * n;
-        let c = clear_into(
-            &s.costs,
-            &s.capacities,
-            d,
-            rules,
-            &mut ws,
-            &mut out.cleared[row.clone()],
-        )?;
+        if let Some(l) = &limits {
+            for (i, q) in offered.iter_mut().enumerate() {
+                let k = s.capacities[i];
+                let prev = if h > 0 {
+                    out.cleared[row.start - n + i]
+                } else {
+                    0.0
+                };
+                *q = limited_quantity(k, k, s.load_factor(h % s.t(), i), l.ramp(i, h, prev));
+            }
+        }
+        let (done, now) = out.cleared.split_at_mut(row.start);
+        let c = clear_into(&s.costs, &offered, d, rules, &mut ws, &mut now[..n])?;
         out.price[h] = c.price;
-        for ((p, &x), &cost) in out.profit[row.clone()]
-            .iter_mut()
-            .zip(&out.cleared[row])
-            .zip(&s.costs)
-        {
-            *p = (c.price - cost) * x;
+        for i in 0..n {
+            let x = now[i];
+            let ramp = match &limits {
+                Some(l) if h > 0 => l.ramp_cost(i, h, done[row.start - n + i], x),
+                _ => 0.0,
+            };
+            out.profit[row.start + i] = (c.price - s.costs[i]) * x - ramp;
         }
     }
     Ok(out)

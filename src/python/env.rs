@@ -56,7 +56,12 @@ impl PyMarketEnv {
     }
 }
 
-fn record_dict<'py>(py: Python<'py>, r: &Record, n: usize) -> PyResult<Bound<'py, PyDict>> {
+fn record_dict<'py>(
+    py: Python<'py>,
+    r: &Record,
+    n: usize,
+    load_factors: &[f64],
+) -> PyResult<Bound<'py, PyDict>> {
     let h = r.prices.len();
     let d = PyDict::new(py);
     let mat = |v: &[f64]| -> PyResult<Bound<'py, PyAny>> {
@@ -68,6 +73,7 @@ fn record_dict<'py>(py: Python<'py>, r: &Record, n: usize) -> PyResult<Bound<'py
     d.set_item("rewards", r.rewards.to_pyarray(py).reshape([h, n])?)?;
     d.set_item("prices", r.prices.to_pyarray(py))?;
     d.set_item("demand", r.demand.to_pyarray(py))?;
+    d.set_item("availability", mat(&load_factors[..h * n])?)?;
     Ok(d)
 }
 
@@ -320,9 +326,11 @@ impl PyMarketEnv {
     }
 
     /// The current episode so far: ``bids``, ``offered``, ``cleared``,
-    /// ``rewards`` (hours, N) and ``prices``, ``demand`` (hours,), NumPy copies.
+    /// ``rewards``, ``availability`` (load factors) (hours, N) and
+    /// ``prices``, ``demand`` (hours,), NumPy copies.
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        record_dict(py, &self.env.record(), self.env.num_agents())
+        let lf = self.env.load_factors();
+        record_dict(py, &self.env.record(), self.env.num_agents(), &lf)
     }
 
     /// Lower and upper bounds of every observation feature, each (N, D) float32.
@@ -337,6 +345,15 @@ impl PyMarketEnv {
     #[getter]
     fn demand<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
         self.env.demand().to_pyarray(py)
+    }
+
+    /// Load factors of every hour and generator of the current episode,
+    /// (T, N) (a copy): its own draw with ``availability_noise``, else the
+    /// scenario's (all ones without availability).
+    #[getter]
+    fn availability<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (n, t) = (self.env.num_agents(), self.env.horizon());
+        self.env.load_factors().to_pyarray(py).reshape([t, n])
     }
 
     /// Number of generators N.
@@ -406,6 +423,7 @@ impl PyMarketEnv {
         state.set_item("demand", s.demand.to_pyarray(py))?;
         state.set_item("last_price", s.last_price)?;
         state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        state.set_item("availability", s.availability.to_pyarray(py))?;
         let r = &s.record;
         state.set_item("bids", r.bids.to_pyarray(py))?;
         state.set_item("offered", r.offered.to_pyarray(py))?;
@@ -567,6 +585,7 @@ fn _restore_market_env(
         demand: vec_item(state, "demand")?,
         last_price: get("last_price")?.extract()?,
         last_cleared: vec_item(state, "last_cleared")?,
+        availability: vec_item(state, "availability")?,
         record: Record {
             bids: vec_item(state, "bids")?,
             offered: vec_item(state, "offered")?,

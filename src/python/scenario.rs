@@ -1,7 +1,7 @@
 use super::array_arg;
 use super::elems;
 use crate::scenario::Scenario;
-use numpy::{PyArray1, ToPyArray};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -10,8 +10,11 @@ use pyo3::types::{PyDict, PyTuple};
 /// hourly demand profile (MW) and the market rules.
 ///
 /// Build one with a preset (``Scenario.default(n=5, t=24)``,
-/// ``Scenario.competitive(...)``, ``Scenario.weekly(n=5)``) or with the
-/// keyword constructor. Scenarios are immutable; ``replace(**fields)`` gives
+/// ``Scenario.competitive(...)``, ``Scenario.weekly(n=5)``,
+/// ``Scenario.advanced()``) or with the keyword constructor. Optional
+/// realism fields: ``availability`` ((T, N) load factors in [0, 1]),
+/// ``availability_noise``, ``ramp_limits`` (share of capacity per hour) and
+/// ``ramp_costs`` (€/MW of change); see docs/semantics.md. Scenarios are immutable; ``replace(**fields)`` gives
 /// a modified copy.
 #[pyclass(name = "Scenario", module = "powermarket._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
@@ -49,7 +52,36 @@ fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
 }
 
-const FIELDS: [&str; 8] = [
+/// An optional per-generator field (`None` stays `None`).
+fn opt_vec_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<Vec<f64>>> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(Some(vec_arg(o, field)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The optional (T, N) `availability`, checked against the shape of the fleet
+/// and demand (a transposed array must not pass as the right length).
+fn availability_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+    t: usize,
+    n: usize,
+) -> PyResult<Option<Vec<f64>>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let a = array_arg::<f64>(o, "availability", 2)?;
+    if a.shape() != [t, n] {
+        return Err(PyValueError::new_err(format!(
+            "scenario field `availability`: must have shape (T, N) = ({t}, {n}) (one load \
+             factor per hour and generator), got {}",
+            super::shape_str(a.shape())
+        )));
+    }
+    Ok(Some(elems(&a).to_vec()))
+}
+
+const FIELDS: [&str; 12] = [
     "capacities",
     "costs",
     "demand",
@@ -58,13 +90,19 @@ const FIELDS: [&str; 8] = [
     "lol_penalty",
     "demand_noise",
     "shortage_price",
+    "availability",
+    "availability_noise",
+    "ramp_limits",
+    "ramp_costs",
 ];
 
 #[pymethods]
 impl PyScenario {
     #[new]
     #[pyo3(signature = (capacities, costs, demand, *, max_bid_delta=50.0, bid_penalty=0.01,
-                        lol_penalty=1.0, demand_noise=0.05, shortage_price=None))]
+                        lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
+                        availability=None, availability_noise=0.0, ramp_limits=None,
+                        ramp_costs=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -75,16 +113,26 @@ impl PyScenario {
         lol_penalty: f64,
         demand_noise: f64,
         shortage_price: Option<f64>,
+        availability: Option<&Bound<'_, PyAny>>,
+        availability_noise: f64,
+        ramp_limits: Option<&Bound<'_, PyAny>>,
+        ramp_costs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let capacities = vec_arg(capacities, "capacities")?;
+        let demand = vec_arg(demand, "demand")?;
         let inner = Scenario {
-            capacities: vec_arg(capacities, "capacities")?,
+            availability: availability_arg(availability, demand.len(), capacities.len())?,
+            capacities,
             costs: vec_arg(costs, "costs")?,
-            demand: vec_arg(demand, "demand")?,
+            demand,
             max_bid_delta,
             bid_penalty,
             lol_penalty,
             demand_noise,
             shortage_price,
+            availability_noise,
+            ramp_limits: opt_vec_arg(ramp_limits, "ramp_limits")?,
+            ramp_costs: opt_vec_arg(ramp_costs, "ramp_costs")?,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -132,6 +180,20 @@ impl PyScenario {
         let n = size(n, "n", 5)?;
         Ok(PyScenario {
             inner: Scenario::weekly(n)?,
+        })
+    }
+
+    /// easy_marl's advanced market (``get_params()`` of its
+    /// ``make_advanced_params.py``): one week (168 h) of five plants of 40,
+    /// 40, 20, 20, 20 MW at 0, 0, 10, 20, 30 €/MWh, offshore wind (plant 0)
+    /// and solar (plant 1) with synthetic load factors, ramp limits 1, 1,
+    /// 0.25, 0.5, 1 (share of capacity per hour), ramp costs 0, 0, 1, 1, 1
+    /// €/MW and a weekday/weekend demand from periodic cubic splines, peak
+    /// 0.75 x total capacity (105 MW).
+    #[staticmethod]
+    fn advanced() -> PyResult<Self> {
+        Ok(PyScenario {
+            inner: Scenario::advanced()?,
         })
     }
 
@@ -191,15 +253,26 @@ impl PyScenario {
             Some(v) if !v.is_none() => Some(v.extract::<f64>()?),
             _ => None,
         };
+        let capacities = vec_arg(&get("capacities")?, "capacities")?;
+        let demand = vec_arg(&get("demand")?, "demand")?;
+        let item = |k: &str| d.get_item(k);
         let inner = Scenario {
-            capacities: vec_arg(&get("capacities")?, "capacities")?,
+            availability: availability_arg(
+                item("availability")?.as_ref(),
+                demand.len(),
+                capacities.len(),
+            )?,
+            capacities,
             costs: vec_arg(&get("costs")?, "costs")?,
-            demand: vec_arg(&get("demand")?, "demand")?,
+            demand,
             max_bid_delta: scalar("max_bid_delta", 50.0)?,
             bid_penalty: scalar("bid_penalty", 0.01)?,
             lol_penalty: scalar("lol_penalty", 1.0)?,
             demand_noise: scalar("demand_noise", 0.05)?,
             shortage_price,
+            availability_noise: scalar("availability_noise", 0.0)?,
+            ramp_limits: opt_vec_arg(item("ramp_limits")?.as_ref(), "ramp_limits")?,
+            ramp_costs: opt_vec_arg(item("ramp_costs")?.as_ref(), "ramp_costs")?,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -218,6 +291,14 @@ impl PyScenario {
         d.set_item("lol_penalty", s.lol_penalty)?;
         d.set_item("demand_noise", s.demand_noise)?;
         d.set_item("shortage_price", s.shortage_price)?;
+        let rows = s
+            .availability
+            .as_ref()
+            .map(|a| a.chunks(s.n()).map(<[f64]>::to_vec).collect::<Vec<_>>());
+        d.set_item("availability", rows)?;
+        d.set_item("availability_noise", s.availability_noise)?;
+        d.set_item("ramp_limits", s.ramp_limits.clone())?;
+        d.set_item("ramp_costs", s.ramp_costs.clone())?;
         Ok(d)
     }
 
@@ -289,6 +370,35 @@ impl PyScenario {
     #[getter]
     fn shortage_price(&self) -> Option<f64> {
         self.inner.shortage_price
+    }
+
+    /// Load factors (T, N) in [0, 1], or None (all ones). A copy.
+    #[getter]
+    fn availability<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let s = &self.inner;
+        s.availability
+            .as_ref()
+            .map(|a| Ok(a.to_pyarray(py).reshape([s.t(), s.n()])?.into_any()))
+            .transpose()
+    }
+
+    /// Scale of the per-episode AR(1) perturbation of the variable
+    /// generators' load factors (0: none).
+    #[getter]
+    fn availability_noise(&self) -> f64 {
+        self.inner.availability_noise
+    }
+
+    /// Ramp limits, share of capacity per hour (N,), or None. A copy.
+    #[getter]
+    fn ramp_limits<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.inner.ramp_limits.as_ref().map(|r| r.to_pyarray(py))
+    }
+
+    /// Ramp costs, € per MW of change (N,), or None. A copy.
+    #[getter]
+    fn ramp_costs<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.inner.ramp_costs.as_ref().map(|r| r.to_pyarray(py))
     }
 
     /// Peak noise-free demand (the demand normaliser).
