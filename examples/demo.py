@@ -24,7 +24,10 @@ merit order at the peak, and NashConv by round.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py --seed 0``). With
 ``--scenario PATH`` the same job runs on a scenario file, e.g.
-``examples/scenarios/four_plants_day.toml``.
+``examples/scenarios/four_plants_day.toml``; ``--scenario advanced`` runs it
+on easy_marl's advanced week (``Scenario.advanced()``: wind, solar, ramp
+limits and costs, 168 hours) with the ``market_v2`` observer, which shows each
+generator its load factor and ramp window.
 """
 
 from __future__ import annotations
@@ -292,8 +295,16 @@ def save_figure(
 
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.5))
     hours = np.arange(scenario.t)
-    ax1.plot(hours, res["learned"]["price_by_hour"], marker="o", label="learned bids")
-    ax1.plot(hours, res["truthful"]["price_by_hour"], marker="s", label="competitive (at cost)")
+    dots = scenario.t <= 48
+    ax1.plot(
+        hours, res["learned"]["price_by_hour"], marker="o" if dots else None, label="learned bids"
+    )
+    ax1.plot(
+        hours,
+        res["truthful"]["price_by_hour"],
+        marker="s" if dots else None,
+        label="competitive (at cost)",
+    )
     ax1.set_xlabel("hour")
     ax1.set_ylabel("mean clearing price (€/MWh)")
     ax1.set_title("clearing price by hour")
@@ -311,7 +322,7 @@ def save_figure(
     )
     plot.merit_order(
         scenario.costs,
-        scenario.capacities,
+        scenario.capacities * rec["availability"][peak],  # available capacity
         rec["demand"][peak],
         ax=ax2,
         label="truthful offers",
@@ -350,17 +361,35 @@ def main(argv: list[str] | None = None) -> dict:
         "--scenario",
         default=None,
         metavar="PATH",
-        help="a scenario file (TOML, see examples/scenarios/); default: the easy_marl\n"
-        "default market (5 generators, 24 hours). € amounts are per episode.",
+        help="a scenario file (TOML, see examples/scenarios/), or `advanced` for\n"
+        "Scenario.advanced(); default: the easy_marl default market (5 generators,\n"
+        "24 hours). € amounts are per episode.",
+    )
+    ap.add_argument(
+        "--observer",
+        default=None,
+        choices=pm.OBSERVERS,
+        help="what the policies see; default: market_v2 for --scenario advanced, else simple",
     )
     args = ap.parse_args(argv)
     start = time.perf_counter()
+    global OBSERVER
     if args.scenario is None:
         scenario = pm.Scenario.default(n=5, t=24)
+    elif args.scenario == "advanced":
+        scenario = pm.Scenario.advanced()
     else:
         scenario = pm.load_scenario(args.scenario)
+        if scenario.segments != 1:
+            raise SystemExit(
+                f"demo: {args.scenario} has segments={scenario.segments}; the IBR demo learns "
+                "and scores one [withheld share, price action] offer per generator, so it "
+                "needs segments = 1 (train multi-block offers with the PettingZoo, Gymnasium "
+                "or TorchRL fronts instead)"
+            )
+    OBSERVER = args.observer or ("market_v2" if args.scenario == "advanced" else "simple")
     budget = BUDGETS[args.budget]
-    print(f"powermarket {pm.__version__}: {scenario}")
+    print(f"powermarket {pm.__version__}: {scenario}, observer {OBSERVER!r}")
     print(
         f"IBR: up to {budget.rounds} rounds x {scenario.n} learners x {budget.generations} "
         f"CMA-ES generations, {budget.popsize} candidates x {budget.markets_per_candidate} "

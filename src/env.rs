@@ -8,6 +8,10 @@
 //! `((P - c_i) x_i - bid_penalty (b_i - c_i)^2 - lol_penalty * shortfall)
 //!   * 20 / (demand_scale * cost_scale * max(1, T))`.
 //!
+//! With availability (load factors) or ramp limits in the scenario, the
+//! offered quantity is limited as [`limits`] says, and the reward also
+//! subtracts `ramp_cost_i |x_t - x_(t-1)|` (inside the scaled profit).
+//!
 //! The step kernel ([`step_market`], [`reset_market`]) works on borrowed
 //! state so that [`crate::VecMarketEnv`] runs exactly the same code over its
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
@@ -16,9 +20,11 @@ use crate::clearing::{
     average_paid, clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Rules, TieRule,
     Workspace,
 };
+pub mod limits;
 use crate::error::{agent_name, checked_size, try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, ObsInput, Observer};
 use crate::scenario::Scenario;
+use limits::{draw_availability, limited_blocks, limited_quantity, Limits};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -41,6 +47,8 @@ pub struct Market {
     pub scenario: Scenario,
     pub obs: ObsBuilder,
     pub rules: Rules,
+    /// Availability and ramp limits; `None` when the scenario has neither.
+    pub limits: Option<Limits>,
     reward_scale: f64,
     noise_sd: f64,
     noise_lo: f64,
@@ -95,6 +103,7 @@ impl Market {
             segments: scenario.segments,
             inelastic_share: scenario.inelastic_share(),
             bid_groups,
+            limits: Limits::new(&scenario),
             reward_scale: 20.0 / (ds * cs * t),
             noise_sd: scenario.demand_noise * ds,
             noise_lo,
@@ -139,6 +148,31 @@ impl Market {
         }
     }
 
+    /// Length of a market's realised load-factor buffer: T x N when each
+    /// episode draws its own (`availability_noise > 0`), else 0.
+    pub fn availability_len(&self) -> usize {
+        match &self.limits {
+            Some(l) if l.draws_availability() => self.n() * self.horizon(),
+            _ => 0,
+        }
+    }
+
+    /// Load factors of hour `t` (N values): the episode's own draw when
+    /// `realised` holds one, else the scenario's; `None` means all ones.
+    #[inline]
+    pub fn load_factors<'a>(&'a self, realised: &'a [f64], t: usize) -> Option<&'a [f64]> {
+        let n = self.n();
+        let t = t.min(self.horizon() - 1);
+        if !realised.is_empty() {
+            Some(&realised[t * n..(t + 1) * n])
+        } else {
+            self.scenario
+                .availability
+                .as_deref()
+                .map(|a| &a[t * n..(t + 1) * n])
+        }
+    }
+
     /// Reward units per € of (penalised) profit:
     /// `20 / (demand_scale * cost_scale * max(1, T))`.
     pub fn reward_scale(&self) -> f64 {
@@ -154,6 +188,9 @@ pub struct StateMut<'a> {
     pub demand: &'a mut [f64],
     pub last_price: &'a mut f64,
     pub last_cleared: &'a mut [f64],
+    /// The episode's load factors (T, N) when it draws its own
+    /// ([`Market::availability_len`]), else empty.
+    pub availability: &'a mut [f64],
 }
 
 /// Per-step scratch memory, allocated once.
@@ -272,6 +309,11 @@ pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: &mut [f32]) {
     } else {
         st.demand.copy_from_slice(base);
     }
+    if let Some(l) = &m.limits {
+        if l.draws_availability() {
+            draw_availability(&m.scenario, l, st.rng, st.availability);
+        }
+    }
     *st.t = 0;
     *st.last_price = f64::NAN;
     st.last_cleared.fill(0.0);
@@ -286,6 +328,7 @@ fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
         demand: st.demand[t.min(horizon - 1)],
         last_price: (!st.last_price.is_nan()).then_some(*st.last_price),
         last_cleared: st.last_cleared,
+        load_factors: m.load_factors(st.availability, t),
     };
     m.obs.write(&input, obs);
 }
@@ -307,10 +350,39 @@ pub fn step_market(
         let (b, q) = offer(s, j / k, a[0], a[1]);
         (sc.bids[j], sc.offered[j]) = (m.rules.clip(b), q);
     }
+    if let Some(l) = &m.limits {
+        let lf = m.load_factors(st.availability, t);
+        if k == 1 {
+            for (i, q) in sc.offered.iter_mut().enumerate() {
+                let ramp = l.ramp(i, t, st.last_cleared[i]);
+                *q = limited_quantity(*q, s.capacities[i], lf.map_or(1.0, |r| r[i]), ramp);
+            }
+        } else {
+            for i in 0..m.n() {
+                let js = i * k..(i + 1) * k;
+                limited_blocks(
+                    &sc.bids[js.clone()],
+                    &mut sc.offered[js],
+                    s.capacities[i],
+                    lf.map_or(1.0, |r| r[i]),
+                    l.ramp(i, t, st.last_cleared[i]),
+                );
+            }
+        }
+    }
     let demand = st.demand[t];
     let (c, shortfall) = clear_hour(m, demand, sc);
+    let limits = m.limits.as_ref();
     for (i, r) in rewards.iter_mut().enumerate() {
         let js = i * k..(i + 1) * k;
+        let ramp = limits.map_or(0.0, |l| {
+            let x = if k == 1 {
+                sc.cleared[i]
+            } else {
+                sc.cleared[js.clone()].iter().sum()
+            };
+            l.ramp_cost(i, t, st.last_cleared[i], x)
+        });
         *r = block_reward(
             m,
             s.costs[i],
@@ -318,6 +390,7 @@ pub fn step_market(
             &sc.cleared[js.clone()],
             &sc.paid[js],
             shortfall,
+            ramp,
         ) as f32;
     }
     *st.last_price = c.price;
@@ -394,9 +467,10 @@ pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
 }
 
 /// The reward of one generator for one hour, before `step`'s cast to f32,
-/// from its K blocks' bids `b_k`, cleared MW `x_k` and paid prices `p_k`:
+/// from its K blocks' bids `b_k`, cleared MW `x_k` and paid prices `p_k`,
+/// and the hour's ramp cost `ramp` (€, [`Limits::ramp_cost`]):
 /// `(sum_k (p_k - c) x_k - bid_penalty * sum_k (b_k - c)^2 / K
-///   - lol_penalty * shortfall) * reward_scale`.
+///   - lol_penalty * shortfall - ramp) * reward_scale`.
 /// The one place the reward formula lives (`step_market` and
 /// `crate::analysis` both call it). With K = 1 and uniform pricing this is
 /// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * scale`.
@@ -408,6 +482,7 @@ pub fn block_reward(
     cleared: &[f64],
     paid: &[f64],
     shortfall: f64,
+    ramp: f64,
 ) -> f64 {
     let s = &m.scenario;
     let markup = bids[0] - cost;
@@ -419,7 +494,7 @@ pub fn block_reward(
         penalty += s.bid_penalty * markup * markup;
     }
     let raw = profit - penalty / bids.len() as f64 - s.lol_penalty * shortfall;
-    raw * m.reward_scale
+    (raw - ramp) * m.reward_scale
 }
 
 /// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
@@ -469,6 +544,8 @@ pub struct Snapshot {
     pub demand: Vec<f64>,
     pub last_price: f64,
     pub last_cleared: Vec<f64>,
+    /// The episode's own load factors (empty unless it draws them).
+    pub availability: Vec<f64>,
     pub record: Record,
 }
 
@@ -481,6 +558,7 @@ pub struct MarketEnv {
     demand: Vec<f64>,
     last_price: f64,
     last_cleared: Vec<f64>,
+    availability: Vec<f64>,
     scratch: Scratch,
     record: Record,
 }
@@ -510,6 +588,7 @@ impl MarketEnv {
             demand: try_zeros(t, "scenario (T)")?,
             last_price: f64::NAN,
             last_cleared: try_zeros(n, "scenario (N)")?,
+            availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
             scratch: Scratch::new(market.offers()),
             record: Record {
                 bids: try_zeros(tnk, "scenario (T x N x segments)")?,
@@ -560,6 +639,21 @@ impl MarketEnv {
         &self.last_cleared
     }
 
+    /// Load factors of the current episode, (T, N) row-major: its own draw
+    /// when the scenario has `availability_noise`, else the scenario's
+    /// (all ones without availability).
+    pub fn load_factors(&self) -> Vec<f64> {
+        let (n, t) = (self.num_agents(), self.horizon());
+        if !self.availability.is_empty() {
+            self.availability.clone()
+        } else {
+            self.scenario()
+                .availability
+                .clone()
+                .unwrap_or_else(|| vec![1.0; n * t])
+        }
+    }
+
     fn state(&mut self) -> StateMut<'_> {
         StateMut {
             rng: &mut self.rng,
@@ -567,6 +661,7 @@ impl MarketEnv {
             demand: &mut self.demand,
             last_price: &mut self.last_price,
             last_cleared: &mut self.last_cleared,
+            availability: &mut self.availability,
         }
     }
 
@@ -664,6 +759,7 @@ impl MarketEnv {
             demand: self.demand.clone(),
             last_price: self.last_price,
             last_cleared: self.last_cleared.clone(),
+            availability: self.availability.clone(),
             record: self.record.clone(),
         }
     }
@@ -682,6 +778,7 @@ impl MarketEnv {
         let r = &snap.record;
         if snap.demand.len() != horizon
             || snap.last_cleared.len() != n
+            || snap.availability.len() != market.availability_len()
             || r.bids.len() != nk * horizon
             || r.offered.len() != nk * horizon
             || r.cleared.len() != nk * horizon
@@ -705,6 +802,7 @@ impl MarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
+            availability: snap.availability,
             scratch: Scratch::new(market.offers()),
             record: snap.record,
             market,

@@ -2,7 +2,8 @@
 //!
 //! The easy_marl observers `simple`, `simple_v2`, `simple_v3` and `basic` are
 //! reproduced feature for feature; `market` adds the last clearing price and
-//! the agent's own last dispatch. Features that never change during an episode
+//! the agent's own last dispatch, and `market_v2` adds what availability and
+//! ramp limits allow: the load factor now and the ramp window. Features that never change during an episode
 //! are computed once into a per-agent template; a step only writes the rest.
 
 use crate::error::{MarketError, Result};
@@ -22,10 +23,19 @@ pub enum Observer {
     Basic,
     /// `simple` + `[last price / cmax, own last cleared / K_i]` (zeros at t = 0)
     Market,
+    /// `market` + `[own load factor now, ramp window low / K_i, high / K_i]`
+    MarketV2,
 }
 
 impl Observer {
-    pub const NAMES: [&'static str; 5] = ["simple", "simple_v2", "simple_v3", "basic", "market"];
+    pub const NAMES: [&'static str; 6] = [
+        "simple",
+        "simple_v2",
+        "simple_v3",
+        "basic",
+        "market",
+        "market_v2",
+    ];
 
     pub fn parse(name: &str) -> Result<Self> {
         Ok(match name {
@@ -34,6 +44,7 @@ impl Observer {
             "simple_v3" => Observer::SimpleV3,
             "basic" => Observer::Basic,
             "market" => Observer::Market,
+            "market_v2" => Observer::MarketV2,
             other => {
                 return Err(MarketError::UnknownName {
                     arg: "observer",
@@ -51,6 +62,7 @@ impl Observer {
             Observer::SimpleV3 => "simple_v3",
             Observer::Basic => "basic",
             Observer::Market => "market",
+            Observer::MarketV2 => "market_v2",
         }
     }
 
@@ -62,6 +74,7 @@ impl Observer {
             Observer::SimpleV3 => 7,
             Observer::Basic => 2 + 2 * (n - 1),
             Observer::Market => 6,
+            Observer::MarketV2 => 9,
         }
     }
 }
@@ -77,6 +90,9 @@ pub struct ObsInput<'a> {
     pub last_price: Option<f64>,
     /// Last cleared quantity per agent, MW (ignored before the first step).
     pub last_cleared: &'a [f64],
+    /// Load factors of the hour shown (the last hour on the final
+    /// observation), N values; `None`: all ones.
+    pub load_factors: Option<&'a [f64]>,
 }
 
 /// An observer bound to a scenario: the static template and the scales.
@@ -89,6 +105,9 @@ pub struct ObsBuilder {
     inv_demand_scale: f64,
     inv_cost_scale: f64,
     inv_capacity: Vec<f64>,
+    capacity: Vec<f64>,
+    /// `r_i K_i`, MW per hour, for the ramp window of `market_v2`.
+    ramp_mw: Option<Vec<f64>>,
     low: Vec<f32>,
     high: Vec<f32>,
 }
@@ -121,6 +140,11 @@ impl ObsBuilder {
             inv_demand_scale: 1.0 / ds,
             inv_cost_scale: 1.0 / cs,
             inv_capacity: s.capacities.iter().map(|k| 1.0 / k).collect(),
+            capacity: s.capacities.clone(),
+            ramp_mw: s
+                .ramp_limits
+                .as_ref()
+                .map(|r| r.iter().zip(&s.capacities).map(|(r, k)| r * k).collect()),
             low: vec![],
             high: vec![],
         };
@@ -141,7 +165,7 @@ impl ObsBuilder {
         let hour = input.hour % 24;
         let day = (input.hour / 24) % 7;
         match self.kind {
-            Observer::Simple | Observer::SimpleV2 | Observer::Market => {
+            Observer::Simple | Observer::SimpleV2 | Observer::Market | Observer::MarketV2 => {
                 let h = (hour as f64 / 24.0) as f32;
                 let wd = (day as f64 / 7.0) as f32;
                 let price = input
@@ -152,13 +176,16 @@ impl ObsBuilder {
                     row[3] = h;
                     match self.kind {
                         Observer::SimpleV2 => row[4] = wd,
-                        Observer::Market => {
+                        Observer::Market | Observer::MarketV2 => {
                             row[4] = price;
                             row[5] = if input.last_price.is_some() {
                                 (input.last_cleared[i] * self.inv_capacity[i]) as f32
                             } else {
                                 0.0
                             };
+                            if self.kind == Observer::MarketV2 {
+                                self.write_limits(input, i, &mut row[6..9]);
+                            }
                         }
                         _ => {}
                     }
@@ -184,6 +211,24 @@ impl ObsBuilder {
                 }
             }
         }
+    }
+
+    /// `market_v2`'s features of agent `i`: load factor now, and the ramp
+    /// window (what it may offer this hour) as shares of its capacity; the
+    /// window is `[0, load factor]` in hour 0 and without ramp limits.
+    fn write_limits(&self, input: &ObsInput<'_>, i: usize, out: &mut [f32]) {
+        let lf = input.load_factors.map_or(1.0, |r| r[i]);
+        let k = self.capacity[i];
+        let (lo, hi) = match (&self.ramp_mw, input.last_price) {
+            (Some(r), Some(_)) => {
+                crate::env::limits::ramp_window(input.last_cleared[i], r[i], k * lf)
+            }
+            _ => (0.0, k * lf),
+        };
+        let share = |x: f64| ((x * self.inv_capacity[i]) as f32).clamp(0.0, 1.0);
+        out[0] = lf as f32;
+        out[1] = share(lo);
+        out[2] = share(hi);
     }
 
     /// Per-agent lower bounds, (N, D) row-major.
@@ -256,13 +301,16 @@ impl ObsBuilder {
                     }
                 }
                 Observer::Basic => {}
-                Observer::Market => {
+                Observer::Market | Observer::MarketV2 => {
                     lo[3] = 0.0;
                     hi[3] = 1.0;
                     lo[4] = p_lo;
                     hi[4] = p_hi;
-                    lo[5] = 0.0;
-                    hi[5] = 1.0;
+                    // Dispatch share, load factor and window shares: [0, 1].
+                    for k in 5..self.dim {
+                        lo[k] = 0.0;
+                        hi[k] = 1.0;
+                    }
                 }
             }
         }
@@ -286,6 +334,7 @@ mod tests {
                 demand: 75.0,
                 last_price: None,
                 last_cleared: &cleared,
+                load_factors: None,
             },
             &mut out,
         );

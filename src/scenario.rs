@@ -1,6 +1,14 @@
 //! A market scenario: the generator fleet, the hourly demand profile and the
 //! market rules, with the presets of the easy_marl electricity example.
 
+mod advanced;
+pub mod spline;
+
+pub use advanced::{
+    advanced_demand_shape, solar_load_factor, wind_load_factor, ADVANCED_HOURS, WEEKDAY_POINTS,
+    WEEKEND_POINTS,
+};
+
 use crate::clearing::{Mechanism, Rules};
 use crate::error::{MarketError, Result};
 use std::f64::consts::PI;
@@ -36,6 +44,20 @@ pub struct Scenario {
     pub price_cap: Option<f64>,
     /// Lowest admissible offer/bid price, €/MWh.
     pub price_floor: Option<f64>,
+    /// Load factor of each generator in each hour, in [0, 1], (T, N) row-major:
+    /// generator `i` can offer at most `K_i * LF[t, i]` MW in hour `t`.
+    /// `None`: every load factor is 1 (and no per-step work is done for it).
+    pub availability: Option<Vec<f64>>,
+    /// Size of the per-episode AR(1) perturbation of the load factors of the
+    /// variable generators (see [`crate::env::limits`]); 0: none, and no
+    /// random number is drawn for it.
+    pub availability_noise: f64,
+    /// Largest change of cleared quantity from one hour to the next, as a
+    /// share of capacity per hour (N values, >= 0); `None`: no limits.
+    pub ramp_limits: Option<Vec<f64>>,
+    /// Cost of a change of cleared quantity, € per MW of change (N values,
+    /// >= 0); `None`: no ramp costs.
+    pub ramp_costs: Option<Vec<f64>>,
 }
 
 /// How far the demand-bid shares may sum above 1 (float rounding); the
@@ -91,6 +113,10 @@ impl Scenario {
             mechanism: Mechanism::Uniform,
             price_cap: None,
             price_floor: None,
+            availability: None,
+            availability_noise: 0.0,
+            ramp_limits: None,
+            ramp_costs: None,
         }
     }
 
@@ -213,6 +239,7 @@ impl Scenario {
             ("bid_penalty", self.bid_penalty),
             ("lol_penalty", self.lol_penalty),
             ("demand_noise", self.demand_noise),
+            ("availability_noise", self.availability_noise),
         ];
         for (field, v) in scalars {
             if !(v.is_finite() && v >= 0.0) {
@@ -225,6 +252,7 @@ impl Scenario {
             }
         }
         self.validate_design()?;
+        self.validate_limits()?;
         // Each field finite is not enough: bids, profits and penalties must
         // stay finite too, or a step would return inf/NaN silently.
         for (i, &c) in self.costs.iter().enumerate() {
@@ -327,6 +355,7 @@ impl Scenario {
             );
         }
         let bid_term = self.bid_penalty * self.max_bid_delta * self.max_bid_delta;
+        let ramp_term = self.worst_ramp_cost();
         if !bid_term.is_finite() {
             return err(
                 "bid_penalty",
@@ -348,9 +377,11 @@ impl Scenario {
         }
         // Rewards and the price feature are float32: they must fit.
         let f32_max = f32::MAX as f64;
-        let worst_reward = (worst_profit + bid_term + lol_term) * reward_scale;
+        let worst_reward = (worst_profit + bid_term + lol_term + ramp_term) * reward_scale;
         if worst_reward >= f32_max || worst_reward.is_nan() {
-            let field = if lol_term >= worst_profit.max(bid_term) {
+            let field = if ramp_term >= worst_profit.max(bid_term).max(lol_term) {
+                "ramp_costs"
+            } else if lol_term >= worst_profit.max(bid_term) {
                 if self.demand_noise > 0.0 && noise_hi > max_of(&self.demand) {
                     "demand_noise"
                 } else {
@@ -368,7 +399,7 @@ impl Scenario {
                      (20 / (peak demand x highest cost x T)) times profits and penalties up to \
                      {:e} (demand_noise {}, highest possible demand {peak:e} MW, \
                      lol_penalty {}, costs {cmin:e} to {cmax:e}); use values of ordinary magnitudes",
-                    worst_profit + bid_term + lol_term,
+                    worst_profit + bid_term + lol_term + ramp_term,
                     self.demand_noise,
                     self.lol_penalty
                 ),
@@ -441,10 +472,86 @@ impl Scenario {
         Ok(())
     }
 
+    /// The availability and ramp fields: shapes, ranges, finiteness.
+    fn validate_limits(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        let (n, t) = (self.n(), self.t());
+        if let Some(a) = &self.availability {
+            if Some(a.len()) != t.checked_mul(n) {
+                return err(
+                    "availability",
+                    format!(
+                        "must have shape (T, N) = ({t}, {n}) (one load factor per hour and \
+                         generator), got {} values",
+                        a.len()
+                    ),
+                );
+            }
+            if let Some(k) = a.iter().position(|x| !(0.0..=1.0).contains(x)) {
+                return err(
+                    "availability",
+                    format!(
+                        "load factor of gen_{} in hour {} must be in [0, 1], got {}",
+                        k % n,
+                        k / n,
+                        a[k]
+                    ),
+                );
+            }
+        }
+        for (field, v) in [
+            ("ramp_limits", &self.ramp_limits),
+            ("ramp_costs", &self.ramp_costs),
+        ] {
+            let Some(v) = v else { continue };
+            if v.len() != n {
+                return err(
+                    field,
+                    format!("has {} values but there are {n} generators", v.len()),
+                );
+            }
+            if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+                return err(
+                    field,
+                    format!("gen_{i} must be finite and >= 0, got {}", v[i]),
+                );
+            }
+            if let Some(i) = v
+                .iter()
+                .zip(&self.capacities)
+                .position(|(r, k)| !(r * k).is_finite())
+            {
+                return err(field, format!("gen_{i}: {:e} x capacity overflows", v[i]));
+            }
+        }
+        Ok(())
+    }
+
     /// Share of each hour's demand that is inelastic: `1 - sum(shares)`.
     pub fn inelastic_share(&self) -> f64 {
         let bids: f64 = self.demand_bids.iter().map(|b| b.1).sum();
         (1.0 - bids).max(0.0)
+    }
+
+    /// Largest ramp cost one generator can pay in an hour, €:
+    /// `max_i ramp_cost_i * K_i` (a change is at most the capacity).
+    pub fn worst_ramp_cost(&self) -> f64 {
+        match &self.ramp_costs {
+            Some(rc) => rc
+                .iter()
+                .zip(&self.capacities)
+                .map(|(r, k)| r * k)
+                .fold(0.0, f64::max),
+            None => 0.0,
+        }
+    }
+
+    /// Load factor of generator `i` in hour `t` (1 without availability).
+    pub fn load_factor(&self, t: usize, i: usize) -> f64 {
+        self.availability
+            .as_ref()
+            .map_or(1.0, |a| a[t * self.n() + i])
     }
 
     /// `self` after [`Scenario::validate`].

@@ -57,6 +57,8 @@ struct Lanes<'a> {
     demand_rows: &'a mut [f64],
     last_price: &'a mut [f64],
     last_cleared: &'a mut [f64],
+    /// (M, T, N) load factors of markets that draw their own, else empty.
+    availability: &'a mut [f64],
 }
 
 fn cut<T>(s: &mut [T], k: usize, per: usize) -> (&mut [T], &mut [T]) {
@@ -69,7 +71,13 @@ impl<'a> Lanes<'a> {
     }
 
     fn split(self, k: usize, sizes: Sizes) -> (Lanes<'a>, Lanes<'a>) {
-        let Sizes { n, d, horizon, na } = sizes;
+        let Sizes {
+            n,
+            d,
+            horizon,
+            na,
+            avail,
+        } = sizes;
         let nd = n * d;
         let (a0, a1) = self.actions.split_at(k * na);
         let o = self.out;
@@ -89,6 +97,7 @@ impl<'a> Lanes<'a> {
         let (dr0, dr1) = cut(self.demand_rows, k, horizon);
         let (lp0, lp1) = cut(self.last_price, k, 1);
         let (lc0, lc1) = cut(self.last_cleared, k, n);
+        let (av0, av1) = cut(self.availability, k, avail);
         let left = Lanes {
             actions: a0,
             out: VecBuffers {
@@ -109,6 +118,7 @@ impl<'a> Lanes<'a> {
             demand_rows: dr0,
             last_price: lp0,
             last_cleared: lc0,
+            availability: av0,
         };
         let right = Lanes {
             actions: a1,
@@ -130,18 +140,21 @@ impl<'a> Lanes<'a> {
             demand_rows: dr1,
             last_price: lp1,
             last_cleared: lc1,
+            availability: av1,
         };
         (left, right)
     }
 }
 
-/// Per-market sizes: agents, observation width, hours, action values.
+/// Per-market sizes: agents, observation width, hours, action values and
+/// realised load factors.
 #[derive(Clone, Copy)]
 struct Sizes {
     n: usize,
     d: usize,
     horizon: usize,
     na: usize,
+    avail: usize,
 }
 
 thread_local! {
@@ -152,6 +165,7 @@ thread_local! {
 fn run_lanes(m: &Market, lanes: Lanes<'_>) {
     let (n, d, horizon, na) = (m.n(), m.obs_dim(), m.horizon(), m.action_len());
     let nd = n * d;
+    let av = m.availability_len();
     SCRATCH.with(|cell| {
         let mut sc = cell.borrow_mut();
         sc.ensure(m.offers());
@@ -163,6 +177,7 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
                 demand: &mut lanes.demand_rows[k * horizon..(k + 1) * horizon],
                 last_price: &mut lanes.last_price[k],
                 last_cleared: &mut lanes.last_cleared[k * n..(k + 1) * n],
+                availability: &mut lanes.availability[k * av..(k + 1) * av],
             };
             let obs = &mut o.obs[k * nd..(k + 1) * nd];
             let info = step_market(
@@ -227,6 +242,8 @@ pub struct VecSnapshot {
     pub demand: Vec<f64>,
     pub last_price: Vec<f64>,
     pub last_cleared: Vec<f64>,
+    /// (M, T, N) load factors of markets that draw their own, else empty.
+    pub availability: Vec<f64>,
 }
 
 /// Many markets of one scenario, stepped together.
@@ -237,6 +254,7 @@ pub struct VecMarketEnv {
     demand: Vec<f64>,
     last_price: Vec<f64>,
     last_cleared: Vec<f64>,
+    availability: Vec<f64>,
     num_threads: usize,
 }
 
@@ -284,6 +302,10 @@ impl VecMarketEnv {
             demand: try_zeros(checked_size(num_envs, t, "num_envs")?, "num_envs")?,
             last_price,
             last_cleared: try_zeros(checked_size(num_envs, n, "num_envs")?, "num_envs")?,
+            availability: try_zeros(
+                checked_size(num_envs, market.availability_len(), "num_envs")?,
+                "num_envs",
+            )?,
             num_threads,
             market,
         })
@@ -313,6 +335,20 @@ impl VecMarketEnv {
     pub fn demand_of(&self, i: usize) -> &[f64] {
         let t = self.market.horizon();
         &self.demand[i * t..(i + 1) * t]
+    }
+
+    /// Load factors of market `i`'s current episode, (T, N) row-major (see
+    /// [`crate::env::MarketEnv::load_factors`]).
+    pub fn load_factors_of(&self, i: usize) -> Vec<f64> {
+        let av = self.market.availability_len();
+        if av > 0 {
+            self.availability[i * av..(i + 1) * av].to_vec()
+        } else {
+            let s = &self.market.scenario;
+            s.availability
+                .clone()
+                .unwrap_or_else(|| vec![1.0; s.n() * s.t()])
+        }
     }
 
     /// Reset all markets, or those where `mask` is true. With a seed the
@@ -348,6 +384,7 @@ impl VecMarketEnv {
             _ => 0,
         };
         let market = Arc::clone(&self.market);
+        let av = market.availability_len();
         for i in 0..m_count {
             if mask.is_some_and(|mk| !mk[i]) {
                 continue;
@@ -361,6 +398,7 @@ impl VecMarketEnv {
                 demand: &mut self.demand[i * horizon..(i + 1) * horizon],
                 last_price: &mut self.last_price[i],
                 last_cleared: &mut self.last_cleared[i * n..(i + 1) * n],
+                availability: &mut self.availability[i * av..(i + 1) * av],
             };
             reset_market(&market, &mut st, &mut obs[i * n * d..(i + 1) * n * d]);
         }
@@ -379,6 +417,7 @@ impl VecMarketEnv {
             demand: self.demand.clone(),
             last_price: self.last_price.clone(),
             last_cleared: self.last_cleared.clone(),
+            availability: self.availability.clone(),
         }
     }
 
@@ -391,6 +430,7 @@ impl VecMarketEnv {
             || snap.demand.len() != m * t
             || snap.last_price.len() != m
             || snap.last_cleared.len() != m * n
+            || snap.availability.len() != m * market.availability_len()
             || snap.ts.iter().any(|h| h.is_some_and(|h| h > t))
         {
             return Err(MarketError::Shape {
@@ -415,6 +455,7 @@ impl VecMarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
+            availability: snap.availability,
             num_threads: crate::pool::threads_arg(Some(num_threads))?,
             market,
         })
@@ -495,6 +536,7 @@ impl VecMarketEnv {
             demand_rows: &mut self.demand,
             last_price: &mut self.last_price,
             last_cleared: &mut self.last_cleared,
+            availability: &mut self.availability,
         };
         let market = &*self.market;
         if self.num_threads > 1 && m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 {
@@ -502,7 +544,13 @@ impl VecMarketEnv {
             // A few pieces per thread, so that a slow piece can be balanced.
             let pieces = self.num_threads * 4;
             let grain = m_count.div_ceil(pieces).max(1);
-            let sizes = Sizes { n, d, horizon, na };
+            let sizes = Sizes {
+                n,
+                d,
+                horizon,
+                na,
+                avail: market.availability_len(),
+            };
             pool.install(|| split_run(market, lanes, grain, sizes));
         } else {
             run_lanes(market, lanes);

@@ -18,6 +18,7 @@ OBSERVER_DIMS = {
     "simple_v3": lambda n: 7,
     "basic": lambda n: 2 + 2 * (n - 1),
     "market": lambda n: 6,
+    "market_v2": lambda n: 9,
 }
 
 
@@ -293,7 +294,8 @@ class ReferenceEnv:
     """One market with the env semantics; the realised demand is an input.
 
     The demand noise comes from the env's ChaCha RNG, which NumPy cannot
-    reproduce, so ``reset`` takes the realised profile (``env.demand``).
+    reproduce, so ``reset`` takes the realised profile (``env.demand``), and
+    with availability noise the realised load factors (``env.availability``).
     """
 
     capacities: np.ndarray
@@ -303,6 +305,9 @@ class ReferenceEnv:
     bid_penalty: float = 0.01
     lol_penalty: float = 1.0
     shortage_price: float | None = None
+    availability: np.ndarray | None = None  # (T, N) load factors; None: all ones
+    ramp_limits: np.ndarray | None = None  # (N,) share of capacity per hour
+    ramp_costs: np.ndarray | None = None  # (N,) EUR per MW of change
     observer: str = "simple"
     tie_rule: str = "pro_rata"
     segments: int = 1
@@ -324,6 +329,9 @@ class ReferenceEnv:
             bid_penalty=float(scenario.bid_penalty),
             lol_penalty=float(scenario.lol_penalty),
             shortage_price=scenario.shortage_price,
+            availability=None if scenario.availability is None else np.array(scenario.availability),
+            ramp_limits=None if scenario.ramp_limits is None else np.array(scenario.ramp_limits),
+            ramp_costs=None if scenario.ramp_costs is None else np.array(scenario.ramp_costs),
             observer=observer,
             tie_rule=tie_rule,
             segments=int(scenario.segments),
@@ -357,9 +365,18 @@ class ReferenceEnv:
     def capacity_scale(self) -> float:
         return _positive_or_one(float(np.max(self.capacities)))
 
-    def reset(self, demand) -> np.ndarray:
+    def reset(self, demand, load_factors=None) -> np.ndarray:
+        """``load_factors``: the episode's realised (T, N) load factors (needed
+        only with availability noise; by default the scenario's, or ones)."""
         self.demand = np.asarray(demand, dtype=np.float64).copy()
         assert self.demand.shape == (self.horizon,)
+        if load_factors is not None:
+            self.lf = np.asarray(load_factors, dtype=np.float64).copy()
+        elif self.availability is not None:
+            self.lf = np.asarray(self.availability, dtype=np.float64).copy()
+        else:
+            self.lf = np.ones((self.horizon, self.n))
+        assert self.lf.shape == (self.horizon, self.n)
         self.t = 0
         self.record = {
             k: []
@@ -393,7 +410,7 @@ class ReferenceEnv:
                 others = np.arange(n) != i
                 obs[i] = np.concatenate(([d[i], own_k[i]], own_c[others], own_k[others]))
             return obs.astype(np.float32)
-        elif self.observer == "market":
+        elif self.observer in ("market", "market_v2"):
             cols = [
                 d,
                 own_k,
@@ -402,22 +419,66 @@ class ReferenceEnv:
                 ones * self._last_price / self.cost_scale,
                 self._last_cleared / k,
             ]
+            if self.observer == "market_v2":
+                lf = self.lf[min(hour, self.horizon - 1)]
+                lo, hi = self.window(hour, lf)
+                cols += [lf, np.clip(lo / k, 0, 1), np.clip(hi / k, 0, 1)]
         else:
             raise ValueError(f"unknown observer {self.observer!r}")
         return np.stack(cols, axis=1).astype(np.float32)
 
+    def window(self, hour: int, lf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What each generator may offer in hour ``hour``, MW: [0, K LF] in
+        hour 0 or without ramp limits, else [max(0, x - rK), min(K LF, x + rK)]
+        around the last cleared x; an empty window collapses to its top."""
+        available = self.capacities * lf
+        if self.ramp_limits is None or hour == 0:
+            return np.zeros(self.n), available
+        r = self.ramp_limits * self.capacities
+        hi = np.minimum(available, self._last_cleared + r)
+        lo = np.maximum(0.0, self._last_cleared - r)
+        return np.where(lo > hi, hi, lo), hi
+
     def bids_and_quantities(self, actions) -> tuple[np.ndarray, np.ndarray]:
         """Clip to the box, then map in float64 from the float32 actions: (N, 2),
         or (N, K, 2) with K blocks of capacity / K each; prices clipped to the
-        cap and floor. Returns flat (N * K,) arrays, generator-major."""
-        k = self.segments
-        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(self.n * k, 2)
+        cap and floor. Quantities are scaled by the hour's load factor and the
+        generator's total kept in its ramp window: blocks in merit order (price,
+        then block) are cut from the top down to the window's upper bound, then
+        raised from the cheapest block up (each to its available K LF / K) to
+        the floor. Returns flat (N * K,) arrays, generator-major."""
+        k, n = self.segments, self.n
+        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(n * k, 2)
         a0 = np.clip(a[:, 0], 0.0, 1.0)
         a1 = np.clip(a[:, 1], -10.0, 10.0)
         cap = np.repeat(self.capacities, k)
         cost = np.repeat(self.costs, k)
         q = (1.0 - a0) * cap / k
         b = clip_prices(cost + np.tanh(a1) * self.max_bid_delta, self.price_cap, self.price_floor)
+        if self.t < self.horizon:
+            lf = self.lf[self.t]
+            q = q * np.repeat(lf, k)
+            if self.ramp_limits is not None and self.t > 0:
+                lo, hi = self.window(self.t, lf)
+                if k == 1:
+                    q = np.minimum(np.maximum(q, lo), hi)
+                else:
+                    for i in range(n):
+                        blocks = q[i * k : (i + 1) * k]
+                        order = sorted(range(k), key=lambda j: (b[i * k + j], j))
+                        room_top = float(hi[i])
+                        for j in order:
+                            blocks[j] = min(blocks[j], max(room_top, 0.0))
+                            room_top -= blocks[j]
+                        need = float(lo[i]) - float(np.sum(blocks))
+                        most = self.capacities[i] * lf[i] / k
+                        for j in order:
+                            if need <= 0:
+                                break
+                            add = min(max(most - blocks[j], 0.0), need)
+                            blocks[j] += add
+                            need -= add
+                        q[i * k : (i + 1) * k] = blocks
         return b, q
 
     def demand_curve(self, d: float):
@@ -448,6 +509,9 @@ class ReferenceEnv:
         profit = ((paid - c) * cleared).reshape(n, k).sum(axis=1)
         penalty = (self.bid_penalty * (b - c) ** 2).reshape(n, k).sum(axis=1) / k
         raw = profit - penalty - self.lol_penalty * shortfall
+        if self.ramp_costs is not None and self.t > 0:
+            x = cleared.reshape(n, k).sum(axis=1)
+            raw = raw - self.ramp_costs * np.abs(x - self._last_cleared)
         scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
         rewards = (raw * scale).astype(np.float32)
         volume = float(np.sum(cleared))
@@ -482,5 +546,6 @@ class ReferenceEnv:
             "prices": np.asarray(self.record["prices"], dtype=np.float64).reshape(t),
             "average_paid": np.asarray(self.record["average_paid"], dtype=np.float64).reshape(t),
             "demand": self.demand[:t].copy(),
+            "availability": self.lf[:t].copy(),
         }
         return out

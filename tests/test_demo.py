@@ -70,3 +70,22 @@ def test_demo_runs_on_a_scenario_file(tmp_path, capsys):
     assert out.exists() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "n=4, t=24" in printed and "gen_3" in printed and "gen_4" not in printed
+
+
+def test_demo_runs_on_the_advanced_week(tmp_path, capsys):
+    """--scenario advanced: the same job on Scenario.advanced() with market_v2."""
+    demo = _load_demo()
+    out = tmp_path / "advanced.png"
+    result = demo.main(
+        ["--budget", "quick", "--seed", "2", "--out", str(out), "--quiet", "--scenario", "advanced"]
+    )
+    res = result["results"]
+    assert res["learned"]["profit"].shape[1] == 5
+    assert res["truthful"]["price_by_hour"].shape == (168,)
+    # all at cost: the price is some plant's cost (0 ... 30), or in a shortage the highest offer
+    assert res["truthful"]["price_by_hour"].min() >= 0.0 - 1e-9
+    assert res["truthful"]["price_by_hour"].max() <= 30.0 + 1e-9
+    assert result["exploitability"][-1]["lower_bound"] is True
+    assert out.exists() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "n=5, t=168" in printed and "'market_v2'" in printed

@@ -13,7 +13,7 @@ import reference as ref
 
 import powermarket as pm
 
-OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market")
+OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market", "market_v2")
 TIE_RULES = ("pro_rata", "index")
 
 # float32 observations and rewards; float64 bids / quantities / prices.
@@ -55,11 +55,37 @@ def check_demand_realisation(scenario, demand: np.ndarray) -> None:
     assert np.all(noise >= lo - slack) and np.all(noise <= hi + slack), (noise, lo, hi)
 
 
+def check_availability_realisation(scenario, lf: np.ndarray) -> None:
+    """Load factors in [0, 1]; without noise exactly the scenario's (or ones);
+    with noise, generators whose base series is all ones are untouched and
+    a base load factor of 0 stays 0 (the perturbation is multiplicative)."""
+    t, n = scenario.t, scenario.n
+    assert lf.shape == (t, n) and lf.dtype == np.float64
+    assert np.all((lf >= 0) & (lf <= 1))
+    base = np.ones((t, n)) if scenario.availability is None else scenario.availability
+    if scenario.availability_noise == 0:
+        np.testing.assert_array_equal(lf, base)
+        return
+    fixed = np.all(base == 1.0, axis=0)
+    np.testing.assert_array_equal(lf[:, fixed], base[:, fixed])
+    assert np.all(lf[base == 0] == 0)
+
+
 def compare_records(env: pm.MarketEnv, renv: ref.ReferenceEnv) -> None:
     rec, rrec = env.episode_record(), renv.episode_record()
-    keys = {"bids", "offered", "cleared", "paid", "rewards", "prices", "average_paid", "demand"}
+    keys = {
+        "bids",
+        "offered",
+        "cleared",
+        "paid",
+        "rewards",
+        "prices",
+        "average_paid",
+        "demand",
+        "availability",
+    }
     assert set(rec) == keys
-    for key in ("bids", "offered", "cleared", "paid", "prices", "average_paid", "demand"):
+    for key in keys - {"rewards"}:
         assert rec[key].shape == rrec[key].shape, key
         np.testing.assert_allclose(rec[key], rrec[key], **F64_TOL, err_msg=key)
     assert rec["rewards"].shape == rrec["rewards"].shape
@@ -100,7 +126,9 @@ def run_side_by_side(
         assert demand.shape == (horizon,)
         check_demand_realisation(scenario, demand)
         assert info["demand"] == demand[0]
-        robs = renv.reset(demand)
+        load_factors = env.availability
+        check_availability_realisation(scenario, load_factors)
+        robs = renv.reset(demand, load_factors if scenario.availability_noise > 0 else None)
         assert obs.dtype == np.float32 and obs.shape == (n, renv.obs_dim)
         np.testing.assert_allclose(obs, robs, **OBS_TOL)
         assert_in_bounds(obs, low, high)
@@ -282,3 +310,121 @@ def test_market_design_differential_sees_every_case():
             _, _, _, _, info = env.step(a)
             set_by_bid += info["price"] in bid_prices
     assert set_by_bid > 0
+
+
+def ramp_scenario(**changes):
+    """Ramps that bind (small limits, a plant whose availability drops below
+    its floor), ramp costs, and demand that swings."""
+    t, n = 12, 4
+    availability = np.ones((t, n))
+    availability[:, 0] = [1, 0.9, 0.2, 0.0, 0.5, 1.0, 0.7, 0.05, 0.3, 0.8, 1.0, 0.6]
+    availability[:, 3] = np.linspace(0.1, 1.0, t)
+    fields = dict(
+        availability=availability,
+        ramp_limits=[0.2, 0.1, 1.0, 0.3],
+        ramp_costs=[0.5, 2.0, 0.0, 1.5],
+        shortage_price=300.0,
+    )
+    fields.update(changes)
+    return pm.Scenario(
+        [30.0, 25.0, 20.0, 15.0],
+        [5.0, 20.0, 30.0, 0.0],
+        [40.0, 70.0, 20.0, 60.0, 80.0, 35.0, 50.0, 75.0, 30.0, 65.0, 45.0, 55.0],
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_ramps_and_availability(observer, tie_rule):
+    seen_shortage, _ = run_side_by_side(ramp_scenario(), observer, tie_rule, seed=31, episodes=4)
+    assert seen_shortage
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(availability=None),
+        dict(ramp_limits=None),
+        dict(ramp_costs=None),
+        dict(ramp_limits=None, ramp_costs=None),
+        dict(availability_noise=0.3),
+    ],
+    ids=["ramps_only", "costs_no_limits", "limits_no_costs", "availability_only", "noise"],
+)
+def test_each_limit_alone(changes):
+    run_side_by_side(ramp_scenario(**changes), "market_v2", "pro_rata", seed=2, episodes=3)
+
+
+@pytest.mark.parametrize("observer", ["market_v2", "simple_v3"])
+def test_advanced_week(observer):
+    run_side_by_side(pm.Scenario.advanced(), observer, "pro_rata", seed=4, episodes=1)
+
+
+def test_advanced_week_with_availability_noise():
+    scenario = pm.Scenario.advanced().replace(availability_noise=0.2)
+    run_side_by_side(scenario, "market_v2", "index", seed=8, episodes=2)
+
+
+def test_ramp_window_binds_as_documented():
+    """By hand: the offer stays in [x - rK, min(K LF, x + rK)] whatever the
+    withheld share, and collapses to the top when availability falls below
+    the floor."""
+    scenario = ramp_scenario(demand_noise=0.0)
+    env = pm.MarketEnv(scenario, seed=0)
+    env.reset()
+    k = scenario.capacities
+    r = scenario.ramp_limits * k
+    lf = scenario.availability
+    full = np.zeros((4, 2), np.float32)  # everything offered at cost
+    withhold = np.tile(np.float32([1.0, 0.0]), (4, 1))  # everything withheld
+    _, _, _, _, info = env.step(full)
+    x = info["cleared"]
+    np.testing.assert_array_equal(env.episode_record()["offered"][0], k * lf[0])
+    for h in range(1, 4):
+        _, _, _, _, info = env.step(withhold if h % 2 else full)
+        offered = env.episode_record()["offered"][h]
+        hi = np.minimum(k * lf[h], x + r)
+        lo = np.minimum(np.maximum(0.0, x - r), hi)
+        np.testing.assert_allclose(offered, lo if h % 2 else hi, rtol=1e-12)
+        x = info["cleared"]
+    # Hour 3: plant 0's load factor is 0 (its floor is above): it offers 0.
+    assert env.episode_record()["offered"][3][0] == 0.0
+
+
+def test_no_availability_noise_draws_nothing():
+    """Availability and ramps with availability_noise=0 leave the RNG stream
+    as it is: the demand draws equal those of the same market without them."""
+    plain = ramp_scenario(availability=None, ramp_limits=None, ramp_costs=None)
+    limited = ramp_scenario()
+    a, b = pm.MarketEnv(plain, seed=5), pm.MarketEnv(limited, seed=5)
+    for _ in range(3):
+        a.reset()
+        b.reset()
+        np.testing.assert_array_equal(a.demand, b.demand)
+    # With noise the demand of the first episode is drawn first (the same),
+    # then the load factors: the next episode's demand differs.
+    c = pm.MarketEnv(limited.replace(availability_noise=0.1), seed=5)
+    a = pm.MarketEnv(plain, seed=5)
+    a.reset()
+    c.reset()
+    np.testing.assert_array_equal(a.demand, c.demand)
+    assert not np.array_equal(c.availability, limited.availability)
+    a.reset()
+    c.reset()
+    assert not np.array_equal(a.demand, c.demand)
+
+
+@pytest.mark.parametrize("segments", [2, 3])
+@pytest.mark.parametrize("observer", ["market_v2", "simple"])
+def test_ramps_and_availability_with_market_design(segments, observer):
+    """Ramp windows over several blocks (merit-order cut and raise), with
+    demand bids, pay-as-bid and a cap, against the reference."""
+    scenario = ramp_scenario(
+        segments=segments,
+        demand_bids=[(25.0, 0.1), (8.0, 0.05)],
+        mechanism="pay_as_bid",
+        price_cap=250.0,
+    )
+    seen_shortage, _ = run_side_by_side(scenario, observer, "pro_rata", seed=segments, episodes=4)
+    assert seen_shortage

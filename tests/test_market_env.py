@@ -14,13 +14,12 @@ import pytest
 
 import powermarket as pm
 
-OBSERVERS = ["simple", "simple_v2", "simple_v3", "basic", "market"]
+OBSERVERS = ["simple", "simple_v2", "simple_v3", "basic", "market", "market_v2"]
 
 
 def obs_dim(observer: str, n: int) -> int:
-    return {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1), "market": 6}[
-        observer
-    ]
+    dims = {"simple": 4, "simple_v2": 5, "simple_v3": 7, "basic": 2 + 2 * (n - 1), "market": 6}
+    return {**dims, "market_v2": 9}[observer]
 
 
 def same(a, b) -> bool:
@@ -59,7 +58,17 @@ def assert_records_identical(r1: dict, r2: dict) -> None:
     assert (
         set(r1)
         == set(r2)
-        == {"bids", "offered", "cleared", "paid", "rewards", "prices", "average_paid", "demand"}
+        == {
+            "bids",
+            "offered",
+            "cleared",
+            "paid",
+            "rewards",
+            "prices",
+            "average_paid",
+            "demand",
+            "availability",
+        }
     )
     for k in r1:
         assert same(r1[k], r2[k]), k
@@ -70,6 +79,7 @@ SCENARIOS = {
     "n1": pm.Scenario.default(n=1, t=6),
     "competitive3": pm.Scenario.competitive(n=3, t=10, competition_rate=2),
     "weekly2": pm.Scenario.weekly(n=2),
+    "advanced_noisy": pm.Scenario.advanced().replace(availability_noise=0.15),
 }
 
 

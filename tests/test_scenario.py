@@ -24,6 +24,10 @@ FIELDS = {
     "lol_penalty",
     "demand_noise",
     "shortage_price",
+    "availability",
+    "availability_noise",
+    "ramp_limits",
+    "ramp_costs",
 }
 
 
@@ -186,6 +190,8 @@ def test_preset_sizes_validated(call, field: str) -> None:
             demand_noise=0.0,
             shortage_price=300.0,
         ),
+        pm.Scenario.advanced(),
+        pm.Scenario.advanced().replace(availability_noise=0.3, ramp_costs=None),
     ],
 )
 def test_to_dict_from_dict_round_trip(s: pm.Scenario) -> None:
@@ -200,6 +206,10 @@ def test_to_dict_from_dict_round_trip(s: pm.Scenario) -> None:
     np.testing.assert_array_equal(s2.capacities, s.capacities)
     for k in ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise", "shortage_price"):
         assert getattr(s2, k) == getattr(s, k)
+    for k in ("availability", "ramp_limits", "ramp_costs"):
+        a, b = getattr(s2, k), getattr(s, k)
+        assert (a is None and b is None) or np.array_equal(a, b), k
+    assert pickle.loads(pickle.dumps(s)) == s
 
 
 def test_from_dict_defaults_scalars() -> None:
@@ -366,3 +376,62 @@ def test_envs_accept_scenario_dict() -> None:
     assert pm.MarketEnv(None).scenario == pm.Scenario.default()
     with pytest.raises(ValueError, match="scenario"):
         pm.MarketEnv(42)
+
+
+# --- availability and ramps (issue 10) ----------------------------------------------------
+
+
+def test_advanced_preset_is_easy_marl_get_params() -> None:
+    s = pm.Scenario.advanced()
+    assert (s.n, s.t) == (5, 168)
+    np.testing.assert_array_equal(s.capacities, [40, 40, 20, 20, 20])
+    np.testing.assert_array_equal(s.costs, [0, 0, 10, 20, 30])
+    np.testing.assert_array_equal(s.ramp_limits, [1, 1, 0.25, 0.5, 1])
+    np.testing.assert_array_equal(s.ramp_costs, [0, 0, 1, 1, 1])
+    assert s.availability.shape == (168, 5) and s.availability_noise == 0.0
+    # Thermal plants always available; solar dark at night, wind never 0 or 1.
+    np.testing.assert_array_equal(s.availability[:, 2:], 1.0)
+    hours = np.arange(168) % 24
+    assert np.all(s.availability[(hours < 6) | (hours > 18), 1] == 0.0)
+    assert s.availability[12, 1] == pytest.approx(0.75, abs=1e-12)
+    assert 0.15 <= s.availability[:, 0].min() and s.availability[:, 0].max() <= 0.85
+    # Demand: peak 0.75 x 140 MW; weekday 19:00 knot = 1.0 / spline max (18:00).
+    # Hold-out from scipy.interpolate.CubicSpline(bc_type="periodic") (SciPy 1.17.1):
+    # weekday spline at 18 h = 1.005214755066632, weekend at 10 h = 0.75 (a knot),
+    # weekend at 19 h = 0.8622390929064658, weekday at 3 h = 0.5421734837018716.
+    top = 1.005214755066632
+    assert s.demand.max() == pytest.approx(105.0, rel=1e-14)
+    assert s.demand[18] == pytest.approx(105.0, rel=1e-14)
+    assert s.demand[19] == pytest.approx(105.0 / top, rel=1e-13)
+    assert s.demand[3] == pytest.approx(105.0 * 0.5421734837018716 / top, rel=1e-13)
+    assert s.demand[5 * 24 + 10] == pytest.approx(105.0 * 0.75 / top, rel=1e-13)
+    assert s.demand[6 * 24 + 19] == pytest.approx(105.0 * 0.8622390929064658 / top, rel=1e-13)
+    np.testing.assert_array_equal(s.demand[:24], s.demand[4 * 24 : 5 * 24])
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"),
+    [
+        (dict(availability=np.full((4, 3), 1.5)), "availability", "1.5"),
+        (dict(availability=np.full((4, 3), np.nan)), "availability", "NaN"),
+        (dict(availability=np.ones((3, 4))), "availability", "(3, 4)"),
+        (dict(availability=np.ones(12)), "availability", "(12,)"),
+        (dict(availability_noise=-0.1), "availability_noise", "-0.1"),
+        (dict(availability_noise=np.inf), "availability_noise", "inf"),
+        (dict(ramp_limits=[0.1, -0.2, 0.3]), "ramp_limits", "-0.2"),
+        (dict(ramp_limits=[0.1, 0.2]), "ramp_limits", "2 values"),
+        (dict(ramp_costs=[0.0, np.nan, 1.0]), "ramp_costs", "NaN"),
+        (dict(ramp_costs=[0.0, 1e300, 1.0]), "ramp_costs", "e"),
+    ],
+)
+def test_bad_limit_fields_name_field_and_value(changes, field, value) -> None:
+    with pytest.raises(ValueError, match=field) as e:
+        small().replace(**changes)
+    assert value in str(e.value)
+    with pytest.raises(ValueError, match=field):
+        pm.Scenario([10.0, 20.0, 30.0], [5.0, 15.0, 25.0], [12.0, 30.0, 45.0, 20.0], **changes)
+
+
+def test_limit_fields_wrong_kind_is_type_error() -> None:
+    with pytest.raises(TypeError, match="ramp_limits"):
+        small().replace(ramp_limits=["a", "b", "c"])

@@ -28,6 +28,19 @@ SCENARIOS = [
         demand_noise=0.0,
         shortage_price=-300.0,
     ),
+    pm.Scenario.advanced(),
+    pm.Scenario.advanced().replace(availability_noise=0.25, ramp_limits=None),
+    # availability given but all ones: still written (generator 0), loads back equal
+    pm.Scenario.default(n=2, t=3).replace(availability=[[1.0, 1.0]] * 3, ramp_costs=[0.5, 0.0]),
+    # the market-design fields
+    pm.Scenario.default(n=3).replace(
+        segments=4,
+        mechanism="pay_as_bid",
+        price_cap=4000.0,
+        price_floor=-500.0,
+        demand_bids=[(45.0, 0.1), (0.1 + 0.2, 0.05)],
+    ),
+    pm.Scenario.default(n=2).replace(price_cap=300.0),
 ]
 
 
@@ -87,20 +100,33 @@ def test_shipped_example_loads_and_runs(path: Path) -> None:
     env = pm.MarketEnv(s, seed=0)
     env.reset()
     total = np.zeros(s.n)
+    block = (2,) if s.segments == 1 else (s.segments, 2)
     for h in range(s.t):
-        _, rewards, term, trunc, info = env.step(np.zeros((s.n, 2), np.float32))
+        _, rewards, term, trunc, info = env.step(np.zeros((s.n, *block), np.float32))
         assert np.all(np.isfinite(rewards))
         total += rewards
         assert bool(term or trunc) == (h == s.t - 1)
     assert np.all(np.isfinite(total))
     vec = pm.VecMarketEnv(num_envs=2, scenario=s, seed=1)
     vec.reset()
-    vec.step(np.zeros((2, s.n, 2), np.float32))
+    vec.step(np.zeros((2, s.n, *block), np.float32))
 
 
 def test_shipped_examples_exist() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"four_plants_day.toml", "renewable_week.toml"} <= names
+    assert {
+        "four_plants_day.toml",
+        "renewable_week.toml",
+        "advanced_week.toml",
+        "exchange_day.toml",
+    } <= names
+
+
+def test_advanced_week_file_is_the_preset() -> None:
+    """The shipped file loads equal to Scenario.advanced(), bit for bit."""
+    s = pm.load_scenario(EXAMPLES[0].parent / "advanced_week.toml")
+    assert s == pm.Scenario.advanced()
+    assert s.availability is not None and s.ramp_limits is not None
 
 
 def test_renewable_week_reads_its_csv() -> None:
@@ -156,6 +182,27 @@ def test_good_base_loads(tmp_path: Path) -> None:
         ("values = [12.0, 25.0]", 'values = [1.0]\ncsv = "d.csv"', "demand", 12),
         ("[demand]\nvalues = [12.0, 25.0]\n", "", "demand", None),
         ("[market]\n", "fleet = 3\n[market]\n", "fleet", None),
+        ("cost = 30.0", "cost = 30.0\nramp_limit = -0.5", "generators[1].ramp_limit", 11),
+        ("cost = 30.0", "cost = 30.0\nramp_cost = 'x'", "generators[1].ramp_cost", 11),
+        ("cost = 5.0", "cost = 5.0\nramp_cost = nan", "generators[0].ramp_cost", 7),
+        (
+            "cost = 30.0",
+            "cost = 30.0\navailability = [0.5, 1.5]",
+            "generators[1].availability[1]",
+            11,
+        ),
+        ("cost = 30.0", "cost = 30.0\navailability = [0.5]", "generators[1].availability", 11),
+        ("cost = 30.0", "cost = 30.0\navailability = 3", "generators[1].availability", 11),
+        ("cost = 30.0", "cost = 30.0\navailability = 'lf'", "generators[1].availability", 11),
+        ("demand_noise = 0.0", "availability_noise = -1.0", "market.availability_noise", 2),
+        ("demand_noise = 0.0", "segments = 2.5", "market.segments", 2),
+        ("demand_noise = 0.0", "segments = 0", "market.segments", 2),
+        ("demand_noise = 0.0", "mechanism = 3", "market.mechanism", 2),
+        ("demand_noise = 0.0", 'mechanism = "vickrey"', "market.mechanism", 2),
+        ("demand_noise = 0.0", "demand_bids = [[1.0]]", "market.demand_bids[0]", 2),
+        ("demand_noise = 0.0", "demand_bids = [[1.0, 1.5]]", "market.demand_bids", 2),
+        ("demand_noise = 0.0", "price_cap = 'x'", "market.price_cap", 2),
+        ("demand_noise = 0.0", "price_cap = 1.0\nprice_floor = 2.0", "market.price_floor", 3),
     ],
 )
 def test_malformed_names_file_field_line(
@@ -231,3 +278,26 @@ def test_loaded_example_matches_its_text() -> None:
     np.testing.assert_array_equal(s.costs, [g["cost"] for g in doc["generators"]])
     np.testing.assert_array_equal(s.demand, doc["demand"]["values"])
     assert s.shortage_price == 3000.0 and math.isclose(s.demand_noise, 0.03)
+
+
+def test_partial_ramp_fields_and_csv_availability(tmp_path: Path) -> None:
+    """Missing ramp_limit = 1 (no limit), missing ramp_cost = 0; availability
+    from a CSV column; a bad CSV load factor names the CSV and its line."""
+    text = GOOD.replace("cost = 30.0", 'cost = 30.0\nramp_cost = 2.0\navailability = "lf"')
+    text = text.replace("cost = 5.0", "cost = 5.0\nramp_limit = 0.3")
+    text = text.replace("values = [12.0, 25.0]", 'csv = "d.csv"')
+    p = write(tmp_path, text)
+    (tmp_path / "d.csv").write_text("hour,demand,lf\n0,12.0,0.25\n\n1,25.0,1.0\n")
+    s = pm.load_scenario(p)
+    np.testing.assert_array_equal(s.ramp_limits, [0.3, 1.0])
+    np.testing.assert_array_equal(s.ramp_costs, [0.0, 2.0])
+    np.testing.assert_array_equal(s.availability, [[1.0, 0.25], [1.0, 1.0]])
+    (tmp_path / "d.csv").write_text("hour,demand,lf\n0,12.0,0.25\n\n1,25.0,-1.0\n")
+    with pytest.raises(ValueError) as e:
+        pm.load_scenario(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'd.csv'}: field `generators[1].availability`"), msg
+    assert "(line 4)" in msg and "-1" in msg
+    (tmp_path / "d.csv").write_text("hour,demand\n0,12.0\n1,25.0\n")
+    with pytest.raises(ValueError, match="no such column"):
+        pm.load_scenario(p)

@@ -24,7 +24,7 @@ from powermarket.pettingzoo import MarketParallelEnv, parallel_env
 from powermarket.scenario_files import load as load_scenario
 from powermarket.scenario_files import save as save_scenario
 
-OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market")
+OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market", "market_v2")
 TIE_RULES = ("pro_rata", "index")
 
 __all__ = [

@@ -69,12 +69,14 @@ def default_grid(withheld: int = 21, price_action: int = 41) -> tuple[np.ndarray
 def competitive(
     scenario: Scenario, demand: npt.ArrayLike | None = None, *, tie_rule: str = "pro_rata"
 ) -> dict[str, np.ndarray]:
-    """The competitive outcome: every generator offers its full capacity at
-    its marginal cost, each hour cleared on ``demand`` (MW, one value per
-    hour) or on the scenario's base (noise-free) profile.
+    """The competitive outcome: every generator offers its full available
+    capacity ``K_i LF[t, i]`` at its marginal cost, each hour cleared on
+    ``demand`` (MW, one value per hour) or on the scenario's base
+    (noise-free) profile. With ramp limits the offer is kept in the ramp
+    window around the previous hour's cleared quantity, as in the env.
 
     Returns ``price`` (T,) €/MWh, ``cleared`` (T, N) MW and ``profit``
-    (T, N) € per hour, ``(price - cost) * cleared``.
+    (T, N) € per hour, ``(price - cost) * cleared`` minus the ramp cost.
     """
     return _core.competitive(scenario, demand, tie_rule=tie_rule)
 
@@ -85,7 +87,9 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
 
     Returns, per hour (T,) or per hour and generator (T, N):
 
-    - ``rsi``: residual supply index ``(sum_j K_j - K_i) / D_t`` (``inf`` if ``D_t = 0``);
+    - ``rsi``: residual supply index ``(sum_j A_tj - A_ti) / D_t`` with available
+      capacity ``A_ti = K_i LF[t, i]`` (the record's ``availability``, else the
+      scenario's load factors) (``inf`` if ``D_t = 0``);
     - ``pivotal`` (bool): ``rsi < 1``, demand cannot be met without ``i``;
     - ``hhi``: ``sum_i (100 x_i / sum_j x_j) ** 2`` of cleared quantities, in
       [0, 10000] (NaN when nothing cleared);
@@ -99,7 +103,12 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
             f"(keys {', '.join(_RECORD_KEYS)} are used)"
         )
     return _core.market_power(
-        scenario, record["bids"], record["cleared"], record["prices"], record["demand"]
+        scenario,
+        record["bids"],
+        record["cleared"],
+        record["prices"],
+        record["demand"],
+        record.get("availability"),
     )
 
 
@@ -149,8 +158,17 @@ def exploitability(
       the env's reward scale, times 24 / T), and the factor
       ``eur_per_day_per_reward``;
     - ``regret_per_episode`` (episodes, N);
-    - ``lower_bound``: False: hours are independent (no ramps), so the regret
-      is the exact best-response gain on the grid against the others' play.
+    - ``lower_bound``: False without ramps: hours are independent, so the
+      regret is the exact best-response gain on the grid against the others'
+      play. True when the scenario has ramp limits or ramp costs: the search
+      is still per hour (static): each hour's deviation is kept in the ramp
+      window around the agent's *played* previous dispatch and pays its ramp
+      cost from there, and what it would change in later hours is ignored,
+      so the regret is only a lower bound on what a deviating agent could
+      gain over the episode (read it as a lower bound, not as exact).
+
+    Availability always applies: a deviation offers at most ``K_i LF[t, i]``
+    of the episode's realised load factors (``MarketEnv.availability``).
     """
     if not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
@@ -164,6 +182,7 @@ def exploitability(
         )
     actions = np.empty((episodes, t, n, 2), dtype=np.float32)
     demand = np.empty((episodes, t), dtype=np.float64)
+    availability = np.empty((episodes, t, n), dtype=np.float64)
     for e in range(episodes):
         obs, _ = env.reset()
         for h in range(t):
@@ -171,8 +190,14 @@ def exploitability(
             obs, *_ = env.step(a)
             actions[e, h] = a
         demand[e] = env.demand
+        availability[e] = env.availability
     return exploitability_of_play(
-        env.scenario, actions, demand, grid=(withheld, price_action), tie_rule=tie_rule
+        env.scenario,
+        actions,
+        demand,
+        grid=(withheld, price_action),
+        tie_rule=tie_rule,
+        availability=availability,
     )
 
 
@@ -194,17 +219,28 @@ def exploitability_of_play(
     *,
     grid: Grid,
     tie_rule: str = "pro_rata",
+    availability: npt.ArrayLike | None = None,
 ) -> dict[str, Any]:
     """:func:`exploitability` of recorded play: ``actions`` (E, T, N, 2) as the
     env received them (non-float32 input is clipped to the box and rounded to
-    float32, as ``MarketEnv.step`` does) and the realised ``demand`` (E, T) MW
+    float32, as ``MarketEnv.step`` does), the realised ``demand`` (E, T) MW
     of each episode (``MarketEnv.demand`` after the episode, or
-    ``VecMarketEnv.episode_demand(i)``). Same result dict."""
+    ``VecMarketEnv.episode_demand(i)``) and, when the scenario has
+    ``availability_noise``, the realised load factors ``availability``
+    (E, T, N) (``MarketEnv.availability``, ``VecMarketEnv.episode_availability(i)``;
+    None: the scenario's). With ramps the played path (each hour's previous
+    dispatch) is replayed from the actions. Same result dict."""
     withheld, price_action = _grid_arg(grid)
     out = _core.exploitability_of_play(
-        scenario, actions, demand, withheld, price_action, tie_rule=tie_rule
+        scenario,
+        actions,
+        demand,
+        withheld,
+        price_action,
+        tie_rule=tie_rule,
+        availability=availability,
     )
-    out["lower_bound"] = False
+    out["lower_bound"] = scenario.ramp_limits is not None or scenario.ramp_costs is not None
     return out
 
 

@@ -10,11 +10,21 @@ A file holds the market rules, the fleet table and the demand series::
     lol_penalty = 1.0
     demand_noise = 0.05
     shortage_price = 3000.0   # €/MWh; omit it for "the highest offer price"
+    availability_noise = 0.0  # per-episode AR(1) perturbation of load factors
+    segments = 1              # offer blocks per generator (an int)
+    mechanism = "uniform"     # or "pay_as_bid"
+    price_cap = 4000.0        # €/MWh; omit for no cap
+    price_floor = -500.0      # €/MWh; omit for no floor
+    demand_bids = [[45.0, 0.1], [30.0, 0.05]]  # [price, share of demand] pairs
 
     [[generators]]            # one table per generator, in agent order
     name = "nuclear"          # optional, for the reader
     capacity = 40.0           # MW
     cost = 10.0               # €/MWh
+    ramp_limit = 0.25         # optional: share of capacity per hour (missing: 1, no limit)
+    ramp_cost = 1.0           # optional: € per MW of change (missing: 0)
+    availability = [1.0, 0.9, 0.8]  # optional: load factors per hour (missing: all 1)
+    # ... or the name of a column of the demand CSV: availability = "wind_lf"
 
     [demand]                  # MW per hour: inline ...
     values = [60.0, 55.0, 70.0]
@@ -48,9 +58,21 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["load", "save"]
 
-MARKET_FIELDS = ("max_bid_delta", "bid_penalty", "lol_penalty", "demand_noise", "shortage_price")
+MARKET_FIELDS = (
+    "max_bid_delta",
+    "bid_penalty",
+    "lol_penalty",
+    "demand_noise",
+    "shortage_price",
+    "availability_noise",
+)
+# Market-design keys of [market] that are not plain numbers.
+DESIGN_FIELDS = ("segments", "mechanism", "price_cap", "price_floor", "demand_bids")
 TOP_FIELDS = ("description", "market", "generators", "demand")
-GENERATOR_FIELDS = ("name", "capacity", "cost")
+GENERATOR_FIELDS = ("name", "capacity", "cost", "ramp_limit", "ramp_cost", "availability")
+# Per-generator optional fields -> (Scenario field, value when missing). A ramp
+# limit of 1 (the whole capacity per hour) is the same as no limit.
+_RAMP_FIELDS = {"ramp_limit": ("ramp_limits", 1.0), "ramp_cost": ("ramp_costs", 0.0)}
 DEMAND_FIELDS = ("values", "csv", "column")
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
@@ -120,7 +142,9 @@ def _table(f: _File, value: Any, field: str, allowed: Sequence[str], line: int |
     return value
 
 
-def _read_csv(f: _File, csv_path: Path, column: str) -> tuple[list[float], list[int]]:
+def _read_csv(
+    f: _File, csv_path: Path, column: str, field: str = "demand.csv"
+) -> tuple[list[float], list[int]]:
     """One column of a CSV with a header row: the values and their line numbers."""
     cf = _File(csv_path)
     try:
@@ -129,7 +153,7 @@ def _read_csv(f: _File, csv_path: Path, column: str) -> tuple[list[float], list[
             # (line of the row's end, row); blank lines are skipped
             numbered = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except OSError as e:
-        raise f.error("demand.csv", f"cannot read {csv_path}: {e.strerror or e}") from None
+        raise f.error(field, f"cannot read {csv_path}: {e.strerror or e}") from None
     except (UnicodeDecodeError, _csv.Error) as e:
         raise cf.error(column, f"not a readable CSV: {e}") from None
     if not numbered:
@@ -180,10 +204,32 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     if "description" in doc and not isinstance(doc["description"], str):
         raise f.error("description", "must be a string", f.line("", "description"))
 
-    market = _table(f, doc.get("market", {}), "market", MARKET_FIELDS, f.line("market"))
-    rules: dict[str, float | None] = {}
+    market = _table(
+        f, doc.get("market", {}), "market", MARKET_FIELDS + DESIGN_FIELDS, f.line("market")
+    )
+    rules: dict[str, Any] = {}
     for key, value in market.items():
-        rules[key] = _number(f, value, f"market.{key}", f.line("market", key))
+        line = f.line("market", key)
+        if key == "segments":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise f.error("market.segments", f"must be an int >= 1, got {value!r}", line)
+            rules[key] = value
+        elif key == "mechanism":
+            if not isinstance(value, str):
+                raise f.error("market.mechanism", f"must be a string, got {value!r}", line)
+            rules[key] = value
+        elif key == "demand_bids":
+            if not isinstance(value, list):
+                raise f.error("market.demand_bids", "must be an array of [price, share]", line)
+            pairs = []
+            for k, pair in enumerate(value):
+                field = f"market.demand_bids[{k}]"
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise f.error(field, f"must be a pair [price, share], got {pair!r}", line)
+                pairs.append(tuple(_number(f, x, field, line) for x in pair))
+            rules[key] = pairs
+        else:
+            rules[key] = _number(f, value, f"market.{key}", line)
 
     gens = doc["generators"]
     if not isinstance(gens, list) or not gens:
@@ -191,6 +237,7 @@ def load(path: str | os.PathLike[str]) -> Scenario:
             "generators", "must be one or more [[generators]] tables", f.line("", "generators")
         )
     capacities, costs = [], []
+    ramps: dict[str, list[float | None]] = {key: [] for key in _RAMP_FIELDS}
     for i, g in enumerate(gens):
         name = f"generators[{i}]"
         g = _table(f, g, name, GENERATOR_FIELDS, f.line("generators", index=i))
@@ -198,6 +245,9 @@ def load(path: str | os.PathLike[str]) -> Scenario:
             if key not in g:
                 raise f.error(f"{name}.{key}", "is missing", f.line("generators", index=i))
             out.append(_number(f, g[key], f"{name}.{key}", f.line("generators", key, i)))
+        for key, values in ramps.items():
+            line = f.line("generators", key, i)
+            values.append(_number(f, g[key], f"{name}.{key}", line) if key in g else None)
         if "name" in g and not isinstance(g["name"], str):
             raise f.error(f"{name}.name", "must be a string", f.line("generators", "name", i))
 
@@ -223,18 +273,59 @@ def load(path: str | os.PathLike[str]) -> Scenario:
         csv_path = path.parent / name
         demand, csv_lines = _read_csv(f, csv_path, column)
 
+    extra: dict[str, Any] = {}
+    for key, (field, missing) in _RAMP_FIELDS.items():
+        if any(v is not None for v in ramps[key]):
+            extra[field] = [missing if v is None else v for v in ramps[key]]
+    lf_lines: dict[int, tuple[Path | None, list[int] | None]] = {}
+    columns = []
+    for i, g in enumerate(gens):
+        if "availability" not in g:
+            columns.append(None)
+            continue
+        field, line = f"generators[{i}].availability", f.line("generators", "availability", i)
+        a = g["availability"]
+        if isinstance(a, str):
+            if csv_path is None:
+                raise f.error(
+                    field, f"names the CSV column {a!r}, but [demand] has no `csv` file", line
+                )
+            values, rows = _read_csv(f, csv_path, a, field)
+            lf_lines[i] = (csv_path, rows)
+        elif isinstance(a, list) and a:
+            values = [_number(f, v, f"{field}[{h}]", line) for h, v in enumerate(a)]
+            lf_lines[i] = (None, None)
+        else:
+            raise f.error(
+                field, "must be an array of load factors or the name of a CSV column", line
+            )
+        if len(values) != len(demand):
+            raise f.error(field, f"has {len(values)} hours but the demand has {len(demand)}", line)
+        columns.append(values)
+    if any(c is not None for c in columns):
+        extra["availability"] = [
+            [1.0 if c is None else c[h] for c in columns] for h in range(len(demand))
+        ]
     try:
-        return Scenario(capacities, costs, demand, **rules)  # type: ignore[arg-type]
+        return Scenario(capacities, costs, demand, **rules, **extra)  # type: ignore[arg-type]
     except ValueError as e:
-        raise _locate(f, str(e), csv_path, csv_lines) from None
+        raise _locate(f, str(e), csv_path, csv_lines, lf_lines) from None
 
 
 def _locate(
-    f: _File, message: str, csv_path: Path | None, csv_lines: list[int] | None
+    f: _File,
+    message: str,
+    csv_path: Path | None,
+    csv_lines: list[int] | None,
+    lf_lines: dict[int, tuple[Path | None, list[int] | None]] | None = None,
 ) -> ValueError:
     """Map a core validation error (`scenario field `x`: ...`) to the file's field and line."""
     m = _CORE_FIELD.match(message)
     if m is None:
+        # Errors of the constructor's own argument checks name the argument.
+        for key in DESIGN_FIELDS:
+            if re.search(rf"\b{key}\b", message):
+                return f.error(f"market.{key}", message, f.line("market", key))
         return ValueError(f"{f.path}: {message}")
     field, detail = m.groups()
     gen = re.search(r"gen_(\d+)", detail)
@@ -251,8 +342,19 @@ def _locate(
             return _File(csv_path).error("demand", detail, line)
         name = f"demand.values[{hour.group(1)}]" if hour is not None else "demand.values"
         return f.error(name, detail, f.line("demand", "values"))
-    if field in MARKET_FIELDS:
+    if field in MARKET_FIELDS or field in DESIGN_FIELDS:
         return f.error(f"market.{field}", detail, f.line("market", field))
+    ramp_keys = {v[0]: k for k, v in _RAMP_FIELDS.items()}
+    if field in ramp_keys and gen is not None:
+        i, key = int(gen.group(1)), ramp_keys[field]
+        return f.error(f"generators[{i}].{key}", detail, f.line("generators", key, i))
+    if field == "availability" and gen is not None and hour is not None and lf_lines:
+        i, h = int(gen.group(1)), int(hour.group(1))
+        where, rows = lf_lines.get(i, (None, None))
+        if where is not None and rows is not None:
+            return _File(where).error(f"generators[{i}].availability", detail, rows[h])
+        line = f.line("generators", "availability", i)
+        return f.error(f"generators[{i}].availability[{h}]", detail, line)
     return f.error(field, detail)
 
 
@@ -276,7 +378,8 @@ def save(
     description: str | None = None,
 ) -> None:
     """Write ``scenario`` to ``path`` (TOML). With ``csv=True`` the demand goes to
-    ``<stem>.csv`` beside it (columns ``hour, demand``), referenced by name."""
+    ``<stem>.csv`` beside it (columns ``hour, demand``, then one load-factor
+    column ``lf_gen_<i>`` per generator with availability), referenced by name."""
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a powermarket.Scenario, got {type(scenario).__name__}")
     path = Path(path)
@@ -292,17 +395,49 @@ def save(
             lines.append(f"# {key} omitted: the highest offer price sets the price in a shortage")
         else:
             lines.append(f"{key} = {_fmt(value)}")
+    if scenario.segments != 1:
+        lines.append(f"segments = {int(scenario.segments)}  # offer blocks per generator")
+    if scenario.mechanism != "uniform":
+        lines.append(f"mechanism = {_toml_string(scenario.mechanism)}")
+    for key in ("price_cap", "price_floor"):
+        value = getattr(scenario, key)
+        if value is not None:
+            lines.append(f"{key} = {_fmt(value)}  # EUR/MWh")
+    if scenario.demand_bids:
+        pairs = ", ".join(f"[{_fmt(p)}, {_fmt(x)}]" for p, x in scenario.demand_bids)
+        lines.append(f"demand_bids = [{pairs}]  # [price EUR/MWh, share of demand]")
+    lf = scenario.availability
+    # Load-factor columns to write: every generator whose series is not all
+    # ones (and generator 0 if none is, so that the file loads back equal).
+    lf_gens = [] if lf is None else [i for i in range(scenario.n) if (lf[:, i] != 1.0).any()]
+    if lf is not None and not lf_gens:
+        lf_gens = [0]
     for i, (k, c) in enumerate(zip(scenario.capacities, scenario.costs, strict=True)):
         lines += ["", "[[generators]]", f'name = "gen_{i}"']
         lines += [f"capacity = {_fmt(k)}  # MW", f"cost = {_fmt(c)}  # EUR/MWh"]
+        if scenario.ramp_limits is not None:
+            lines.append(f"ramp_limit = {_fmt(scenario.ramp_limits[i])}  # share of capacity/h")
+        if scenario.ramp_costs is not None:
+            lines.append(f"ramp_cost = {_fmt(scenario.ramp_costs[i])}  # EUR/MW of change")
+        if lf is not None and i in lf_gens:
+            if csv:
+                lines.append(f'availability = "lf_gen_{i}"  # a column of the CSV')
+            else:
+                lines.append("availability = [")
+                v = [_fmt(x) for x in lf[:, i]]
+                lines += ["    " + ", ".join(v[j : j + 6]) + "," for j in range(0, len(v), 6)]
+                lines.append("]")
     lines += ["", "[demand]  # MW per hour"]
     csv_text = None
     if csv:
         csv_name = path.with_suffix(".csv").name
         lines += [f"csv = {_toml_string(csv_name)}", 'column = "demand"']
-        csv_text = "hour,demand\n" + "".join(
-            f"{h},{_fmt(d)}\n" for h, d in enumerate(scenario.demand)
-        )
+        header = ",".join(["hour", "demand"] + [f"lf_gen_{i}" for i in lf_gens])
+        rows = []
+        for h, d in enumerate(scenario.demand):
+            cells = [str(h), _fmt(d)] + ([] if lf is None else [_fmt(lf[h, i]) for i in lf_gens])
+            rows.append(",".join(cells) + "\n")
+        csv_text = header + "\n" + "".join(rows)
     else:
         lines.append("values = [")
         d = [_fmt(v) for v in scenario.demand]

@@ -1,8 +1,10 @@
-//! The competitive benchmark: every generator offers its full capacity at
-//! its marginal cost.
+//! The competitive benchmark: every generator offers its full available
+//! capacity at its marginal cost (the env's outcome when every agent plays
+//! `[0, 0]` on the noise-free profile).
 
 use super::{check_non_negative, checked_size, try_vec};
 use crate::clearing::{validate, Rules};
+use crate::env::limits::limited_quantity;
 use crate::env::{clear_hour, Market, Scratch};
 use crate::error::{MarketError, Result};
 use crate::observe::Observer;
@@ -15,8 +17,9 @@ pub struct Competitive {
     pub price: Vec<f64>,
     /// Cleared quantity, MW, (T, N).
     pub cleared: Vec<f64>,
-    /// Profit `(p_ti - c_i) x_ti`, € (one hour), (T, N), at the paid price
-    /// (the clearing price under uniform pricing; cost, so 0, under pay-as-bid).
+    /// Profit `(p_ti - c_i) x_ti` minus the hour's ramp cost, € (one hour),
+    /// (T, N), at the paid price (the clearing price under uniform pricing;
+    /// cost, so 0 before ramp costs, under pay-as-bid).
     pub profit: Vec<f64>,
 }
 
@@ -25,7 +28,10 @@ pub struct Competitive {
 /// profile. Ties follow `rules`; the scenario's market design (demand bids,
 /// cap and floor, mechanism) applies as in the env. With several segments
 /// the blocks of a generator all offer at cost, which dispatches as one
-/// offer of its whole capacity.
+/// offer of its whole capacity. With availability, hour `h` offers
+/// `K_i LF[h mod T, i]`; with ramp limits, that offer is clipped into the
+/// ramp window around the previous hour's cleared quantity, exactly as the
+/// env does ([`limited_quantity`]).
 pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Result<Competitive> {
     s.validate()?;
     rules.validate()?;
@@ -56,19 +62,32 @@ pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Resul
         (*b, *q) = (m.rules.clip(s.costs[i]), s.capacities[i]);
     }
     for (h, &d) in demand.iter().enumerate() {
+        let row = h * n..(h + 1) * n;
+        let prev = |i: usize| {
+            if h > 0 {
+                out.cleared[row.start - n + i]
+            } else {
+                0.0
+            }
+        };
+        if let Some(l) = &m.limits {
+            for (i, q) in sc.offered.iter_mut().enumerate() {
+                let k = s.capacities[i];
+                *q = limited_quantity(k, k, s.load_factor(h % s.t(), i), l.ramp(i, h, prev(i)));
+            }
+        }
         validate(&sc.bids, &sc.offered, d, &m.rules).map_err(|e| e.in_market(h))?;
         let (c, _) = clear_hour(&m, d, &mut sc);
         out.price[h] = c.price;
-        let row = h * n..(h + 1) * n;
-        out.cleared[row.clone()].copy_from_slice(&sc.cleared);
-        for (((p, &x), &cost), &paid) in out.profit[row]
-            .iter_mut()
-            .zip(&sc.cleared)
-            .zip(&s.costs)
-            .zip(&sc.paid)
-        {
-            *p = (paid - cost) * x;
+        for i in 0..n {
+            let x = sc.cleared[i];
+            let ramp = m
+                .limits
+                .as_ref()
+                .map_or(0.0, |l| l.ramp_cost(i, h, prev(i), x));
+            out.profit[row.start + i] = (sc.paid[i] - s.costs[i]) * x - ramp;
         }
+        out.cleared[row].copy_from_slice(&sc.cleared);
     }
     Ok(out)
 }

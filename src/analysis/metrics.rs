@@ -7,7 +7,8 @@ use crate::scenario::Scenario;
 /// Metrics per hour (T,) or per hour and generator (T, N), row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarketPower {
-    /// Residual supply index `(sum_j K_j - K_i) / D_t`, (T, N); `+inf` when `D_t = 0`.
+    /// Residual supply index `(sum_j A_tj - A_ti) / D_t` with available
+    /// capacity `A_ti = K_i LF[t, i]`, (T, N); `+inf` when `D_t = 0`.
     pub rsi: Vec<f64>,
     /// `rsi < 1`: demand cannot be met without generator `i`, (T, N).
     pub pivotal: Vec<bool>,
@@ -22,13 +23,16 @@ pub struct MarketPower {
 }
 
 /// The metrics of an episode of `prices.len()` hours: `bids` and `cleared`
-/// are (T, N) row-major (€/MWh and MW), `prices` and `demand` (T,).
+/// are (T, N) row-major (€/MWh and MW), `prices` and `demand` (T,), and
+/// `availability` the (T, N) load factors of the episode (`None`: the
+/// scenario's, hour `t mod T`).
 pub fn market_power(
     s: &Scenario,
     bids: &[f64],
     cleared: &[f64],
     prices: &[f64],
     demand: &[f64],
+    availability: Option<&[f64]>,
 ) -> Result<MarketPower> {
     s.validate()?;
     let (t, n) = (prices.len(), s.n());
@@ -37,6 +41,11 @@ pub fn market_power(
         ("bids", bids.len(), size),
         ("cleared", cleared.len(), size),
         ("demand", demand.len(), t),
+        (
+            "availability",
+            availability.map_or(size, <[f64]>::len),
+            size,
+        ),
     ] {
         if got != expected {
             return Err(MarketError::Shape {
@@ -54,6 +63,15 @@ pub fn market_power(
     check_non_negative("cleared", cleared)?;
     check_finite("prices", prices)?;
     check_non_negative("demand", demand)?;
+    if let Some(a) = availability {
+        if let Some(k) = a.iter().position(|x| !(0.0..=1.0).contains(x)) {
+            return Err(MarketError::BadScalar {
+                arg: "availability",
+                requirement: "values (load factors) must be in [0, 1]",
+                value: a[k],
+            });
+        }
+    }
     let mut out = MarketPower {
         rsi: try_vec("prices", size, 0.0)?,
         pivotal: try_vec("prices", size, false)?,
@@ -61,9 +79,14 @@ pub fn market_power(
         lerner: try_vec("prices", size, f64::NAN)?,
         markup: try_vec("prices", size, 0.0)?,
     };
-    let total_k: f64 = s.capacities.iter().sum();
+    let mut avail = s.capacities.clone();
     for h in 0..t {
         let row = h * n..(h + 1) * n;
+        for (i, a) in avail.iter_mut().enumerate() {
+            let lf = availability.map_or_else(|| s.load_factor(h % s.t(), i), |a| a[h * n + i]);
+            *a = s.capacities[i] * lf;
+        }
+        let total_k: f64 = avail.iter().sum();
         let (d, p) = (demand[h], prices[h]);
         let x = &cleared[row.clone()];
         let total_x: f64 = x.iter().sum();
@@ -74,7 +97,7 @@ pub fn market_power(
         };
         for (i, k) in row.enumerate() {
             let rsi = if d > 0.0 {
-                (total_k - s.capacities[i]) / d
+                (total_k - avail[i]) / d
             } else {
                 f64::INFINITY
             };
@@ -103,6 +126,7 @@ mod tests {
             &[50.0, 10.0, 0.0],
             &[40.0],
             &[60.0],
+            None,
         )
         .unwrap();
         assert_eq!(m.rsi, vec![50.0 / 60.0, 70.0 / 60.0, 80.0 / 60.0]);
@@ -114,7 +138,7 @@ mod tests {
         assert_eq!(m.lerner[1], 0.5);
         assert!(m.lerner[2].is_nan());
         assert_eq!(m.markup, vec![2.0, 5.0, 15.0]);
-        let err = market_power(&s, &[1.0; 2], &[0.0; 3], &[40.0], &[60.0]).unwrap_err();
+        let err = market_power(&s, &[1.0; 2], &[0.0; 3], &[40.0], &[60.0], None).unwrap_err();
         assert!(err.to_string().contains("bids"), "{err}");
     }
 }

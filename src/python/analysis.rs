@@ -80,9 +80,11 @@ fn competitive<'py>(
 }
 
 /// Market-power metrics of an episode: ``bids`` and ``cleared`` (T, N),
-/// ``prices`` and ``demand`` (T,). Returns ``rsi``, ``pivotal``, ``hhi``,
+/// ``prices`` and ``demand`` (T,), and optionally the episode's load factors
+/// ``availability`` (T, N). Returns ``rsi``, ``pivotal``, ``hhi``,
 /// ``lerner`` and ``markup`` (see ``powermarket.analysis.market_power``).
 #[pyfunction]
+#[pyo3(signature = (scenario, bids, cleared, prices, demand, availability=None))]
 fn market_power<'py>(
     py: Python<'py>,
     scenario: &Bound<'py, PyAny>,
@@ -90,6 +92,7 @@ fn market_power<'py>(
     cleared: &Bound<'py, PyAny>,
     prices: &Bound<'py, PyAny>,
     demand: &Bound<'py, PyAny>,
+    availability: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = scenario_arg(Some(scenario))?;
     let n = s.n();
@@ -101,7 +104,24 @@ fn market_power<'py>(
     expect_shape("bids", &shape, &[t, n])?;
     let (shape, cleared) = nd_arg(cleared, "cleared", 2)?;
     expect_shape("cleared", &shape, &[t, n])?;
-    let out = py.detach(|| analysis::market_power(&s, &bids, &cleared, &prices, &demand))?;
+    let availability = match availability {
+        Some(a) if !a.is_none() => {
+            let (shape, a) = nd_arg(a, "availability", 2)?;
+            expect_shape("availability", &shape, &[t, n])?;
+            Some(a)
+        }
+        _ => None,
+    };
+    let out = py.detach(|| {
+        analysis::market_power(
+            &s,
+            &bids,
+            &cleared,
+            &prices,
+            &demand,
+            availability.as_deref(),
+        )
+    })?;
     let d = PyDict::new(py);
     d.set_item("rsi", array(py, out.rsi, &[t, n])?)?;
     d.set_item("pivotal", array(py, out.pivotal, &[t, n])?)?;
@@ -113,11 +133,14 @@ fn market_power<'py>(
 
 /// Regret of played episodes on a grid of deviations (the hot loop of
 /// ``powermarket.analysis.exploitability``). ``actions`` (E, T, N, 2) as the
-/// env received them, ``demand`` (E, T) realised MW; the candidate
+/// env received them, ``demand`` (E, T) realised MW, ``availability``
+/// (E, T, N) realised load factors (None: the scenario's); the candidate
 /// deviations are every pair of ``withheld`` x ``price_action``. The GIL is
 /// released and large inputs use several threads.
 #[pyfunction]
-#[pyo3(signature = (scenario, actions, demand, withheld, price_action, *, tie_rule="pro_rata"))]
+#[pyo3(signature = (scenario, actions, demand, withheld, price_action, *, tie_rule="pro_rata",
+                    availability=None))]
+#[allow(clippy::too_many_arguments)]
 fn exploitability_of_play<'py>(
     py: Python<'py>,
     scenario: &Bound<'py, PyAny>,
@@ -126,6 +149,7 @@ fn exploitability_of_play<'py>(
     withheld: &Bound<'py, PyAny>,
     price_action: &Bound<'py, PyAny>,
     tie_rule: &str,
+    availability: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let market = Market::new(
         scenario_arg(Some(scenario))?,
@@ -159,13 +183,23 @@ fn exploitability_of_play<'py>(
     let acts = owned(a.values(), "actions")?;
     let (shape, demand) = nd_arg(demand, "demand", 2)?;
     expect_shape("demand", &shape, &[e, t])?;
+    let availability = match availability {
+        Some(a) if !a.is_none() => {
+            let (shape, a) = nd_arg(a, "availability", 3)?;
+            expect_shape("availability", &shape, &[e, t, n])?;
+            Some(a)
+        }
+        _ => None,
+    };
     let withheld = vec_arg(withheld, "withheld")?;
     let price_action = vec_arg(price_action, "price_action")?;
     let grid = Grid {
         withheld: &withheld,
         price_action: &price_action,
     };
-    let x = py.detach(|| analysis::exploitability(&market, &acts, &demand, e, &grid))?;
+    let x = py.detach(|| {
+        analysis::exploitability(&market, &acts, &demand, availability.as_deref(), e, &grid)
+    })?;
     let eur = analysis::eur_per_day(&market);
     let nash_conv = x.nash_conv();
     let in_eur = |v: &[f64]| v.iter().map(|r| r * eur).collect::<Vec<_>>();

@@ -62,6 +62,7 @@ fn record_dict<'py>(
     r: &Record,
     n: usize,
     segments: usize,
+    load_factors: &[f64],
 ) -> PyResult<Bound<'py, PyDict>> {
     let h = r.prices.len();
     let d = PyDict::new(py);
@@ -82,6 +83,10 @@ fn record_dict<'py>(
     d.set_item("prices", r.prices.to_pyarray(py))?;
     d.set_item("average_paid", r.average_paid.to_pyarray(py))?;
     d.set_item("demand", r.demand.to_pyarray(py))?;
+    d.set_item(
+        "availability",
+        load_factors[..h * n].to_pyarray(py).reshape([h, n])?,
+    )?;
     Ok(d)
 }
 
@@ -382,14 +387,16 @@ impl PyMarketEnv {
 
     /// The current episode so far, NumPy copies: ``bids``, ``offered``,
     /// ``cleared``, ``paid`` per offer ((hours, N), or (hours, N, K) with K
-    /// segments), ``rewards`` (hours, N) and ``prices``, ``average_paid``,
-    /// ``demand`` (hours,).
+    /// segments), ``rewards`` and ``availability`` (load factors) (hours, N)
+    /// and ``prices``, ``average_paid``, ``demand`` (hours,).
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let lf = self.env.load_factors();
         record_dict(
             py,
             &self.env.record(),
             self.env.num_agents(),
             self.env.market().segments(),
+            &lf,
         )
     }
 
@@ -405,6 +412,15 @@ impl PyMarketEnv {
     #[getter]
     fn demand<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
         self.env.demand().to_pyarray(py)
+    }
+
+    /// Load factors of every hour and generator of the current episode,
+    /// (T, N) (a copy): its own draw with ``availability_noise``, else the
+    /// scenario's (all ones without availability).
+    #[getter]
+    fn availability<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (n, t) = (self.env.num_agents(), self.env.horizon());
+        self.env.load_factors().to_pyarray(py).reshape([t, n])
     }
 
     /// Number of generators N.
@@ -474,6 +490,7 @@ impl PyMarketEnv {
         state.set_item("demand", s.demand.to_pyarray(py))?;
         state.set_item("last_price", s.last_price)?;
         state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        state.set_item("availability", s.availability.to_pyarray(py))?;
         let r = &s.record;
         state.set_item("bids", r.bids.to_pyarray(py))?;
         state.set_item("offered", r.offered.to_pyarray(py))?;
@@ -655,6 +672,7 @@ fn _restore_market_env(
         demand: vec_item(state, "demand")?,
         last_price: get("last_price")?.extract()?,
         last_cleared: vec_item(state, "last_cleared")?,
+        availability: vec_item(state, "availability")?,
         record: Record {
             bids: vec_item(state, "bids")?,
             offered: vec_item(state, "offered")?,

@@ -2,7 +2,7 @@ use super::array_arg;
 use super::elems;
 use crate::clearing::Mechanism;
 use crate::scenario::Scenario;
-use numpy::{PyArray1, ToPyArray};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -11,8 +11,11 @@ use pyo3::types::{PyDict, PyTuple};
 /// hourly demand profile (MW) and the market rules.
 ///
 /// Build one with a preset (``Scenario.default(n=5, t=24)``,
-/// ``Scenario.competitive(...)``, ``Scenario.weekly(n=5)``) or with the
-/// keyword constructor. Scenarios are immutable; ``replace(**fields)`` gives
+/// ``Scenario.competitive(...)``, ``Scenario.weekly(n=5)``,
+/// ``Scenario.advanced()``) or with the keyword constructor. Optional
+/// realism fields: ``availability`` ((T, N) load factors in [0, 1]),
+/// ``availability_noise``, ``ramp_limits`` (share of capacity per hour) and
+/// ``ramp_costs`` (€/MW of change); see docs/semantics.md. Scenarios are immutable; ``replace(**fields)`` gives
 /// a modified copy.
 #[pyclass(name = "Scenario", module = "powermarket._core", frozen, eq)]
 #[derive(Clone, PartialEq)]
@@ -54,7 +57,36 @@ fn vec_arg(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     Ok(elems(&array_arg::<f64>(obj, field, 1)?).to_vec())
 }
 
-const FIELDS: [&str; 13] = [
+/// An optional per-generator field (`None` stays `None`).
+fn opt_vec_arg(obj: Option<&Bound<'_, PyAny>>, field: &str) -> PyResult<Option<Vec<f64>>> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(Some(vec_arg(o, field)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The optional (T, N) `availability`, checked against the shape of the fleet
+/// and demand (a transposed array must not pass as the right length).
+fn availability_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+    t: usize,
+    n: usize,
+) -> PyResult<Option<Vec<f64>>> {
+    let Some(o) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let a = array_arg::<f64>(o, "availability", 2)?;
+    if a.shape() != [t, n] {
+        return Err(PyValueError::new_err(format!(
+            "scenario field `availability`: must have shape (T, N) = ({t}, {n}) (one load \
+             factor per hour and generator), got {}",
+            super::shape_str(a.shape())
+        )));
+    }
+    Ok(Some(elems(&a).to_vec()))
+}
+
+const FIELDS: [&str; 17] = [
     "capacities",
     "costs",
     "demand",
@@ -68,6 +100,10 @@ const FIELDS: [&str; 13] = [
     "mechanism",
     "price_cap",
     "price_floor",
+    "availability",
+    "availability_noise",
+    "ramp_limits",
+    "ramp_costs",
 ];
 
 /// `segments`: an int >= 1 (the core checks the upper limit).
@@ -129,7 +165,8 @@ impl PyScenario {
     #[pyo3(signature = (capacities, costs, demand, *, max_bid_delta=50.0, bid_penalty=0.01,
                         lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
                         segments=None, demand_bids=None, mechanism=None, price_cap=None,
-                        price_floor=None))]
+                        price_floor=None, availability=None, availability_noise=0.0,
+                        ramp_limits=None, ramp_costs=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -145,11 +182,18 @@ impl PyScenario {
         mechanism: Option<&str>,
         price_cap: Option<f64>,
         price_floor: Option<f64>,
+        availability: Option<&Bound<'_, PyAny>>,
+        availability_noise: f64,
+        ramp_limits: Option<&Bound<'_, PyAny>>,
+        ramp_costs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let capacities = vec_arg(capacities, "capacities")?;
+        let demand = vec_arg(demand, "demand")?;
         let inner = Scenario {
-            capacities: vec_arg(capacities, "capacities")?,
+            availability: availability_arg(availability, demand.len(), capacities.len())?,
+            capacities,
             costs: vec_arg(costs, "costs")?,
-            demand: vec_arg(demand, "demand")?,
+            demand,
             max_bid_delta,
             bid_penalty,
             lol_penalty,
@@ -160,6 +204,9 @@ impl PyScenario {
             mechanism: mechanism_arg(mechanism)?,
             price_cap,
             price_floor,
+            availability_noise,
+            ramp_limits: opt_vec_arg(ramp_limits, "ramp_limits")?,
+            ramp_costs: opt_vec_arg(ramp_costs, "ramp_costs")?,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -207,6 +254,20 @@ impl PyScenario {
         let n = size(n, "n", 5)?;
         Ok(PyScenario {
             inner: Scenario::weekly(n)?,
+        })
+    }
+
+    /// easy_marl's advanced market (``get_params()`` of its
+    /// ``make_advanced_params.py``): one week (168 h) of five plants of 40,
+    /// 40, 20, 20, 20 MW at 0, 0, 10, 20, 30 €/MWh, offshore wind (plant 0)
+    /// and solar (plant 1) with synthetic load factors, ramp limits 1, 1,
+    /// 0.25, 0.5, 1 (share of capacity per hour), ramp costs 0, 0, 1, 1, 1
+    /// €/MW and a weekday/weekend demand from periodic cubic splines, peak
+    /// 0.75 x total capacity (105 MW).
+    #[staticmethod]
+    fn advanced() -> PyResult<Self> {
+        Ok(PyScenario {
+            inner: Scenario::advanced()?,
         })
     }
 
@@ -277,10 +338,18 @@ impl PyScenario {
             })?),
             _ => None,
         };
+        let capacities = vec_arg(&get("capacities")?, "capacities")?;
+        let demand = vec_arg(&get("demand")?, "demand")?;
+        let item = |k: &str| d.get_item(k);
         let inner = Scenario {
-            capacities: vec_arg(&get("capacities")?, "capacities")?,
+            availability: availability_arg(
+                item("availability")?.as_ref(),
+                demand.len(),
+                capacities.len(),
+            )?,
+            capacities,
             costs: vec_arg(&get("costs")?, "costs")?,
-            demand: vec_arg(&get("demand")?, "demand")?,
+            demand,
             max_bid_delta: scalar("max_bid_delta", 50.0)?,
             bid_penalty: scalar("bid_penalty", 0.01)?,
             lol_penalty: scalar("lol_penalty", 1.0)?,
@@ -291,6 +360,9 @@ impl PyScenario {
             mechanism: mechanism_arg(mechanism.as_deref())?,
             price_cap: optional("price_cap")?,
             price_floor: optional("price_floor")?,
+            availability_noise: scalar("availability_noise", 0.0)?,
+            ramp_limits: opt_vec_arg(item("ramp_limits")?.as_ref(), "ramp_limits")?,
+            ramp_costs: opt_vec_arg(item("ramp_costs")?.as_ref(), "ramp_costs")?,
         };
         Ok(PyScenario {
             inner: inner.validated()?,
@@ -314,6 +386,14 @@ impl PyScenario {
         d.set_item("mechanism", s.mechanism.name())?;
         d.set_item("price_cap", s.price_cap)?;
         d.set_item("price_floor", s.price_floor)?;
+        let rows = s
+            .availability
+            .as_ref()
+            .map(|a| a.chunks(s.n()).map(<[f64]>::to_vec).collect::<Vec<_>>());
+        d.set_item("availability", rows)?;
+        d.set_item("availability_noise", s.availability_noise)?;
+        d.set_item("ramp_limits", s.ramp_limits.clone())?;
+        d.set_item("ramp_costs", s.ramp_costs.clone())?;
         Ok(d)
     }
 
@@ -428,6 +508,35 @@ impl PyScenario {
         Ok(PyScenario {
             inner: inner.validated()?,
         })
+    }
+
+    /// Load factors (T, N) in [0, 1], or None (all ones). A copy.
+    #[getter]
+    fn availability<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let s = &self.inner;
+        s.availability
+            .as_ref()
+            .map(|a| Ok(a.to_pyarray(py).reshape([s.t(), s.n()])?.into_any()))
+            .transpose()
+    }
+
+    /// Scale of the per-episode AR(1) perturbation of the variable
+    /// generators' load factors (0: none).
+    #[getter]
+    fn availability_noise(&self) -> f64 {
+        self.inner.availability_noise
+    }
+
+    /// Ramp limits, share of capacity per hour (N,), or None. A copy.
+    #[getter]
+    fn ramp_limits<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.inner.ramp_limits.as_ref().map(|r| r.to_pyarray(py))
+    }
+
+    /// Ramp costs, € per MW of change (N,), or None. A copy.
+    #[getter]
+    fn ramp_costs<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.inner.ramp_costs.as_ref().map(|r| r.to_pyarray(py))
     }
 
     /// Peak noise-free demand (the demand normaliser).

@@ -447,6 +447,26 @@ impl PyVecMarketEnv {
         Ok(this.env.demand_of(i).to_pyarray(py))
     }
 
+    /// Load factors of market ``i``'s current episode, (T, N) (a copy): its
+    /// own draw with ``availability_noise``, else the scenario's.
+    fn episode_availability<'py>(
+        slf: &Bound<'py, Self>,
+        i: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let py = slf.py();
+        let this = borrow_ref(slf)?;
+        let this = &*this;
+        let i = count_arg(i, "i")?;
+        if i >= this.env.num_envs() {
+            return Err(PyValueError::new_err(format!(
+                "market index {i} out of range for {} markets",
+                this.env.num_envs()
+            )));
+        }
+        let (n, t) = (this.env.market().n(), this.env.market().horizon());
+        this.env.load_factors_of(i).to_pyarray(py).reshape([t, n])
+    }
+
     /// Hour of each market's current episode, as an (M,) int64 array (-1 before reset).
     #[getter]
     fn hours<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<i64>>> {
@@ -579,6 +599,7 @@ impl PyVecMarketEnv {
         d.set_item("demand", s.demand.to_pyarray(py))?;
         d.set_item("last_price", s.last_price.to_pyarray(py))?;
         d.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        d.set_item("availability", s.availability.to_pyarray(py))?;
         let o = &self.out;
         d.set_item("obs", o.obs.to_pyarray(py))?;
         d.set_item("rewards", o.rewards.to_pyarray(py))?;
@@ -640,6 +661,7 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
         demand: vec_of(d, "demand", m * t)?,
         last_price: vec_of(d, "last_price", m)?,
         last_cleared: vec_of(d, "last_cleared", m * n)?,
+        availability: vec_of(d, "availability", m * market.availability_len())?,
     };
     let env = VecMarketEnv::restore(market, snap, num_threads)?;
     let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
