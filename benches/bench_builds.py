@@ -39,7 +39,58 @@ def load_baseline(folder: Path):
     return module
 
 
-def cases(core) -> dict[str, Callable[[], None]]:
+def clear_cases(core) -> dict[str, Callable[[], None]]:
+    """``pm.clear`` on 64 rotating problems per size (the rows of ``bench_clear.py``)."""
+    rng = np.random.default_rng(1)
+    out = {}
+    for n in (5, 200):
+        for prices in ("varied", "same"):
+            probs = []
+            for _ in range(64):
+                b = rng.uniform(20, 60, n) if prices == "varied" else np.full(n, 35.0)
+                q = rng.uniform(0.1, 10, n)
+                probs.append((b, q, float(q.sum() * rng.uniform(0.1, 0.95))))
+            for rule in ("pro_rata", "index"):
+                i = [0]
+
+                def one(probs=probs, rule=rule, i=i) -> None:
+                    i[0] = (i[0] + 1) & 63
+                    b, q, d = probs[i[0]]
+                    core.clear(b, q, d, tie_rule=rule)
+
+                out[f"clear {rule} N={n} {prices}"] = one
+    return out
+
+
+def big_cases(core) -> dict[str, Callable[[], None]]:
+    """N = 200: a MarketEnv episode, and a VecMarketEnv step of 4096 markets."""
+    s = core.Scenario.default(n=200)
+    rng = np.random.default_rng(2)
+    acts = [
+        np.stack([rng.uniform(0, 0.5, 200), rng.uniform(-3, 3, 200)], 1).astype(np.float32)
+        for _ in range(24)
+    ]
+    env = core.MarketEnv(s, seed=0)
+
+    def episode() -> None:
+        env.reset()
+        for a in acts:
+            env.step(a)
+
+    out: dict[str, Callable[[], None]] = {"MarketEnv episode N=200": episode}
+    m = 4096
+    va = np.stack([rng.uniform(0, 0.5, (m, 200)), rng.uniform(-3, 3, (m, 200))], -1)
+    va = va.astype(np.float32)
+    for threads in (1, None):
+        vec = core.VecMarketEnv(s, num_envs=m, seed=0, num_threads=threads)
+        vec.reset()
+        out[f"VecMarketEnv step N=200, M={m} (threads={threads or 'pool'})"] = lambda vec=vec: (
+            vec.step(va)
+        )
+    return out
+
+
+def cases(core, wide: bool = False) -> dict[str, Callable[[], None]]:
     s = core.Scenario.default()
     rng = np.random.default_rng(0)
     acts = [
@@ -65,6 +116,9 @@ def cases(core) -> dict[str, Callable[[], None]]:
         out[f"VecMarketEnv step, M={m} (threads={threads or 'pool'})"] = lambda vec=vec: vec.step(
             va
         )
+    if wide:
+        out.update(clear_cases(core))
+        out.update(big_cases(core))
     return out
 
 
@@ -73,9 +127,14 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, required=True)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--target", type=float, default=0.1, help="seconds per timed block")
+    ap.add_argument(
+        "--wide",
+        action="store_true",
+        help="also pm.clear at N = 5 and 200 and the N = 200 envs (the rows of make bench)",
+    )
     args = ap.parse_args()
-    base = cases(load_baseline(args.baseline))
-    this = cases(pm._core)
+    base = cases(load_baseline(args.baseline), args.wide)
+    this = cases(pm._core, args.wide)
     rows = []
     for name in this:
         k = calibrate(this[name], args.target)

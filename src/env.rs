@@ -17,7 +17,7 @@
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
 use crate::clearing::{
-    average_paid, clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Rules, TieRule,
+    clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Mechanism, Rules, TieRule,
     Workspace,
 };
 pub mod limits;
@@ -212,6 +212,19 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Empty scratch (grown by [`Scratch::ensure`]); `const` for thread-locals.
+    pub const fn empty() -> Self {
+        Scratch {
+            bids: Vec::new(),
+            offered: Vec::new(),
+            cleared: Vec::new(),
+            paid: Vec::new(),
+            groups: Vec::new(),
+            served: Vec::new(),
+            ws: Workspace::new(),
+        }
+    }
+
     pub fn new(n: usize) -> Self {
         let mut s = Scratch::default();
         s.ensure(n);
@@ -246,17 +259,26 @@ pub struct StepInfo {
     pub terminated: bool,
 }
 
-/// The offer of one block of generator `i` for action `[a0, a1]` (clipped
-/// to the box): `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta,
-/// (1 - a0) K_i / segments)`, €/MWh and MW, before the cap and floor.
+/// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
+/// `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta, (1 - a0) K_i)`,
+/// €/MWh and MW, before the cap and floor. A block of a generator with K > 1
+/// segments offers `offered / K` ([`block_offer`]).
 #[inline(always)]
 pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
     let withheld = (a0 as f64).clamp(0.0, 1.0);
     let price_action = (a1 as f64).clamp(-10.0, 10.0);
     (
         s.costs[i] + crate::fastmath::tanh(price_action) * s.max_bid_delta,
-        (1.0 - withheld) * s.capacities[i] / s.segments as f64,
+        (1.0 - withheld) * s.capacities[i],
     )
+}
+
+/// One block of generator `i` with `segments` K blocks: [`offer`] with the
+/// quantity divided by K, `((1 - a0) K_i) / K`.
+#[inline(always)]
+pub fn block_offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
+    let (b, q) = offer(s, i, a0, a1);
+    (b, q / s.segments as f64)
 }
 
 /// Check a flat (N, 2) or (N, K, 2) action array; the error names the agent.
@@ -334,7 +356,9 @@ fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
 }
 
 /// Step one market that is running (`check_steppable`) with validated actions.
-/// Leaves the bids, offers, dispatch and payments of the hour in `sc`.
+/// Leaves the bids, offers and dispatch of the hour in `sc` (and the
+/// payments, except under uniform pricing with one block and no ramps, where
+/// every offer is paid the price).
 pub fn step_market(
     m: &Market,
     st: &mut StateMut<'_>,
@@ -346,10 +370,16 @@ pub fn step_market(
     let s = &m.scenario;
     let t = *st.t;
     let k = m.segments;
-    for (j, a) in actions.chunks_exact(2).enumerate() {
-        let (b, q) = offer(s, j / k, a[0], a[1]);
-        (sc.bids[j], sc.offered[j]) = (m.rules.clip(b), q);
+    if k == 1 {
+        for (i, a) in actions.chunks_exact(2).enumerate() {
+            (sc.bids[i], sc.offered[i]) = offer(s, i, a[0], a[1]);
+        }
+    } else {
+        for (j, a) in actions.chunks_exact(2).enumerate() {
+            (sc.bids[j], sc.offered[j]) = block_offer(s, j / k, a[0], a[1]);
+        }
     }
+    m.rules.clip_all(&mut sc.bids);
     if let Some(l) = &m.limits {
         let lf = m.load_factors(st.availability, t);
         if k == 1 {
@@ -373,25 +403,38 @@ pub fn step_market(
     let demand = st.demand[t];
     let (c, shortfall) = clear_hour(m, demand, sc);
     let limits = m.limits.as_ref();
-    for (i, r) in rewards.iter_mut().enumerate() {
-        let js = i * k..(i + 1) * k;
-        let ramp = limits.map_or(0.0, |l| {
-            let x = if k == 1 {
-                sc.cleared[i]
-            } else {
-                sc.cleared[js.clone()].iter().sum()
-            };
-            l.ramp_cost(i, t, st.last_cleared[i], x)
-        });
-        *r = block_reward(
-            m,
-            s.costs[i],
-            &sc.bids[js.clone()],
-            &sc.cleared[js.clone()],
-            &sc.paid[js],
-            shortfall,
-            ramp,
-        ) as f32;
+    if k == 1 && limits.is_none() && m.rules.mechanism == Mechanism::Uniform {
+        // The common market: one block, no ramps, the clearing price paid.
+        for (((r, &cost), &bid), &x) in rewards
+            .iter_mut()
+            .zip(&s.costs)
+            .zip(&sc.bids)
+            .zip(&sc.cleared)
+        {
+            *r = uniform_reward(m, cost, bid, x, c.price, shortfall) as f32;
+        }
+    } else {
+        settle_hour(m, c.price, sc);
+        for (i, r) in rewards.iter_mut().enumerate() {
+            let js = i * k..(i + 1) * k;
+            let ramp = limits.map_or(0.0, |l| {
+                let x = if k == 1 {
+                    sc.cleared[i]
+                } else {
+                    sc.cleared[js.clone()].iter().sum()
+                };
+                l.ramp_cost(i, t, st.last_cleared[i], x)
+            });
+            *r = block_reward(
+                m,
+                s.costs[i],
+                &sc.bids[js.clone()],
+                &sc.cleared[js.clone()],
+                &sc.paid[js],
+                shortfall,
+                ramp,
+            ) as f32;
+        }
     }
     *st.last_price = c.price;
     if k == 1 {
@@ -407,17 +450,25 @@ pub fn step_market(
         price: c.price,
         demand,
         shortfall,
-        average_paid: average_paid(&sc.paid, &sc.cleared, c.price),
+        average_paid: if m.rules.mechanism == Mechanism::Uniform {
+            c.price
+        } else {
+            m.rules
+                .mechanism
+                .settlement()
+                .average(c.price, &sc.paid, &sc.cleared)
+        },
         terminated: t + 1 == m.horizon(),
     }
 }
 
 /// Clear the offers in `sc` (prices already clipped) against the hour's
-/// `demand` (its inelastic part and its demand bids), and settle them into
-/// `sc.paid`. Returns the clearing and the unserved inelastic demand, MW.
-/// The one clearing of an hour, for the env step and for the analysis.
+/// `demand` (its inelastic part and its demand bids). Returns the clearing
+/// and the unserved inelastic demand, MW. The one clearing of an hour, for
+/// the env step and for the analysis; [`settle_hour`] then pays the offers.
+#[inline]
 pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
-    let c = if m.bid_groups.is_empty() {
+    if m.bid_groups.is_empty() {
         let c = clear_unchecked(
             &sc.bids,
             &sc.offered,
@@ -450,9 +501,14 @@ pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) 
         );
         let sf = shortfall(inelastic, &c);
         (c, sf)
-    };
-    m.rules.mechanism.settle(c.0.price, &sc.bids, &mut sc.paid);
-    c
+    }
+}
+
+/// The price paid per MWh of each offer in `sc` under the market's
+/// mechanism, into `sc.paid`.
+#[inline]
+pub fn settle_hour(m: &Market, price: f64, sc: &mut Scratch) {
+    m.rules.mechanism.settle(price, &sc.bids, &mut sc.paid);
 }
 
 /// Unserved demand of a clearing, MW: `demand - total cleared` in a
@@ -497,6 +553,19 @@ pub fn block_reward(
     (raw - ramp) * m.reward_scale
 }
 
+/// [`block_reward`] for one block paid the clearing price `price` and no
+/// ramp cost, in the same operations (so the same bits):
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`.
+#[inline]
+pub fn uniform_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
+    let s = &m.scenario;
+    let markup = bid - cost;
+    let profit = (price - cost) * x;
+    let penalty = s.bid_penalty * markup * markup;
+    let raw = profit - penalty - s.lol_penalty * shortfall;
+    raw * m.reward_scale
+}
+
 /// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
 pub fn make_rng(seed: Option<u64>) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(rand::random))
@@ -521,9 +590,11 @@ pub struct Record {
     pub offered: Vec<f64>,
     /// Cleared quantities, MW, (T, N[, K]).
     pub cleared: Vec<f64>,
-    /// Price paid per MWh of each offer, €/MWh, (T, N[, K]).
+    /// Price paid per MWh of each offer, €/MWh, (T, N[, K]); filled by
+    /// [`MarketEnv::record`] from the prices, bids and dispatch (empty in the
+    /// env's own running record and in snapshots).
     pub paid: Vec<f64>,
-    /// Volume-weighted average paid price, €/MWh, (T,).
+    /// Volume-weighted average paid price, €/MWh, (T,); as `paid`.
     pub average_paid: Vec<f64>,
     /// Rewards, (T, N), exactly as returned by `step`.
     pub rewards: Vec<f32>,
@@ -594,8 +665,9 @@ impl MarketEnv {
                 bids: try_zeros(tnk, "scenario (T x N x segments)")?,
                 offered: try_zeros(tnk, "scenario (T x N x segments)")?,
                 cleared: try_zeros(tnk, "scenario (T x N x segments)")?,
-                paid: try_zeros(tnk, "scenario (T x N x segments)")?,
-                average_paid: try_zeros(t, "scenario (T)")?,
+                // Derived from the prices, bids and dispatch in `record()`.
+                paid: Vec::new(),
+                average_paid: Vec::new(),
                 rewards: try_zeros(tn, "scenario (T x N)")?,
                 prices: try_zeros(t, "scenario (T)")?,
                 demand: try_zeros(t, "scenario (T)")?,
@@ -723,8 +795,6 @@ impl MarketEnv {
         self.record.bids[offers.clone()].copy_from_slice(&scratch.bids);
         self.record.offered[offers.clone()].copy_from_slice(&scratch.offered);
         self.record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
-        self.record.paid[offers].copy_from_slice(&scratch.paid);
-        self.record.average_paid[h] = info.average_paid;
         self.record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
         self.record.prices[h] = info.price;
         self.record.demand[h] = info.demand;
@@ -737,12 +807,27 @@ impl MarketEnv {
         let n = self.num_agents();
         let nk = self.market.offers();
         let h = self.t().unwrap_or(0);
+        // What each offer was paid, and the volume-weighted average, follow
+        // from the price, the (clipped) bids and the dispatch of each hour.
+        let settlement = self.market.rules.mechanism.settlement();
+        let mut paid = vec![0.0; h * nk];
+        let mut average_paid = vec![0.0; h];
+        for (hour, (row, avg)) in paid
+            .chunks_exact_mut(nk.max(1))
+            .zip(&mut average_paid)
+            .enumerate()
+        {
+            let offers = hour * nk..(hour + 1) * nk;
+            let price = self.record.prices[hour];
+            settlement.settle(price, &self.record.bids[offers.clone()], row);
+            *avg = settlement.average(price, row, &self.record.cleared[offers]);
+        }
         Record {
             bids: self.record.bids[..h * nk].to_vec(),
             offered: self.record.offered[..h * nk].to_vec(),
             cleared: self.record.cleared[..h * nk].to_vec(),
-            paid: self.record.paid[..h * nk].to_vec(),
-            average_paid: self.record.average_paid[..h].to_vec(),
+            paid,
+            average_paid,
             rewards: self.record.rewards[..h * n].to_vec(),
             prices: self.record.prices[..h].to_vec(),
             demand: self.record.demand[..h].to_vec(),
@@ -782,8 +867,6 @@ impl MarketEnv {
             || r.bids.len() != nk * horizon
             || r.offered.len() != nk * horizon
             || r.cleared.len() != nk * horizon
-            || r.paid.len() != nk * horizon
-            || r.average_paid.len() != horizon
             || r.rewards.len() != n * horizon
             || r.prices.len() != horizon
             || r.demand.len() != horizon

@@ -158,7 +158,7 @@ struct Sizes {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::empty()) };
 }
 
 /// Step every market of `lanes`, one after another, on this thread.

@@ -5,7 +5,7 @@
 use super::{check_non_negative, checked_size, try_vec};
 use crate::clearing::{validate, Rules};
 use crate::env::limits::limited_quantity;
-use crate::env::{clear_hour, Market, Scratch};
+use crate::env::{clear_hour, settle_hour, Market, Scratch};
 use crate::error::{MarketError, Result};
 use crate::observe::Observer;
 use crate::scenario::Scenario;
@@ -78,6 +78,7 @@ pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Resul
         }
         validate(&sc.bids, &sc.offered, d, &m.rules).map_err(|e| e.in_market(h))?;
         let (c, _) = clear_hour(&m, d, &mut sc);
+        settle_hour(&m, c.price, &mut sc);
         out.price[h] = c.price;
         for i in 0..n {
             let x = sc.cleared[i];

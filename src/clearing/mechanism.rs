@@ -16,6 +16,13 @@ pub trait Settlement {
     /// price and the (limit-clipped) offer prices. Written for every offer,
     /// cleared or not.
     fn settle(&self, price: f64, offer_prices: &[f64], paid: &mut [f64]);
+
+    /// Volume-weighted average paid price, €/MWh, of a settled clearing:
+    /// `sum(paid * cleared) / sum(cleared)`, or the clearing price when
+    /// nothing cleared ([`average_paid`]).
+    fn average(&self, price: f64, paid: &[f64], cleared: &[f64]) -> f64 {
+        average_paid(paid, cleared, price)
+    }
 }
 
 /// The settlement mechanism of a market.

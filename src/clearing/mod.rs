@@ -197,8 +197,20 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty workspace (it grows on first use); `const`, so that it can
+    /// initialise a thread-local without a lazy-init check.
+    pub const fn new() -> Self {
+        Workspace {
+            keys: Vec::new(),
+            slots: Vec::new(),
+            hist: Vec::new(),
+            bounds: Vec::new(),
+            sorted: Vec::new(),
+            small: Vec::new(),
+            hist_f: Vec::new(),
+            levels: Vec::new(),
+            offer_units: Vec::new(),
+        }
     }
 
     /// A workspace already sized for `n` offers.
@@ -329,6 +341,7 @@ pub fn clear(
 ///
 /// Inputs that break the preconditions give an unspecified (but memory-safe
 /// and terminating) result; debug builds assert them.
+#[inline]
 pub fn clear_unchecked(
     bids: &[f64],
     quantities: &[f64],

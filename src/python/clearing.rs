@@ -63,7 +63,7 @@ fn copy_vec(src: &[f64], arg: &str) -> PyResult<Vec<f64>> {
 }
 
 thread_local! {
-    static WS: RefCell<Workspace> = RefCell::new(Workspace::new());
+    static WS: RefCell<Workspace> = const { RefCell::new(Workspace::new()) };
 }
 
 /// Clear one market.

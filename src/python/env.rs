@@ -495,8 +495,6 @@ impl PyMarketEnv {
         state.set_item("bids", r.bids.to_pyarray(py))?;
         state.set_item("offered", r.offered.to_pyarray(py))?;
         state.set_item("cleared", r.cleared.to_pyarray(py))?;
-        state.set_item("paid", r.paid.to_pyarray(py))?;
-        state.set_item("average_paid", r.average_paid.to_pyarray(py))?;
         state.set_item("rewards", r.rewards.to_pyarray(py))?;
         state.set_item("prices", r.prices.to_pyarray(py))?;
         state.set_item("record_demand", r.demand.to_pyarray(py))?;
@@ -677,8 +675,9 @@ fn _restore_market_env(
             bids: vec_item(state, "bids")?,
             offered: vec_item(state, "offered")?,
             cleared: vec_item(state, "cleared")?,
-            paid: vec_item(state, "paid")?,
-            average_paid: vec_item(state, "average_paid")?,
+            // Derived from the rest by `MarketEnv::record`.
+            paid: Vec::new(),
+            average_paid: Vec::new(),
             rewards: vec_item(state, "rewards")?,
             prices: vec_item(state, "prices")?,
             demand: vec_item(state, "record_demand")?,
