@@ -321,7 +321,7 @@ pub(crate) fn check_steppable(t: usize, horizon: usize) -> Result<()> {
 
 /// Start a new episode: fresh demand noise from the market's RNG, then the
 /// first observation into `obs`.
-pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: &mut [f32]) {
+pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: Option<&mut [f32]>) {
     let base = &m.scenario.demand;
     if m.noise_sd > 0.0 {
         for (d, &b) in st.demand.iter_mut().zip(base) {
@@ -339,18 +339,43 @@ pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: &mut [f32]) {
     *st.t = 0;
     *st.last_price = f64::NAN;
     st.last_cleared.fill(0.0);
-    observe(m, st, obs);
+    if let Some(obs) = obs {
+        observe(m, st, obs);
+    }
 }
 
-fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
+/// The observation of a market in state `st`, (N, D) row-major, into `obs`.
+pub(crate) fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
+    observe_parts(
+        m,
+        *st.t,
+        st.demand,
+        *st.last_price,
+        st.last_cleared,
+        st.availability,
+        obs,
+    );
+}
+
+/// [`observe`] from the parts of a market's state: hour `t`, its demand
+/// row, last price (NaN before the first step), last dispatch and realised
+/// load factors (empty unless drawn per episode).
+pub(crate) fn observe_parts(
+    m: &Market,
+    t: usize,
+    demand: &[f64],
+    last_price: f64,
+    last_cleared: &[f64],
+    availability: &[f64],
+    obs: &mut [f32],
+) {
     let horizon = m.horizon();
-    let t = *st.t;
     let input = ObsInput {
         hour: t,
-        demand: st.demand[t.min(horizon - 1)],
-        last_price: (!st.last_price.is_nan()).then_some(*st.last_price),
-        last_cleared: st.last_cleared,
-        load_factors: m.load_factors(st.availability, t),
+        demand: demand[t.min(horizon - 1)],
+        last_price: (!last_price.is_nan()).then_some(last_price),
+        last_cleared,
+        load_factors: m.load_factors(availability, t),
     };
     m.obs.write(&input, obs);
 }
@@ -364,7 +389,7 @@ pub fn step_market(
     st: &mut StateMut<'_>,
     actions: &[f32],
     sc: &mut Scratch,
-    obs: &mut [f32],
+    obs: Option<&mut [f32]>,
     rewards: &mut [f32],
 ) -> StepInfo {
     let s = &m.scenario;
@@ -445,7 +470,9 @@ pub fn step_market(
         }
     }
     *st.t = t + 1;
-    observe(m, st, obs);
+    if let Some(obs) = obs {
+        observe(m, st, obs);
+    }
     StepInfo {
         price: c.price,
         demand,
@@ -745,7 +772,7 @@ impl MarketEnv {
             self.rng = ChaCha8Rng::seed_from_u64(s);
         }
         let market = Arc::clone(&self.market);
-        reset_market(&market, &mut self.state(), obs);
+        reset_market(&market, &mut self.state(), Some(obs));
         Ok(())
     }
 
@@ -787,7 +814,7 @@ impl MarketEnv {
             &mut self.state(),
             actions,
             &mut scratch,
-            obs,
+            Some(obs),
             rewards,
         );
         let nk = market.offers();

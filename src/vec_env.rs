@@ -11,8 +11,8 @@
 //! seed whenever its episode ends.
 
 use crate::env::{
-    check_steppable, reset_market, step_market, stream_rng, validate_actions, Market, Scratch,
-    StateMut, NOT_STARTED,
+    check_steppable, observe, observe_parts, reset_market, step_market, stream_rng,
+    validate_actions, Market, Scratch, StateMut, NOT_STARTED,
 };
 use crate::error::{checked_size, try_zeros, MarketError, Result};
 use rand::SeedableRng;
@@ -21,10 +21,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Output buffers of one batched step, each row-major over markets.
+///
+/// The observations are not among them: they are a function of the state,
+/// written by [`VecMarketEnv::observe`] (so that the Python layer writes them
+/// straight into NumPy memory while it holds the GIL).
 pub struct VecBuffers<'a> {
-    /// (M, N, D) observations; for markets that just ended, the first
-    /// observation of their next episode (same-step autoreset).
-    pub obs: &'a mut [f32],
     /// (M, N) rewards.
     pub rewards: &'a mut [f32],
     /// (M,) episode ended this step.
@@ -81,7 +82,6 @@ impl<'a> Lanes<'a> {
         let nd = n * d;
         let (a0, a1) = self.actions.split_at(k * na);
         let o = self.out;
-        let (obs0, obs1) = cut(o.obs, k, nd);
         let (r0, r1) = cut(o.rewards, k, n);
         let (te0, te1) = cut(o.terminated, k, 1);
         let (tr0, tr1) = cut(o.truncated, k, 1);
@@ -101,7 +101,6 @@ impl<'a> Lanes<'a> {
         let left = Lanes {
             actions: a0,
             out: VecBuffers {
-                obs: obs0,
                 rewards: r0,
                 terminated: te0,
                 truncated: tr0,
@@ -123,7 +122,6 @@ impl<'a> Lanes<'a> {
         let right = Lanes {
             actions: a1,
             out: VecBuffers {
-                obs: obs1,
                 rewards: r1,
                 terminated: te1,
                 truncated: tr1,
@@ -179,13 +177,12 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
                 last_cleared: &mut lanes.last_cleared[k * n..(k + 1) * n],
                 availability: &mut lanes.availability[k * av..(k + 1) * av],
             };
-            let obs = &mut o.obs[k * nd..(k + 1) * nd];
             let info = step_market(
                 m,
                 &mut st,
                 &lanes.actions[k * na..(k + 1) * na],
                 &mut sc,
-                obs,
+                None,
                 &mut o.rewards[k * n..(k + 1) * n],
             );
             o.price[k] = info.price;
@@ -197,8 +194,8 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
             o.truncated[k] = false;
             o.final_mask[k] = info.terminated;
             if info.terminated {
-                o.final_obs[k * nd..(k + 1) * nd].copy_from_slice(obs);
-                reset_market(m, &mut st, obs);
+                observe(m, &st, &mut o.final_obs[k * nd..(k + 1) * nd]);
+                reset_market(m, &mut st, None);
             }
         }
     });
@@ -400,7 +397,7 @@ impl VecMarketEnv {
                 last_cleared: &mut self.last_cleared[i * n..(i + 1) * n],
                 availability: &mut self.availability[i * av..(i + 1) * av],
             };
-            reset_market(&market, &mut st, &mut obs[i * n * d..(i + 1) * n * d]);
+            reset_market(&market, &mut st, Some(&mut obs[i * n * d..(i + 1) * n * d]));
         }
         Ok(())
     }
@@ -461,6 +458,55 @@ impl VecMarketEnv {
         })
     }
 
+    /// Write every market's current observation into `obs` (M, N, D): the
+    /// observation of its state (after a step, the first observation of the
+    /// next episode for a market that just ended); zeros for a market that
+    /// was never reset. Large batches are spread over the shared pool.
+    pub fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        let (nd, t, av) = (n * d, self.market.horizon(), self.market.availability_len());
+        self.check_len(
+            "obs",
+            obs.len(),
+            m_count * nd,
+            format!("({m_count}, {n}, {d})"),
+        )?;
+        if nd == 0 {
+            return Ok(());
+        }
+        let m = &*self.market;
+        let row = |i: usize, out: &mut [f32]| {
+            if self.ts[i] == NOT_STARTED {
+                out.fill(0.0);
+            } else {
+                observe_parts(
+                    m,
+                    self.ts[i],
+                    &self.demand[i * t..(i + 1) * t],
+                    self.last_price[i],
+                    &self.last_cleared[i * n..(i + 1) * n],
+                    &self.availability[i * av..(i + 1) * av],
+                    out,
+                );
+            }
+        };
+        if self.num_threads > 1 && m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 {
+            use rayon::prelude::*;
+            let grain = m_count.div_ceil(self.num_threads * 4).max(1);
+            crate::pool::shared()?.install(|| {
+                obs.par_chunks_mut(nd)
+                    .with_min_len(grain)
+                    .enumerate()
+                    .for_each(|(i, out)| row(i, out))
+            });
+        } else {
+            for (i, out) in obs.chunks_exact_mut(nd).enumerate() {
+                row(i, out);
+            }
+        }
+        Ok(())
+    }
+
     fn check_len(&self, arg: &'static str, got: usize, want: usize, shape: String) -> Result<()> {
         if got != want {
             return Err(MarketError::Shape {
@@ -483,12 +529,6 @@ impl VecMarketEnv {
             actions.len(),
             m_count * na,
             format!("({m_count}, {}", &self.market.action_shape()[1..]),
-        )?;
-        self.check_len(
-            "obs",
-            out.obs.len(),
-            m_count * n * d,
-            format!("({m_count}, {n}, {d})"),
         )?;
         self.check_len(
             "final_obs",

@@ -49,7 +49,6 @@ pub struct PyVecMarketEnv {
 
 /// Step outputs in memory the env owns (written while the GIL is released).
 struct Outputs {
-    obs: Vec<f32>,
     rewards: Vec<f32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -67,7 +66,6 @@ impl Outputs {
         let md = checked_size(checked_size(m, n, "num_envs")?, d, "num_envs")?;
         let mn = checked_size(m, n, "num_envs")?;
         Ok(Outputs {
-            obs: try_zeros(md, "num_envs")?,
             rewards: try_zeros(mn, "num_envs")?,
             terminated: try_zeros(m, "num_envs")?,
             truncated: try_zeros(m, "num_envs")?,
@@ -83,7 +81,6 @@ impl Outputs {
 
     fn buffers(&mut self) -> VecBuffers<'_> {
         VecBuffers {
-            obs: &mut self.obs,
             rewards: &mut self.rewards,
             terminated: &mut self.terminated,
             truncated: &mut self.truncated,
@@ -261,7 +258,13 @@ impl PyVecMarketEnv {
         let [m, n, d] = self.shape_md();
         let th = self.env.num_threads();
         let (o, v) = (&self.out, &mut self.views);
-        publish(py, &mut v.obs, &[m, n, d], &o.obs, th)?;
+        // The observations are written straight into NumPy memory: this
+        // thread holds the GIL, so no Python code runs meanwhile.
+        let obs = usable(py, &mut v.obs, &[m, n, d])?;
+        // SAFETY: as in `publish`.
+        let dst = unsafe { obs.as_slice_mut() }
+            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+        self.env.observe(dst)?;
         publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
         publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
         publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
@@ -337,9 +340,15 @@ impl PyVecMarketEnv {
         let [_, n, d] = this.shape_md();
         let th = this.env.num_threads();
         let this = &mut *this;
-        this.env.reset(seeds, mask.as_deref(), &mut this.out.obs)?;
+        // The observations go straight into NumPy memory (the GIL is held
+        // throughout); every row is rewritten from the markets' state.
+        let obs = usable(py, &mut this.views.obs, &[m, n, d])?;
+        // SAFETY: as in `publish`.
+        let dst = unsafe { obs.as_slice_mut() }
+            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+        this.env.reset(seeds, mask.as_deref(), dst)?;
+        this.env.observe(dst)?;
         this.out.final_mask.fill(false);
-        let obs = publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?;
         publish(
             py,
             &mut this.views.final_mask,
@@ -601,7 +610,6 @@ impl PyVecMarketEnv {
         d.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
         d.set_item("availability", s.availability.to_pyarray(py))?;
         let o = &self.out;
-        d.set_item("obs", o.obs.to_pyarray(py))?;
         d.set_item("rewards", o.rewards.to_pyarray(py))?;
         d.set_item("terminated", o.terminated.to_pyarray(py))?;
         d.set_item("truncated", o.truncated.to_pyarray(py))?;
@@ -666,7 +674,6 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     let env = VecMarketEnv::restore(market, snap, num_threads)?;
     let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
     this.out = Outputs {
-        obs: vec_of(d, "obs", m * n * dim)?,
         rewards: vec_of(d, "rewards", m * n)?,
         terminated: vec_of(d, "terminated", m)?,
         truncated: vec_of(d, "truncated", m)?,
@@ -681,7 +688,11 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     let o = &this.out;
     let v = &mut this.views;
     let th = 1;
-    publish(py, &mut v.obs, &[m, n, dim], &o.obs, th)?;
+    let obs = usable(py, &mut v.obs, &[m, n, dim])?;
+    // SAFETY: as in `publish`.
+    let dst = unsafe { obs.as_slice_mut() }
+        .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+    this.env.observe(dst)?;
     publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
     publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
     publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
