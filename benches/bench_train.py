@@ -170,8 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--torchrl-threads",
         type=int,
-        default=0,
+        default=1,
         help="torch threads for TorchRL (0: torch's default, 2 here)",
+        # 1: as fast as 2 on an idle machine with the example's small networks,
+        # and 2 collapse (to a tenth) when another process holds the other core.
     )
     ap.add_argument(
         "--sb3-threads",
