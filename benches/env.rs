@@ -88,6 +88,7 @@ fn bench_vec_env(c: &mut Criterion) {
                 env.step(
                     black_box(&acts),
                     VecBuffers {
+                        obs: Some(&mut obs),
                         rewards: &mut rewards,
                         terminated: &mut terminated,
                         truncated: &mut truncated,
@@ -101,7 +102,6 @@ fn bench_vec_env(c: &mut Criterion) {
                     },
                 )
                 .unwrap();
-                env.observe(&mut obs).unwrap();
                 black_box(rewards[0])
             })
         });

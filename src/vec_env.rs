@@ -21,11 +21,13 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 /// Output buffers of one batched step, each row-major over markets.
-///
-/// The observations are not among them: they are a function of the state,
-/// written by [`VecMarketEnv::observe`] (so that the Python layer writes them
-/// straight into NumPy memory while it holds the GIL).
 pub struct VecBuffers<'a> {
+    /// (M, N, D) observations (for markets that just ended, the first
+    /// observation of their next episode), or `None` to skip them: they are a
+    /// function of the state, which [`VecMarketEnv::observe`] writes at any
+    /// time (the Python layer does so straight into NumPy memory, with the
+    /// GIL held, for large batches).
+    pub obs: Option<&'a mut [f32]>,
     /// (M, N) rewards.
     pub rewards: &'a mut [f32],
     /// (M,) episode ended this step.
@@ -82,6 +84,13 @@ impl<'a> Lanes<'a> {
         let nd = n * d;
         let (a0, a1) = self.actions.split_at(k * na);
         let o = self.out;
+        let (obs0, obs1) = match o.obs {
+            Some(obs) => {
+                let (a, b) = cut(obs, k, nd);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
         let (r0, r1) = cut(o.rewards, k, n);
         let (te0, te1) = cut(o.terminated, k, 1);
         let (tr0, tr1) = cut(o.truncated, k, 1);
@@ -101,6 +110,7 @@ impl<'a> Lanes<'a> {
         let left = Lanes {
             actions: a0,
             out: VecBuffers {
+                obs: obs0,
                 rewards: r0,
                 terminated: te0,
                 truncated: tr0,
@@ -122,6 +132,7 @@ impl<'a> Lanes<'a> {
         let right = Lanes {
             actions: a1,
             out: VecBuffers {
+                obs: obs1,
                 rewards: r1,
                 terminated: te1,
                 truncated: tr1,
@@ -167,7 +178,7 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
     SCRATCH.with(|cell| {
         let mut sc = cell.borrow_mut();
         sc.ensure(m.offers());
-        let o = lanes.out;
+        let mut o = lanes.out;
         for k in 0..lanes.ts.len() {
             let mut st = StateMut {
                 rng: &mut lanes.rngs[k],
@@ -177,12 +188,13 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
                 last_cleared: &mut lanes.last_cleared[k * n..(k + 1) * n],
                 availability: &mut lanes.availability[k * av..(k + 1) * av],
             };
+            let mut obs = o.obs.as_deref_mut().map(|b| &mut b[k * nd..(k + 1) * nd]);
             let info = step_market(
                 m,
                 &mut st,
                 &lanes.actions[k * na..(k + 1) * na],
                 &mut sc,
-                None,
+                obs.as_deref_mut(),
                 &mut o.rewards[k * n..(k + 1) * n],
             );
             o.price[k] = info.price;
@@ -194,8 +206,17 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
             o.truncated[k] = false;
             o.final_mask[k] = info.terminated;
             if info.terminated {
-                observe(m, &st, &mut o.final_obs[k * nd..(k + 1) * nd]);
-                reset_market(m, &mut st, None);
+                let last = &mut o.final_obs[k * nd..(k + 1) * nd];
+                match obs {
+                    Some(obs) => {
+                        last.copy_from_slice(obs);
+                        reset_market(m, &mut st, Some(obs));
+                    }
+                    None => {
+                        observe(m, &st, last);
+                        reset_market(m, &mut st, None);
+                    }
+                }
             }
         }
     });
@@ -258,6 +279,9 @@ pub struct VecMarketEnv {
 /// Fewer agent-steps than this per call are run on the calling thread: the
 /// hand-off to a pool would cost more than it saves.
 const PARALLEL_MIN_AGENTS: usize = 1024;
+
+/// Fewer observation values than this are written on the calling thread.
+pub const PARALLEL_MIN_OBS_VALUES: usize = 1 << 17;
 
 impl VecMarketEnv {
     /// `num_envs` markets seeded by `seeds`. `num_threads` (1 to
@@ -490,7 +514,9 @@ impl VecMarketEnv {
                 );
             }
         };
-        if self.num_threads > 1 && m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 {
+        // Writing observations is light work: a hand-off to the pool pays
+        // only for large batches (as for the output copies).
+        if self.num_threads > 1 && m_count * nd >= PARALLEL_MIN_OBS_VALUES && m_count > 1 {
             use rayon::prelude::*;
             let grain = m_count.div_ceil(self.num_threads * 4).max(1);
             crate::pool::shared()?.install(|| {
@@ -530,6 +556,14 @@ impl VecMarketEnv {
             m_count * na,
             format!("({m_count}, {}", &self.market.action_shape()[1..]),
         )?;
+        if let Some(obs) = &out.obs {
+            self.check_len(
+                "obs",
+                obs.len(),
+                m_count * n * d,
+                format!("({m_count}, {n}, {d})"),
+            )?;
+        }
         self.check_len(
             "final_obs",
             out.final_obs.len(),

@@ -427,3 +427,36 @@ def test_unseeded_vec_envs_differ() -> None:
     b.reset()
     assert not np.array_equal(a.episode_demand(0), b.episode_demand(0))
     assert not np.array_equal(a.episode_demand(0), a.episode_demand(1))
+
+
+@pytest.mark.parametrize("m", [3, 700])
+def test_small_and_large_batches_publish_observations_alike(m):
+    """Small batches step observations into env memory and copy them; large
+    ones (>= 2**17 values) compute them from the state straight into the NumPy
+    buffer. Both equal MarketEnv, survive tampering, reset and pickling."""
+    import pickle
+
+    s = pm.Scenario.default(n=50, t=4)
+    vec = pm.VecMarketEnv(s, num_envs=m, seed=9, num_threads=2)
+    ones = [pm.MarketEnv(s, seed=9) if i == 0 else None for i in range(m)]
+    obs, _ = vec.reset()
+    o0, _ = ones[0].reset()
+    np.testing.assert_array_equal(obs[0], o0)
+    rng = np.random.default_rng(0)
+    for step in range(9):
+        a = rng.uniform([0, -2], [1, 2], (m, 50, 2)).astype(np.float32)
+        if step == 2:
+            obs[:] = -7.0  # scribbles are overwritten by the next step
+        if step == 5:
+            vec = pickle.loads(pickle.dumps(vec))
+        obs, r, term, _, info = vec.step(a)
+        o1, r1, t1, _, _ = ones[0].step(a[0])
+        if t1:
+            np.testing.assert_array_equal(info["final_obs"][0], o1)
+            o1, _ = ones[0].reset()
+        np.testing.assert_array_equal(obs[0], o1)
+        np.testing.assert_array_equal(r[0], r1)
+        assert not (obs == -7.0).any()
+    obs[:] = 5.0
+    obs, _ = vec.reset(mask=np.arange(m) == 0)
+    assert not (obs == 5.0).any()  # every row rewritten from the state

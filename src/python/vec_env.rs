@@ -49,6 +49,10 @@ pub struct PyVecMarketEnv {
 
 /// Step outputs in memory the env owns (written while the GIL is released).
 struct Outputs {
+    /// (M, N, D) observations of a small batch (empty for a large one, whose
+    /// observations are written straight into the NumPy buffer: see
+    /// [`small_obs`]).
+    obs: Vec<f32>,
     rewards: Vec<f32>,
     terminated: Vec<bool>,
     truncated: Vec<bool>,
@@ -66,6 +70,11 @@ impl Outputs {
         let md = checked_size(checked_size(m, n, "num_envs")?, d, "num_envs")?;
         let mn = checked_size(m, n, "num_envs")?;
         Ok(Outputs {
+            obs: if small_obs(md) {
+                try_zeros(md, "num_envs")?
+            } else {
+                Vec::new()
+            },
             rewards: try_zeros(mn, "num_envs")?,
             terminated: try_zeros(m, "num_envs")?,
             truncated: try_zeros(m, "num_envs")?,
@@ -81,6 +90,7 @@ impl Outputs {
 
     fn buffers(&mut self) -> VecBuffers<'_> {
         VecBuffers {
+            obs: (!self.obs.is_empty()).then_some(&mut self.obs[..]),
             rewards: &mut self.rewards,
             terminated: &mut self.terminated,
             truncated: &mut self.truncated,
@@ -93,6 +103,14 @@ impl Outputs {
             cleared: &mut self.cleared,
         }
     }
+}
+
+/// Small batches step their observations into env memory (copied to NumPy
+/// afterwards, like the other outputs); large ones have them computed from
+/// the state straight into the NumPy buffer with the GIL held, which saves
+/// copying the largest output where copies cost most.
+fn small_obs(values: usize) -> bool {
+    values < crate::vec_env::PARALLEL_MIN_OBS_VALUES
 }
 
 /// The NumPy arrays handed to Python; filled from [`Outputs`] with the GIL held.
@@ -258,13 +276,17 @@ impl PyVecMarketEnv {
         let [m, n, d] = self.shape_md();
         let th = self.env.num_threads();
         let (o, v) = (&self.out, &mut self.views);
-        // The observations are written straight into NumPy memory: this
-        // thread holds the GIL, so no Python code runs meanwhile.
-        let obs = usable(py, &mut v.obs, &[m, n, d])?;
-        // SAFETY: as in `publish`.
-        let dst = unsafe { obs.as_slice_mut() }
-            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-        self.env.observe(dst)?;
+        if small_obs(m * n * d) {
+            publish(py, &mut v.obs, &[m, n, d], &o.obs, th)?;
+        } else {
+            // Straight into NumPy memory: this thread holds the GIL, so no
+            // Python code runs meanwhile.
+            let obs = usable(py, &mut v.obs, &[m, n, d])?;
+            // SAFETY: as in `publish`.
+            let dst = unsafe { obs.as_slice_mut() }
+                .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+            self.env.observe(dst)?;
+        }
         publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
         publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
         publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
@@ -340,14 +362,20 @@ impl PyVecMarketEnv {
         let [_, n, d] = this.shape_md();
         let th = this.env.num_threads();
         let this = &mut *this;
-        // The observations go straight into NumPy memory (the GIL is held
-        // throughout); every row is rewritten from the markets' state.
-        let obs = usable(py, &mut this.views.obs, &[m, n, d])?;
-        // SAFETY: as in `publish`.
-        let dst = unsafe { obs.as_slice_mut() }
-            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-        this.env.reset(seeds, mask.as_deref(), dst)?;
-        this.env.observe(dst)?;
+        // Every row of the returned buffer is rewritten from the markets'
+        // state (a large batch's straight into NumPy memory, the GIL held).
+        let obs = if small_obs(m * n * d) {
+            this.env.reset(seeds, mask.as_deref(), &mut this.out.obs)?;
+            publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?
+        } else {
+            let obs = usable(py, &mut this.views.obs, &[m, n, d])?;
+            // SAFETY: as in `publish`.
+            let dst = unsafe { obs.as_slice_mut() }
+                .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+            this.env.reset(seeds, mask.as_deref(), dst)?;
+            this.env.observe(dst)?;
+            obs
+        };
         this.out.final_mask.fill(false);
         publish(
             py,
@@ -673,7 +701,12 @@ fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     };
     let env = VecMarketEnv::restore(market, snap, num_threads)?;
     let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
+    let mut obs_out = std::mem::take(&mut this.out.obs);
+    if !obs_out.is_empty() {
+        this.env.observe(&mut obs_out)?;
+    }
     this.out = Outputs {
+        obs: obs_out,
         rewards: vec_of(d, "rewards", m * n)?,
         terminated: vec_of(d, "terminated", m)?,
         truncated: vec_of(d, "truncated", m)?,
