@@ -393,12 +393,7 @@ impl VecMarketEnv {
             }
         }
         seeds.check(m_count)?;
-        self.check_len(
-            "obs",
-            obs.len(),
-            m_count * n * d,
-            format!("({m_count}, {n}, {d})"),
-        )?;
+        self.check_obs_len(obs.len())?;
         let reseed = !matches!(seeds, Seeds::Base(None));
         let base = match seeds {
             Seeds::Base(Some(s)) => s,
@@ -489,12 +484,7 @@ impl VecMarketEnv {
     pub fn observe(&self, obs: &mut [f32]) -> Result<()> {
         let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
         let (nd, t, av) = (n * d, self.market.horizon(), self.market.availability_len());
-        self.check_len(
-            "obs",
-            obs.len(),
-            m_count * nd,
-            format!("({m_count}, {n}, {d})"),
-        )?;
+        self.check_obs_len(obs.len())?;
         if nd == 0 {
             return Ok(());
         }
@@ -533,6 +523,12 @@ impl VecMarketEnv {
         Ok(())
     }
 
+    /// `obs` must hold (M, N, D) values.
+    fn check_obs_len(&self, got: usize) -> Result<()> {
+        let (m, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        self.check_len("obs", got, m * n * d, format!("({m}, {n}, {d})"))
+    }
+
     fn check_len(&self, arg: &'static str, got: usize, want: usize, shape: String) -> Result<()> {
         if got != want {
             return Err(MarketError::Shape {
@@ -557,12 +553,7 @@ impl VecMarketEnv {
             format!("({m_count}, {}", &self.market.action_shape()[1..]),
         )?;
         if let Some(obs) = &out.obs {
-            self.check_len(
-                "obs",
-                obs.len(),
-                m_count * n * d,
-                format!("({m_count}, {n}, {d})"),
-            )?;
+            self.check_obs_len(obs.len())?;
         }
         self.check_len(
             "final_obs",

@@ -15,7 +15,7 @@
 //! Otherwise the price is `v_j` itself. Without bids this is exactly the
 //! inelastic clearing (same code, same bits).
 
-use super::summary::{summarize, Summary};
+use super::summary::summarize;
 use super::units::Units;
 use super::{clear_summarized, grow, Clearing, Rules, Workspace};
 use crate::error::{MarketError, Result};
@@ -28,34 +28,41 @@ pub struct DemandCurve<'a> {
     pub groups: &'a [(f64, f64)],
 }
 
+/// Bid (or group) `index`: price finite, quantity finite and >= 0.
+fn check_bid(index: usize, p: f64, q: f64) -> Result<()> {
+    if !p.is_finite() {
+        return Err(MarketError::NotFinite {
+            arg: "demand_bids prices",
+            index,
+            value: p,
+        });
+    }
+    if q.is_finite() && q >= 0.0 {
+        return Ok(());
+    }
+    let arg = "demand_bids quantities";
+    Err(if q.is_finite() {
+        MarketError::Negative {
+            arg,
+            index,
+            value: q,
+        }
+    } else {
+        MarketError::NotFinite {
+            arg,
+            index,
+            value: q,
+        }
+    })
+}
+
 /// Check a demand curve: finite inelastic part >= 0, group prices finite and
 /// strictly ascending, group quantities finite and >= 0.
 pub fn validate_curve(demand: &DemandCurve<'_>) -> Result<()> {
     super::validate_demand(demand.inelastic)?;
     let mut last = f64::NEG_INFINITY;
     for (index, &(p, q)) in demand.groups.iter().enumerate() {
-        if !p.is_finite() {
-            return Err(MarketError::NotFinite {
-                arg: "demand_bids prices",
-                index,
-                value: p,
-            });
-        }
-        if !(q.is_finite() && q >= 0.0) {
-            return Err(if q.is_finite() {
-                MarketError::Negative {
-                    arg: "demand_bids quantities",
-                    index,
-                    value: q,
-                }
-            } else {
-                MarketError::NotFinite {
-                    arg: "demand_bids quantities",
-                    index,
-                    value: q,
-                }
-            });
-        }
+        check_bid(index, p, q)?;
         if p <= last {
             return Err(MarketError::Invalid {
                 arg: "demand_bids",
@@ -86,28 +93,7 @@ pub fn group_bids(
         });
     }
     for (index, (&p, &q)) in prices.iter().zip(quantities).enumerate() {
-        if !p.is_finite() {
-            return Err(MarketError::NotFinite {
-                arg: "demand_bids prices",
-                index,
-                value: p,
-            });
-        }
-        if !(q.is_finite() && q >= 0.0) {
-            return Err(if q.is_finite() {
-                MarketError::Negative {
-                    arg: "demand_bids quantities",
-                    index,
-                    value: q,
-                }
-            } else {
-                MarketError::NotFinite {
-                    arg: "demand_bids quantities",
-                    index,
-                    value: q,
-                }
-            });
-        }
+        check_bid(index, p, q)?;
     }
     let mut order: Vec<u32> = (0..prices.len() as u32).collect();
     // -0.0 and 0.0 are one price.
@@ -148,23 +134,7 @@ pub fn clear_elastic_unchecked(
     debug_assert!(super::validate(bids, quantities, demand.inelastic, rules).is_ok());
     debug_assert!(validate_curve(demand).is_ok());
     debug_assert_eq!(served.len(), demand.groups.len());
-    let summary = summarize(bids, quantities);
-    clear_elastic(
-        bids, quantities, demand, rules, ws, cleared, served, &summary,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn clear_elastic(
-    bids: &[f64],
-    quantities: &[f64],
-    demand: &DemandCurve<'_>,
-    rules: &Rules,
-    ws: &mut Workspace,
-    cleared: &mut [f64],
-    served: &mut [f64],
-    summary: &Summary,
-) -> Clearing {
+    let summary = &summarize(bids, quantities);
     let groups = demand.groups;
     let g_count = groups.len();
     if g_count == 0 {

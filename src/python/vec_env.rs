@@ -235,6 +235,18 @@ fn borrow_ref<'py>(slf: &Bound<'py, PyVecMarketEnv>) -> PyResult<PyRef<'py, PyVe
     })
 }
 
+/// A market index argument `i` in `[0, M)`.
+fn market_index(env: &VecMarketEnv, i: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let i = count_arg(i, "i")?;
+    if i >= env.num_envs() {
+        return Err(PyValueError::new_err(format!(
+            "market index {i} out of range for {} markets",
+            env.num_envs()
+        )));
+    }
+    Ok(i)
+}
+
 fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAny>> {
     if copy {
         a.call_method0(intern!(a.py(), "copy"))
@@ -473,14 +485,7 @@ impl PyVecMarketEnv {
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let py = slf.py();
         let this = borrow_ref(slf)?;
-        let this = &*this;
-        let i = count_arg(i, "i")?;
-        if i >= this.env.num_envs() {
-            return Err(PyValueError::new_err(format!(
-                "market index {i} out of range for {} markets",
-                this.env.num_envs()
-            )));
-        }
+        let i = market_index(&this.env, i)?;
         Ok(this.env.demand_of(i).to_pyarray(py))
     }
 
@@ -492,14 +497,7 @@ impl PyVecMarketEnv {
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let py = slf.py();
         let this = borrow_ref(slf)?;
-        let this = &*this;
-        let i = count_arg(i, "i")?;
-        if i >= this.env.num_envs() {
-            return Err(PyValueError::new_err(format!(
-                "market index {i} out of range for {} markets",
-                this.env.num_envs()
-            )));
-        }
+        let i = market_index(&this.env, i)?;
         let (n, t) = (this.env.market().n(), this.env.market().horizon());
         this.env.load_factors_of(i).to_pyarray(py).reshape([t, n])
     }
