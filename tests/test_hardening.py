@@ -355,6 +355,7 @@ def test_6_failed_single_reset_reseeds_nothing(seed):
         assert same(x[0], y[0]) and x[1:4] == y[1:4] and x[4]["price"] == y[4]["price"]
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 def test_6_sb3_seed_is_checked_at_call_time_and_step_wait_never_resends():
     pytest.importorskip("stable_baselines3")
     from powermarket.sb3 import MarketVecEnv
@@ -661,6 +662,7 @@ def test_10_non_finite_values_are_reported_as_given():
     assert env.market.t == 0 and list(venv.vec.hours) == [0, 0]
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 def test_10_sb3_clips_in_float64():
     pytest.importorskip("stable_baselines3")
     from powermarket.sb3 import MarketVecEnv
@@ -833,6 +835,7 @@ def test_13_one_env_from_two_threads_says_not_thread_safe():
     assert "borrowed" not in str(errors[0])
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 def test_13_sb3_indices_are_honoured_and_checked():
     pytest.importorskip("stable_baselines3")
     from powermarket.sb3 import MarketVecEnv
@@ -890,6 +893,7 @@ def test_14_gymnasium_vector_env_pickles_mid_episode(how):
     _assert_traces(_vector_trace(env, 9), _vector_trace(clone, 9))
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_14_sb3_adapter_pickles_mid_episode(how):
     pytest.importorskip("stable_baselines3")

@@ -171,6 +171,7 @@ def test_gymnasium_vector_matches_singles():
             assert same(obs[i], o) and rew[i] == r
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 def test_sb3_adapter_equals_vec_env():
     pytest.importorskip("stable_baselines3")
     from powermarket.sb3 import MarketVecEnv

@@ -613,6 +613,7 @@ def test_gymnasium_vector_machine():
     _run(GymVectorMachine)
 
 
+@pytest.mark.integration  # needs stable-baselines3 (make test-integration)
 def test_sb3_machine():
     pytest.importorskip("stable_baselines3")
     _run(SB3Machine)
