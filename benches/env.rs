@@ -79,8 +79,12 @@ fn bench_vec_env(c: &mut Criterion) {
             (vec![false; m], vec![false; m], vec![false; m]);
         let (mut price, mut demand, mut shortfall) = (vec![0f64; m], vec![0f64; m], vec![0f64; m]);
         let mut average_paid = vec![0f64; m];
-        env.reset(powermarket::vec_env::Seeds::Base(None), None, &mut obs)
-            .unwrap();
+        env.reset(
+            powermarket::vec_env::Seeds::Base(None),
+            None,
+            Some(&mut obs),
+        )
+        .unwrap();
         let label = format!("M{m}/N{n}/threads{}", env.num_threads());
         g.throughput(Throughput::Elements(m as u64));
         g.bench_function(label, |b| {

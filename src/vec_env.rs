@@ -376,7 +376,12 @@ impl VecMarketEnv {
     /// reset markets are reseeded first (see [`Seeds`]). Writes their first
     /// observations into `obs` (M, N, D); other rows are untouched. Every
     /// argument is checked before anything changes.
-    pub fn reset(&mut self, seeds: Seeds, mask: Option<&[bool]>, obs: &mut [f32]) -> Result<()> {
+    pub fn reset(
+        &mut self,
+        seeds: Seeds,
+        mask: Option<&[bool]>,
+        mut obs: Option<&mut [f32]>,
+    ) -> Result<()> {
         let (m_count, n, d, horizon) = (
             self.num_envs(),
             self.market.n(),
@@ -393,7 +398,9 @@ impl VecMarketEnv {
             }
         }
         seeds.check(m_count)?;
-        self.check_obs_len(obs.len())?;
+        if let Some(obs) = &obs {
+            self.check_obs_len(obs.len())?;
+        }
         let reseed = !matches!(seeds, Seeds::Base(None));
         let base = match seeds {
             Seeds::Base(Some(s)) => s,
@@ -416,7 +423,10 @@ impl VecMarketEnv {
                 last_cleared: &mut self.last_cleared[i * n..(i + 1) * n],
                 availability: &mut self.availability[i * av..(i + 1) * av],
             };
-            reset_market(&market, &mut st, Some(&mut obs[i * n * d..(i + 1) * n * d]));
+            let rows = obs
+                .as_deref_mut()
+                .map(|o| &mut o[i * n * d..(i + 1) * n * d]);
+            reset_market(&market, &mut st, rows);
         }
         Ok(())
     }

@@ -1,20 +1,20 @@
+mod buffers;
+mod state;
+
 use super::scenario::{scenario_arg, PyScenario};
 use super::{actions_arg, borrow_env, count_arg, expect_shape, mask_arg, opt_count_arg, seeds_arg};
 use crate::clearing::TieRule;
 use crate::env::Market;
-use crate::error::{checked_size, try_zeros, MarketError};
+use crate::error::{checked_size, try_zeros};
 use crate::observe::Observer;
-use crate::vec_env::{VecBuffers, VecMarketEnv, VecSnapshot};
-use numpy::ndarray::Dimension;
-use numpy::{
-    Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods,
-    PyUntypedArrayMethods, ToPyArray,
-};
+use crate::vec_env::VecMarketEnv;
+use buffers::{publish, small_obs, usable, Outputs, Views};
+use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, ToPyArray};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
+use state::restore;
 use std::sync::Arc;
 
 /// M independent markets of one scenario, stepped in one call.
@@ -45,183 +45,6 @@ pub struct PyVecMarketEnv {
     actions: Vec<f32>,
     out: Outputs,
     views: Views,
-}
-
-/// Step outputs in memory the env owns (written while the GIL is released).
-struct Outputs {
-    /// (M, N, D) observations of a small batch (empty for a large one, whose
-    /// observations are written straight into the NumPy buffer: see
-    /// [`small_obs`]).
-    obs: Vec<f32>,
-    rewards: Vec<f32>,
-    terminated: Vec<bool>,
-    truncated: Vec<bool>,
-    final_obs: Vec<f32>,
-    final_mask: Vec<bool>,
-    price: Vec<f64>,
-    demand: Vec<f64>,
-    shortfall: Vec<f64>,
-    average_paid: Vec<f64>,
-    cleared: Vec<f64>,
-}
-
-impl Outputs {
-    fn new(m: usize, n: usize, d: usize) -> Result<Self, MarketError> {
-        let md = checked_size(checked_size(m, n, "num_envs")?, d, "num_envs")?;
-        let mn = checked_size(m, n, "num_envs")?;
-        Ok(Outputs {
-            obs: if small_obs(md) {
-                try_zeros(md, "num_envs")?
-            } else {
-                Vec::new()
-            },
-            rewards: try_zeros(mn, "num_envs")?,
-            terminated: try_zeros(m, "num_envs")?,
-            truncated: try_zeros(m, "num_envs")?,
-            final_obs: try_zeros(md, "num_envs")?,
-            final_mask: try_zeros(m, "num_envs")?,
-            price: try_zeros(m, "num_envs")?,
-            demand: try_zeros(m, "num_envs")?,
-            shortfall: try_zeros(m, "num_envs")?,
-            average_paid: try_zeros(m, "num_envs")?,
-            cleared: try_zeros(mn, "num_envs")?,
-        })
-    }
-
-    fn buffers(&mut self) -> VecBuffers<'_> {
-        VecBuffers {
-            obs: (!self.obs.is_empty()).then_some(&mut self.obs[..]),
-            rewards: &mut self.rewards,
-            terminated: &mut self.terminated,
-            truncated: &mut self.truncated,
-            final_obs: &mut self.final_obs,
-            final_mask: &mut self.final_mask,
-            price: &mut self.price,
-            demand: &mut self.demand,
-            shortfall: &mut self.shortfall,
-            average_paid: &mut self.average_paid,
-            cleared: &mut self.cleared,
-        }
-    }
-}
-
-/// Small batches step their observations into env memory (copied to NumPy
-/// afterwards, like the other outputs); large ones have them computed from
-/// the state straight into the NumPy buffer with the GIL held, which saves
-/// copying the largest output where copies cost most.
-fn small_obs(values: usize) -> bool {
-    values < crate::vec_env::PARALLEL_MIN_OBS_VALUES
-}
-
-/// The NumPy arrays handed to Python; filled from [`Outputs`] with the GIL held.
-struct Views {
-    obs: Py<PyArray3<f32>>,
-    rewards: Py<PyArray2<f32>>,
-    terminated: Py<PyArray1<bool>>,
-    truncated: Py<PyArray1<bool>>,
-    final_obs: Py<PyArray3<f32>>,
-    final_mask: Py<PyArray1<bool>>,
-    price: Py<PyArray1<f64>>,
-    demand: Py<PyArray1<f64>>,
-    shortfall: Py<PyArray1<f64>>,
-    average_paid: Py<PyArray1<f64>>,
-    cleared: Py<PyArray2<f64>>,
-}
-
-/// A new zero-filled array from `numpy.zeros`, so that a failed allocation
-/// is a MemoryError, not an abort.
-fn np_zeros<'py, T: Element, D: Dimension>(
-    py: Python<'py>,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyArray<T, D>>> {
-    static ZEROS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let a = ZEROS
-        .import(py, "numpy", "zeros")?
-        .call1((shape.to_vec(), numpy::dtype::<T>(py)))?;
-    Ok(a.cast_into::<PyArray<T, D>>()?)
-}
-
-impl Views {
-    fn new(py: Python<'_>, m: usize, n: usize, d: usize) -> PyResult<Self> {
-        Ok(Views {
-            obs: np_zeros(py, &[m, n, d])?.unbind(),
-            rewards: np_zeros(py, &[m, n])?.unbind(),
-            terminated: np_zeros(py, &[m])?.unbind(),
-            truncated: np_zeros(py, &[m])?.unbind(),
-            final_obs: np_zeros(py, &[m, n, d])?.unbind(),
-            final_mask: np_zeros(py, &[m])?.unbind(),
-            price: np_zeros(py, &[m])?.unbind(),
-            demand: np_zeros(py, &[m])?.unbind(),
-            shortfall: np_zeros(py, &[m])?.unbind(),
-            average_paid: np_zeros(py, &[m])?.unbind(),
-            cleared: np_zeros(py, &[m, n])?.unbind(),
-        })
-    }
-}
-
-/// The array in `slot` if it is still a writeable, aligned, C-contiguous
-/// array of `T` with `shape`; otherwise (the user changed its flags,
-/// strides, shape or dtype, or resized it) a fresh array that replaces it.
-fn usable<'py, T: Element, D: Dimension>(
-    py: Python<'py>,
-    slot: &mut Py<PyArray<T, D>>,
-    shape: &[usize],
-) -> PyResult<Bound<'py, PyArray<T, D>>> {
-    let a = slot.bind(py);
-    // SAFETY: reading the flags of a live array while holding the GIL.
-    let writeable = unsafe {
-        (*numpy::npyffi::_PyArray_GET_ITEM_DATA(a.as_array_ptr())).flags
-            & numpy::npyffi::flags::NPY_ARRAY_WRITEABLE
-            != 0
-    };
-    let ok = writeable
-        && a.is_aligned()
-        && a.is_c_contiguous()
-        && a.shape() == shape
-        && a.dtype().is_equiv_to(&numpy::dtype::<T>(py));
-    if ok {
-        return Ok(a.clone());
-    }
-    let fresh: Bound<'py, PyArray<T, D>> = np_zeros(py, shape)?;
-    *slot = fresh.clone().unbind();
-    Ok(fresh)
-}
-
-/// Copy `src` into the view in `slot` (replacing the view if tampered with).
-fn publish<'py, T: Element + Copy + Send + Sync, D: Dimension>(
-    py: Python<'py>,
-    slot: &mut Py<PyArray<T, D>>,
-    shape: &[usize],
-    src: &[T],
-    threads: usize,
-) -> PyResult<Bound<'py, PyArray<T, D>>> {
-    let a = usable(py, slot, shape)?;
-    // SAFETY: `usable` checked that the array is C-contiguous, aligned,
-    // writeable and of `shape` (so of src.len() elements); this thread holds
-    // the GIL throughout, so no Python code runs while it is written.
-    let dst = unsafe { a.as_slice_mut() }
-        .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-    copy_wide(dst, src, threads);
-    Ok(a)
-}
-
-/// `dst.copy_from_slice(src)`, split over the shared pool when large (the
-/// caller keeps holding the GIL until every piece is written).
-fn copy_wide<T: Copy + Send + Sync>(dst: &mut [T], src: &[T], threads: usize) {
-    const PIECE: usize = 1 << 16;
-    if threads < 2 || dst.len() < 2 * PIECE {
-        dst.copy_from_slice(src);
-        return;
-    }
-    match crate::pool::shared() {
-        Ok(pool) => pool.install(|| {
-            use rayon::prelude::*;
-            dst.par_chunks_mut(PIECE)
-                .zip(src.par_chunks(PIECE))
-                .for_each(|(d, s)| d.copy_from_slice(s));
-        }),
-        Err(_) => dst.copy_from_slice(src),
-    }
 }
 
 /// A shared borrow of the env, or a RuntimeError saying that another thread
@@ -283,22 +106,30 @@ impl PyVecMarketEnv {
         })
     }
 
-    /// Copy every output into its view (final_obs: the rows of markets that ended).
-    fn publish_step(&mut self, py: Python<'_>) -> PyResult<()> {
+    /// Write every market's observation straight into the NumPy buffer
+    /// (replacing it if tampered with): this thread holds the GIL, so no
+    /// Python code runs meanwhile.
+    fn observe_into_view<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<f32>>> {
+        let shape = self.shape_md();
+        let obs = usable(py, &mut self.views.obs, &shape)?;
+        // SAFETY: as in `publish`.
+        let dst = unsafe { obs.as_slice_mut() }
+            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
+        self.env.observe(dst)?;
+        Ok(obs)
+    }
+
+    /// Copy every output into its view. `final_obs`: the rows of the markets
+    /// that ended, or every row with `all_final` (after unpickling).
+    fn publish_step(&mut self, py: Python<'_>, all_final: bool) -> PyResult<()> {
         let [m, n, d] = self.shape_md();
         let th = self.env.num_threads();
-        let (o, v) = (&self.out, &mut self.views);
         if small_obs(m * n * d) {
-            publish(py, &mut v.obs, &[m, n, d], &o.obs, th)?;
+            publish(py, &mut self.views.obs, &[m, n, d], &self.out.obs, th)?;
         } else {
-            // Straight into NumPy memory: this thread holds the GIL, so no
-            // Python code runs meanwhile.
-            let obs = usable(py, &mut v.obs, &[m, n, d])?;
-            // SAFETY: as in `publish`.
-            let dst = unsafe { obs.as_slice_mut() }
-                .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-            self.env.observe(dst)?;
+            self.observe_into_view(py)?;
         }
+        let (o, v) = (&self.out, &mut self.views);
         publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
         publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
         publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
@@ -308,6 +139,10 @@ impl PyVecMarketEnv {
         publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
         publish(py, &mut v.average_paid, &[m], &o.average_paid, th)?;
         publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
+        if all_final {
+            publish(py, &mut v.final_obs, &[m, n, d], &o.final_obs, th)?;
+            return Ok(());
+        }
         let fin = usable(py, &mut v.final_obs, &[m, n, d])?;
         // SAFETY: as in `publish`.
         let dst = unsafe { fin.as_slice_mut() }
@@ -377,16 +212,12 @@ impl PyVecMarketEnv {
         // Every row of the returned buffer is rewritten from the markets'
         // state (a large batch's straight into NumPy memory, the GIL held).
         let obs = if small_obs(m * n * d) {
-            this.env.reset(seeds, mask.as_deref(), &mut this.out.obs)?;
+            this.env
+                .reset(seeds, mask.as_deref(), Some(&mut this.out.obs))?;
             publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?
         } else {
-            let obs = usable(py, &mut this.views.obs, &[m, n, d])?;
-            // SAFETY: as in `publish`.
-            let dst = unsafe { obs.as_slice_mut() }
-                .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-            this.env.reset(seeds, mask.as_deref(), dst)?;
-            this.env.observe(dst)?;
-            obs
+            this.env.reset(seeds, mask.as_deref(), None)?;
+            this.observe_into_view(py)?
         };
         this.out.final_mask.fill(false);
         publish(
@@ -434,7 +265,7 @@ impl PyVecMarketEnv {
         }
         let (env, acts, out) = (&mut this.env, &this.actions, &mut this.out);
         py.detach(|| env.step(acts, out.buffers()))?;
-        this.publish_step(py)?;
+        this.publish_step(py, false)?;
         let v = &this.views;
         let info = PyDict::new(py);
         let item = |a: Bound<'py, PyAny>| maybe_copy(a, copy);
@@ -610,141 +441,8 @@ impl PyVecMarketEnv {
     }
 }
 
-impl PyVecMarketEnv {
-    /// Everything needed to rebuild this env, as a dict of plain values.
-    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.env.snapshot();
-        let d = PyDict::new(py);
-        d.set_item(
-            "scenario",
-            PyScenario {
-                inner: self.env.market().scenario.clone(),
-            },
-        )?;
-        d.set_item("observer", self.observer.name())?;
-        d.set_item("tie_rule", self.tie_rule.name())?;
-        d.set_item("num_threads", self.env.num_threads())?;
-        let rngs = s
-            .rngs
-            .iter()
-            .map(|(seed, stream, pos)| (PyBytes::new(py, seed), *stream, *pos))
-            .collect::<Vec<_>>();
-        d.set_item("rngs", rngs)?;
-        d.set_item("hours", s.ts)?;
-        d.set_item("demand", s.demand.to_pyarray(py))?;
-        d.set_item("last_price", s.last_price.to_pyarray(py))?;
-        d.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
-        d.set_item("availability", s.availability.to_pyarray(py))?;
-        let o = &self.out;
-        d.set_item("rewards", o.rewards.to_pyarray(py))?;
-        d.set_item("terminated", o.terminated.to_pyarray(py))?;
-        d.set_item("truncated", o.truncated.to_pyarray(py))?;
-        d.set_item("final_obs", o.final_obs.to_pyarray(py))?;
-        d.set_item("final_mask", o.final_mask.to_pyarray(py))?;
-        d.set_item("price", o.price.to_pyarray(py))?;
-        d.set_item("demand_out", o.demand.to_pyarray(py))?;
-        d.set_item("shortfall", o.shortfall.to_pyarray(py))?;
-        d.set_item("average_paid", o.average_paid.to_pyarray(py))?;
-        d.set_item("cleared", o.cleared.to_pyarray(py))?;
-        Ok(d)
-    }
-}
-
-fn item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
-    d.get_item(k)?
-        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
-}
-
-fn vec_of<T: Element + Copy>(d: &Bound<'_, PyDict>, k: &str, len: usize) -> PyResult<Vec<T>> {
-    let a: numpy::PyReadonlyArray1<'_, T> = item(d, k)?.extract()?;
-    let v = a.as_slice()?.to_vec();
-    if v.len() != len {
-        return Err(PyValueError::new_err(format!(
-            "state: {k} has {} values, expected {len}",
-            v.len()
-        )));
-    }
-    Ok(v)
-}
-
-fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
-    let scenario = item(d, "scenario")?;
-    let observer = Observer::parse(&item(d, "observer")?.extract::<String>()?)?;
-    let tie_rule = TieRule::parse(&item(d, "tie_rule")?.extract::<String>()?)?;
-    let num_threads: usize = item(d, "num_threads")?.extract()?;
-    let market = Arc::new(Market::new(
-        scenario_arg(Some(&scenario))?,
-        observer,
-        tie_rule,
-    )?);
-    let rngs = item(d, "rngs")?
-        .extract::<Vec<(Vec<u8>, u64, u128)>>()?
-        .into_iter()
-        .map(|(seed, stream, pos)| {
-            let seed: [u8; 32] = seed
-                .try_into()
-                .map_err(|_| PyValueError::new_err("state: rng seeds must be 32 bytes"))?;
-            Ok((seed, stream, pos))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    let m = rngs.len();
-    let (n, t, dim) = (market.n(), market.horizon(), market.obs_dim());
-    let snap = VecSnapshot {
-        rngs,
-        ts: item(d, "hours")?.extract()?,
-        demand: vec_of(d, "demand", m * t)?,
-        last_price: vec_of(d, "last_price", m)?,
-        last_cleared: vec_of(d, "last_cleared", m * n)?,
-        availability: vec_of(d, "availability", m * market.availability_len())?,
-    };
-    let env = VecMarketEnv::restore(market, snap, num_threads)?;
-    let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
-    let mut obs_out = std::mem::take(&mut this.out.obs);
-    if !obs_out.is_empty() {
-        this.env.observe(&mut obs_out)?;
-    }
-    this.out = Outputs {
-        obs: obs_out,
-        rewards: vec_of(d, "rewards", m * n)?,
-        terminated: vec_of(d, "terminated", m)?,
-        truncated: vec_of(d, "truncated", m)?,
-        final_obs: vec_of(d, "final_obs", m * n * dim)?,
-        final_mask: vec_of(d, "final_mask", m)?,
-        price: vec_of(d, "price", m)?,
-        demand: vec_of(d, "demand_out", m)?,
-        shortfall: vec_of(d, "shortfall", m)?,
-        average_paid: vec_of(d, "average_paid", m)?,
-        cleared: vec_of(d, "cleared", m * n)?,
-    };
-    let o = &this.out;
-    let v = &mut this.views;
-    let th = 1;
-    let obs = usable(py, &mut v.obs, &[m, n, dim])?;
-    // SAFETY: as in `publish`.
-    let dst = unsafe { obs.as_slice_mut() }
-        .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-    this.env.observe(dst)?;
-    publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
-    publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
-    publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
-    publish(py, &mut v.final_obs, &[m, n, dim], &o.final_obs, th)?;
-    publish(py, &mut v.final_mask, &[m], &o.final_mask, th)?;
-    publish(py, &mut v.price, &[m], &o.price, th)?;
-    publish(py, &mut v.demand, &[m], &o.demand, th)?;
-    publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
-    publish(py, &mut v.average_paid, &[m], &o.average_paid, th)?;
-    publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
-    Ok(this)
-}
-
-/// Rebuild a pickled VecMarketEnv (internal).
-#[pyfunction]
-fn _restore_vec_market_env(py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
-    restore(py, state)
-}
-
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVecMarketEnv>()?;
-    m.add_function(wrap_pyfunction!(_restore_vec_market_env, m)?)?;
+    m.add_function(wrap_pyfunction!(state::_restore_vec_market_env, m)?)?;
     Ok(())
 }

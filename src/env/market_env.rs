@@ -1,0 +1,407 @@
+//! [`MarketEnv`]: one market with its own RNG, state and episode record.
+
+use super::{check_steppable, reset_market, step_market, validate_actions};
+use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
+use crate::clearing::TieRule;
+use crate::error::{checked_size, try_zeros, MarketError, Result};
+use crate::observe::Observer;
+use crate::scenario::Scenario;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+/// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
+pub fn make_rng(seed: Option<u64>) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(rand::random))
+}
+
+/// The RNG of stream `stream` under the key of `seed`: ChaCha8 keyed by
+/// `seed_from_u64(seed)`, with its stream (nonce) set. Stream 0 is
+/// `make_rng(Some(seed))`; distinct streams never overlap.
+pub fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// The per-step history of one episode; row `h` is hour `h`. Per-offer
+/// arrays are (T, N) with one block per generator, else (T, N, K).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    /// Bid prices (clipped to the cap and floor), €/MWh, (T, N[, K]).
+    pub bids: Vec<f64>,
+    /// Offered quantities, MW, (T, N[, K]).
+    pub offered: Vec<f64>,
+    /// Cleared quantities, MW, (T, N[, K]).
+    pub cleared: Vec<f64>,
+    /// Price paid per MWh of each offer, €/MWh, (T, N[, K]); filled by
+    /// [`MarketEnv::record`] from the prices, bids and dispatch (empty in the
+    /// env's own running record and in snapshots).
+    pub paid: Vec<f64>,
+    /// Volume-weighted average paid price, €/MWh, (T,); as `paid`.
+    pub average_paid: Vec<f64>,
+    /// Rewards, (T, N), exactly as returned by `step`.
+    pub rewards: Vec<f32>,
+    /// Clearing prices, €/MWh, (T,).
+    pub prices: Vec<f64>,
+    /// Realised demand, MW, (T,).
+    pub demand: Vec<f64>,
+}
+
+/// The full state of a [`MarketEnv`], for pickling.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub rng_seed: [u8; 32],
+    pub rng_stream: u64,
+    pub rng_word_pos: u128,
+    /// `None` before the first reset.
+    pub t: Option<usize>,
+    pub demand: Vec<f64>,
+    pub last_price: f64,
+    pub last_cleared: Vec<f64>,
+    /// The episode's own load factors (empty unless it draws them).
+    pub availability: Vec<f64>,
+    pub record: Record,
+}
+
+/// One market with its own RNG, state and episode record.
+#[derive(Clone, Debug)]
+pub struct MarketEnv {
+    market: Arc<Market>,
+    rng: ChaCha8Rng,
+    t: usize,
+    demand: Vec<f64>,
+    last_price: f64,
+    last_cleared: Vec<f64>,
+    availability: Vec<f64>,
+    scratch: Scratch,
+    record: Record,
+}
+
+impl MarketEnv {
+    /// A market that needs `reset` before its first step. With `seed = None`
+    /// the RNG is seeded from OS entropy.
+    pub fn new(
+        scenario: Scenario,
+        observer: Observer,
+        tie_rule: TieRule,
+        seed: Option<u64>,
+    ) -> Result<Self> {
+        let market = Arc::new(Market::new(scenario, observer, tie_rule)?);
+        Self::from_market(market, seed)
+    }
+
+    /// A market of `market`'s kind; its memory (the episode record is T x N)
+    /// is allocated fallibly: too large a scenario is an error, not an abort.
+    pub fn from_market(market: Arc<Market>, seed: Option<u64>) -> Result<Self> {
+        let (n, t) = (market.n(), market.horizon());
+        let tn = checked_size(t, n, "scenario (T x N)")?;
+        let tnk = checked_size(tn, market.segments(), "scenario (T x N x segments)")?;
+        Ok(MarketEnv {
+            rng: make_rng(seed),
+            t: NOT_STARTED,
+            demand: try_zeros(t, "scenario (T)")?,
+            last_price: f64::NAN,
+            last_cleared: try_zeros(n, "scenario (N)")?,
+            availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
+            scratch: Scratch::new(market.offers()),
+            record: Record {
+                bids: try_zeros(tnk, "scenario (T x N x segments)")?,
+                offered: try_zeros(tnk, "scenario (T x N x segments)")?,
+                cleared: try_zeros(tnk, "scenario (T x N x segments)")?,
+                // Derived from the prices, bids and dispatch in `record()`.
+                paid: Vec::new(),
+                average_paid: Vec::new(),
+                rewards: try_zeros(tn, "scenario (T x N)")?,
+                prices: try_zeros(t, "scenario (T)")?,
+                demand: try_zeros(t, "scenario (T)")?,
+            },
+            market,
+        })
+    }
+
+    pub fn market(&self) -> &Arc<Market> {
+        &self.market
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.market.scenario
+    }
+
+    pub fn num_agents(&self) -> usize {
+        self.market.n()
+    }
+
+    pub fn obs_dim(&self) -> usize {
+        self.market.obs_dim()
+    }
+
+    pub fn horizon(&self) -> usize {
+        self.market.horizon()
+    }
+
+    /// Hours stepped in this episode (`None` before the first reset).
+    pub fn t(&self) -> Option<usize> {
+        (self.t != NOT_STARTED).then_some(self.t)
+    }
+
+    /// Realised demand of the current episode, MW.
+    pub fn demand(&self) -> &[f64] {
+        &self.demand
+    }
+
+    /// Cleared quantities of the last step, MW.
+    pub fn last_cleared(&self) -> &[f64] {
+        &self.last_cleared
+    }
+
+    /// Load factors of the current episode, (T, N) row-major: its own draw
+    /// when the scenario has `availability_noise`, else the scenario's
+    /// (all ones without availability).
+    pub fn load_factors(&self) -> Vec<f64> {
+        let (n, t) = (self.num_agents(), self.horizon());
+        if !self.availability.is_empty() {
+            self.availability.clone()
+        } else {
+            self.scenario()
+                .availability
+                .clone()
+                .unwrap_or_else(|| vec![1.0; n * t])
+        }
+    }
+
+    fn state(&mut self) -> StateMut<'_> {
+        StateMut {
+            rng: &mut self.rng,
+            t: &mut self.t,
+            demand: &mut self.demand,
+            last_price: &mut self.last_price,
+            last_cleared: &mut self.last_cleared,
+            availability: &mut self.availability,
+        }
+    }
+
+    /// Start an episode; `Some(seed)` reseeds the RNG first. Writes the first
+    /// observation, (N, D) row-major, into `obs`.
+    pub fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        self.check_obs(obs)?;
+        if let Some(s) = seed {
+            self.rng = ChaCha8Rng::seed_from_u64(s);
+        }
+        let market = Arc::clone(&self.market);
+        reset_market(&market, &mut self.state(), Some(obs));
+        Ok(())
+    }
+
+    fn check_obs(&self, obs: &[f32]) -> Result<()> {
+        let want = self.num_agents() * self.obs_dim();
+        if obs.len() != want {
+            return Err(MarketError::Shape {
+                arg: "obs",
+                expected: format!("({}, {})", self.num_agents(), self.obs_dim()),
+                got: format!("{} values", obs.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Step one hour. On error nothing changes.
+    pub fn step(
+        &mut self,
+        actions: &[f32],
+        obs: &mut [f32],
+        rewards: &mut [f32],
+    ) -> Result<StepInfo> {
+        let n = self.num_agents();
+        check_steppable(self.t, self.horizon())?;
+        validate_actions(actions, &self.market)?;
+        self.check_obs(obs)?;
+        if rewards.len() != n {
+            return Err(MarketError::Shape {
+                arg: "rewards",
+                expected: format!("({n},)"),
+                got: format!("{} values", rewards.len()),
+            });
+        }
+        let h = self.t;
+        let market = Arc::clone(&self.market);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let info = step_market(
+            &market,
+            &mut self.state(),
+            actions,
+            &mut scratch,
+            Some(obs),
+            rewards,
+        );
+        let nk = market.offers();
+        let offers = h * nk..(h + 1) * nk;
+        self.record.bids[offers.clone()].copy_from_slice(&scratch.bids);
+        self.record.offered[offers.clone()].copy_from_slice(&scratch.offered);
+        self.record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
+        self.record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
+        self.record.prices[h] = info.price;
+        self.record.demand[h] = info.demand;
+        self.scratch = scratch;
+        Ok(info)
+    }
+
+    /// The record of the current episode: rows for the hours stepped so far.
+    pub fn record(&self) -> Record {
+        let n = self.num_agents();
+        let nk = self.market.offers();
+        let h = self.t().unwrap_or(0);
+        // What each offer was paid, and the volume-weighted average, follow
+        // from the price, the (clipped) bids and the dispatch of each hour.
+        let settlement = self.market.rules.mechanism.settlement();
+        let mut paid = vec![0.0; h * nk];
+        let mut average_paid = vec![0.0; h];
+        for (hour, (row, avg)) in paid
+            .chunks_exact_mut(nk.max(1))
+            .zip(&mut average_paid)
+            .enumerate()
+        {
+            let offers = hour * nk..(hour + 1) * nk;
+            let price = self.record.prices[hour];
+            settlement.settle(price, &self.record.bids[offers.clone()], row);
+            *avg = settlement.average(price, row, &self.record.cleared[offers]);
+        }
+        Record {
+            bids: self.record.bids[..h * nk].to_vec(),
+            offered: self.record.offered[..h * nk].to_vec(),
+            cleared: self.record.cleared[..h * nk].to_vec(),
+            paid,
+            average_paid,
+            rewards: self.record.rewards[..h * n].to_vec(),
+            prices: self.record.prices[..h].to_vec(),
+            demand: self.record.demand[..h].to_vec(),
+        }
+    }
+
+    /// Everything needed to continue this market elsewhere, RNG included.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            rng_seed: self.rng.get_seed(),
+            rng_stream: self.rng.get_stream(),
+            rng_word_pos: self.rng.get_word_pos(),
+            t: self.t(),
+            demand: self.demand.clone(),
+            last_price: self.last_price,
+            last_cleared: self.last_cleared.clone(),
+            availability: self.availability.clone(),
+            record: self.record.clone(),
+        }
+    }
+
+    /// Rebuild a market from [`MarketEnv::snapshot`].
+    pub fn restore(market: Arc<Market>, snap: Snapshot) -> Result<Self> {
+        let (n, horizon) = (market.n(), market.horizon());
+        let nk = market.offers();
+        let bad = |what: &str| {
+            Err(MarketError::Shape {
+                arg: "state",
+                expected: format!("a snapshot of a market with N={n}, T={horizon}"),
+                got: what.to_string(),
+            })
+        };
+        let r = &snap.record;
+        if snap.demand.len() != horizon
+            || snap.last_cleared.len() != n
+            || snap.availability.len() != market.availability_len()
+            || r.bids.len() != nk * horizon
+            || r.offered.len() != nk * horizon
+            || r.cleared.len() != nk * horizon
+            || r.rewards.len() != n * horizon
+            || r.prices.len() != horizon
+            || r.demand.len() != horizon
+        {
+            return bad("arrays of other sizes");
+        }
+        if snap.t.is_some_and(|t| t > horizon) {
+            return bad("an hour beyond the horizon");
+        }
+        let mut rng = ChaCha8Rng::from_seed(snap.rng_seed);
+        rng.set_stream(snap.rng_stream);
+        rng.set_word_pos(snap.rng_word_pos);
+        Ok(MarketEnv {
+            rng,
+            t: snap.t.unwrap_or(NOT_STARTED),
+            demand: snap.demand,
+            last_price: snap.last_price,
+            last_cleared: snap.last_cleared,
+            availability: snap.availability,
+            scratch: Scratch::new(market.offers()),
+            record: snap.record,
+            market,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(seed: u64) -> MarketEnv {
+        let s = Scenario::default_preset(5, 24).unwrap();
+        MarketEnv::new(s, Observer::Simple, TieRule::ProRata, Some(seed)).unwrap()
+    }
+
+    #[test]
+    fn truthful_episode_runs_and_terminates() {
+        let mut e = env(1);
+        let mut obs = vec![0f32; 20];
+        let mut r = vec![0f32; 5];
+        e.reset(None, &mut obs).unwrap();
+        let a = vec![0f32; 10];
+        for h in 0..24 {
+            let info = e.step(&a, &mut obs, &mut r).unwrap();
+            assert_eq!(info.terminated, h == 23);
+            assert!(info.price >= 20.0 && info.price <= 40.0);
+        }
+        let err = e.step(&a, &mut obs, &mut r).unwrap_err();
+        assert!(err.is_misuse());
+        assert_eq!(e.record().prices.len(), 24);
+    }
+
+    #[test]
+    fn same_seed_same_episode_and_snapshot_continues() {
+        let mut a = env(7);
+        let mut b = env(7);
+        let mut oa = vec![0f32; 20];
+        let mut ob = vec![0f32; 20];
+        let mut r = vec![0f32; 5];
+        a.reset(None, &mut oa).unwrap();
+        b.reset(None, &mut ob).unwrap();
+        assert_eq!(oa, ob);
+        let act: Vec<f32> = (0..10).map(|k| (k as f32 * 0.37).sin()).collect();
+        a.step(&act, &mut oa, &mut r).unwrap();
+        let mut c = MarketEnv::restore(Arc::clone(a.market()), a.snapshot()).unwrap();
+        let mut oc = oa.clone();
+        for _ in 0..23 {
+            a.step(&act, &mut oa, &mut r).unwrap();
+            c.step(&act, &mut oc, &mut r).unwrap();
+        }
+        assert_eq!(a.record(), c.record());
+        a.reset(None, &mut oa).unwrap();
+        c.reset(None, &mut oc).unwrap();
+        assert_eq!(a.demand(), c.demand());
+    }
+
+    #[test]
+    fn bad_actions_change_nothing() {
+        let mut e = env(3);
+        let mut obs = vec![0f32; 20];
+        let mut r = vec![0f32; 5];
+        assert!(e
+            .step(&[0.0; 10], &mut obs, &mut r)
+            .unwrap_err()
+            .is_misuse());
+        e.reset(None, &mut obs).unwrap();
+        let mut a = vec![0f32; 10];
+        a[7] = f32::NAN;
+        let err = e.step(&a, &mut obs, &mut r).unwrap_err().to_string();
+        assert!(err.contains("gen_3") && err.contains("a1"), "{err}");
+        assert_eq!(e.t(), Some(0));
+        assert!(e.step(&[0.0; 8], &mut obs, &mut r).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! `MarketEnv`: one day-ahead market, stepped hour by hour.
+//!
+//! Each step every generator submits an action `[a0, a1]` from the box
+//! `[0, 1] x [-10, 10]` (values outside are clipped to it): it offers
+//! `q_i = (1 - a0) K_i` MW at `b_i = c_i + tanh(a1) * max_bid_delta` €/MWh.
+//! The market clears at a uniform price `P`, and generator `i` earns
+//!
+//! `((P - c_i) x_i - bid_penalty (b_i - c_i)^2 - lol_penalty * shortfall)
+//!   * 20 / (demand_scale * cost_scale * max(1, T))`.
+//!
+//! With availability (load factors) or ramp limits in the scenario, the
+//! offered quantity is limited as [`limits`] says, and the reward also
+//! subtracts `ramp_cost_i |x_t - x_(t-1)|` (inside the scaled profit).
+//!
+//! The step kernel ([`step_market`], [`reset_market`]) works on borrowed
+//! state so that [`crate::VecMarketEnv`] runs exactly the same code over its
+//! struct-of-arrays state: a batched market is bit-identical to a single one.
+
+use crate::clearing::{Rules, TieRule, Workspace};
+pub mod limits;
+mod market_env;
+mod step;
+
+use crate::error::{MarketError, Result};
+use crate::observe::{ObsBuilder, Observer};
+use crate::scenario::Scenario;
+use limits::Limits;
+pub use market_env::{make_rng, stream_rng, MarketEnv, Record, Snapshot};
+use rand_chacha::ChaCha8Rng;
+pub use step::{
+    block_offer, block_reward, clear_hour, offer, reset_market, settle_hour, shortfall,
+    step_market, uniform_reward, validate_actions,
+};
+pub(crate) use step::{check_steppable, observe, observe_parts};
+
+/// Lower and upper bounds of the action box, per component.
+pub const ACTION_LOW: [f32; 2] = [0.0, -10.0];
+pub const ACTION_HIGH: [f32; 2] = [1.0, 10.0];
+
+/// Largest observation (N x D values) of one market: 2^27 float32 (512 MiB).
+pub const MAX_OBS_VALUES: usize = 1 << 27;
+
+/// `t` of a market that has not been reset yet.
+pub(crate) const NOT_STARTED: usize = usize::MAX;
+
+/// Everything about a market that does not change while it runs; shared by
+/// all markets of a batch.
+#[derive(Clone, Debug)]
+pub struct Market {
+    pub scenario: Scenario,
+    pub obs: ObsBuilder,
+    pub rules: Rules,
+    /// Availability and ramp limits; `None` when the scenario has neither.
+    pub limits: Option<Limits>,
+    reward_scale: f64,
+    noise_sd: f64,
+    noise_lo: f64,
+    noise_hi: f64,
+    /// Offer blocks per generator.
+    segments: usize,
+    /// Demand bids merged by (clipped) price, ascending: (price, share).
+    bid_groups: Vec<(f64, f64)>,
+    /// Share of each hour's demand that is inelastic.
+    inelastic_share: f64,
+}
+
+impl Market {
+    pub fn new(scenario: Scenario, observer: Observer, tie_rule: TieRule) -> Result<Self> {
+        scenario.validate()?;
+        let n = scenario.n();
+        let values = n.saturating_mul(observer.dim(n));
+        if values > MAX_OBS_VALUES {
+            return Err(MarketError::Invalid {
+                arg: "observer",
+                message: format!(
+                    "{:?} observes {} features for each of N={n} agents ({values} values \
+                     per market), more than the limit of {MAX_OBS_VALUES}; use fewer \
+                     generators or a per-agent observer such as \"simple\"",
+                    observer.name(),
+                    observer.dim(n)
+                ),
+            });
+        }
+        let ds = scenario.demand_scale();
+        let cs = scenario.cost_scale();
+        let t = scenario.t().max(1) as f64;
+        let (noise_lo, noise_hi) = scenario.noise_bounds();
+        let rules = scenario.rules(tie_rule);
+        let mut bid_groups: Vec<(f64, f64)> = Vec::new();
+        let mut bids: Vec<(f64, f64)> = scenario
+            .demand_bids
+            .iter()
+            .map(|&(p, share)| (rules.clip(p) + 0.0, share))
+            .collect();
+        // Stable: bids of one price merge in the order given.
+        bids.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (p, share) in bids {
+            match bid_groups.last_mut() {
+                Some(last) if last.0 == p => last.1 += share,
+                _ => bid_groups.push((p, share)),
+            }
+        }
+        Ok(Market {
+            obs: ObsBuilder::new(observer, &scenario),
+            rules,
+            segments: scenario.segments,
+            inelastic_share: scenario.inelastic_share(),
+            bid_groups,
+            limits: Limits::new(&scenario),
+            reward_scale: 20.0 / (ds * cs * t),
+            noise_sd: scenario.demand_noise * ds,
+            noise_lo,
+            noise_hi,
+            scenario,
+        })
+    }
+
+    pub fn n(&self) -> usize {
+        self.scenario.n()
+    }
+
+    pub fn horizon(&self) -> usize {
+        self.scenario.t()
+    }
+
+    pub fn obs_dim(&self) -> usize {
+        self.obs.dim()
+    }
+
+    /// Offer blocks per generator, K.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// Offers per market, N x K.
+    pub fn offers(&self) -> usize {
+        self.n() * self.segments
+    }
+
+    /// Action values per market, N x K x 2.
+    pub fn action_len(&self) -> usize {
+        self.offers() * 2
+    }
+
+    /// The action shape of one market as text: "(N, 2)" or "(N, K, 2)".
+    pub fn action_shape(&self) -> String {
+        if self.segments == 1 {
+            format!("({}, 2)", self.n())
+        } else {
+            format!("({}, {}, 2)", self.n(), self.segments)
+        }
+    }
+
+    /// Length of a market's realised load-factor buffer: T x N when each
+    /// episode draws its own (`availability_noise > 0`), else 0.
+    pub fn availability_len(&self) -> usize {
+        match &self.limits {
+            Some(l) if l.draws_availability() => self.n() * self.horizon(),
+            _ => 0,
+        }
+    }
+
+    /// Load factors of hour `t` (N values): the episode's own draw when
+    /// `realised` holds one, else the scenario's; `None` means all ones.
+    #[inline]
+    pub fn load_factors<'a>(&'a self, realised: &'a [f64], t: usize) -> Option<&'a [f64]> {
+        let n = self.n();
+        let t = t.min(self.horizon() - 1);
+        if !realised.is_empty() {
+            Some(&realised[t * n..(t + 1) * n])
+        } else {
+            self.scenario
+                .availability
+                .as_deref()
+                .map(|a| &a[t * n..(t + 1) * n])
+        }
+    }
+
+    /// Reward units per € of (penalised) profit:
+    /// `20 / (demand_scale * cost_scale * max(1, T))`.
+    pub fn reward_scale(&self) -> f64 {
+        self.reward_scale
+    }
+}
+
+/// Borrowed mutable state of one market.
+pub struct StateMut<'a> {
+    pub rng: &'a mut ChaCha8Rng,
+    pub t: &'a mut usize,
+    /// Realised (noisy) demand of each hour of the episode, MW.
+    pub demand: &'a mut [f64],
+    pub last_price: &'a mut f64,
+    pub last_cleared: &'a mut [f64],
+    /// The episode's load factors (T, N) when it draws its own
+    /// ([`Market::availability_len`]), else empty.
+    pub availability: &'a mut [f64],
+}
+
+/// Per-step scratch memory, allocated once.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    /// Offer prices (clipped to the cap and floor), €/MWh, (N x K).
+    pub bids: Vec<f64>,
+    /// Offered quantities, MW, (N x K).
+    pub offered: Vec<f64>,
+    /// Cleared quantities, MW, (N x K).
+    pub cleared: Vec<f64>,
+    /// Price paid per MWh of each offer, €/MWh, (N x K).
+    pub paid: Vec<f64>,
+    /// Demand bid groups of the hour: (price, MW).
+    pub groups: Vec<(f64, f64)>,
+    /// Served MW of each demand bid group.
+    pub served: Vec<f64>,
+    pub ws: Workspace,
+}
+
+impl Scratch {
+    /// Empty scratch (grown by [`Scratch::ensure`]); `const` for thread-locals.
+    pub const fn empty() -> Self {
+        Scratch {
+            bids: Vec::new(),
+            offered: Vec::new(),
+            cleared: Vec::new(),
+            paid: Vec::new(),
+            groups: Vec::new(),
+            served: Vec::new(),
+            ws: Workspace::new(),
+        }
+    }
+
+    pub fn new(n: usize) -> Self {
+        let mut s = Scratch::default();
+        s.ensure(n);
+        s
+    }
+
+    /// Grow to `n` offers (no-op once large enough).
+    pub fn ensure(&mut self, n: usize) {
+        if self.bids.len() != n {
+            self.bids.resize(n, 0.0);
+            self.offered.resize(n, 0.0);
+            self.cleared.resize(n, 0.0);
+            self.paid.resize(n, 0.0);
+            self.ws = Workspace::with_capacity(n);
+        }
+    }
+}
+
+/// What one step produced besides observations and rewards.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepInfo {
+    /// Clearing price, €/MWh.
+    pub price: f64,
+    /// Demand of the hour, MW.
+    pub demand: f64,
+    /// Unserved inelastic demand, MW (0 unless supply fell short).
+    pub shortfall: f64,
+    /// Volume-weighted average price paid to the offers, €/MWh (the
+    /// clearing price when nothing cleared).
+    pub average_paid: f64,
+    /// True when this was the last hour of the episode.
+    pub terminated: bool,
+}

@@ -1,0 +1,346 @@
+//! The step kernel: the offer mapping, one market's reset and step, the
+//! clearing of an hour and the reward. It works on borrowed state
+//! ([`StateMut`]), so that [`crate::VecMarketEnv`] runs exactly the same code
+//! over its struct-of-arrays state.
+
+use super::limits::{draw_availability, limited_blocks, limited_quantity};
+use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
+use crate::clearing::{clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Mechanism};
+use crate::error::{agent_name, MarketError, Result};
+use crate::observe::ObsInput;
+use crate::scenario::Scenario;
+use rand_distr::{Distribution, StandardNormal};
+
+/// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
+/// `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta, (1 - a0) K_i)`,
+/// €/MWh and MW, before the cap and floor. A block of a generator with K > 1
+/// segments offers `offered / K` ([`block_offer`]).
+#[inline(always)]
+pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
+    let withheld = (a0 as f64).clamp(0.0, 1.0);
+    let price_action = (a1 as f64).clamp(-10.0, 10.0);
+    (
+        s.costs[i] + crate::fastmath::tanh(price_action) * s.max_bid_delta,
+        (1.0 - withheld) * s.capacities[i],
+    )
+}
+
+/// One block of generator `i` with `segments` K blocks: [`offer`] with the
+/// quantity divided by K, `((1 - a0) K_i) / K`.
+#[inline(always)]
+pub fn block_offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
+    let (b, q) = offer(s, i, a0, a1);
+    (b, q / s.segments as f64)
+}
+
+/// Check a flat (N, 2) or (N, K, 2) action array; the error names the agent.
+pub fn validate_actions(actions: &[f32], m: &Market) -> Result<()> {
+    if actions.len() != m.action_len() {
+        return Err(MarketError::Shape {
+            arg: "actions",
+            expected: m.action_shape(),
+            got: format!("{} values", actions.len()),
+        });
+    }
+    if let Some(k) = actions.iter().position(|a| !a.is_finite()) {
+        return Err(MarketError::BadAction {
+            agent: agent_name(k / (2 * m.segments)),
+            market: Default::default(),
+            component: if k % 2 == 0 {
+                "a0 (withheld share)"
+            } else {
+                "a1 (price action)"
+            },
+            value: actions[k] as f64,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_steppable(t: usize, horizon: usize) -> Result<()> {
+    if t == NOT_STARTED {
+        Err(MarketError::Misuse(
+            "step() called before reset(): call reset() first".into(),
+        ))
+    } else if t >= horizon {
+        Err(MarketError::Misuse(format!(
+            "step() called after the episode ended (all {horizon} hours stepped): call reset()"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Start a new episode: fresh demand noise from the market's RNG, then the
+/// first observation into `obs`.
+pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: Option<&mut [f32]>) {
+    let base = &m.scenario.demand;
+    if m.noise_sd > 0.0 {
+        for (d, &b) in st.demand.iter_mut().zip(base) {
+            let z: f64 = StandardNormal.sample(&mut *st.rng);
+            *d = b + (z * m.noise_sd).clamp(m.noise_lo, m.noise_hi);
+        }
+    } else {
+        st.demand.copy_from_slice(base);
+    }
+    if let Some(l) = &m.limits {
+        if l.draws_availability() {
+            draw_availability(&m.scenario, l, st.rng, st.availability);
+        }
+    }
+    *st.t = 0;
+    *st.last_price = f64::NAN;
+    st.last_cleared.fill(0.0);
+    if let Some(obs) = obs {
+        observe(m, st, obs);
+    }
+}
+
+/// The observation of a market in state `st`, (N, D) row-major, into `obs`.
+pub(crate) fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
+    observe_parts(
+        m,
+        *st.t,
+        st.demand,
+        *st.last_price,
+        st.last_cleared,
+        st.availability,
+        obs,
+    );
+}
+
+/// [`observe`] from the parts of a market's state: hour `t`, its demand
+/// row, last price (NaN before the first step), last dispatch and realised
+/// load factors (empty unless drawn per episode).
+pub(crate) fn observe_parts(
+    m: &Market,
+    t: usize,
+    demand: &[f64],
+    last_price: f64,
+    last_cleared: &[f64],
+    availability: &[f64],
+    obs: &mut [f32],
+) {
+    let horizon = m.horizon();
+    let input = ObsInput {
+        hour: t,
+        demand: demand[t.min(horizon - 1)],
+        last_price: (!last_price.is_nan()).then_some(last_price),
+        last_cleared,
+        load_factors: m.load_factors(availability, t),
+    };
+    m.obs.write(&input, obs);
+}
+
+/// Step one market that is running (`check_steppable`) with validated actions.
+/// Leaves the bids, offers and dispatch of the hour in `sc` (and the
+/// payments, except under uniform pricing with one block and no ramps, where
+/// every offer is paid the price).
+pub fn step_market(
+    m: &Market,
+    st: &mut StateMut<'_>,
+    actions: &[f32],
+    sc: &mut Scratch,
+    obs: Option<&mut [f32]>,
+    rewards: &mut [f32],
+) -> StepInfo {
+    let s = &m.scenario;
+    let t = *st.t;
+    let k = m.segments;
+    if k == 1 {
+        for (i, a) in actions.chunks_exact(2).enumerate() {
+            (sc.bids[i], sc.offered[i]) = offer(s, i, a[0], a[1]);
+        }
+    } else {
+        for (j, a) in actions.chunks_exact(2).enumerate() {
+            (sc.bids[j], sc.offered[j]) = block_offer(s, j / k, a[0], a[1]);
+        }
+    }
+    m.rules.clip_all(&mut sc.bids);
+    if let Some(l) = &m.limits {
+        let lf = m.load_factors(st.availability, t);
+        if k == 1 {
+            for (i, q) in sc.offered.iter_mut().enumerate() {
+                let ramp = l.ramp(i, t, st.last_cleared[i]);
+                *q = limited_quantity(*q, s.capacities[i], lf.map_or(1.0, |r| r[i]), ramp);
+            }
+        } else {
+            for i in 0..m.n() {
+                let js = i * k..(i + 1) * k;
+                limited_blocks(
+                    &sc.bids[js.clone()],
+                    &mut sc.offered[js],
+                    s.capacities[i],
+                    lf.map_or(1.0, |r| r[i]),
+                    l.ramp(i, t, st.last_cleared[i]),
+                );
+            }
+        }
+    }
+    let demand = st.demand[t];
+    let (c, shortfall) = clear_hour(m, demand, sc);
+    let limits = m.limits.as_ref();
+    if k == 1 && limits.is_none() && m.rules.mechanism == Mechanism::Uniform {
+        // The common market: one block, no ramps, the clearing price paid.
+        for (((r, &cost), &bid), &x) in rewards
+            .iter_mut()
+            .zip(&s.costs)
+            .zip(&sc.bids)
+            .zip(&sc.cleared)
+        {
+            *r = uniform_reward(m, cost, bid, x, c.price, shortfall) as f32;
+        }
+    } else {
+        settle_hour(m, c.price, sc);
+        for (i, r) in rewards.iter_mut().enumerate() {
+            let js = i * k..(i + 1) * k;
+            let ramp = limits.map_or(0.0, |l| {
+                let x = if k == 1 {
+                    sc.cleared[i]
+                } else {
+                    sc.cleared[js.clone()].iter().sum()
+                };
+                l.ramp_cost(i, t, st.last_cleared[i], x)
+            });
+            *r = block_reward(
+                m,
+                s.costs[i],
+                &sc.bids[js.clone()],
+                &sc.cleared[js.clone()],
+                &sc.paid[js],
+                shortfall,
+                ramp,
+            ) as f32;
+        }
+    }
+    *st.last_price = c.price;
+    if k == 1 {
+        st.last_cleared.copy_from_slice(&sc.cleared);
+    } else {
+        for (x, blocks) in st.last_cleared.iter_mut().zip(sc.cleared.chunks_exact(k)) {
+            *x = blocks.iter().sum();
+        }
+    }
+    *st.t = t + 1;
+    if let Some(obs) = obs {
+        observe(m, st, obs);
+    }
+    StepInfo {
+        price: c.price,
+        demand,
+        shortfall,
+        average_paid: if m.rules.mechanism == Mechanism::Uniform {
+            c.price
+        } else {
+            m.rules
+                .mechanism
+                .settlement()
+                .average(c.price, &sc.paid, &sc.cleared)
+        },
+        terminated: t + 1 == m.horizon(),
+    }
+}
+
+/// Clear the offers in `sc` (prices already clipped) against the hour's
+/// `demand` (its inelastic part and its demand bids). Returns the clearing
+/// and the unserved inelastic demand, MW. The one clearing of an hour, for
+/// the env step and for the analysis; [`settle_hour`] then pays the offers.
+#[inline]
+pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
+    if m.bid_groups.is_empty() {
+        let c = clear_unchecked(
+            &sc.bids,
+            &sc.offered,
+            demand,
+            &m.rules,
+            &mut sc.ws,
+            &mut sc.cleared,
+        );
+        let sf = shortfall(demand, &c);
+        (c, sf)
+    } else {
+        let inelastic = demand * m.inelastic_share;
+        sc.groups.clear();
+        sc.groups
+            .extend(m.bid_groups.iter().map(|&(p, share)| (p, share * demand)));
+        sc.served.clear();
+        sc.served.resize(sc.groups.len(), 0.0);
+        let curve = DemandCurve {
+            inelastic,
+            groups: &sc.groups,
+        };
+        let c = clear_elastic_unchecked(
+            &sc.bids,
+            &sc.offered,
+            &curve,
+            &m.rules,
+            &mut sc.ws,
+            &mut sc.cleared,
+            &mut sc.served,
+        );
+        let sf = shortfall(inelastic, &c);
+        (c, sf)
+    }
+}
+
+/// The price paid per MWh of each offer in `sc` under the market's
+/// mechanism, into `sc.paid`.
+#[inline]
+pub fn settle_hour(m: &Market, price: f64, sc: &mut Scratch) {
+    m.rules.mechanism.settle(price, &sc.bids, &mut sc.paid);
+}
+
+/// Unserved demand of a clearing, MW: `demand - total cleared` in a
+/// shortage, else 0.
+#[inline]
+pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
+    if c.shortage {
+        (demand - c.total).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// The reward of one generator for one hour, before `step`'s cast to f32,
+/// from its K blocks' bids `b_k`, cleared MW `x_k` and paid prices `p_k`,
+/// and the hour's ramp cost `ramp` (€, [`Limits::ramp_cost`]):
+/// `(sum_k (p_k - c) x_k - bid_penalty * sum_k (b_k - c)^2 / K
+///   - lol_penalty * shortfall - ramp) * reward_scale`.
+/// The one place the reward formula lives (`step_market` and
+/// `crate::analysis` both call it). With K = 1 and uniform pricing this is
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * scale`.
+#[inline]
+pub fn block_reward(
+    m: &Market,
+    cost: f64,
+    bids: &[f64],
+    cleared: &[f64],
+    paid: &[f64],
+    shortfall: f64,
+    ramp: f64,
+) -> f64 {
+    let s = &m.scenario;
+    let markup = bids[0] - cost;
+    let mut profit = (paid[0] - cost) * cleared[0];
+    let mut penalty = s.bid_penalty * markup * markup;
+    for ((&b, &x), &p) in bids.iter().zip(cleared).zip(paid).skip(1) {
+        let markup = b - cost;
+        profit += (p - cost) * x;
+        penalty += s.bid_penalty * markup * markup;
+    }
+    let raw = profit - penalty / bids.len() as f64 - s.lol_penalty * shortfall;
+    (raw - ramp) * m.reward_scale
+}
+
+/// [`block_reward`] for one block paid the clearing price `price` and no
+/// ramp cost, in the same operations (so the same bits):
+/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`.
+#[inline]
+pub fn uniform_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
+    let s = &m.scenario;
+    let markup = bid - cost;
+    let profit = (price - cost) * x;
+    let penalty = s.bid_penalty * markup * markup;
+    let raw = profit - penalty - s.lol_penalty * shortfall;
+    raw * m.reward_scale
+}

@@ -1,0 +1,274 @@
+//! A market scenario: the generator fleet, the hourly demand profile and the
+//! market rules, with the presets of the easy_marl electricity example.
+
+mod advanced;
+mod presets;
+pub mod spline;
+mod validate;
+
+pub use presets::MAX_PRESET_SIZE;
+
+pub use advanced::{
+    advanced_demand_shape, solar_load_factor, wind_load_factor, ADVANCED_HOURS, WEEKDAY_POINTS,
+    WEEKEND_POINTS,
+};
+
+use crate::clearing::{Mechanism, Rules};
+
+/// Fleet, demand and rules of one market. Immutable once validated; share it
+/// between markets by reference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Capacity of each generator, MW (N values, > 0).
+    pub capacities: Vec<f64>,
+    /// Marginal cost of each generator, €/MWh (N values).
+    pub costs: Vec<f64>,
+    /// Noise-free demand of each hour, MW (T values, > 0).
+    pub demand: Vec<f64>,
+    /// Largest bid markup or markdown over cost, €/MWh.
+    pub max_bid_delta: f64,
+    /// Weight of the squared bid deviation `(b - c)^2` in the reward.
+    pub bid_penalty: f64,
+    /// Penalty per MW of unserved demand, charged to every generator.
+    pub lol_penalty: f64,
+    /// Standard deviation of the hourly demand noise, as a fraction of the peak demand.
+    pub demand_noise: f64,
+    /// Price in a shortage (price cap / value of lost load); `None`: highest offer price.
+    pub shortage_price: Option<f64>,
+    /// Offer blocks per generator, K >= 1: each offers K blocks of K_i / K MW.
+    pub segments: usize,
+    /// Price-responsive demand: `(price €/MWh, share of the hour's demand)`
+    /// per bid; the rest of the demand is inelastic.
+    pub demand_bids: Vec<(f64, f64)>,
+    /// How cleared offers are paid.
+    pub mechanism: Mechanism,
+    /// Highest admissible offer/bid price and the price of a shortage, €/MWh.
+    pub price_cap: Option<f64>,
+    /// Lowest admissible offer/bid price, €/MWh.
+    pub price_floor: Option<f64>,
+    /// Load factor of each generator in each hour, in [0, 1], (T, N) row-major:
+    /// generator `i` can offer at most `K_i * LF[t, i]` MW in hour `t`.
+    /// `None`: every load factor is 1 (and no per-step work is done for it).
+    pub availability: Option<Vec<f64>>,
+    /// Size of the per-episode AR(1) perturbation of the load factors of the
+    /// variable generators (see [`crate::env::limits`]); 0: none, and no
+    /// random number is drawn for it.
+    pub availability_noise: f64,
+    /// Largest change of cleared quantity from one hour to the next, as a
+    /// share of capacity per hour (N values, >= 0); `None`: no limits.
+    pub ramp_limits: Option<Vec<f64>>,
+    /// Cost of a change of cleared quantity, € per MW of change (N values,
+    /// >= 0); `None`: no ramp costs.
+    pub ramp_costs: Option<Vec<f64>>,
+}
+
+/// How far the demand-bid shares may sum above 1 (float rounding); the
+/// inelastic share is then 0.
+pub const SHARE_SUM_SLACK: f64 = 1e-9;
+
+/// Largest number of offer blocks per generator.
+pub const MAX_SEGMENTS: usize = 1024;
+
+/// numpy.linspace(start, stop, num), bit for bit.
+pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    if num == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (num - 1) as f64;
+    let mut v: Vec<f64> = (0..num).map(|i| i as f64 * step + start).collect();
+    if let Some(last) = v.last_mut() {
+        *last = stop;
+    }
+    v
+}
+
+fn positive_or_one(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        1.0
+    }
+}
+
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn min_of(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+impl Scenario {
+    /// Defaults of the easy_marl example for the scalar fields.
+    pub fn with_fleet(capacities: Vec<f64>, costs: Vec<f64>, demand: Vec<f64>) -> Self {
+        Scenario {
+            capacities,
+            costs,
+            demand,
+            max_bid_delta: 50.0,
+            bid_penalty: 0.01,
+            lol_penalty: 1.0,
+            demand_noise: 0.05,
+            shortage_price: None,
+            segments: 1,
+            demand_bids: Vec::new(),
+            mechanism: Mechanism::Uniform,
+            price_cap: None,
+            price_floor: None,
+            availability: None,
+            availability_noise: 0.0,
+            ramp_limits: None,
+            ramp_costs: None,
+        }
+    }
+
+    /// Share of each hour's demand that is inelastic: `1 - sum(shares)`.
+    pub fn inelastic_share(&self) -> f64 {
+        let bids: f64 = self.demand_bids.iter().map(|b| b.1).sum();
+        (1.0 - bids).max(0.0)
+    }
+
+    /// Largest ramp cost one generator can pay in an hour, €:
+    /// `max_i ramp_cost_i * K_i` (a change is at most the capacity).
+    pub fn worst_ramp_cost(&self) -> f64 {
+        match &self.ramp_costs {
+            Some(rc) => rc
+                .iter()
+                .zip(&self.capacities)
+                .map(|(r, k)| r * k)
+                .fold(0.0, f64::max),
+            None => 0.0,
+        }
+    }
+
+    /// Load factor of generator `i` in hour `t` (1 without availability).
+    pub fn load_factor(&self, t: usize, i: usize) -> f64 {
+        self.availability
+            .as_ref()
+            .map_or(1.0, |a| a[t * self.n() + i])
+    }
+
+    /// Number of generators N.
+    pub fn n(&self) -> usize {
+        self.capacities.len()
+    }
+
+    /// Number of hours T in an episode.
+    pub fn t(&self) -> usize {
+        self.demand.len()
+    }
+
+    /// Peak of the noise-free demand (1 if not positive).
+    pub fn demand_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.demand))
+    }
+
+    /// Highest marginal cost (1 if not positive).
+    pub fn cost_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.costs))
+    }
+
+    /// Largest capacity (1 if not positive).
+    pub fn capacity_scale(&self) -> f64 {
+        positive_or_one(max_of(&self.capacities))
+    }
+
+    /// Bounds `[lo, hi]` of the per-hour demand noise, MW.
+    pub fn noise_bounds(&self) -> (f64, f64) {
+        let total_k: f64 = self.capacities.iter().sum();
+        let lo = -0.5 * min_of(&self.demand);
+        let hi = (0.5 * (total_k - max_of(&self.demand))).max(0.0);
+        (lo, hi)
+    }
+
+    /// Clearing rules implied by the scenario, with the given tie rule.
+    pub fn rules(&self, tie_rule: crate::TieRule) -> Rules {
+        Rules {
+            tie_rule,
+            shortage_price: self.shortage_price,
+            price_cap: self.price_cap,
+            price_floor: self.price_floor,
+            mechanism: self.mechanism,
+        }
+    }
+
+    /// Range of possible clearing and paid prices, €/MWh: every price is an
+    /// offer `c_i + tanh(a) * delta` or a demand bid price, clipped to the
+    /// cap and floor, or the shortage price (the cap when set).
+    pub fn price_bounds(&self) -> (f64, f64) {
+        let mut lo = min_of(&self.costs) - self.max_bid_delta;
+        let mut hi = max_of(&self.costs) + self.max_bid_delta;
+        for &(p, _) in &self.demand_bids {
+            lo = lo.min(p);
+            hi = hi.max(p);
+        }
+        let rules = self.rules(crate::TieRule::default());
+        (lo, hi) = (rules.clip(lo), rules.clip(hi));
+        if let Some(p) = self.price_cap.or(self.shortage_price) {
+            lo = lo.min(p);
+            hi = hi.max(p);
+        }
+        (lo, hi)
+    }
+}
+
+/// Largest |cost| relative to max(1, max_bid_delta): 2^40.
+pub const MAX_COST_TO_DELTA: f64 = (1u64 << 40) as f64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_preset_values() {
+        let s = Scenario::default_preset(5, 24).unwrap();
+        assert_eq!(s.capacities, vec![30.0; 5]);
+        assert_eq!(s.costs, vec![20.0, 25.0, 30.0, 35.0, 40.0]);
+        assert_eq!(s.demand.len(), 24);
+        assert!((s.demand[0] - 75.0).abs() < 1e-12);
+        assert_eq!(s.cost_scale(), 40.0);
+        let (lo, hi) = s.noise_bounds();
+        assert!(lo < 0.0 && hi >= 0.0);
+    }
+
+    #[test]
+    fn linspace_matches_numpy_endpoints() {
+        assert_eq!(linspace(20.0, 40.0, 1), vec![20.0]);
+        assert_eq!(linspace(0.0, 1.0, 3), vec![0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn presets_validate_and_weekly_has_renewables() {
+        let w = Scenario::weekly(5).unwrap();
+        assert_eq!(w.t(), 168);
+        assert_eq!(w.costs[0], 0.0);
+        assert!(w.demand[24 * 5 + 18] < w.demand[18]);
+        let c = Scenario::competitive(8, 24, 2).unwrap();
+        assert_eq!(c.capacities, vec![18.75; 8]);
+        assert!((max_of(&c.demand) - 130.25).abs() < 1e-12);
+        assert_eq!(c.costs[0], 20.0);
+        assert_eq!(c.costs[1], 20.0);
+        assert_eq!(c.costs[7], 40.0);
+        assert!(Scenario::competitive(4, 24, 0).is_err());
+        assert!(Scenario::competitive(1, 24, 1).is_err());
+        assert!(Scenario::default_preset(0, 24).is_err());
+    }
+
+    #[test]
+    fn validation_names_field() {
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.capacities[1] = 0.0;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("capacities") && e.contains("gen_1"), "{e}");
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.costs.pop();
+        assert!(s.validate().unwrap_err().to_string().contains("costs"));
+        let mut s = Scenario::default_preset(3, 4).unwrap();
+        s.demand_noise = f64::NAN;
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("demand_noise"));
+    }
+}

@@ -1,0 +1,348 @@
+//! Validation of a scenario: every field, the market-design and the
+//! availability/ramp fields, and the float ranges that steps must stay in.
+
+use super::{max_of, min_of, Scenario, MAX_COST_TO_DELTA, MAX_SEGMENTS, SHARE_SUM_SLACK};
+use crate::error::{MarketError, Result};
+
+impl Scenario {
+    /// Check every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        if self.capacities.is_empty() {
+            return err("capacities", "needs at least one generator (N >= 1)".into());
+        }
+        if self.demand.is_empty() {
+            return err("demand", "needs at least one hour (T >= 1)".into());
+        }
+        if self.costs.len() != self.capacities.len() {
+            return err(
+                "costs",
+                format!(
+                    "has {} values but capacities has {}",
+                    self.costs.len(),
+                    self.capacities.len()
+                ),
+            );
+        }
+        for (i, &k) in self.capacities.iter().enumerate() {
+            if !(k.is_finite() && k > 0.0) {
+                return err(
+                    "capacities",
+                    format!("gen_{i} must be finite and > 0, got {k}"),
+                );
+            }
+        }
+        for (i, &c) in self.costs.iter().enumerate() {
+            if !c.is_finite() {
+                return err("costs", format!("gen_{i} must be finite, got {c}"));
+            }
+        }
+        for (h, &d) in self.demand.iter().enumerate() {
+            if !(d.is_finite() && d > 0.0) {
+                return err(
+                    "demand",
+                    format!("hour {h} must be finite and > 0, got {d}"),
+                );
+            }
+        }
+        let scalars = [
+            ("max_bid_delta", self.max_bid_delta),
+            ("bid_penalty", self.bid_penalty),
+            ("lol_penalty", self.lol_penalty),
+            ("demand_noise", self.demand_noise),
+            ("availability_noise", self.availability_noise),
+        ];
+        for (field, v) in scalars {
+            if !(v.is_finite() && v >= 0.0) {
+                return err(field, format!("must be finite and >= 0, got {v}"));
+            }
+        }
+        if let Some(p) = self.shortage_price {
+            if !p.is_finite() {
+                return err("shortage_price", format!("must be finite or None, got {p}"));
+            }
+        }
+        self.validate_design()?;
+        self.validate_limits()?;
+        // Each field finite is not enough: bids, profits and penalties must
+        // stay finite too, or a step would return inf/NaN silently.
+        for (i, &c) in self.costs.iter().enumerate() {
+            if !((c + self.max_bid_delta).is_finite() && (c - self.max_bid_delta).is_finite()) {
+                return err(
+                    "max_bid_delta",
+                    format!(
+                        "{:e}: cost of gen_{i} ({c:e}) +/- max_bid_delta overflows",
+                        self.max_bid_delta
+                    ),
+                );
+            }
+        }
+        // A bid is cost + tanh(a) * max_bid_delta: the cost must be fine
+        // enough for the markup to show (and the bid penalty to be exact).
+        for (i, &c) in self.costs.iter().enumerate() {
+            if c.abs() > MAX_COST_TO_DELTA * self.max_bid_delta.max(1.0) {
+                return err(
+                    "costs",
+                    format!(
+                        "gen_{i} cost {c:e} is too large for markups of up to max_bid_delta \
+                         ({:e}) to be represented; |cost| must be <= 2^40 x max(1, max_bid_delta)",
+                        self.max_bid_delta
+                    ),
+                );
+            }
+        }
+        // Normalisers are divided by: their reciprocals and the reward scale
+        // 20 / (demand_scale * cost_scale * T) must be finite too.
+        for (i, &k) in self.capacities.iter().enumerate() {
+            if !(1.0 / k).is_finite() {
+                return err(
+                    "capacities",
+                    format!("gen_{i} is too small to normalise by, got {k}"),
+                );
+            }
+        }
+        let reward_scale =
+            20.0 / (self.demand_scale() * self.cost_scale() * self.t().max(1) as f64);
+        if !(1.0 / self.demand_scale()).is_finite() {
+            return err(
+                "demand",
+                format!(
+                    "peak demand {:e} MW is too small to normalise by",
+                    self.demand_scale()
+                ),
+            );
+        }
+        if !((1.0 / self.cost_scale()).is_finite() && reward_scale.is_finite()) {
+            return err(
+                "costs",
+                format!(
+                    "the reward scale 20 / (peak demand {:e} x highest cost {:e} x T) is not \
+                     finite; use costs and demand of ordinary magnitudes",
+                    self.demand_scale(),
+                    self.cost_scale()
+                ),
+            );
+        }
+        let total_k: f64 = self.capacities.iter().sum();
+        let kmax = max_of(&self.capacities);
+        if !(total_k.is_finite() && (kmax * self.n() as f64).is_finite()) {
+            return err(
+                "capacities",
+                format!(
+                    "N x the largest capacity ({} x {kmax:e} MW) exceeds the float64 range",
+                    self.n()
+                ),
+            );
+        }
+        let (cmin, cmax) = (min_of(&self.costs), max_of(&self.costs));
+        if !(cmax - cmin).is_finite() {
+            return err(
+                "costs",
+                format!("the range of costs [{cmin:e}, {cmax:e}] exceeds the float64 range"),
+            );
+        }
+        let (plo, phi) = self.price_bounds();
+        if !(phi - plo).is_finite() {
+            return err(
+                "max_bid_delta",
+                format!(
+                    "{:e} widens the bid range beyond the float64 range (costs {cmin:e} to {cmax:e})",
+                    self.max_bid_delta
+                ),
+            );
+        }
+        // Demand noise can raise an hour's demand by up to `noise_hi`; the
+        // loss-of-load penalty is charged on that demand.
+        let (_, noise_hi) = self.noise_bounds();
+        let peak = max_of(&self.demand) + noise_hi;
+        let worst_profit = (phi - plo) * 2.0 * total_k;
+        if !worst_profit.is_finite() {
+            return err(
+                "capacities",
+                format!(
+                    "total capacity {total_k:e} MW times the bid range {:e} EUR/MWh overflows",
+                    phi - plo
+                ),
+            );
+        }
+        let bid_term = self.bid_penalty * self.max_bid_delta * self.max_bid_delta;
+        let ramp_term = self.worst_ramp_cost();
+        if !bid_term.is_finite() {
+            return err(
+                "bid_penalty",
+                format!(
+                    "{:e} x max_bid_delta^2 ({:e}) overflows",
+                    self.bid_penalty, self.max_bid_delta
+                ),
+            );
+        }
+        let lol_term = self.lol_penalty * peak;
+        if !lol_term.is_finite() {
+            return err(
+                "lol_penalty",
+                format!(
+                    "{:e} x the highest possible demand ({peak:e} MW) overflows",
+                    self.lol_penalty
+                ),
+            );
+        }
+        // Rewards and the price feature are float32: they must fit.
+        let f32_max = f32::MAX as f64;
+        let worst_reward = (worst_profit + bid_term + lol_term + ramp_term) * reward_scale;
+        if worst_reward >= f32_max || worst_reward.is_nan() {
+            let field = if ramp_term >= worst_profit.max(bid_term).max(lol_term) {
+                "ramp_costs"
+            } else if lol_term >= worst_profit.max(bid_term) {
+                if self.demand_noise > 0.0 && noise_hi > max_of(&self.demand) {
+                    "demand_noise"
+                } else {
+                    "lol_penalty"
+                }
+            } else if bid_term >= worst_profit {
+                "bid_penalty"
+            } else {
+                "costs"
+            };
+            return err(
+                field,
+                format!(
+                    "rewards could overflow float32: reward scale {reward_scale:e} \
+                     (20 / (peak demand x highest cost x T)) times profits and penalties up to \
+                     {:e} (demand_noise {}, highest possible demand {peak:e} MW, \
+                     lol_penalty {}, costs {cmin:e} to {cmax:e}); use values of ordinary magnitudes",
+                    worst_profit + bid_term + lol_term + ramp_term,
+                    self.demand_noise,
+                    self.lol_penalty
+                ),
+            );
+        }
+        let worst_price_feature = plo.abs().max(phi.abs()) / self.cost_scale();
+        if worst_price_feature >= f32_max || worst_price_feature.is_nan() {
+            return err(
+                "costs",
+                "prices divided by the highest cost would overflow float32".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The market-design fields: segments, demand bids, cap and floor.
+    fn validate_design(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        if !(1..=MAX_SEGMENTS).contains(&self.segments) {
+            return err(
+                "segments",
+                format!(
+                    "must be an int in [1, {MAX_SEGMENTS}] (offer blocks per generator), got {}",
+                    self.segments
+                ),
+            );
+        }
+        for (field, v) in [
+            ("price_cap", self.price_cap),
+            ("price_floor", self.price_floor),
+        ] {
+            if let Some(p) = v {
+                if !p.is_finite() {
+                    return err(field, format!("must be finite or None, got {p}"));
+                }
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.price_floor, self.price_cap) {
+            if lo > hi {
+                return err(
+                    "price_floor",
+                    format!("must be <= price_cap ({hi}), got {lo}"),
+                );
+            }
+        }
+        let mut total = 0.0;
+        for (k, &(p, share)) in self.demand_bids.iter().enumerate() {
+            if !p.is_finite() {
+                return err(
+                    "demand_bids",
+                    format!("bid {k}: price must be finite, got {p}"),
+                );
+            }
+            if !(0.0..=1.0).contains(&share) {
+                return err(
+                    "demand_bids",
+                    format!("bid {k}: share must be in [0, 1], got {share}"),
+                );
+            }
+            total += share;
+        }
+        // A float sum like 0.1 + 0.2 + 0.7 may exceed 1 by an ulp or two.
+        if total > 1.0 + SHARE_SUM_SLACK {
+            return err(
+                "demand_bids",
+                format!("shares must sum to at most 1, got {total}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The availability and ramp fields: shapes, ranges, finiteness.
+    fn validate_limits(&self) -> Result<()> {
+        let err =
+            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        let (n, t) = (self.n(), self.t());
+        if let Some(a) = &self.availability {
+            if Some(a.len()) != t.checked_mul(n) {
+                return err(
+                    "availability",
+                    format!(
+                        "must have shape (T, N) = ({t}, {n}) (one load factor per hour and \
+                         generator), got {} values",
+                        a.len()
+                    ),
+                );
+            }
+            if let Some(k) = a.iter().position(|x| !(0.0..=1.0).contains(x)) {
+                return err(
+                    "availability",
+                    format!(
+                        "load factor of gen_{} in hour {} must be in [0, 1], got {}",
+                        k % n,
+                        k / n,
+                        a[k]
+                    ),
+                );
+            }
+        }
+        for (field, v) in [
+            ("ramp_limits", &self.ramp_limits),
+            ("ramp_costs", &self.ramp_costs),
+        ] {
+            let Some(v) = v else { continue };
+            if v.len() != n {
+                return err(
+                    field,
+                    format!("has {} values but there are {n} generators", v.len()),
+                );
+            }
+            if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+                return err(
+                    field,
+                    format!("gen_{i} must be finite and >= 0, got {}", v[i]),
+                );
+            }
+            if let Some(i) = v
+                .iter()
+                .zip(&self.capacities)
+                .position(|(r, k)| !(r * k).is_finite())
+            {
+                return err(field, format!("gen_{i}: {:e} x capacity overflows", v[i]));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self` after [`Scenario::validate`].
+    pub fn validated(self) -> Result<Self> {
+        self.validate()?;
+        Ok(self)
+    }
+}
