@@ -1,6 +1,6 @@
 //! Many independent clearings in one call, spread over the shared pool.
 
-use super::demand::{group_bids, spread_served};
+use super::demand::{group_bids, spread_served, validate_bids};
 use super::{clear_elastic_unchecked, clear_unchecked, validate, DemandCurve, Rules, Workspace};
 use crate::error::{MarketError, Result};
 
@@ -112,7 +112,6 @@ pub fn clear_batch_with(
         });
     }
     rules.validate()?;
-    let (mut groups, mut group_of) = (Vec::new(), Vec::new());
     for (k, ((bs, qs), &d)) in bids
         .chunks_exact(n)
         .zip(quantities.chunks_exact(n))
@@ -122,13 +121,8 @@ pub fn clear_batch_with(
         validate(bs, qs, d, rules).map_err(|e| e.in_market(k))?;
         if let Some(db) = demand_bids {
             let row = k * b..(k + 1) * b;
-            group_bids(
-                &db.prices[row.clone()],
-                &db.quantities[row],
-                &mut groups,
-                &mut group_of,
-            )
-            .map_err(|e| e.in_market(k))?;
+            validate_bids(&db.prices[row.clone()], &db.quantities[row])
+                .map_err(|e| e.in_market(k))?;
         }
     }
     let plain = demand_bids.is_none() && !rules.has_limits() && out.paid.is_none();

@@ -92,23 +92,35 @@ pub fn group_bids(
             expected: prices.len(),
         });
     }
-    for (index, (&p, &q)) in prices.iter().zip(quantities).enumerate() {
-        check_bid(index, p, q)?;
-    }
-    let mut order: Vec<u32> = (0..prices.len() as u32).collect();
+    validate_bids(prices, quantities)?;
+    // `group_of` first holds the merit order of the bids (no allocation once
+    // the vectors have grown), then each bid's group.
     // -0.0 and 0.0 are one price.
     let key = |k: u32| prices[k as usize] + 0.0;
-    order.sort_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
-    groups.clear();
     group_of.clear();
-    group_of.resize(prices.len(), 0);
-    for k in order {
+    group_of.extend(0..prices.len() as u32);
+    // Index order among equal prices: the quantities of a group add up in it.
+    group_of.sort_unstable_by(|&a, &b| key(a).total_cmp(&key(b)).then(a.cmp(&b)));
+    groups.clear();
+    for &k in group_of.iter() {
         let p = key(k);
         match groups.last_mut() {
             Some(last) if last.0 == p => last.1 += quantities[k as usize],
             _ => groups.push((p, quantities[k as usize])),
         }
-        group_of[k as usize] = (groups.len() - 1) as u32;
+    }
+    for (k, g) in group_of.iter_mut().enumerate() {
+        let p = key(k as u32);
+        *g = groups.partition_point(|&(q, _)| q < p) as u32;
+    }
+    Ok(())
+}
+
+/// Check bids: every price finite, every quantity finite and >= 0 (the
+/// error names the first bad bid).
+pub fn validate_bids(prices: &[f64], quantities: &[f64]) -> Result<()> {
+    for (index, (&p, &q)) in prices.iter().zip(quantities).enumerate() {
+        check_bid(index, p, q)?;
     }
     Ok(())
 }

@@ -30,7 +30,9 @@ mod uniform;
 pub mod units;
 
 pub use batch::{clear_batch, clear_batch_with, BatchBids, BatchOut};
-pub use demand::{clear_elastic_unchecked, group_bids, spread_served, validate_curve, DemandCurve};
+pub use demand::{
+    clear_elastic_unchecked, group_bids, spread_served, validate_bids, validate_curve, DemandCurve,
+};
 pub use mechanism::{average_paid, Mechanism, Settlement};
 use summary::{summarize, Summary};
 

@@ -86,20 +86,15 @@ impl Market {
         let t = scenario.t().max(1) as f64;
         let (noise_lo, noise_hi) = scenario.noise_bounds();
         let rules = scenario.rules(tie_rule);
-        let mut bid_groups: Vec<(f64, f64)> = Vec::new();
-        let mut bids: Vec<(f64, f64)> = scenario
+        // Demand bids merged by (clipped) price, shares summed in the order
+        // given: the grouping of `pm.clear`, on shares instead of MW.
+        let (prices, shares): (Vec<f64>, Vec<f64>) = scenario
             .demand_bids
             .iter()
-            .map(|&(p, share)| (rules.clip(p) + 0.0, share))
-            .collect();
-        // Stable: bids of one price merge in the order given.
-        bids.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (p, share) in bids {
-            match bid_groups.last_mut() {
-                Some(last) if last.0 == p => last.1 += share,
-                _ => bid_groups.push((p, share)),
-            }
-        }
+            .map(|&(p, share)| (rules.clip(p), share))
+            .unzip();
+        let mut bid_groups = Vec::new();
+        crate::clearing::group_bids(&prices, &shares, &mut bid_groups, &mut Vec::new())?;
         Ok(Market {
             obs: ObsBuilder::new(observer, &scenario),
             rules,

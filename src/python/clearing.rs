@@ -141,13 +141,13 @@ fn clear<'py>(
         Some((p, q)) => (copy_vec(elems(p), "demand_bids")?, elems(q)),
         None => (Vec::new(), &[]),
     };
-    let (mut groups, mut group_of) = (Vec::new(), Vec::new());
-    clearing::group_bids(&bid_p, bid_q, &mut groups, &mut group_of)?;
+    clearing::validate_bids(&bid_p, bid_q)?;
     // Clip after validating, so that errors report the prices as given.
     let mut clipped = copy_vec(b, "bids")?;
     rules.clip_all(&mut clipped);
     let mut bid_p = bid_p;
     rules.clip_all(&mut bid_p);
+    let (mut groups, mut group_of) = (Vec::new(), Vec::new());
     clearing::group_bids(&bid_p, bid_q, &mut groups, &mut group_of)?;
     let mut served_g = vec![0.0; groups.len()];
     let curve = clearing::DemandCurve {
