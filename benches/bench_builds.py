@@ -132,11 +132,14 @@ def main() -> None:
         action="store_true",
         help="also pm.clear at N = 5 and 200 and the N = 200 envs (the rows of make bench)",
     )
+    ap.add_argument(
+        "--only", default="", help="run only the cases whose name contains this text"
+    )
     args = ap.parse_args()
     base = cases(load_baseline(args.baseline), args.wide)
     this = cases(pm._core, args.wide)
     rows = []
-    for name in this:
+    for name in (n for n in this if args.only in n):
         k = calibrate(this[name], args.target)
         a, b = [], []
         for _ in range(args.rounds):

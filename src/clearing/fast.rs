@@ -32,9 +32,11 @@ pub(super) fn certain(n: usize, qmax: f64, demand: f64, below: f64, at: f64) -> 
         return false;
     }
     let d = threshold(demand);
-    let n = n as f64;
     let upto = below + at;
-    upto - margin(n, qmax, upto, demand) >= d && below + margin(n, qmax, below, demand) < d
+    // The margin grows with the sum, and `upto >= below`: the margin of
+    // `upto` covers both sides.
+    let m = margin(n as f64, qmax, upto, demand);
+    upto - m >= d && below + m < d
 }
 
 /// True when the float total is certainly short of the exact target.

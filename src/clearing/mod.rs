@@ -100,6 +100,18 @@ pub struct Rules {
 
 impl Rules {
     pub fn validate(&self) -> Result<()> {
+        let finite = |p: Option<f64>| p.is_none_or(f64::is_finite);
+        let ordered = match (self.price_floor, self.price_cap) {
+            (Some(lo), Some(hi)) => lo <= hi,
+            _ => true,
+        };
+        if finite(self.shortage_price)
+            && finite(self.price_cap)
+            && finite(self.price_floor)
+            && ordered
+        {
+            return Ok(());
+        }
         for (arg, value) in [
             ("shortage_price", self.shortage_price),
             ("price_cap", self.price_cap),
@@ -236,6 +248,7 @@ pub fn validate(bids: &[f64], quantities: &[f64], demand: f64, rules: &Rules) ->
     check(bids, quantities, demand, rules).map(|_| ())
 }
 
+#[inline(always)]
 fn check(bids: &[f64], quantities: &[f64], demand: f64, rules: &Rules) -> Result<Summary> {
     if bids.len() != quantities.len() {
         return Err(MarketError::LengthMismatch {

@@ -170,15 +170,21 @@ impl MarketEnv {
         }
     }
 
-    fn state(&mut self) -> StateMut<'_> {
-        StateMut {
-            rng: &mut self.rng,
-            t: &mut self.t,
-            demand: &mut self.demand,
-            last_price: &mut self.last_price,
-            last_cleared: &mut self.last_cleared,
-            availability: &mut self.availability,
-        }
+    /// The market, its state and the step scratch, borrowed apart (no
+    /// reference count or move of the scratch on the hot path).
+    fn parts(&mut self) -> (&Market, StateMut<'_>, &mut Scratch) {
+        (
+            &self.market,
+            StateMut {
+                rng: &mut self.rng,
+                t: &mut self.t,
+                demand: &mut self.demand,
+                last_price: &mut self.last_price,
+                last_cleared: &mut self.last_cleared,
+                availability: &mut self.availability,
+            },
+            &mut self.scratch,
+        )
     }
 
     /// Start an episode; `Some(seed)` reseeds the RNG first. Writes the first
@@ -188,8 +194,8 @@ impl MarketEnv {
         if let Some(s) = seed {
             self.rng = ChaCha8Rng::seed_from_u64(s);
         }
-        let market = Arc::clone(&self.market);
-        reset_market(&market, &mut self.state(), Some(obs));
+        let (market, mut state, _) = self.parts();
+        reset_market(market, &mut state, Some(obs));
         Ok(())
     }
 
@@ -224,25 +230,17 @@ impl MarketEnv {
             });
         }
         let h = self.t;
-        let market = Arc::clone(&self.market);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let info = step_market(
-            &market,
-            &mut self.state(),
-            actions,
-            &mut scratch,
-            Some(obs),
-            rewards,
-        );
+        let (market, mut state, scratch) = self.parts();
+        let info = step_market(market, &mut state, actions, scratch, Some(obs), rewards);
         let nk = market.offers();
         let offers = h * nk..(h + 1) * nk;
-        self.record.bids[offers.clone()].copy_from_slice(&scratch.bids);
-        self.record.offered[offers.clone()].copy_from_slice(&scratch.offered);
-        self.record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
-        self.record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
-        self.record.prices[h] = info.price;
-        self.record.demand[h] = info.demand;
-        self.scratch = scratch;
+        let (record, scratch) = (&mut self.record, &self.scratch);
+        record.bids[offers.clone()].copy_from_slice(&scratch.bids);
+        record.offered[offers.clone()].copy_from_slice(&scratch.offered);
+        record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
+        record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
+        record.prices[h] = info.price;
+        record.demand[h] = info.demand;
         Ok(info)
     }
 

@@ -1,8 +1,8 @@
 use super::opponents::PyOpponents;
 use super::scenario::{scenario_arg, PyScenario};
-use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
+use super::{actions_arg, borrow_env, expect_shape, filled, py_float, same_float, seed_arg};
 use crate::clearing::TieRule;
-use crate::env::{Market, MarketEnv, Record, Snapshot};
+use crate::env::{Market, MarketEnv, Record, Snapshot, StepInfo};
 use crate::observe::Observer;
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods, ToPyArray,
@@ -90,6 +90,22 @@ fn record_dict<'py>(
     Ok(d)
 }
 
+/// A step's `info` scalars: `price`, `demand`, `shortfall` and
+/// `average_paid` (one float object for the price and an equal average, and
+/// the shared zero for no shortfall: floats are immutable).
+fn info_dict<'py>(py: Python<'py>, info: &StepInfo) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let price = py_float(py, info.price);
+    dict.set_item(intern!(py, "price"), &price)?;
+    dict.set_item(intern!(py, "demand"), py_float(py, info.demand))?;
+    dict.set_item(intern!(py, "shortfall"), py_float(py, info.shortfall))?;
+    dict.set_item(
+        intern!(py, "average_paid"),
+        same_float(py, &price, info.average_paid),
+    )?;
+    Ok(dict)
+}
+
 /// The action array of one market: (N, 2), or (N, K, 2) with K blocks.
 fn market_actions<'py>(
     actions: &Bound<'py, PyAny>,
@@ -171,11 +187,7 @@ impl PyMarketEnv {
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
         let info = this.env.step(a.values(), filled(&obs), filled(&rewards))?;
         let cleared = this.env.last_cleared().to_pyarray(py);
-        let dict = PyDict::new(py);
-        dict.set_item(intern!(py, "price"), info.price)?;
-        dict.set_item(intern!(py, "demand"), info.demand)?;
-        dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
-        dict.set_item(intern!(py, "average_paid"), info.average_paid)?;
+        let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), cleared)?;
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
@@ -279,11 +291,9 @@ impl PyMarketEnv {
             intern!(py, "cleared"),
             intern!(py, "demand"),
         );
-        let (price, demand, average_paid) = (
-            info.price.into_bound_py_any(py)?,
-            info.demand.into_bound_py_any(py)?,
-            info.average_paid.into_bound_py_any(py)?,
-        );
+        let price = py_float(py, info.price);
+        let demand = py_float(py, info.demand);
+        let average_paid = same_float(py, &price, info.average_paid);
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
         for (i, name) in agents.iter().enumerate() {
@@ -367,11 +377,7 @@ impl PyMarketEnv {
         });
         this.single = (actions, obs, rewards);
         let (info, row, reward) = result?;
-        let dict = PyDict::new(py);
-        dict.set_item(intern!(py, "price"), info.price)?;
-        dict.set_item(intern!(py, "demand"), info.demand)?;
-        dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
-        dict.set_item(intern!(py, "average_paid"), info.average_paid)?;
+        let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), this.env.last_cleared()[agent])?;
         Ok(Some(PyTuple::new(
             py,
