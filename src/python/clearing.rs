@@ -133,7 +133,7 @@ fn clear<'py>(
         let c = WS.with(|ws| {
             clearing::clear_into(b, q, demand, &rules, &mut ws.borrow_mut(), filled(&out))
         })?;
-        return Ok((c.price, out).into_pyobject(py)?);
+        return (c.price, out).into_pyobject(py);
     }
     clearing::validate(b, q, demand, &rules)?;
     let bid_arrays = demand_bids.map(|d| demand_bids_arg(d, 1)).transpose()?;
