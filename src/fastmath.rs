@@ -40,17 +40,28 @@ const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
 const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 const INV_LN2: f64 = f64::from_bits(0x3ff7_1547_652b_82fe);
 
+/// `v.round()` (half away from zero) for `0 <= v < 2^52`, inline: x86_64's
+/// baseline has no rounding instruction, so `f64::round` is a libm call.
+/// `v` minus its integer part is exact in this range, so the comparison
+/// with 0.5 decides exactly as `round` does.
+#[inline(always)]
+fn round_nonneg(v: f64) -> i64 {
+    let t = v as i64;
+    t + ((v - t as f64) >= 0.5) as i64
+}
+
 /// `expm1(y)` for `0 <= y <= 60`.
 #[inline(always)]
 fn expm1_nonneg(y: f64) -> f64 {
     if y < HALF_LN2 {
         return y + taylor_tail(y);
     }
-    let k = (y * INV_LN2).round();
+    let ki = round_nonneg(y * INV_LN2);
+    let k = ki as f64;
     let r = (y - k * LN2_HI) - k * LN2_LO;
     let er = 1.0 + (r + taylor_tail(r));
     // 2^k for 0 <= k <= 87: exact, built from the exponent bits.
-    let scale = f64::from_bits(((k as i64 + 1023) as u64) << 52);
+    let scale = f64::from_bits(((ki + 1023) as u64) << 52);
     er * scale - 1.0
 }
 
@@ -75,6 +86,18 @@ mod tests {
             return 0;
         }
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+    }
+
+    #[test]
+    fn inline_round_is_round() {
+        let mut cases = vec![0.0, 0.5, 1.5, 2.5, 0.499_999_999_999_999_94, 86.5, 87.0];
+        for i in 0..200_000 {
+            let v = i as f64 * 0.000_437;
+            cases.extend([v, v.next_up(), f64::from(i % 90) + 0.5]);
+        }
+        for v in cases {
+            assert_eq!(round_nonneg(v) as f64, v.round(), "{v}");
+        }
     }
 
     #[test]
