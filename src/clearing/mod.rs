@@ -99,6 +99,7 @@ pub struct Rules {
 }
 
 impl Rules {
+    #[inline]
     pub fn validate(&self) -> Result<()> {
         let finite = |p: Option<f64>| p.is_none_or(f64::is_finite);
         let ordered = match (self.price_floor, self.price_cap) {

@@ -298,6 +298,7 @@ pub(crate) fn actions_arg<'py>(obj: &Bound<'py, PyAny>, ndim: usize) -> PyResult
 
 /// The elements of an array from [`array_arg`]. Sound while the GIL is held
 /// and no other code writes the array.
+#[inline]
 pub(crate) fn elems<'a, T: Element>(a: &'a Bound<'_, PyArrayDyn<T>>) -> &'a [T] {
     // SAFETY: array_arg returned a C-contiguous array; the caller holds it.
     unsafe { a.as_slice().expect("array_arg gives contiguous arrays") }
