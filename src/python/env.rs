@@ -1,6 +1,6 @@
 use super::opponents::PyOpponents;
 use super::scenario::{scenario_arg, PyScenario};
-use super::{actions_arg, borrow_env, expect_shape, filled, py_float, same_float, seed_arg};
+use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
 use crate::clearing::TieRule;
 use crate::env::{Market, MarketEnv, Record, Snapshot, StepInfo};
 use crate::observe::Observer;
@@ -91,18 +91,14 @@ fn record_dict<'py>(
 }
 
 /// A step's `info` scalars: `price`, `demand`, `shortfall` and
-/// `average_paid` (one float object for the price and an equal average, and
-/// the shared zero for no shortfall: floats are immutable).
+/// `average_paid` (new float objects: sharing one costs more than it saves).
+#[inline]
 fn info_dict<'py>(py: Python<'py>, info: &StepInfo) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    let price = py_float(py, info.price);
-    dict.set_item(intern!(py, "price"), &price)?;
-    dict.set_item(intern!(py, "demand"), py_float(py, info.demand))?;
-    dict.set_item(intern!(py, "shortfall"), py_float(py, info.shortfall))?;
-    dict.set_item(
-        intern!(py, "average_paid"),
-        same_float(py, &price, info.average_paid),
-    )?;
+    dict.set_item(intern!(py, "price"), info.price)?;
+    dict.set_item(intern!(py, "demand"), info.demand)?;
+    dict.set_item(intern!(py, "shortfall"), info.shortfall)?;
+    dict.set_item(intern!(py, "average_paid"), info.average_paid)?;
     Ok(dict)
 }
 
@@ -291,9 +287,11 @@ impl PyMarketEnv {
             intern!(py, "cleared"),
             intern!(py, "demand"),
         );
-        let price = py_float(py, info.price);
-        let demand = py_float(py, info.demand);
-        let average_paid = same_float(py, &price, info.average_paid);
+        let (price, demand, average_paid) = (
+            info.price.into_bound_py_any(py)?,
+            info.demand.into_bound_py_any(py)?,
+            info.average_paid.into_bound_py_any(py)?,
+        );
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
         for (i, name) in agents.iter().enumerate() {

@@ -17,7 +17,7 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyFloat, PyTuple};
+use pyo3::types::PyTuple;
 
 impl From<MarketError> for PyErr {
     fn from(e: MarketError) -> PyErr {
@@ -365,33 +365,6 @@ pub(crate) fn borrow_env<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_s
              use one env per thread (or guard it with a lock)"
         ))
     })
-}
-
-/// A Python float for `x`; +0.0 is one cached object (floats are
-/// immutable, so sharing it is invisible).
-pub(crate) fn py_float(py: Python<'_>, x: f64) -> Bound<'_, PyFloat> {
-    static ZERO: PyOnceLock<Py<PyFloat>> = PyOnceLock::new();
-    if x.to_bits() == 0 {
-        ZERO.get_or_init(py, || PyFloat::new(py, 0.0).unbind())
-            .bind(py)
-            .clone()
-    } else {
-        PyFloat::new(py, x)
-    }
-}
-
-/// `made` (a float already built for some value) again when `x` has the
-/// same bits, else a new float for `x`.
-pub(crate) fn same_float<'py>(
-    py: Python<'py>,
-    made: &Bound<'py, PyFloat>,
-    x: f64,
-) -> Bound<'py, PyFloat> {
-    if made.value().to_bits() == x.to_bits() {
-        made.clone()
-    } else {
-        py_float(py, x)
-    }
 }
 
 pub(crate) fn tuple<'py>(
