@@ -105,24 +105,7 @@ fn clear<'py>(
     price_floor: Option<f64>,
     mechanism: Option<&str>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    // Floats and ints directly; other objects only if they are real numbers.
-    let real = demand.is_exact_instance_of::<pyo3::types::PyFloat>()
-        || demand.is_exact_instance_of::<pyo3::types::PyInt>()
-        || ((demand.hasattr("__float__")? || demand.hasattr("__index__")?)
-            && !demand.is_instance_of::<pyo3::types::PyComplex>());
-    let demand: f64 = if !real {
-        return Err(PyTypeError::new_err(format!(
-            "demand must be a real number (MW), got {}",
-            demand.repr().map(|r| r.to_string()).unwrap_or_default()
-        )));
-    } else {
-        demand.extract().map_err(|_| {
-            PyValueError::new_err(format!(
-                "demand must be a number (MW), got {}",
-                demand.repr().map(|r| r.to_string()).unwrap_or_default()
-            ))
-        })?
-    };
+    let demand = demand_arg(demand)?;
     let rules = rules(tie_rule, shortage_price, price_cap, price_floor, mechanism)?;
     let b = array_arg::<f64>(bids, "bids", 1)?;
     let q = array_arg::<f64>(quantities, "quantities", 1)?;
@@ -135,6 +118,63 @@ fn clear<'py>(
         })?;
         return (c.price, out).into_pyobject(py);
     }
+    clear_design(
+        py,
+        b,
+        q,
+        demand,
+        &rules,
+        demand_bids,
+        mechanism.is_some(),
+        out,
+    )
+}
+
+/// `demand` as MW: a float or int directly, other objects only if they are
+/// real numbers (TypeError for complex, strings and the like).
+#[inline]
+fn demand_arg(demand: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if let Ok(f) = demand.cast_exact::<pyo3::types::PyFloat>() {
+        return Ok(f.value());
+    }
+    demand_slow(demand)
+}
+
+#[cold]
+#[inline(never)]
+fn demand_slow(demand: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let real = demand.is_exact_instance_of::<pyo3::types::PyInt>()
+        || ((demand.hasattr("__float__")? || demand.hasattr("__index__")?)
+            && !demand.is_instance_of::<pyo3::types::PyComplex>());
+    if !real {
+        return Err(PyTypeError::new_err(format!(
+            "demand must be a real number (MW), got {}",
+            demand.repr().map(|r| r.to_string()).unwrap_or_default()
+        )));
+    }
+    demand.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "demand must be a number (MW), got {}",
+            demand.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+/// [`clear`] with demand bids, a cap or floor, or a mechanism (out of line,
+/// so that the plain call stays small).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn clear_design<'py>(
+    py: Python<'py>,
+    b: &[f64],
+    q: &[f64],
+    demand: f64,
+    rules: &Rules,
+    demand_bids: Option<&Bound<'py, PyAny>>,
+    with_paid: bool,
+    out: Bound<'py, PyArray1<f64>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let rules = *rules;
     clearing::validate(b, q, demand, &rules)?;
     let bid_arrays = demand_bids.map(|d| demand_bids_arg(d, 1)).transpose()?;
     let (bid_p, bid_q): (Vec<f64>, &[f64]) = match &bid_arrays {
@@ -171,7 +211,7 @@ fn clear<'py>(
         clearing::spread_served(bid_q, &group_of, &groups, &served_g, &mut served);
         items.push(PyArray1::from_vec(py, served).into_any());
     }
-    if mechanism.is_some() {
+    if with_paid {
         let mut paid = vec![0.0; clipped.len()];
         rules.mechanism.settle(c.price, &clipped, &mut paid);
         items.push(PyArray1::from_vec(py, paid).into_any());
