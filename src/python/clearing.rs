@@ -123,7 +123,7 @@ fn clear<'py>(
         b,
         q,
         demand,
-        &rules,
+        rules,
         demand_bids,
         mechanism.is_some(),
         out,
@@ -169,12 +169,11 @@ fn clear_design<'py>(
     b: &[f64],
     q: &[f64],
     demand: f64,
-    rules: &Rules,
+    rules: Rules,
     demand_bids: Option<&Bound<'py, PyAny>>,
     with_paid: bool,
     out: Bound<'py, PyArray1<f64>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let rules = *rules;
     clearing::validate(b, q, demand, &rules)?;
     let bid_arrays = demand_bids.map(|d| demand_bids_arg(d, 1)).transpose()?;
     let (bid_p, bid_q): (Vec<f64>, &[f64]) = match &bid_arrays {
