@@ -33,6 +33,9 @@ pub(super) fn clear(
                 &mut ws.small,
                 |q| q,
                 |s| s >= d,
+                // Checked above (on the float total); a sum short of it
+                // fails the proof below.
+                false,
             );
             if let Some(m) = m.filter(|m| fast::certain(n, summary.qmax, demand, m.below, m.at)) {
                 return finish(bids, quantities, demand, cleared, m.price, m.below, m.at);
@@ -72,6 +75,7 @@ fn exact(
             &mut ws.keys,
             |q| units.of(q),
             |s| units.met(s),
+            true,
         )
         .map(|m| (m.price, sums_below_and_at(bids, quantities, m.price)))
         .map(|(p, (below, at))| (p, below, at))

@@ -25,6 +25,10 @@ pub(super) const HISTS: usize = 4;
 
 /// The marginal price, or `None` when all offers together do not meet the
 /// demand (`met` on their total weight). Offers weigh `weigh(quantity)`.
+/// With `check_total` false the caller vouches that the total meets the
+/// demand, and the few-offers path skips adding it up (a float total is a
+/// chain of dependent adds); should it fall short after all, the last price
+/// comes back with weights that do not meet the demand.
 ///
 /// Offers fall into equal-width price buckets over `[lo, hi]`; one pass adds
 /// up each bucket's weight, a scan finds the bucket where the cumulative
@@ -43,6 +47,7 @@ pub(super) fn select_by_buckets<W: Weight>(
     keys: &mut Vec<(f64, W)>,
     weigh: impl Fn(f64) -> W,
     met: impl Fn(W) -> bool + Copy,
+    check_total: bool,
 ) -> Option<Marginal<W>> {
     let n = bids.len();
     let nb = bucket_count(n);
@@ -53,13 +58,13 @@ pub(super) fn select_by_buckets<W: Weight>(
     };
     let Some(buckets) = buckets else {
         let keys = grow(keys, n);
-        let mut total = W::default();
         for (k, (&b, &q)) in keys.iter_mut().zip(bids.iter().zip(quantities)) {
-            let w = weigh(q);
-            *k = (b, w);
-            total += w;
+            *k = (b, weigh(q));
         }
-        return met(total).then(|| select_marginal(keys, W::default(), met));
+        if check_total && !met(keys.iter().fold(W::default(), |t, k| t + k.1)) {
+            return None;
+        }
+        return Some(select_marginal(keys, W::default(), met));
     };
     let slots = grow(slots, n);
     buckets.fill(bids, slots);
