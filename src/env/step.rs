@@ -36,22 +36,41 @@ fn offer_from(s: &Scenario, i: usize, a0: f32, th: f64) -> (f64, f64) {
     )
 }
 
-/// [`offer`] of every generator of a one-block market into `bids` and
-/// `offered`, two generators at a time ([`crate::fastmath::tanh2`]: the same
-/// bits as one at a time).
+/// Every offer of a market into `bids` and `offered`: [`offer`] with one
+/// block per generator (`k` = 1), else [`block_offer`] (offer `j` is a block
+/// of generator `j / k`). Two offers at a time
+/// ([`crate::fastmath::tanh2`]: the same bits as one at a time).
 #[inline]
-fn offers_into(s: &Scenario, actions: &[f32], bids: &mut [f64], offered: &mut [f64]) {
+fn offers_into(s: &Scenario, k: usize, actions: &[f32], bids: &mut [f64], offered: &mut [f64]) {
+    if k == 1 {
+        offer_pairs(actions, bids, offered, |j, a0, th| offer_from(s, j, a0, th));
+    } else {
+        offer_pairs(actions, bids, offered, |j, a0, th| {
+            let (b, q) = offer_from(s, j / k, a0, th);
+            (b, q / s.segments as f64)
+        });
+    }
+}
+
+/// `one(j, a0, tanh(price_action(a1)))` for every offer `j`, two at a time.
+#[inline(always)]
+fn offer_pairs(
+    actions: &[f32],
+    bids: &mut [f64],
+    offered: &mut [f64],
+    one: impl Fn(usize, f32, f64) -> (f64, f64),
+) {
     let pairs = actions.chunks_exact(4);
     let rest = pairs.remainder();
-    let mut i = 0;
+    let mut j = 0;
     for a in pairs {
         let (t0, t1) = crate::fastmath::tanh2(price_action(a[1]), price_action(a[3]));
-        (bids[i], offered[i]) = offer_from(s, i, a[0], t0);
-        (bids[i + 1], offered[i + 1]) = offer_from(s, i + 1, a[2], t1);
-        i += 2;
+        (bids[j], offered[j]) = one(j, a[0], t0);
+        (bids[j + 1], offered[j + 1]) = one(j + 1, a[2], t1);
+        j += 2;
     }
     if let [a0, a1] = *rest {
-        (bids[i], offered[i]) = offer(s, i, a0, a1);
+        (bids[j], offered[j]) = one(j, a0, crate::fastmath::tanh(price_action(a1)));
     }
 }
 
@@ -177,13 +196,7 @@ pub fn step_market(
     let s = &m.scenario;
     let t = *st.t;
     let k = m.segments;
-    if k == 1 {
-        offers_into(s, actions, &mut sc.bids, &mut sc.offered);
-    } else {
-        for (j, a) in actions.chunks_exact(2).enumerate() {
-            (sc.bids[j], sc.offered[j]) = block_offer(s, j / k, a[0], a[1]);
-        }
-    }
+    offers_into(s, k, actions, &mut sc.bids, &mut sc.offered);
     m.rules.clip_all(&mut sc.bids);
     if let Some(l) = &m.limits {
         let lf = m.load_factors(st.availability, t);
