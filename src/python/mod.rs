@@ -17,7 +17,7 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 impl From<MarketError> for PyErr {
     fn from(e: MarketError) -> PyErr {
@@ -365,6 +365,12 @@ pub(crate) fn borrow_env<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_s
              use one env per thread (or guard it with a lock)"
         ))
     })
+}
+
+/// Item `k` of a pickled state dict (ValueError naming it when missing).
+pub(crate) fn state_item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(k)?
+        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
 }
 
 pub(crate) fn tuple<'py>(

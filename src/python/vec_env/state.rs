@@ -54,10 +54,7 @@ impl PyVecMarketEnv {
     }
 }
 
-fn item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
-    d.get_item(k)?
-        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
-}
+use crate::python::state_item as item;
 
 fn vec_of<T: Element + Copy>(d: &Bound<'_, PyDict>, k: &str, len: usize) -> PyResult<Vec<T>> {
     let a: numpy::PyReadonlyArray1<'_, T> = item(d, k)?.extract()?;

@@ -1,17 +1,18 @@
+mod agents;
+mod state;
+
 use super::opponents::PyOpponents;
 use super::scenario::{scenario_arg, PyScenario};
 use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
 use crate::clearing::TieRule;
-use crate::env::{Market, MarketEnv, Record, Snapshot, StepInfo};
+use crate::env::{Market, MarketEnv, Record, StepInfo};
 use crate::observe::Observer;
-use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods, ToPyArray,
-};
+use agents::{action_pair, agent_blocks, distinct_names, plain_pair};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, ToPyArray};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
-use std::sync::Arc;
 
 /// One electricity market with N generators, stepped hour by hour (arrays in,
 /// arrays out: the fastest single-market API).
@@ -485,39 +486,7 @@ impl PyMarketEnv {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let s = self.env.snapshot();
-        let state = PyDict::new(py);
-        state.set_item("rng_seed", PyBytes::new(py, &s.rng_seed))?;
-        state.set_item("rng_stream", s.rng_stream)?;
-        state.set_item("rng_word_pos", s.rng_word_pos)?;
-        state.set_item("t", s.t)?;
-        state.set_item("demand", s.demand.to_pyarray(py))?;
-        state.set_item("last_price", s.last_price)?;
-        state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
-        state.set_item("availability", s.availability.to_pyarray(py))?;
-        let r = &s.record;
-        state.set_item("bids", r.bids.to_pyarray(py))?;
-        state.set_item("offered", r.offered.to_pyarray(py))?;
-        state.set_item("cleared", r.cleared.to_pyarray(py))?;
-        state.set_item("rewards", r.rewards.to_pyarray(py))?;
-        state.set_item("prices", r.prices.to_pyarray(py))?;
-        state.set_item("record_demand", r.demand.to_pyarray(py))?;
-        let restore = py
-            .import("powermarket._core")?
-            .getattr("_restore_market_env")?;
-        let args = PyTuple::new(
-            py,
-            [
-                PyScenario {
-                    inner: self.env.scenario().clone(),
-                }
-                .into_bound_py_any(py)?,
-                self.observer.name().into_bound_py_any(py)?,
-                self.tie_rule.name().into_bound_py_any(py)?,
-                state.into_any(),
-            ],
-        )?;
-        Ok((restore, args))
+        state::reduce(self, py)
     }
 
     fn __repr__(&self) -> String {
@@ -531,172 +500,8 @@ impl PyMarketEnv {
     }
 }
 
-/// True when `agents` is exactly `["gen_0", ..., "gen_{N-1}"]`, the names in
-/// index order (so no name is missing or repeated). No allocation.
-fn distinct_names(agents: &Bound<'_, PyList>) -> PyResult<bool> {
-    for (i, item) in agents.iter().enumerate() {
-        let Ok(s) = item.cast::<pyo3::types::PyString>() else {
-            return Ok(false);
-        };
-        let name = s.to_str()?;
-        let ok = name
-            .strip_prefix("gen_")
-            .and_then(|d| d.parse::<usize>().ok())
-            .is_some_and(|k| {
-                let digits = &name[4..];
-                k == i
-                    && digits.bytes().all(|c| c.is_ascii_digit())
-                    && (digits.len() == 1 || !digits.starts_with('0'))
-            });
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// Two finite numbers from a plain action: a 1-D float32/float64 array of
-/// length 2, or a list/tuple of two floats or ints. `None` for anything else.
-fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
-    let array = super::is_plain_ndarray(action);
-    let pair = if let Some(a) = action.cast::<PyArray1<f32>>().ok().filter(|_| array) {
-        let ro = a.try_readonly().ok()?;
-        let v = ro.as_array();
-        (v.len() == 2).then(|| [v[0] as f64, v[1] as f64])?
-    } else if let Some(a) = action.cast::<PyArray1<f64>>().ok().filter(|_| array) {
-        let ro = a.try_readonly().ok()?;
-        let v = ro.as_array();
-        (v.len() == 2).then(|| [v[0], v[1]])?
-    } else if action.is_exact_instance_of::<PyList>() || action.is_exact_instance_of::<PyTuple>() {
-        let seq = action.cast::<pyo3::types::PySequence>().ok()?;
-        if seq.len().ok()? != 2 {
-            return None;
-        }
-        let mut out = [0.0; 2];
-        for (k, o) in out.iter_mut().enumerate() {
-            let x = seq.get_item(k).ok()?;
-            *o = if x.is_exact_instance_of::<pyo3::types::PyFloat>() {
-                x.extract::<f64>().ok()?
-            } else if x.is_exact_instance_of::<pyo3::types::PyInt>() {
-                // Ints NumPy would not make a number array of: general path.
-                x.extract::<i64>().ok()? as f64
-            } else {
-                return None;
-            };
-        }
-        out
-    } else {
-        return None;
-    };
-    pair.iter().all(|x| x.is_finite()).then_some(pair)
-}
-
-/// Two finite-or-not numbers from one agent's action: a float32/float64
-/// array of shape (2,), or any sequence of two numbers. `None` if malformed.
-fn action_pair(act: &Bound<'_, PyAny>) -> PyResult<Option<[f32; 2]>> {
-    if super::is_plain_ndarray(act) {
-        if let Ok(a) = act.cast::<PyArray1<f32>>() {
-            if a.len() != 2 {
-                return Ok(None);
-            }
-            if let Ok(ro) = a.try_readonly() {
-                let v = ro.as_array();
-                return Ok(Some([v[0], v[1]]));
-            }
-        }
-    }
-    match actions_arg(act, 1) {
-        Ok(a) => {
-            let v = a.values();
-            Ok((v.len() == 2).then(|| [v[0], v[1]]))
-        }
-        // Not numbers at all (str, complex, masked, ...): TypeError as everywhere.
-        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(act.py()) => Err(e),
-        Err(_) => Ok(None),
-    }
-}
-
-/// One agent's K blocks, shape (K, 2), as 2K float32 values (not yet
-/// checked for finiteness: the env step names a bad value).
-fn agent_blocks(act: &Bound<'_, PyAny>, k: usize) -> PyResult<Vec<f32>> {
-    let py = act.py();
-    let a = actions_arg(act, 2).map_err(|e| {
-        if e.is_instance_of::<PyValueError>(py) {
-            PyValueError::new_err(format!(
-                "expected shape ({k}, 2), [a0, a1] per offer block: {}",
-                e.value(py)
-            ))
-        } else {
-            e
-        }
-    })?;
-    expect_shape("actions", a.shape(), &[k, 2])?;
-    Ok(a.values().to_vec())
-}
-
-fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
-    let v = d
-        .get_item(k)?
-        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))?;
-    let a: PyReadonlyArray1<'py, T> = v.extract()?;
-    Ok(a.as_slice()?.to_vec())
-}
-
-/// Rebuild a pickled MarketEnv (internal).
-#[pyfunction]
-fn _restore_market_env(
-    scenario: &Bound<'_, PyScenario>,
-    observer: &str,
-    tie_rule: &str,
-    state: &Bound<'_, PyDict>,
-) -> PyResult<PyMarketEnv> {
-    let observer = Observer::parse(observer)?;
-    let tie_rule = TieRule::parse(tie_rule)?;
-    let market = Arc::new(Market::new(
-        scenario.get().inner.clone(),
-        observer,
-        tie_rule,
-    )?);
-    let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
-        state
-            .get_item(k)?
-            .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
-    };
-    let seed_bytes: Vec<u8> = get("rng_seed")?.extract()?;
-    let rng_seed: [u8; 32] = seed_bytes
-        .try_into()
-        .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
-    let snap = Snapshot {
-        rng_seed,
-        rng_stream: get("rng_stream")?.extract()?,
-        rng_word_pos: get("rng_word_pos")?.extract()?,
-        t: get("t")?.extract()?,
-        demand: vec_item(state, "demand")?,
-        last_price: get("last_price")?.extract()?,
-        last_cleared: vec_item(state, "last_cleared")?,
-        availability: vec_item(state, "availability")?,
-        record: Record {
-            bids: vec_item(state, "bids")?,
-            offered: vec_item(state, "offered")?,
-            cleared: vec_item(state, "cleared")?,
-            // Derived from the rest by `MarketEnv::record`.
-            paid: Vec::new(),
-            average_paid: Vec::new(),
-            rewards: vec_item(state, "rewards")?,
-            prices: vec_item(state, "prices")?,
-            demand: vec_item(state, "record_demand")?,
-        },
-    };
-    Ok(PyMarketEnv {
-        env: MarketEnv::restore(market, snap)?,
-        observer,
-        tie_rule,
-        single: Default::default(),
-    })
-}
-
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMarketEnv>()?;
-    m.add_function(wrap_pyfunction!(_restore_market_env, m)?)?;
+    m.add_function(wrap_pyfunction!(state::_restore_market_env, m)?)?;
     Ok(())
 }
