@@ -34,12 +34,11 @@ fmt: ## Format Rust and Python sources
 
 lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --features python --lib -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples
 
 test-rust: ## cargo test on the pure core (debug build: debug assertions on)
-	cargo test
+	cargo test -p powermarket
 
 test-python: develop ## pytest (default suite; integration tests excluded) and stubtest
 	$(PY) -m pytest -q
@@ -57,7 +56,7 @@ fuzz: develop ## Long run of the stateful property tests (FUZZ_EXAMPLES, FUZZ_ST
 	PM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PM_FUZZ_STEPS=$(FUZZ_STEPS) $(PY) -m pytest -q tests/test_stateful.py
 
 bench-rust: ## criterion benches of the core
-	cargo bench
+	cargo bench -p powermarket
 
 bench: develop ## Python side-by-side benchmarks (prints tables)
 	$(PY) benches/bench_clear.py

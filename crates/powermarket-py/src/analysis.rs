@@ -1,14 +1,15 @@
-//! Bindings of `crate::analysis`: convert, validate, copy the inputs into
+//! Bindings of `powermarket::analysis`: convert, validate, copy the inputs into
 //! Rust-owned memory, release the GIL, hand the results to NumPy.
 
 use super::scenario::scenario_arg;
 use super::{actions_arg, array_arg, elems, expect_shape};
-use crate::analysis::{self, Grid};
-use crate::clearing::TieRule;
-use crate::env::Market;
-use crate::error::agent_name;
-use crate::observe::Observer;
+use crate::Core;
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::analysis::{self, Grid};
+use powermarket::clearing::TieRule;
+use powermarket::env::Market;
+use powermarket::error::agent_name;
+use powermarket::observe::Observer;
 use pyo3::exceptions::{PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -65,12 +66,14 @@ fn competitive<'py>(
     tie_rule: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = scenario_arg(Some(scenario))?;
-    let rules = s.rules(TieRule::parse(tie_rule)?);
+    let rules = s.rules(TieRule::parse(tie_rule).py()?);
     let demand = match demand {
         Some(d) if !d.is_none() => Some(vec_arg(d, "demand")?),
         _ => None,
     };
-    let out = py.detach(|| analysis::competitive(&s, &rules, demand.as_deref()))?;
+    let out = py
+        .detach(|| analysis::competitive(&s, &rules, demand.as_deref()))
+        .py()?;
     let (t, n) = (out.price.len(), s.n());
     let d = PyDict::new(py);
     d.set_item("price", PyArray1::from_vec(py, out.price))?;
@@ -112,16 +115,18 @@ fn market_power<'py>(
         }
         _ => None,
     };
-    let out = py.detach(|| {
-        analysis::market_power(
-            &s,
-            &bids,
-            &cleared,
-            &prices,
-            &demand,
-            availability.as_deref(),
-        )
-    })?;
+    let out = py
+        .detach(|| {
+            analysis::market_power(
+                &s,
+                &bids,
+                &cleared,
+                &prices,
+                &demand,
+                availability.as_deref(),
+            )
+        })
+        .py()?;
     let d = PyDict::new(py);
     d.set_item("rsi", array(py, out.rsi, &[t, n])?)?;
     d.set_item("pivotal", array(py, out.pivotal, &[t, n])?)?;
@@ -154,8 +159,9 @@ fn exploitability_of_play<'py>(
     let market = Market::new(
         scenario_arg(Some(scenario))?,
         Observer::Simple,
-        TieRule::parse(tie_rule)?,
-    )?;
+        TieRule::parse(tie_rule).py()?,
+    )
+    .py()?;
     let (n, t) = (market.n(), market.horizon());
     let a = actions_arg(actions, 4)?;
     let e = a.shape()[0];
@@ -197,9 +203,11 @@ fn exploitability_of_play<'py>(
         withheld: &withheld,
         price_action: &price_action,
     };
-    let x = py.detach(|| {
-        analysis::exploitability(&market, &acts, &demand, availability.as_deref(), e, &grid)
-    })?;
+    let x = py
+        .detach(|| {
+            analysis::exploitability(&market, &acts, &demand, availability.as_deref(), e, &grid)
+        })
+        .py()?;
     let eur = analysis::eur_per_day(&market);
     let nash_conv = x.nash_conv();
     let in_eur = |v: &[f64]| v.iter().map(|r| r * eur).collect::<Vec<_>>();
@@ -242,7 +250,9 @@ fn pure_nash<'py>(
     let grid = vec_arg(prices_grid, "prices_grid")?;
     let capacities = vec_arg(capacities, "capacities")?;
     let costs = vec_arg(costs, "costs")?;
-    let eq = py.detach(|| analysis::pure_nash(&grid, &capacities, &costs, demand, price_cap))?;
+    let eq = py
+        .detach(|| analysis::pure_nash(&grid, &capacities, &costs, demand, price_cap))
+        .py()?;
     let (k, n) = (eq.len(), eq.n);
     let d = PyDict::new(py);
     d.set_item("bids", array(py, eq.bids, &[k, n])?)?;
@@ -267,7 +277,9 @@ fn cournot<'py>(
     let b = number(b, "b", "€/MWh per MW")?;
     let costs = vec_arg(costs, "costs")?;
     let capacities = vec_arg(capacities, "capacities")?;
-    let (p, q) = py.detach(|| analysis::cournot(a, b, &costs, &capacities))?;
+    let (p, q) = py
+        .detach(|| analysis::cournot(a, b, &costs, &capacities))
+        .py()?;
     Ok((p, PyArray1::from_vec(py, q)))
 }
 

@@ -1,8 +1,9 @@
 use super::array_arg;
 use super::elems;
-use crate::clearing::Mechanism;
-use crate::scenario::Scenario;
+use crate::Core;
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
+use powermarket::clearing::Mechanism;
+use powermarket::scenario::Scenario;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -156,7 +157,7 @@ fn demand_bids_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(f64, f64)>> 
 }
 
 fn mechanism_arg(name: Option<&str>) -> PyResult<Mechanism> {
-    Ok(name.map(str::parse).transpose()?.unwrap_or_default())
+    Ok(name.map(str::parse).transpose().py()?.unwrap_or_default())
 }
 
 #[pymethods]
@@ -209,7 +210,7 @@ impl PyScenario {
             ramp_costs: opt_vec_arg(ramp_costs, "ramp_costs")?,
         };
         Ok(PyScenario {
-            inner: inner.validated()?,
+            inner: inner.validated().py()?,
         })
     }
 
@@ -220,7 +221,7 @@ impl PyScenario {
     fn default(n: Option<&Bound<'_, PyAny>>, t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
         Ok(PyScenario {
-            inner: Scenario::default_preset(n, t)?,
+            inner: Scenario::default_preset(n, t).py()?,
         })
     }
 
@@ -242,7 +243,7 @@ impl PyScenario {
             _ => 2,
         };
         Ok(PyScenario {
-            inner: Scenario::competitive(n, t, rate)?,
+            inner: Scenario::competitive(n, t, rate).py()?,
         })
     }
 
@@ -253,7 +254,7 @@ impl PyScenario {
     fn weekly(n: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let n = size(n, "n", 5)?;
         Ok(PyScenario {
-            inner: Scenario::weekly(n)?,
+            inner: Scenario::weekly(n).py()?,
         })
     }
 
@@ -267,7 +268,7 @@ impl PyScenario {
     #[staticmethod]
     fn advanced() -> PyResult<Self> {
         Ok(PyScenario {
-            inner: Scenario::advanced()?,
+            inner: Scenario::advanced().py()?,
         })
     }
 
@@ -365,7 +366,7 @@ impl PyScenario {
             ramp_costs: opt_vec_arg(item("ramp_costs")?.as_ref(), "ramp_costs")?,
         };
         Ok(PyScenario {
-            inner: inner.validated()?,
+            inner: inner.validated().py()?,
         })
     }
 
@@ -506,7 +507,7 @@ impl PyScenario {
         inner.price_floor = Some(EUPHEMIA_FLOOR);
         inner.price_cap = Some(EUPHEMIA_CAP);
         Ok(PyScenario {
-            inner: inner.validated()?,
+            inner: inner.validated().py()?,
         })
     }
 
@@ -583,8 +584,8 @@ impl PyScenario {
 /// `None` → the default preset; a Scenario → its value.
 pub(crate) fn scenario_arg(s: Option<&Bound<'_, PyAny>>) -> PyResult<Scenario> {
     match s {
-        None => Ok(Scenario::default_preset(5, 24)?),
-        Some(s) if s.is_none() => Ok(Scenario::default_preset(5, 24)?),
+        None => Ok(Scenario::default_preset(5, 24).py()?),
+        Some(s) if s.is_none() => Ok(Scenario::default_preset(5, 24).py()?),
         Some(s) => {
             if let Ok(sc) = s.cast::<PyScenario>() {
                 Ok(sc.get().inner.clone())

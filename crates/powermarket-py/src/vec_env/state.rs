@@ -3,12 +3,13 @@
 
 use super::buffers::Outputs;
 use super::PyVecMarketEnv;
-use crate::clearing::TieRule;
-use crate::env::Market;
-use crate::observe::Observer;
-use crate::python::scenario::{scenario_arg, PyScenario};
-use crate::vec_env::{VecMarketEnv, VecSnapshot};
+use crate::scenario::{scenario_arg, PyScenario};
+use crate::Core;
 use numpy::{Element, ToPyArray};
+use powermarket::clearing::TieRule;
+use powermarket::env::Market;
+use powermarket::observe::Observer;
+use powermarket::vec_env::{VecMarketEnv, VecSnapshot};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -54,7 +55,7 @@ impl PyVecMarketEnv {
     }
 }
 
-use crate::python::state_item as item;
+use crate::state_item as item;
 
 fn vec_of<T: Element + Copy>(d: &Bound<'_, PyDict>, k: &str, len: usize) -> PyResult<Vec<T>> {
     let a: numpy::PyReadonlyArray1<'_, T> = item(d, k)?.extract()?;
@@ -70,14 +71,10 @@ fn vec_of<T: Element + Copy>(d: &Bound<'_, PyDict>, k: &str, len: usize) -> PyRe
 
 pub(super) fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMarketEnv> {
     let scenario = item(d, "scenario")?;
-    let observer = Observer::parse(&item(d, "observer")?.extract::<String>()?)?;
-    let tie_rule = TieRule::parse(&item(d, "tie_rule")?.extract::<String>()?)?;
+    let observer = Observer::parse(&item(d, "observer")?.extract::<String>()?).py()?;
+    let tie_rule = TieRule::parse(&item(d, "tie_rule")?.extract::<String>()?).py()?;
     let num_threads: usize = item(d, "num_threads")?.extract()?;
-    let market = Arc::new(Market::new(
-        scenario_arg(Some(&scenario))?,
-        observer,
-        tie_rule,
-    )?);
+    let market = Arc::new(Market::new(scenario_arg(Some(&scenario))?, observer, tie_rule).py()?);
     let rngs = item(d, "rngs")?
         .extract::<Vec<(Vec<u8>, u64, u128)>>()?
         .into_iter()
@@ -98,11 +95,11 @@ pub(super) fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMa
         last_cleared: vec_of(d, "last_cleared", m * n)?,
         availability: vec_of(d, "availability", m * market.availability_len())?,
     };
-    let env = VecMarketEnv::restore(market, snap, num_threads)?;
+    let env = VecMarketEnv::restore(market, snap, num_threads).py()?;
     let mut this = PyVecMarketEnv::build(py, env, observer, tie_rule)?;
     let mut obs_out = std::mem::take(&mut this.out.obs);
     if !obs_out.is_empty() {
-        this.env.observe(&mut obs_out)?;
+        this.env.observe(&mut obs_out).py()?;
     }
     this.out = Outputs {
         obs: obs_out,

@@ -1,6 +1,6 @@
 //! The PettingZoo step's dict inputs: agent names and per-agent actions.
 
-use crate::python::{actions_arg, expect_shape};
+use crate::{actions_arg, expect_shape};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -33,7 +33,7 @@ pub(super) fn distinct_names(agents: &Bound<'_, PyList>) -> PyResult<bool> {
 /// Two finite numbers from a plain action: a 1-D float32/float64 array of
 /// length 2, or a list/tuple of two floats or ints. `None` for anything else.
 pub(super) fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
-    let array = crate::python::is_plain_ndarray(action);
+    let array = crate::is_plain_ndarray(action);
     let pair = if let Some(a) = action.cast::<PyArray1<f32>>().ok().filter(|_| array) {
         let ro = a.try_readonly().ok()?;
         let v = ro.as_array();
@@ -69,7 +69,7 @@ pub(super) fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
 /// Two finite-or-not numbers from one agent's action: a float32/float64
 /// array of shape (2,), or any sequence of two numbers. `None` if malformed.
 pub(super) fn action_pair(act: &Bound<'_, PyAny>) -> PyResult<Option<[f32; 2]>> {
-    if crate::python::is_plain_ndarray(act) {
+    if crate::is_plain_ndarray(act) {
         if let Ok(a) = act.cast::<PyArray1<f32>>() {
             if a.len() != 2 {
                 return Ok(None);

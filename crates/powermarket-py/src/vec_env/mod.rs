@@ -3,13 +3,14 @@ mod state;
 
 use super::scenario::{scenario_arg, PyScenario};
 use super::{actions_arg, borrow_env, count_arg, expect_shape, mask_arg, opt_count_arg, seeds_arg};
-use crate::clearing::TieRule;
-use crate::env::Market;
-use crate::error::{checked_size, try_zeros};
-use crate::observe::Observer;
-use crate::vec_env::VecMarketEnv;
+use crate::Core;
 use buffers::{publish, small_obs, usable, Outputs, Views};
 use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, ToPyArray};
+use powermarket::clearing::TieRule;
+use powermarket::env::Market;
+use powermarket::error::{checked_size, try_zeros};
+use powermarket::observe::Observer;
+use powermarket::vec_env::VecMarketEnv;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -91,11 +92,12 @@ impl PyVecMarketEnv {
         tie_rule: TieRule,
     ) -> PyResult<Self> {
         let (m, n, d) = (env.num_envs(), env.market().n(), env.market().obs_dim());
-        let out = Outputs::new(m, n, d)?;
+        let out = Outputs::new(m, n, d).py()?;
         let actions = try_zeros(
-            checked_size(m, env.market().action_len(), "num_envs")?,
+            checked_size(m, env.market().action_len(), "num_envs").py()?,
             "num_envs",
-        )?;
+        )
+        .py()?;
         Ok(PyVecMarketEnv {
             views: Views::new(py, m, n, d)?,
             out,
@@ -115,7 +117,7 @@ impl PyVecMarketEnv {
         // SAFETY: as in `publish`.
         let dst = unsafe { obs.as_slice_mut() }
             .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-        self.env.observe(dst)?;
+        self.env.observe(dst).py()?;
         Ok(obs)
     }
 
@@ -168,16 +170,16 @@ impl PyVecMarketEnv {
         num_threads: Option<&Bound<'_, PyAny>>,
         tie_rule: &str,
     ) -> PyResult<Self> {
-        let observer = Observer::parse(observer)?;
-        let tie_rule = TieRule::parse(tie_rule)?;
+        let observer = Observer::parse(observer).py()?;
+        let tie_rule = TieRule::parse(tie_rule).py()?;
         let num_envs = match num_envs {
             Some(v) if !v.is_none() => count_arg(v, "num_envs")?,
             _ => 1,
         };
         let num_threads = opt_count_arg(num_threads, "num_threads")?;
         let seeds = seeds_arg(seed, num_envs)?;
-        let market = Arc::new(Market::new(scenario_arg(scenario)?, observer, tie_rule)?);
-        let env = VecMarketEnv::new(market, num_envs, seeds, num_threads)?;
+        let market = Arc::new(Market::new(scenario_arg(scenario)?, observer, tie_rule).py()?);
+        let env = VecMarketEnv::new(market, num_envs, seeds, num_threads).py()?;
         Self::build(py, env, observer, tie_rule)
     }
 
@@ -213,10 +215,11 @@ impl PyVecMarketEnv {
         // state (a large batch's straight into NumPy memory, the GIL held).
         let obs = if small_obs(m * n * d) {
             this.env
-                .reset(seeds, mask.as_deref(), Some(&mut this.out.obs))?;
+                .reset(seeds, mask.as_deref(), Some(&mut this.out.obs))
+                .py()?;
             publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?
         } else {
-            this.env.reset(seeds, mask.as_deref(), None)?;
+            this.env.reset(seeds, mask.as_deref(), None).py()?;
             this.observe_into_view(py)?
         };
         this.out.final_mask.fill(false);
@@ -264,7 +267,7 @@ impl PyVecMarketEnv {
             this.actions.copy_from_slice(a.values());
         }
         let (env, acts, out) = (&mut this.env, &this.actions, &mut this.out);
-        py.detach(|| env.step(acts, out.buffers()))?;
+        py.detach(|| env.step(acts, out.buffers())).py()?;
         this.publish_step(py, false)?;
         let v = &this.views;
         let info = PyDict::new(py);

@@ -11,23 +11,36 @@ mod opponents;
 mod scenario;
 mod vec_env;
 
-use crate::error::MarketError;
-pub(crate) use crate::vec_env::Seeds;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::error::MarketError;
+pub(crate) use powermarket::vec_env::Seeds;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-impl From<MarketError> for PyErr {
-    fn from(e: MarketError) -> PyErr {
-        if e.is_misuse() {
-            PyRuntimeError::new_err(e.to_string())
-        } else if e.is_memory() {
-            PyMemoryError::new_err(e.to_string())
-        } else {
-            PyValueError::new_err(e.to_string())
-        }
+/// A core error as the Python exception it maps to. The core cannot
+/// implement `From<MarketError> for PyErr` (neither type is its own), so
+/// fallible core calls end in `.map_err(py_err)?` or [`Core::py`].
+pub(crate) fn py_err(e: MarketError) -> PyErr {
+    if e.is_misuse() {
+        PyRuntimeError::new_err(e.to_string())
+    } else if e.is_memory() {
+        PyMemoryError::new_err(e.to_string())
+    } else {
+        PyValueError::new_err(e.to_string())
+    }
+}
+
+/// `.py()?` on a core result: its error as a Python exception.
+pub(crate) trait Core<T> {
+    fn py(self) -> PyResult<T>;
+}
+
+impl<T> Core<T> for std::result::Result<T, MarketError> {
+    #[inline]
+    fn py(self) -> PyResult<T> {
+        self.map_err(py_err)
     }
 }
 
@@ -277,12 +290,12 @@ pub(crate) fn actions_arg<'py>(obj: &Bound<'py, PyAny>, ndim: usize) -> PyResult
     let wide = array_arg::<f64>(obj, "actions", ndim)?;
     let bounds = [
         (
-            crate::env::ACTION_LOW[0] as f64,
-            crate::env::ACTION_HIGH[0] as f64,
+            powermarket::env::ACTION_LOW[0] as f64,
+            powermarket::env::ACTION_HIGH[0] as f64,
         ),
         (
-            crate::env::ACTION_LOW[1] as f64,
-            crate::env::ACTION_HIGH[1] as f64,
+            powermarket::env::ACTION_LOW[1] as f64,
+            powermarket::env::ACTION_HIGH[1] as f64,
         ),
     ];
     let values = elems(&wide)
@@ -319,7 +332,7 @@ pub(crate) fn filled<'a, T: Element, D: numpy::ndarray::Dimension>(
 /// Per-agent observation bounds of a market as two (N, D) float32 arrays.
 pub(crate) fn bounds<'py>(
     py: Python<'py>,
-    market: &crate::env::Market,
+    market: &powermarket::env::Market,
 ) -> PyResult<(
     Bound<'py, numpy::PyArray2<f32>>,
     Bound<'py, numpy::PyArray2<f32>>,

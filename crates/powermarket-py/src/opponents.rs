@@ -1,9 +1,10 @@
 //! The built-in opponents of the Gymnasium fronts (`powermarket._core.Opponents`).
 
 use super::{expect_shape, seed_arg};
-use crate::error::MarketError;
-use crate::opponents::{Opponents, Strategy};
+use crate::Core;
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::error::MarketError;
+use powermarket::opponents::{Opponents, Strategy};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -51,7 +52,7 @@ fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
         MarketError::BadScalar { value, .. } => PyValueError::new_err(format!(
             "opponent for gen_{agent}: parameters must be finite, got {value}"
         )),
-        other => other.into(),
+        other => crate::py_err(other),
     })?;
     Ok(s)
 }
@@ -73,7 +74,7 @@ impl PyOpponents {
             .collect::<PyResult<Vec<_>>>()?;
         let num_markets = super::opt_count_arg(num_markets, "num_markets")?.unwrap_or(1);
         Ok(PyOpponents {
-            inner: Opponents::new(parsed, seed_arg(seed)?, num_markets)?,
+            inner: Opponents::new(parsed, seed_arg(seed)?, num_markets).py()?,
             max_bid_delta,
         })
     }
@@ -86,8 +87,8 @@ impl PyOpponents {
         let m = self.inner.num_markets();
         let mask = super::mask_arg(mask, m)?;
         match super::seeds_arg(Some(seed), m)? {
-            super::Seeds::Base(Some(s)) => self.inner.reseed(s, mask.as_deref())?,
-            super::Seeds::PerMarket(list) => self.inner.reseed_each(&list, mask.as_deref())?,
+            super::Seeds::Base(Some(s)) => self.inner.reseed(s, mask.as_deref()).py()?,
+            super::Seeds::PerMarket(list) => self.inner.reseed_each(&list, mask.as_deref()).py()?,
             super::Seeds::Base(None) => {
                 return Err(PyValueError::new_err(
                     "seed: reseed needs an int or a list of ints",
@@ -168,7 +169,8 @@ impl PyOpponents {
         }
         let mut rw = writable(actions)?;
         self.inner
-            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta, k)?;
+            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta, k)
+            .py()?;
         Ok(())
     }
 
@@ -213,7 +215,7 @@ fn _restore_opponents(
         })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(PyOpponents {
-        inner: Opponents::restore(parsed, &states)?,
+        inner: Opponents::restore(parsed, &states).py()?,
         max_bid_delta,
     })
 }

@@ -1,12 +1,13 @@
 //! Pickling of `MarketEnv`: the state it is rebuilt from, RNG included.
 
 use super::PyMarketEnv;
-use crate::clearing::TieRule;
-use crate::env::{Market, MarketEnv, Record, Snapshot};
-use crate::observe::Observer;
-use crate::python::scenario::PyScenario;
-use crate::python::state_item;
+use crate::scenario::PyScenario;
+use crate::state_item;
+use crate::Core;
 use numpy::{PyReadonlyArray1, ToPyArray};
+use powermarket::clearing::TieRule;
+use powermarket::env::{Market, MarketEnv, Record, Snapshot};
+use powermarket::observe::Observer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
@@ -66,13 +67,9 @@ pub(super) fn _restore_market_env(
     tie_rule: &str,
     state: &Bound<'_, PyDict>,
 ) -> PyResult<PyMarketEnv> {
-    let observer = Observer::parse(observer)?;
-    let tie_rule = TieRule::parse(tie_rule)?;
-    let market = Arc::new(Market::new(
-        scenario.get().inner.clone(),
-        observer,
-        tie_rule,
-    )?);
+    let observer = Observer::parse(observer).py()?;
+    let tie_rule = TieRule::parse(tie_rule).py()?;
+    let market = Arc::new(Market::new(scenario.get().inner.clone(), observer, tie_rule).py()?);
     let get = |k: &str| state_item(state, k);
     let seed_bytes: Vec<u8> = get("rng_seed")?.extract()?;
     let rng_seed: [u8; 32] = seed_bytes
@@ -100,7 +97,7 @@ pub(super) fn _restore_market_env(
         },
     };
     Ok(PyMarketEnv {
-        env: MarketEnv::restore(market, snap)?,
+        env: MarketEnv::restore(market, snap).py()?,
         observer,
         tie_rule,
         single: Default::default(),

@@ -3,13 +3,13 @@
 //! filled from them (or, for large observations, from the state) with the
 //! GIL held.
 
-use crate::error::{checked_size, try_zeros, MarketError};
-use crate::vec_env::VecBuffers;
 use numpy::ndarray::Dimension;
 use numpy::{
     Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods,
     PyUntypedArrayMethods,
 };
+use powermarket::error::{checked_size, try_zeros, MarketError};
+use powermarket::vec_env::VecBuffers;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -77,7 +77,7 @@ impl Outputs {
 /// the state straight into the NumPy buffer with the GIL held, which saves
 /// copying the largest output where copies cost most.
 pub(super) fn small_obs(values: usize) -> bool {
-    values < crate::vec_env::PARALLEL_MIN_OBS_VALUES
+    values < powermarket::vec_env::PARALLEL_MIN_OBS_VALUES
 }
 
 /// The NumPy arrays handed to Python; filled from [`Outputs`] with the GIL held.
@@ -168,25 +168,6 @@ pub(super) fn publish<'py, T: Element + Copy + Send + Sync, D: Dimension>(
     // the GIL throughout, so no Python code runs while it is written.
     let dst = unsafe { a.as_slice_mut() }
         .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-    copy_wide(dst, src, threads);
+    powermarket::pool::copy_wide(dst, src, threads);
     Ok(a)
-}
-
-/// `dst.copy_from_slice(src)`, split over the shared pool when large (the
-/// caller keeps holding the GIL until every piece is written).
-pub(super) fn copy_wide<T: Copy + Send + Sync>(dst: &mut [T], src: &[T], threads: usize) {
-    const PIECE: usize = 1 << 16;
-    if threads < 2 || dst.len() < 2 * PIECE {
-        dst.copy_from_slice(src);
-        return;
-    }
-    match crate::pool::shared() {
-        Ok(pool) => pool.install(|| {
-            use rayon::prelude::*;
-            dst.par_chunks_mut(PIECE)
-                .zip(src.par_chunks(PIECE))
-                .for_each(|(d, s)| d.copy_from_slice(s));
-        }),
-        Err(_) => dst.copy_from_slice(src),
-    }
 }

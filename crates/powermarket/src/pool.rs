@@ -63,3 +63,23 @@ pub fn threads_arg(num_threads: Option<usize>) -> Result<usize> {
         }),
     }
 }
+
+/// `dst.copy_from_slice(src)`, split over the shared pool when large (a
+/// caller holding a lock, such as Python's GIL, keeps it until every piece is
+/// written).
+pub fn copy_wide<T: Copy + Send + Sync>(dst: &mut [T], src: &[T], threads: usize) {
+    const PIECE: usize = 1 << 16;
+    if threads < 2 || dst.len() < 2 * PIECE {
+        dst.copy_from_slice(src);
+        return;
+    }
+    match shared() {
+        Ok(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            dst.par_chunks_mut(PIECE)
+                .zip(src.par_chunks(PIECE))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+        }),
+        Err(_) => dst.copy_from_slice(src),
+    }
+}

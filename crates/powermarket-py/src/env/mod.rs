@@ -4,11 +4,12 @@ mod state;
 use super::opponents::PyOpponents;
 use super::scenario::{scenario_arg, PyScenario};
 use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
-use crate::clearing::TieRule;
-use crate::env::{Market, MarketEnv, Record, StepInfo};
-use crate::observe::Observer;
+use crate::Core;
 use agents::{action_pair, agent_blocks, distinct_names, plain_pair};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, ToPyArray};
+use powermarket::clearing::TieRule;
+use powermarket::env::{Market, MarketEnv, Record, StepInfo};
+use powermarket::observe::Observer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -45,10 +46,10 @@ impl PyMarketEnv {
         seed: Option<&Bound<'_, PyAny>>,
         tie_rule: &str,
     ) -> PyResult<Self> {
-        let observer = Observer::parse(observer)?;
-        let tie_rule = TieRule::parse(tie_rule)?;
+        let observer = Observer::parse(observer).py()?;
+        let tie_rule = TieRule::parse(tie_rule).py()?;
         let scenario = scenario_arg(scenario)?;
-        let env = MarketEnv::new(scenario, observer, tie_rule, seed_arg(seed)?)?;
+        let env = MarketEnv::new(scenario, observer, tie_rule, seed_arg(seed)?).py()?;
         Ok(PyMarketEnv {
             env,
             observer,
@@ -161,7 +162,7 @@ impl PyMarketEnv {
         }
         let seed = seed_arg(seed)?;
         let obs = obs_array(py, this.env.num_agents(), this.env.obs_dim());
-        this.env.reset(seed, filled(&obs))?;
+        this.env.reset(seed, filled(&obs)).py()?;
         let info = PyDict::new(py);
         info.set_item(intern!(py, "demand"), this.env.demand()[0])?;
         Ok((obs, info))
@@ -182,7 +183,10 @@ impl PyMarketEnv {
         let a = market_actions(actions, this.env.market())?;
         let obs = obs_array(py, n, d);
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
-        let info = this.env.step(a.values(), filled(&obs), filled(&rewards))?;
+        let info = this
+            .env
+            .step(a.values(), filled(&obs), filled(&rewards))
+            .py()?;
         let cleared = this.env.last_cleared().to_pyarray(py);
         let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), cleared)?;
@@ -275,7 +279,7 @@ impl PyMarketEnv {
         }
         let mut obs = vec![0f32; n * d];
         let mut rewards = vec![0f32; n];
-        let info = this.env.step(&buf, &mut obs, &mut rewards)?;
+        let info = this.env.step(&buf, &mut obs, &mut rewards).py()?;
         let (o, r, te, tr, inf) = (
             PyDict::new(py),
             PyDict::new(py),
@@ -358,8 +362,8 @@ impl PyMarketEnv {
         ops.inner.fill(&mut actions, agent, delta);
         for (k, x) in pair.iter().enumerate() {
             let (lo, hi) = (
-                crate::env::ACTION_LOW[k] as f64,
-                crate::env::ACTION_HIGH[k] as f64,
+                powermarket::env::ACTION_LOW[k] as f64,
+                powermarket::env::ACTION_HIGH[k] as f64,
             );
             actions[2 * agent + k] = x.max(lo).min(hi) as f32;
         }
@@ -375,7 +379,7 @@ impl PyMarketEnv {
             (info, row, rewards[agent] as f64)
         });
         this.single = (actions, obs, rewards);
-        let (info, row, reward) = result?;
+        let (info, row, reward) = result.py()?;
         let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), this.env.last_cleared()[agent])?;
         Ok(Some(PyTuple::new(

@@ -1,7 +1,8 @@
 use super::{array_arg, elems, expect_shape, filled};
-use crate::clearing::{self, Rules, TieRule, Workspace};
-use crate::error::try_zeros;
+use crate::Core;
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::clearing::{self, Rules, TieRule, Workspace};
+use powermarket::error::try_zeros;
 use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -16,13 +17,17 @@ fn rules(
     mechanism: Option<&str>,
 ) -> PyResult<Rules> {
     let r = Rules {
-        tie_rule: TieRule::parse(tie_rule)?,
+        tie_rule: TieRule::parse(tie_rule).py()?,
         shortage_price,
         price_cap,
         price_floor,
-        mechanism: mechanism.map(str::parse).transpose()?.unwrap_or_default(),
+        mechanism: mechanism
+            .map(str::parse)
+            .transpose()
+            .py()?
+            .unwrap_or_default(),
     };
-    r.validate()?;
+    r.validate().py()?;
     Ok(r)
 }
 
@@ -113,9 +118,11 @@ fn clear<'py>(
     let out = unsafe { PyArray1::<f64>::new(py, b.len(), false) };
     if demand_bids.is_none() && !rules.has_limits() && mechanism.is_none() {
         // One call validates (errors leave `out` unreturned) and clears.
-        let c = WS.with(|ws| {
-            clearing::clear_into(b, q, demand, &rules, &mut ws.borrow_mut(), filled(&out))
-        })?;
+        let c = WS
+            .with(|ws| {
+                clearing::clear_into(b, q, demand, &rules, &mut ws.borrow_mut(), filled(&out))
+            })
+            .py()?;
         return (c.price, out).into_pyobject(py);
     }
     clear_design(
@@ -174,20 +181,20 @@ fn clear_design<'py>(
     with_paid: bool,
     out: Bound<'py, PyArray1<f64>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    clearing::validate(b, q, demand, &rules)?;
+    clearing::validate(b, q, demand, &rules).py()?;
     let bid_arrays = demand_bids.map(|d| demand_bids_arg(d, 1)).transpose()?;
     let (bid_p, bid_q): (Vec<f64>, &[f64]) = match &bid_arrays {
         Some((p, q)) => (copy_vec(elems(p), "demand_bids")?, elems(q)),
         None => (Vec::new(), &[]),
     };
-    clearing::validate_bids(&bid_p, bid_q)?;
+    clearing::validate_bids(&bid_p, bid_q).py()?;
     // Clip after validating, so that errors report the prices as given.
     let mut clipped = copy_vec(b, "bids")?;
     rules.clip_all(&mut clipped);
     let mut bid_p = bid_p;
     rules.clip_all(&mut bid_p);
     let (mut groups, mut group_of) = (Vec::new(), Vec::new());
-    clearing::group_bids(&bid_p, bid_q, &mut groups, &mut group_of)?;
+    clearing::group_bids(&bid_p, bid_q, &mut groups, &mut group_of).py()?;
     let mut served_g = vec![0.0; groups.len()];
     let curve = clearing::DemandCurve {
         inelastic: demand,
@@ -279,11 +286,11 @@ fn clear_batch<'py>(
         ),
         None => (Vec::new(), Vec::new()),
     };
-    let mut p = try_zeros::<f64>(m, "demand")?;
-    let mut x = try_zeros::<f64>(m * n, "bids")?;
-    let mut served = try_zeros::<f64>(m * nb, "demand_bids")?;
+    let mut p = try_zeros::<f64>(m, "demand").py()?;
+    let mut x = try_zeros::<f64>(m * n, "bids").py()?;
+    let mut served = try_zeros::<f64>(m * nb, "demand_bids").py()?;
     let mut paid = if mechanism.is_some() {
-        try_zeros::<f64>(m * n, "bids")?
+        try_zeros::<f64>(m * n, "bids").py()?
     } else {
         Vec::new()
     };
@@ -308,7 +315,8 @@ fn clear_batch<'py>(
                 paid: want_paid.then_some(&mut paid[..]),
             },
         )
-    })?;
+    })
+    .py()?;
     let mut items = vec![
         PyArray1::from_vec(py, p).into_any(),
         PyArray1::from_vec(py, x).reshape([m, n])?.into_any(),
