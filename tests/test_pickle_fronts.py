@@ -7,6 +7,7 @@ import pickle
 
 import gymnasium
 import numpy as np
+import pytest
 
 import powermarket as pm
 
@@ -53,3 +54,26 @@ def test_parallel_env_pickles_mid_episode():
         assert r1 == r2
         for agent in o1:
             np.testing.assert_array_equal(o1[agent], o2[agent])
+
+
+@pytest.mark.parametrize("kind", ["MarketEnv", "VecMarketEnv", "Opponents"])
+@pytest.mark.parametrize("fmt", [None, 1, 99, "x"])
+def test_a_pickle_of_another_format_is_refused_clearly(kind, fmt):
+    if kind == "MarketEnv":
+        obj = pm.MarketEnv(seed=1)
+        obj.reset()
+    elif kind == "VecMarketEnv":
+        obj = pm.VecMarketEnv(num_envs=2, seed=1)
+        obj.reset()
+    else:
+        obj = pm._core.Opponents(["truthful", "random"], 50.0, seed=1)
+    fn, args = obj.__reduce__()[:2]
+    state = next(a for a in args if isinstance(a, dict))
+    assert state["format"] == 2
+    fn(*args)  # this build's own format loads
+    if fmt is None:
+        del state["format"]
+    else:
+        state["format"] = fmt
+    with pytest.raises(ValueError, match=f"cannot unpickle {kind}: its state has .*format 2"):
+        fn(*args)

@@ -96,12 +96,14 @@ def state_of(obj):
     for a in args:
         if isinstance(a, pm.Scenario):
             a = a.to_dict()
-        elif isinstance(a, dict) and "final_mask" in a:
+        elif isinstance(a, dict) and "outputs" in a:
             a = {k: v for k, v in a.items() if k != "num_threads"}
             a["scenario"] = a["scenario"].to_dict()
-            rows = np.asarray(a["final_obs"]).reshape(len(a["final_mask"]), -1).copy()
-            rows[~np.asarray(a["final_mask"], bool)] = 0
-            a["final_obs"] = rows.ravel()
+            o = dict(a["outputs"])
+            rows = np.asarray(o["final_obs"]).reshape(len(o["final_mask"]), -1).copy()
+            rows[~np.asarray(o["final_mask"], bool)] = 0
+            o["final_obs"] = rows.ravel()
+            a["outputs"] = o
         out.append(a)
     return tuple(out)
 

@@ -311,9 +311,8 @@ def cournot(
 def _restore_market_env(
     scenario: Scenario, observer: str, tie_rule: str, state: dict[str, Any]
 ) -> MarketEnv: ...
-def _restore_opponents(
-    strategies: list[Any],
-    max_bid_delta: float,
-    states: list[tuple[bytes, int, int]],
-) -> Opponents: ...
+def _restore_opponents(state: dict[str, Any]) -> Opponents: ...
+
+VEC_OUTPUTS: tuple[tuple[str, str, str, str | None], ...]
+
 def _restore_vec_market_env(state: dict[str, Any]) -> VecMarketEnv: ...

@@ -46,7 +46,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from powermarket._checks import actions_f32, check_mask, check_seed, check_seeds
-from powermarket._core import MarketEnv, Opponents, VecMarketEnv
+from powermarket._core import VEC_OUTPUTS, MarketEnv, Opponents, VecMarketEnv
 from powermarket.pettingzoo import action_shape, action_space, check_render_mode
 
 ENV_ID = "powermarket/Market-v0"
@@ -312,6 +312,14 @@ class MarketSingleAgentEnv(gymnasium.Env):
         return plot.render(self.market, self.render_mode)
 
 
+# The per-step info outputs of the core's table (the final_* pair is handled apart).
+_INFO_OUTPUTS = tuple(
+    (key, width)
+    for _, _, width, key in VEC_OUTPUTS
+    if key is not None and width != "obs" and key != "_final_obs"
+)
+
+
 class MarketVectorEnv(VectorEnv):
     """``num_envs`` single-learner markets stepped in one native call.
 
@@ -425,14 +433,9 @@ class MarketVectorEnv(VectorEnv):
             raise
         self._obs = obs
         every = np.ones(self.num_envs, dtype=bool)
-        out_info: dict[str, Any] = {
-            "price": info["price"].copy(),
-            "demand": info["demand"].copy(),
-            "shortfall": info["shortfall"].copy(),
-            "average_paid": info["average_paid"].copy(),
-            "cleared": info["cleared"][:, self.agent].copy(),
-        }
-        for key in list(out_info):
+        out_info: dict[str, Any] = {}
+        for key, width in _INFO_OUTPUTS:
+            out_info[key] = (info[key][:, self.agent] if width == "agent" else info[key]).copy()
             out_info["_" + key] = every
         mask = info["_final_obs"]
         if mask.any():

@@ -8,6 +8,7 @@ mod analysis;
 mod clearing;
 mod env;
 mod opponents;
+mod pickle;
 mod scenario;
 mod vec_env;
 
@@ -17,7 +18,7 @@ pub(crate) use powermarket::vec_env::Seeds;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::PyTuple;
 
 /// A core error as the Python exception it maps to. The core cannot
 /// implement `From<MarketError> for PyErr` (neither type is its own), so
@@ -50,19 +51,7 @@ fn require(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     F.import(py, "numpy", "require")
 }
 
-pub(crate) fn shape_str(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
+pub(crate) use powermarket::error::shape_str;
 
 /// An array argument as a C-contiguous NumPy array of `T` with `ndim`
 /// dimensions. A matching array is used as it is; anything else (other
@@ -378,12 +367,6 @@ pub(crate) fn borrow_env<'py, T: pyo3::PyClass<Frozen = pyo3::pyclass::boolean_s
              use one env per thread (or guard it with a lock)"
         ))
     })
-}
-
-/// Item `k` of a pickled state dict (ValueError naming it when missing).
-pub(crate) fn state_item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
-    d.get_item(k)?
-        .ok_or_else(|| PyValueError::new_err(format!("state is missing {k:?}")))
 }
 
 pub(crate) fn tuple<'py>(

@@ -1,13 +1,14 @@
 //! The built-in opponents of the Gymnasium fronts (`powermarket._core.Opponents`).
 
 use super::{expect_shape, seed_arg};
+use crate::pickle::{check_format, item, new_state, rng_to_py, rngs_from_py};
 use crate::Core;
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
 use powermarket::error::MarketError;
 use powermarket::opponents::{Opponents, Strategy};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 /// Built-in opponent strategies, computed in Rust (internal; used by the
@@ -138,14 +139,17 @@ impl PyOpponents {
         let states = self
             .inner
             .rng_states()
-            .into_iter()
-            .map(|(seed, stream, pos)| (PyBytes::new(py, &seed), stream, pos))
+            .iter()
+            .map(|s| rng_to_py(py, s))
             .collect::<Vec<_>>();
         let restore = py
             .import("powermarket._core")?
             .getattr("_restore_opponents")?;
-        let args = (specs, self.max_bid_delta, states);
-        Ok((restore, args.into_pyobject(py)?))
+        let state = new_state(py)?;
+        state.set_item("strategies", specs)?;
+        state.set_item("max_bid_delta", self.max_bid_delta)?;
+        state.set_item("rngs", states)?;
+        Ok((restore, (state,).into_pyobject(py)?))
     }
 
     /// Fill (M, N, 2) float32 ``actions``, or (M, N, K, 2) with K offer
@@ -195,28 +199,17 @@ fn writable<'py, D: numpy::ndarray::Dimension>(
 
 /// Rebuild pickled Opponents (internal).
 #[pyfunction]
-fn _restore_opponents(
-    strategies: Vec<Bound<'_, PyAny>>,
-    max_bid_delta: f64,
-    states: Vec<(Vec<u8>, u64, u128)>,
-) -> PyResult<PyOpponents> {
-    let parsed = strategies
-        .iter()
+fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
+    check_format(state, "Opponents")?;
+    let parsed = item(state, "strategies")?
+        .try_iter()?
         .enumerate()
-        .map(|(i, s)| parse_strategy(s, i))
+        .map(|(i, s)| parse_strategy(&s?, i))
         .collect::<PyResult<Vec<_>>>()?;
-    let states = states
-        .into_iter()
-        .map(|(seed, stream, pos)| {
-            let seed: [u8; 32] = seed
-                .try_into()
-                .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
-            Ok((seed, stream, pos))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let states = rngs_from_py(&item(state, "rngs")?)?;
     Ok(PyOpponents {
         inner: Opponents::restore(parsed, &states).py()?,
-        max_bid_delta,
+        max_bid_delta: item(state, "max_bid_delta")?.extract()?,
     })
 }
 

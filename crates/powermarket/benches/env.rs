@@ -6,7 +6,7 @@
 //! training; the batch resets its finished markets itself).
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use powermarket::env::Market;
-use powermarket::vec_env::VecBuffers;
+use powermarket::vec_env::VecOutputs;
 use powermarket::{MarketEnv, Observer, Scenario, TieRule, VecMarketEnv};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -62,7 +62,6 @@ fn bench_vec_env(c: &mut Criterion) {
     for threads in [Some(1), None] {
         let scenario = Scenario::default_preset(n, 24).unwrap();
         let market = Arc::new(Market::new(scenario, Observer::Simple, TieRule::ProRata).unwrap());
-        let d = market.obs_dim();
         let mut env = VecMarketEnv::new(
             market,
             m,
@@ -71,42 +70,19 @@ fn bench_vec_env(c: &mut Criterion) {
         )
         .unwrap();
         let acts = actions(m * n, 7);
-        let mut obs = vec![0f32; m * n * d];
-        let mut final_obs = vec![0f32; m * n * d];
-        let mut rewards = vec![0f32; m * n];
-        let mut cleared = vec![0f64; m * n];
-        let (mut terminated, mut truncated, mut final_mask) =
-            (vec![false; m], vec![false; m], vec![false; m]);
-        let (mut price, mut demand, mut shortfall) = (vec![0f64; m], vec![0f64; m], vec![0f64; m]);
-        let mut average_paid = vec![0f64; m];
+        let mut out = VecOutputs::new(m, env.sizes(), true).unwrap();
         env.reset(
             powermarket::vec_env::Seeds::Base(None),
             None,
-            Some(&mut obs),
+            Some(&mut out.obs),
         )
         .unwrap();
         let label = format!("M{m}/N{n}/threads{}", env.num_threads());
         g.throughput(Throughput::Elements(m as u64));
         g.bench_function(label, |b| {
             b.iter(|| {
-                env.step(
-                    black_box(&acts),
-                    VecBuffers {
-                        obs: Some(&mut obs),
-                        rewards: &mut rewards,
-                        terminated: &mut terminated,
-                        truncated: &mut truncated,
-                        final_obs: &mut final_obs,
-                        final_mask: &mut final_mask,
-                        price: &mut price,
-                        demand: &mut demand,
-                        shortfall: &mut shortfall,
-                        average_paid: &mut average_paid,
-                        cleared: &mut cleared,
-                    },
-                )
-                .unwrap();
-                black_box(rewards[0])
+                env.step(black_box(&acts), out.rows()).unwrap();
+                black_box(out.rewards[0])
             })
         });
     }

@@ -142,6 +142,21 @@ impl MarketError {
     }
 }
 
+/// A shape as Python prints it: `(3,)`, `(2, 5)`.
+pub fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// Name of agent `i` as every front shows it.
 pub fn agent_name(i: usize) -> String {
     format!("gen_{i}")

@@ -16,7 +16,9 @@ pub mod fastmath;
 pub mod observe;
 pub mod opponents;
 pub mod pool;
+pub mod rng;
 pub mod scenario;
+pub mod units;
 pub mod vec_env;
 
 pub use clearing::{Clearing, Rules, TieRule, Workspace};

@@ -1,7 +1,8 @@
 //! Built-in bidding strategies for the generators a learner plays against.
 
 use crate::error::{MarketError, Result};
-use rand::{RngExt, SeedableRng};
+use crate::rng::RngState;
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 /// A fixed bidding rule, expressed as an action `[a0, a1]`.
@@ -65,9 +66,6 @@ pub struct Opponents {
     rngs: Vec<ChaCha8Rng>,
 }
 
-/// RNG state `(seed, stream, word position)`, for pickling.
-pub type RngState = ([u8; 32], u64, u128);
-
 impl Opponents {
     /// Market i's RNG uses key `seed`, stream i (OS entropy when `None`).
     pub fn new(strategies: Vec<Strategy>, seed: Option<u64>, num_markets: usize) -> Result<Self> {
@@ -87,7 +85,7 @@ impl Opponents {
                 what: "num_markets",
                 bytes: num_markets.saturating_mul(std::mem::size_of::<ChaCha8Rng>()),
             })?;
-        rngs.extend((0..num_markets).map(|i| crate::env::stream_rng(key, i as u64)));
+        rngs.extend((0..num_markets).map(|i| crate::rng::stream_rng(key, i as u64)));
         Ok(Opponents { strategies, rngs })
     }
 
@@ -101,7 +99,7 @@ impl Opponents {
         self.check_mask(mask)?;
         for (i, r) in self.rngs.iter_mut().enumerate() {
             if mask.is_none_or(|m| m[i]) {
-                *r = crate::env::stream_rng(seed, i as u64);
+                *r = crate::rng::stream_rng(seed, i as u64);
             }
         }
         Ok(())
@@ -119,7 +117,7 @@ impl Opponents {
         }
         for (i, (r, &s)) in self.rngs.iter_mut().zip(seeds).enumerate() {
             if mask.is_none_or(|m| m[i]) {
-                *r = crate::env::stream_rng(s, 0);
+                *r = crate::rng::stream_rng(s, 0);
             }
         }
         Ok(())
@@ -138,10 +136,7 @@ impl Opponents {
 
     /// Every market's RNG state, for pickling.
     pub fn rng_states(&self) -> Vec<RngState> {
-        self.rngs
-            .iter()
-            .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
-            .collect()
+        self.rngs.iter().map(RngState::capture).collect()
     }
 
     /// Rebuild from [`Opponents::rng_states`].
@@ -153,10 +148,8 @@ impl Opponents {
                 message: "no RNG states".into(),
             });
         }
-        for (r, &(seed, stream, pos)) in o.rngs.iter_mut().zip(states) {
-            *r = ChaCha8Rng::from_seed(seed);
-            r.set_stream(stream);
-            r.set_word_pos(pos);
+        for (r, state) in o.rngs.iter_mut().zip(states) {
+            *r = state.restore();
         }
         Ok(o)
     }

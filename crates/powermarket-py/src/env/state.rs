@@ -1,16 +1,15 @@
 //! Pickling of `MarketEnv`: the state it is rebuilt from, RNG included.
 
 use super::PyMarketEnv;
+use crate::pickle::{check_format, item, new_state, rng_from_py, rng_to_py, vec_item};
 use crate::scenario::PyScenario;
-use crate::state_item;
 use crate::Core;
-use numpy::{PyReadonlyArray1, ToPyArray};
+use numpy::ToPyArray;
 use powermarket::clearing::TieRule;
 use powermarket::env::{Market, MarketEnv, Record, Snapshot};
 use powermarket::observe::Observer;
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 use pyo3::IntoPyObjectExt;
 use std::sync::Arc;
 
@@ -20,10 +19,8 @@ pub(super) fn reduce<'py>(
     py: Python<'py>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
     let s = this.env.snapshot();
-    let state = PyDict::new(py);
-    state.set_item("rng_seed", PyBytes::new(py, &s.rng_seed))?;
-    state.set_item("rng_stream", s.rng_stream)?;
-    state.set_item("rng_word_pos", s.rng_word_pos)?;
+    let state = new_state(py)?;
+    state.set_item("rng", rng_to_py(py, &s.rng))?;
     state.set_item("t", s.t)?;
     state.set_item("demand", s.demand.to_pyarray(py))?;
     state.set_item("last_price", s.last_price)?;
@@ -54,11 +51,6 @@ pub(super) fn reduce<'py>(
     Ok((restore, args))
 }
 
-fn vec_item<'py, T: numpy::Element + Copy>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Vec<T>> {
-    let a: PyReadonlyArray1<'py, T> = state_item(d, k)?.extract()?;
-    Ok(a.as_slice()?.to_vec())
-}
-
 /// Rebuild a pickled MarketEnv (internal).
 #[pyfunction]
 pub(super) fn _restore_market_env(
@@ -67,33 +59,28 @@ pub(super) fn _restore_market_env(
     tie_rule: &str,
     state: &Bound<'_, PyDict>,
 ) -> PyResult<PyMarketEnv> {
+    check_format(state, "MarketEnv")?;
     let observer = Observer::parse(observer).py()?;
     let tie_rule = TieRule::parse(tie_rule).py()?;
     let market = Arc::new(Market::new(scenario.get().inner.clone(), observer, tie_rule).py()?);
-    let get = |k: &str| state_item(state, k);
-    let seed_bytes: Vec<u8> = get("rng_seed")?.extract()?;
-    let rng_seed: [u8; 32] = seed_bytes
-        .try_into()
-        .map_err(|_| PyValueError::new_err("state: rng_seed must be 32 bytes"))?;
+    let get = |k: &str| item(state, k);
     let snap = Snapshot {
-        rng_seed,
-        rng_stream: get("rng_stream")?.extract()?,
-        rng_word_pos: get("rng_word_pos")?.extract()?,
+        rng: rng_from_py(&get("rng")?)?,
         t: get("t")?.extract()?,
-        demand: vec_item(state, "demand")?,
+        demand: vec_item(state, "demand", None)?,
         last_price: get("last_price")?.extract()?,
-        last_cleared: vec_item(state, "last_cleared")?,
-        availability: vec_item(state, "availability")?,
+        last_cleared: vec_item(state, "last_cleared", None)?,
+        availability: vec_item(state, "availability", None)?,
         record: Record {
-            bids: vec_item(state, "bids")?,
-            offered: vec_item(state, "offered")?,
-            cleared: vec_item(state, "cleared")?,
+            bids: vec_item(state, "bids", None)?,
+            offered: vec_item(state, "offered", None)?,
+            cleared: vec_item(state, "cleared", None)?,
             // Derived from the rest by `MarketEnv::record`.
             paid: Vec::new(),
             average_paid: Vec::new(),
-            rewards: vec_item(state, "rewards")?,
-            prices: vec_item(state, "prices")?,
-            demand: vec_item(state, "record_demand")?,
+            rewards: vec_item(state, "rewards", None)?,
+            prices: vec_item(state, "prices", None)?,
+            demand: vec_item(state, "record_demand", None)?,
         },
     };
     Ok(PyMarketEnv {

@@ -3,74 +3,15 @@
 //! filled from them (or, for large observations, from the state) with the
 //! GIL held.
 
-use numpy::ndarray::Dimension;
+use numpy::ndarray::{Dimension, IxDyn};
 use numpy::{
-    Element, PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods,
+    Element, PyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use powermarket::error::{checked_size, try_zeros, MarketError};
-use powermarket::vec_env::VecBuffers;
+use powermarket::vec_env::{Column, Dtype, Rows, Sizes, VecOutputs, OUTPUTS};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-
-/// Step outputs in memory the env owns (written while the GIL is released).
-pub(super) struct Outputs {
-    /// (M, N, D) observations of a small batch (empty for a large one, whose
-    /// observations are written straight into the NumPy buffer: see
-    /// [`small_obs`]).
-    pub(super) obs: Vec<f32>,
-    pub(super) rewards: Vec<f32>,
-    pub(super) terminated: Vec<bool>,
-    pub(super) truncated: Vec<bool>,
-    pub(super) final_obs: Vec<f32>,
-    pub(super) final_mask: Vec<bool>,
-    pub(super) price: Vec<f64>,
-    pub(super) demand: Vec<f64>,
-    pub(super) shortfall: Vec<f64>,
-    pub(super) average_paid: Vec<f64>,
-    pub(super) cleared: Vec<f64>,
-}
-
-impl Outputs {
-    pub(super) fn new(m: usize, n: usize, d: usize) -> Result<Self, MarketError> {
-        let md = checked_size(checked_size(m, n, "num_envs")?, d, "num_envs")?;
-        let mn = checked_size(m, n, "num_envs")?;
-        Ok(Outputs {
-            obs: if small_obs(md) {
-                try_zeros(md, "num_envs")?
-            } else {
-                Vec::new()
-            },
-            rewards: try_zeros(mn, "num_envs")?,
-            terminated: try_zeros(m, "num_envs")?,
-            truncated: try_zeros(m, "num_envs")?,
-            final_obs: try_zeros(md, "num_envs")?,
-            final_mask: try_zeros(m, "num_envs")?,
-            price: try_zeros(m, "num_envs")?,
-            demand: try_zeros(m, "num_envs")?,
-            shortfall: try_zeros(m, "num_envs")?,
-            average_paid: try_zeros(m, "num_envs")?,
-            cleared: try_zeros(mn, "num_envs")?,
-        })
-    }
-
-    pub(super) fn buffers(&mut self) -> VecBuffers<'_> {
-        VecBuffers {
-            obs: (!self.obs.is_empty()).then_some(&mut self.obs[..]),
-            rewards: &mut self.rewards,
-            terminated: &mut self.terminated,
-            truncated: &mut self.truncated,
-            final_obs: &mut self.final_obs,
-            final_mask: &mut self.final_mask,
-            price: &mut self.price,
-            demand: &mut self.demand,
-            shortfall: &mut self.shortfall,
-            average_paid: &mut self.average_paid,
-            cleared: &mut self.cleared,
-        }
-    }
-}
 
 /// Small batches step their observations into env memory (copied to NumPy
 /// afterwards, like the other outputs); large ones have them computed from
@@ -80,20 +21,9 @@ pub(super) fn small_obs(values: usize) -> bool {
     values < powermarket::vec_env::PARALLEL_MIN_OBS_VALUES
 }
 
-/// The NumPy arrays handed to Python; filled from [`Outputs`] with the GIL held.
-pub(super) struct Views {
-    pub(super) obs: Py<PyArray3<f32>>,
-    pub(super) rewards: Py<PyArray2<f32>>,
-    pub(super) terminated: Py<PyArray1<bool>>,
-    pub(super) truncated: Py<PyArray1<bool>>,
-    pub(super) final_obs: Py<PyArray3<f32>>,
-    pub(super) final_mask: Py<PyArray1<bool>>,
-    pub(super) price: Py<PyArray1<f64>>,
-    pub(super) demand: Py<PyArray1<f64>>,
-    pub(super) shortfall: Py<PyArray1<f64>>,
-    pub(super) average_paid: Py<PyArray1<f64>>,
-    pub(super) cleared: Py<PyArray2<f64>>,
-}
+/// The NumPy arrays handed to Python, one per row of [`OUTPUTS`] in table
+/// order; filled from the env's [`VecOutputs`] with the GIL held.
+pub(super) struct Views(Vec<Py<PyUntypedArray>>);
 
 /// A new zero-filled array from `numpy.zeros`, so that a failed allocation
 /// is a MemoryError, not an abort.
@@ -109,31 +39,90 @@ pub(super) fn np_zeros<'py, T: Element, D: Dimension>(
 }
 
 impl Views {
-    pub(super) fn new(py: Python<'_>, m: usize, n: usize, d: usize) -> PyResult<Self> {
-        Ok(Views {
-            obs: np_zeros(py, &[m, n, d])?.unbind(),
-            rewards: np_zeros(py, &[m, n])?.unbind(),
-            terminated: np_zeros(py, &[m])?.unbind(),
-            truncated: np_zeros(py, &[m])?.unbind(),
-            final_obs: np_zeros(py, &[m, n, d])?.unbind(),
-            final_mask: np_zeros(py, &[m])?.unbind(),
-            price: np_zeros(py, &[m])?.unbind(),
-            demand: np_zeros(py, &[m])?.unbind(),
-            shortfall: np_zeros(py, &[m])?.unbind(),
-            average_paid: np_zeros(py, &[m])?.unbind(),
-            cleared: np_zeros(py, &[m, n])?.unbind(),
-        })
+    pub(super) fn new(py: Python<'_>, m: usize, sizes: Sizes) -> PyResult<Self> {
+        let views = OUTPUTS
+            .iter()
+            .map(|o| {
+                let shape = sizes.shape(m, o.width);
+                Ok(match o.dtype {
+                    Dtype::F32 => np_zeros::<f32, IxDyn>(py, &shape)?.as_untyped().clone(),
+                    Dtype::F64 => np_zeros::<f64, IxDyn>(py, &shape)?.as_untyped().clone(),
+                    Dtype::Bool => np_zeros::<bool, IxDyn>(py, &shape)?.as_untyped().clone(),
+                }
+                .unbind())
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(Views(views))
+    }
+
+    /// The view of output `name`.
+    pub(super) fn get<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyAny> {
+        let i = OUTPUTS
+            .iter()
+            .position(|o| o.name == name)
+            .expect("a name of the output table");
+        self.0[i].bind(py).clone().into_any()
+    }
+
+    /// Every view, in table order.
+    pub(super) fn all<'a, 'py: 'a>(
+        &'a self,
+        py: Python<'py>,
+    ) -> impl Iterator<Item = Bound<'py, PyAny>> + 'a {
+        self.0.iter().map(move |v| v.bind(py).clone().into_any())
+    }
+
+    /// Copy every output of `out` into its view (replacing a view that was
+    /// tampered with). Outputs written only where a market ended
+    /// ([`Rows::Ended`]) copy those rows, or every row with `all_rows`. An
+    /// empty output (observations of a large batch) is skipped. With `only`,
+    /// just the outputs it names.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn publish(
+        &mut self,
+        py: Python<'_>,
+        out: &VecOutputs,
+        m: usize,
+        sizes: Sizes,
+        threads: usize,
+        all_rows: bool,
+        only: Option<&[&str]>,
+    ) -> PyResult<()> {
+        let ended = &out.terminated;
+        for ((spec, col), slot) in out.columns().into_iter().zip(self.0.iter_mut()) {
+            if only.is_some_and(|names| !names.contains(&spec.name)) {
+                continue;
+            }
+            let shape = sizes.shape(m, spec.width);
+            let rows = (spec.rows == Rows::Ended && !all_rows).then_some(&ended[..]);
+            match col {
+                Column::F32(src) => publish(py, slot, &shape, src, threads, rows)?,
+                Column::F64(src) => publish(py, slot, &shape, src, threads, rows)?,
+                Column::Bool(src) => publish(py, slot, &shape, src, threads, rows)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The observation view, writable, for observations computed from the
+    /// state (replaced if tampered with).
+    pub(super) fn obs<'py>(
+        &mut self,
+        py: Python<'py>,
+        shape: &[usize],
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        usable(py, &mut self.0[0], shape)
     }
 }
 
 /// The array in `slot` if it is still a writeable, aligned, C-contiguous
 /// array of `T` with `shape`; otherwise (the user changed its flags,
 /// strides, shape or dtype, or resized it) a fresh array that replaces it.
-pub(super) fn usable<'py, T: Element, D: Dimension>(
+pub(super) fn usable<'py, T: Element>(
     py: Python<'py>,
-    slot: &mut Py<PyArray<T, D>>,
+    slot: &mut Py<PyUntypedArray>,
     shape: &[usize],
-) -> PyResult<Bound<'py, PyArray<T, D>>> {
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     let a = slot.bind(py);
     // SAFETY: reading the flags of a live array while holding the GIL.
     let writeable = unsafe {
@@ -147,27 +136,43 @@ pub(super) fn usable<'py, T: Element, D: Dimension>(
         && a.shape() == shape
         && a.dtype().is_equiv_to(&numpy::dtype::<T>(py));
     if ok {
-        return Ok(a.clone());
+        if let Ok(typed) = a.cast::<PyArrayDyn<T>>() {
+            return Ok(typed.clone());
+        }
     }
-    let fresh: Bound<'py, PyArray<T, D>> = np_zeros(py, shape)?;
-    *slot = fresh.clone().unbind();
+    let fresh: Bound<'py, PyArrayDyn<T>> = np_zeros(py, shape)?;
+    *slot = fresh.as_untyped().clone().unbind();
     Ok(fresh)
 }
 
-/// Copy `src` into the view in `slot` (replacing the view if tampered with).
-pub(super) fn publish<'py, T: Element + Copy + Send + Sync, D: Dimension>(
-    py: Python<'py>,
-    slot: &mut Py<PyArray<T, D>>,
+/// Copy `src` into the view in `slot` (replacing the view if tampered
+/// with): every row, or with `rows` only the markets' rows where it is true.
+/// An empty `src` is skipped.
+fn publish<T: Element + Copy + Send + Sync>(
+    py: Python<'_>,
+    slot: &mut Py<PyUntypedArray>,
     shape: &[usize],
     src: &[T],
     threads: usize,
-) -> PyResult<Bound<'py, PyArray<T, D>>> {
-    let a = usable(py, slot, shape)?;
+    rows: Option<&[bool]>,
+) -> PyResult<()> {
+    if src.is_empty() && shape.iter().product::<usize>() != 0 {
+        return Ok(());
+    }
+    let a = usable::<T>(py, slot, shape)?;
     // SAFETY: `usable` checked that the array is C-contiguous, aligned,
     // writeable and of `shape` (so of src.len() elements); this thread holds
     // the GIL throughout, so no Python code runs while it is written.
     let dst = unsafe { a.as_slice_mut() }
         .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-    powermarket::pool::copy_wide(dst, src, threads);
-    Ok(a)
+    match rows {
+        None => powermarket::pool::copy_wide(dst, src, threads),
+        Some(mask) => {
+            let per = src.len() / mask.len().max(1);
+            for (i, _) in mask.iter().enumerate().filter(|(_, &f)| f) {
+                dst[i * per..(i + 1) * per].copy_from_slice(&src[i * per..(i + 1) * per]);
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,17 +4,17 @@ mod state;
 use super::scenario::{scenario_arg, PyScenario};
 use super::{actions_arg, borrow_env, count_arg, expect_shape, mask_arg, opt_count_arg, seeds_arg};
 use crate::Core;
-use buffers::{publish, small_obs, usable, Outputs, Views};
-use numpy::{PyArray1, PyArray2, PyArray3, PyArrayMethods, ToPyArray};
+use buffers::{small_obs, Views};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, ToPyArray};
 use powermarket::clearing::TieRule;
 use powermarket::env::Market;
 use powermarket::error::{checked_size, try_zeros};
 use powermarket::observe::Observer;
-use powermarket::vec_env::VecMarketEnv;
+use powermarket::vec_env::{Place, VecMarketEnv, VecOutputs, OUTPUTS};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use state::restore;
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ pub struct PyVecMarketEnv {
     tie_rule: TieRule,
     /// The last actions, copied from Python before the GIL is released.
     actions: Vec<f32>,
-    out: Outputs,
+    out: VecOutputs,
     views: Views,
 }
 
@@ -91,15 +91,16 @@ impl PyVecMarketEnv {
         observer: Observer,
         tie_rule: TieRule,
     ) -> PyResult<Self> {
-        let (m, n, d) = (env.num_envs(), env.market().n(), env.market().obs_dim());
-        let out = Outputs::new(m, n, d).py()?;
+        let (m, sizes) = (env.num_envs(), env.sizes());
+        let obs_len = checked_size(m, sizes.n * sizes.d, "num_envs").py()?;
+        let out = VecOutputs::new(m, sizes, small_obs(obs_len)).py()?;
         let actions = try_zeros(
             checked_size(m, env.market().action_len(), "num_envs").py()?,
             "num_envs",
         )
         .py()?;
         Ok(PyVecMarketEnv {
-            views: Views::new(py, m, n, d)?,
+            views: Views::new(py, m, sizes)?,
             out,
             actions,
             env,
@@ -111,47 +112,34 @@ impl PyVecMarketEnv {
     /// Write every market's observation straight into the NumPy buffer
     /// (replacing it if tampered with): this thread holds the GIL, so no
     /// Python code runs meanwhile.
-    fn observe_into_view<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let shape = self.shape_md();
-        let obs = usable(py, &mut self.views.obs, &shape)?;
-        // SAFETY: as in `publish`.
+    fn observe_into_view(&mut self, py: Python<'_>) -> PyResult<()> {
+        let obs = self.views.obs(py, &self.shape_md())?;
+        // SAFETY: `Views::obs` checked that the array is C-contiguous,
+        // aligned, writeable and of (M, N, D); the GIL is held throughout.
         let dst = unsafe { obs.as_slice_mut() }
             .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-        self.env.observe(dst).py()?;
-        Ok(obs)
+        self.env.observe(dst).py()
     }
 
-    /// Copy every output into its view. `final_obs`: the rows of the markets
-    /// that ended, or every row with `all_final` (after unpickling).
-    fn publish_step(&mut self, py: Python<'_>, all_final: bool) -> PyResult<()> {
-        let [m, n, d] = self.shape_md();
-        let th = self.env.num_threads();
-        if small_obs(m * n * d) {
-            publish(py, &mut self.views.obs, &[m, n, d], &self.out.obs, th)?;
-        } else {
+    /// Copy every output into its view (observations of a large batch are
+    /// computed from the state instead). `all_rows`: every row of the
+    /// outputs written only where a market ended (after unpickling). With
+    /// `only`, just the outputs it names.
+    fn publish_step(
+        &mut self,
+        py: Python<'_>,
+        all_rows: bool,
+        only: Option<&[&str]>,
+    ) -> PyResult<()> {
+        let (m, sizes, th) = (
+            self.env.num_envs(),
+            self.env.sizes(),
+            self.env.num_threads(),
+        );
+        self.views
+            .publish(py, &self.out, m, sizes, th, all_rows, only)?;
+        if self.out.obs.is_empty() {
             self.observe_into_view(py)?;
-        }
-        let (o, v) = (&self.out, &mut self.views);
-        publish(py, &mut v.rewards, &[m, n], &o.rewards, th)?;
-        publish(py, &mut v.terminated, &[m], &o.terminated, th)?;
-        publish(py, &mut v.truncated, &[m], &o.truncated, th)?;
-        publish(py, &mut v.final_mask, &[m], &o.final_mask, th)?;
-        publish(py, &mut v.price, &[m], &o.price, th)?;
-        publish(py, &mut v.demand, &[m], &o.demand, th)?;
-        publish(py, &mut v.shortfall, &[m], &o.shortfall, th)?;
-        publish(py, &mut v.average_paid, &[m], &o.average_paid, th)?;
-        publish(py, &mut v.cleared, &[m, n], &o.cleared, th)?;
-        if all_final {
-            publish(py, &mut v.final_obs, &[m, n, d], &o.final_obs, th)?;
-            return Ok(());
-        }
-        let fin = usable(py, &mut v.final_obs, &[m, n, d])?;
-        // SAFETY: as in `publish`.
-        let dst = unsafe { fin.as_slice_mut() }
-            .map_err(|e| PyRuntimeError::new_err(format!("output buffer: {e}")))?;
-        let nd = n * d;
-        for (i, _) in o.final_mask.iter().enumerate().filter(|(_, &f)| f) {
-            dst[i * nd..(i + 1) * nd].copy_from_slice(&o.final_obs[i * nd..(i + 1) * nd]);
         }
         Ok(())
     }
@@ -208,29 +196,15 @@ impl PyVecMarketEnv {
         let m = this.env.num_envs();
         let seeds = seeds_arg(seed, m)?;
         let mask = mask_arg(mask, m)?;
-        let [_, n, d] = this.shape_md();
-        let th = this.env.num_threads();
         let this = &mut *this;
         // Every row of the returned buffer is rewritten from the markets'
         // state (a large batch's straight into NumPy memory, the GIL held).
-        let obs = if small_obs(m * n * d) {
-            this.env
-                .reset(seeds, mask.as_deref(), Some(&mut this.out.obs))
-                .py()?;
-            publish(py, &mut this.views.obs, &[m, n, d], &this.out.obs, th)?
-        } else {
-            this.env.reset(seeds, mask.as_deref(), None).py()?;
-            this.observe_into_view(py)?
-        };
+        let obs = (!this.out.obs.is_empty()).then_some(&mut this.out.obs[..]);
+        this.env.reset(seeds, mask.as_deref(), obs).py()?;
         this.out.final_mask.fill(false);
-        publish(
-            py,
-            &mut this.views.final_mask,
-            &[m],
-            &this.out.final_mask,
-            th,
-        )?;
-        Ok((maybe_copy(obs.into_any(), copy)?, PyDict::new(py)))
+        this.publish_step(py, false, Some(&["obs", "final_mask"]))?;
+        let obs = this.views.get(py, "obs");
+        Ok((maybe_copy(obs, copy)?, PyDict::new(py)))
     }
 
     /// Step all markets with actions (M, N, 2), or (M, N, K, 2) with K
@@ -267,49 +241,19 @@ impl PyVecMarketEnv {
             this.actions.copy_from_slice(a.values());
         }
         let (env, acts, out) = (&mut this.env, &this.actions, &mut this.out);
-        py.detach(|| env.step(acts, out.buffers())).py()?;
-        this.publish_step(py, false)?;
-        let v = &this.views;
+        py.detach(|| env.step(acts, out.rows())).py()?;
+        this.publish_step(py, false, None)?;
         let info = PyDict::new(py);
-        let item = |a: Bound<'py, PyAny>| maybe_copy(a, copy);
-        info.set_item(
-            intern!(py, "final_obs"),
-            item(v.final_obs.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "_final_obs"),
-            item(v.final_mask.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "price"),
-            item(v.price.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "demand"),
-            item(v.demand.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "shortfall"),
-            item(v.shortfall.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "average_paid"),
-            item(v.average_paid.bind(py).clone().into_any())?,
-        )?;
-        info.set_item(
-            intern!(py, "cleared"),
-            item(v.cleared.bind(py).clone().into_any())?,
-        )?;
-        super::tuple(
-            py,
-            [
-                item(v.obs.bind(py).clone().into_any())?,
-                item(v.rewards.bind(py).clone().into_any())?,
-                item(v.terminated.bind(py).clone().into_any())?,
-                item(v.truncated.bind(py).clone().into_any())?,
-                info.into_any(),
-            ],
-        )
+        let mut items: [Option<Bound<'py, PyAny>>; 5] = Default::default();
+        for (spec, view) in OUTPUTS.iter().zip(this.views.all(py)) {
+            let view = maybe_copy(view, copy)?;
+            match spec.place {
+                Place::Tuple(i) => items[i] = Some(view),
+                Place::Info(key) => info.set_item(PyString::intern(py, key), view)?,
+            }
+        }
+        items[4] = Some(info.into_any());
+        super::tuple(py, items.map(|x| x.expect("the table fills items 0-3")))
     }
 
     /// Realised demand of market ``i``'s current episode, MW (a copy).
@@ -444,8 +388,32 @@ impl PyVecMarketEnv {
     }
 }
 
+/// The output table as Python values: `(name, dtype, width, info key)` per
+/// output, width one of "market", "agent", "obs", the key None for the
+/// items of the returned tuple.
+fn output_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    use powermarket::vec_env::Width;
+    let rows = OUTPUTS
+        .iter()
+        .map(|o| {
+            let width = match o.width {
+                Width::One => "market",
+                Width::Agents => "agent",
+                Width::Obs => "obs",
+            };
+            let key = match o.place {
+                Place::Tuple(_) => None,
+                Place::Info(k) => Some(k),
+            };
+            (o.name, o.dtype.name(), width, key).into_pyobject(py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, rows)
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVecMarketEnv>()?;
+    m.add("VEC_OUTPUTS", output_table(m.py())?)?;
     m.add_function(wrap_pyfunction!(state::_restore_vec_market_env, m)?)?;
     Ok(())
 }

@@ -4,11 +4,11 @@
 
 use super::{check_non_negative, checked_size, try_vec};
 use crate::clearing::{validate, Rules};
-use crate::env::limits::limited_quantity;
 use crate::env::{clear_hour, settle_hour, Market, Scratch};
 use crate::error::{MarketError, Result};
 use crate::observe::Observer;
 use crate::scenario::Scenario;
+use crate::units::generator::limited_quantity;
 
 /// The competitive outcome of each hour, row-major (T, N) for the per-agent fields.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,24 +5,10 @@ use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
 use crate::clearing::TieRule;
 use crate::error::{checked_size, try_zeros, MarketError, Result};
 use crate::observe::Observer;
+use crate::rng::{make_rng, RngState};
 use crate::scenario::Scenario;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
-
-/// Seed a market RNG: ChaCha8 from a 64-bit seed, or from OS entropy.
-pub fn make_rng(seed: Option<u64>) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed.unwrap_or_else(rand::random))
-}
-
-/// The RNG of stream `stream` under the key of `seed`: ChaCha8 keyed by
-/// `seed_from_u64(seed)`, with its stream (nonce) set. Stream 0 is
-/// `make_rng(Some(seed))`; distinct streams never overlap.
-pub fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    r.set_stream(stream);
-    r
-}
 
 /// The per-step history of one episode; row `h` is hour `h`. Per-offer
 /// arrays are (T, N) with one block per generator, else (T, N, K).
@@ -51,9 +37,7 @@ pub struct Record {
 /// The full state of a [`MarketEnv`], for pickling.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
-    pub rng_seed: [u8; 32],
-    pub rng_stream: u64,
-    pub rng_word_pos: u128,
+    pub rng: RngState,
     /// `None` before the first reset.
     pub t: Option<usize>,
     pub demand: Vec<f64>,
@@ -192,7 +176,7 @@ impl MarketEnv {
     pub fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.check_obs(obs)?;
         if let Some(s) = seed {
-            self.rng = ChaCha8Rng::seed_from_u64(s);
+            self.rng = make_rng(Some(s));
         }
         let (market, mut state, _) = self.parts();
         reset_market(market, &mut state, Some(obs));
@@ -279,9 +263,7 @@ impl MarketEnv {
     /// Everything needed to continue this market elsewhere, RNG included.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            rng_seed: self.rng.get_seed(),
-            rng_stream: self.rng.get_stream(),
-            rng_word_pos: self.rng.get_word_pos(),
+            rng: RngState::capture(&self.rng),
             t: self.t(),
             demand: self.demand.clone(),
             last_price: self.last_price,
@@ -318,11 +300,8 @@ impl MarketEnv {
         if snap.t.is_some_and(|t| t > horizon) {
             return bad("an hour beyond the horizon");
         }
-        let mut rng = ChaCha8Rng::from_seed(snap.rng_seed);
-        rng.set_stream(snap.rng_stream);
-        rng.set_word_pos(snap.rng_word_pos);
         Ok(MarketEnv {
-            rng,
+            rng: snap.rng.restore(),
             t: snap.t.unwrap_or(NOT_STARTED),
             demand: snap.demand,
             last_price: snap.last_price,

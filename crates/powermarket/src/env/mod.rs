@@ -9,7 +9,7 @@
 //!   * 20 / (demand_scale * cost_scale * max(1, T))`.
 //!
 //! With availability (load factors) or ramp limits in the scenario, the
-//! offered quantity is limited as [`limits`] says, and the reward also
+//! offered quantity is limited as [`crate::units::generator`] says, and the reward also
 //! subtracts `ramp_cost_i |x_t - x_(t-1)|` (inside the scaled profit).
 //!
 //! The step kernel ([`step_market`], [`reset_market`]) works on borrowed
@@ -17,15 +17,14 @@
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
 use crate::clearing::{Rules, TieRule, Workspace};
-pub mod limits;
 mod market_env;
 mod step;
 
 use crate::error::{MarketError, Result};
 use crate::observe::{ObsBuilder, Observer};
 use crate::scenario::Scenario;
-use limits::Limits;
-pub use market_env::{make_rng, stream_rng, MarketEnv, Record, Snapshot};
+use crate::units::generator::Limits;
+pub use market_env::{MarketEnv, Record, Snapshot};
 use rand_chacha::ChaCha8Rng;
 pub use step::{
     block_offer, block_reward, clear_hour, offer, reset_market, settle_hour, shortfall,

@@ -3,12 +3,12 @@
 //! ([`StateMut`]), so that [`crate::VecMarketEnv`] runs exactly the same code
 //! over its struct-of-arrays state.
 
-use super::limits::{draw_availability, limited_blocks, limited_quantity};
 use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
 use crate::clearing::{clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Mechanism};
 use crate::error::{agent_name, MarketError, Result};
 use crate::observe::ObsInput;
 use crate::scenario::Scenario;
+use crate::units::generator::{draw_availability, limited_blocks, limited_quantity};
 use rand_distr::{Distribution, StandardNormal};
 
 /// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
@@ -344,7 +344,7 @@ pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
 
 /// The reward of one generator for one hour, before `step`'s cast to f32,
 /// from its K blocks' bids `b_k`, cleared MW `x_k` and paid prices `p_k`,
-/// and the hour's ramp cost `ramp` (€, [`Limits::ramp_cost`]):
+/// and the hour's ramp cost `ramp` (€, [`crate::units::generator::Limits::ramp_cost`]):
 /// `(sum_k (p_k - c) x_k - bid_penalty * sum_k (b_k - c)^2 / K
 ///   - lol_penalty * shortfall - ramp) * reward_scale`.
 /// The one place the reward formula lives (`step_market` and

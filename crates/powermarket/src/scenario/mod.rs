@@ -51,7 +51,7 @@ pub struct Scenario {
     /// `None`: every load factor is 1 (and no per-step work is done for it).
     pub availability: Option<Vec<f64>>,
     /// Size of the per-episode AR(1) perturbation of the load factors of the
-    /// variable generators (see [`crate::env::limits`]); 0: none, and no
+    /// variable generators (see [`crate::units::generator`]); 0: none, and no
     /// random number is drawn for it.
     pub availability_noise: f64,
     /// Largest change of cleared quantity from one hour to the next, as a

@@ -11,188 +11,96 @@
 //! seed whenever its episode ends.
 
 use crate::env::{
-    check_steppable, observe, observe_parts, reset_market, step_market, stream_rng,
-    validate_actions, Market, Scratch, StateMut, NOT_STARTED,
+    check_steppable, observe, observe_parts, reset_market, step_market, validate_actions, Market,
+    Scratch, StateMut, NOT_STARTED,
 };
 use crate::error::{checked_size, try_zeros, MarketError, Result};
-use rand::SeedableRng;
+use crate::rng::{stream_rng, RngState};
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-/// Output buffers of one batched step, each row-major over markets.
-pub struct VecBuffers<'a> {
-    /// (M, N, D) observations (for markets that just ended, the first
-    /// observation of their next episode), or `None` to skip them: they are a
-    /// function of the state, which [`VecMarketEnv::observe`] writes at any
-    /// time (the Python layer does so straight into NumPy memory, with the
-    /// GIL held, for large batches).
-    pub obs: Option<&'a mut [f32]>,
-    /// (M, N) rewards.
-    pub rewards: &'a mut [f32],
-    /// (M,) episode ended this step.
-    pub terminated: &'a mut [bool],
-    /// (M,) always false: episodes end by termination only.
-    pub truncated: &'a mut [bool],
-    /// (M, N, D) the last observation of markets that ended this step;
-    /// rows of other markets are left as they were.
-    pub final_obs: &'a mut [f32],
-    /// (M,) which rows of `final_obs` were written this step.
-    pub final_mask: &'a mut [bool],
-    /// (M,) clearing price, €/MWh.
-    pub price: &'a mut [f64],
-    /// (M,) demand of the hour, MW.
-    pub demand: &'a mut [f64],
-    /// (M,) unserved inelastic demand, MW.
-    pub shortfall: &'a mut [f64],
-    /// (M,) volume-weighted average paid price, €/MWh.
-    pub average_paid: &'a mut [f64],
-    /// (M, N) cleared quantity (all blocks of a generator), MW.
-    pub cleared: &'a mut [f64],
-}
+mod outputs;
 
-/// Every slice a range of markets needs, so that ranges can be split for threads.
-struct Lanes<'a> {
-    actions: &'a [f32],
-    out: VecBuffers<'a>,
+pub use outputs::{
+    Column, ColumnMut, Dtype, OutRows, OutputSpec, Place, Rows, Sizes, VecOutputs, Width, OUTPUTS,
+};
+
+/// The state of a range of markets, one row per market in each field.
+struct StateRows<'a> {
     rngs: &'a mut [ChaCha8Rng],
     ts: &'a mut [usize],
+    /// (T,) realised demand per market.
     demand_rows: &'a mut [f64],
     last_price: &'a mut [f64],
+    /// (N,) per market.
     last_cleared: &'a mut [f64],
-    /// (M, T, N) load factors of markets that draw their own, else empty.
+    /// (T, N) load factors per market that draws its own, else empty.
     availability: &'a mut [f64],
 }
 
-fn cut<T>(s: &mut [T], k: usize, per: usize) -> (&mut [T], &mut [T]) {
-    s.split_at_mut(k * per)
-}
-
-impl<'a> Lanes<'a> {
-    fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    fn split(self, k: usize, sizes: Sizes) -> (Lanes<'a>, Lanes<'a>) {
-        let Sizes {
-            n,
-            d,
-            horizon,
-            na,
-            avail,
-        } = sizes;
-        let nd = n * d;
-        let (a0, a1) = self.actions.split_at(k * na);
-        let o = self.out;
-        let (obs0, obs1) = match o.obs {
-            Some(obs) => {
-                let (a, b) = cut(obs, k, nd);
-                (Some(a), Some(b))
-            }
-            None => (None, None),
-        };
-        let (r0, r1) = cut(o.rewards, k, n);
-        let (te0, te1) = cut(o.terminated, k, 1);
-        let (tr0, tr1) = cut(o.truncated, k, 1);
-        let (f0, f1) = cut(o.final_obs, k, nd);
-        let (fm0, fm1) = cut(o.final_mask, k, 1);
-        let (p0, p1) = cut(o.price, k, 1);
-        let (d0, d1) = cut(o.demand, k, 1);
-        let (s0, s1) = cut(o.shortfall, k, 1);
-        let (ap0, ap1) = cut(o.average_paid, k, 1);
-        let (c0, c1) = cut(o.cleared, k, n);
-        let (g0, g1) = cut(self.rngs, k, 1);
-        let (t0, t1) = cut(self.ts, k, 1);
-        let (dr0, dr1) = cut(self.demand_rows, k, horizon);
-        let (lp0, lp1) = cut(self.last_price, k, 1);
-        let (lc0, lc1) = cut(self.last_cleared, k, n);
-        let (av0, av1) = cut(self.availability, k, avail);
-        let left = Lanes {
-            actions: a0,
-            out: VecBuffers {
-                obs: obs0,
-                rewards: r0,
-                terminated: te0,
-                truncated: tr0,
-                final_obs: f0,
-                final_mask: fm0,
-                price: p0,
-                demand: d0,
-                shortfall: s0,
-                average_paid: ap0,
-                cleared: c0,
-            },
-            rngs: g0,
-            ts: t0,
-            demand_rows: dr0,
-            last_price: lp0,
-            last_cleared: lc0,
-            availability: av0,
-        };
-        let right = Lanes {
-            actions: a1,
-            out: VecBuffers {
-                obs: obs1,
-                rewards: r1,
-                terminated: te1,
-                truncated: tr1,
-                final_obs: f1,
-                final_mask: fm1,
-                price: p1,
-                demand: d1,
-                shortfall: s1,
-                average_paid: ap1,
-                cleared: c1,
-            },
-            rngs: g1,
-            ts: t1,
-            demand_rows: dr1,
-            last_price: lp1,
-            last_cleared: lc1,
-            availability: av1,
-        };
-        (left, right)
-    }
-}
-
-/// Per-market sizes: agents, observation width, hours, action values and
-/// realised load factors.
+/// Per-market lengths of the state rows.
 #[derive(Clone, Copy)]
-struct Sizes {
+struct StateSizes {
     n: usize,
-    d: usize,
     horizon: usize,
-    na: usize,
     avail: usize,
+}
+
+impl<'a> StateRows<'a> {
+    /// The state of market `k` of this range.
+    fn market(&mut self, k: usize, z: StateSizes) -> StateMut<'_> {
+        StateMut {
+            rng: &mut self.rngs[k],
+            t: &mut self.ts[k],
+            demand: &mut self.demand_rows[k * z.horizon..(k + 1) * z.horizon],
+            last_price: &mut self.last_price[k],
+            last_cleared: &mut self.last_cleared[k * z.n..(k + 1) * z.n],
+            availability: &mut self.availability[k * z.avail..(k + 1) * z.avail],
+        }
+    }
+
+    /// Pieces of `grain` markets each, for threads.
+    fn chunks(self, grain: usize, z: StateSizes) -> impl Iterator<Item = StateRows<'a>> {
+        let cut = |per: usize| (per * grain).max(1);
+        let mut rngs = self.rngs.chunks_mut(grain);
+        let mut ts = self.ts.chunks_mut(grain);
+        let mut demand = self.demand_rows.chunks_mut(cut(z.horizon));
+        let mut price = self.last_price.chunks_mut(grain);
+        let mut cleared = self.last_cleared.chunks_mut(cut(z.n));
+        let mut avail = self.availability.chunks_mut(cut(z.avail));
+        std::iter::from_fn(move || {
+            Some(StateRows {
+                rngs: rngs.next()?,
+                ts: ts.next().unwrap_or_default(),
+                demand_rows: demand.next().unwrap_or_default(),
+                last_price: price.next().unwrap_or_default(),
+                last_cleared: cleared.next().unwrap_or_default(),
+                availability: avail.next().unwrap_or_default(),
+            })
+        })
+    }
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::empty()) };
 }
 
-/// Step every market of `lanes`, one after another, on this thread.
-fn run_lanes(m: &Market, lanes: Lanes<'_>) {
-    let (n, d, horizon, na) = (m.n(), m.obs_dim(), m.horizon(), m.action_len());
+/// Step every market of a range, one after another, on this thread.
+fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows<'_>) {
+    let (n, d, na) = (m.n(), m.obs_dim(), m.action_len());
     let nd = n * d;
-    let av = m.availability_len();
+    let z = state_sizes(m);
     SCRATCH.with(|cell| {
         let mut sc = cell.borrow_mut();
         sc.ensure(m.offers());
-        let mut o = lanes.out;
-        for k in 0..lanes.ts.len() {
-            let mut st = StateMut {
-                rng: &mut lanes.rngs[k],
-                t: &mut lanes.ts[k],
-                demand: &mut lanes.demand_rows[k * horizon..(k + 1) * horizon],
-                last_price: &mut lanes.last_price[k],
-                last_cleared: &mut lanes.last_cleared[k * n..(k + 1) * n],
-                availability: &mut lanes.availability[k * av..(k + 1) * av],
-            };
-            let mut obs = o.obs.as_deref_mut().map(|b| &mut b[k * nd..(k + 1) * nd]);
+        for k in 0..state.ts.len() {
+            let mut st = state.market(k, z);
+            let mut obs = (!o.obs.is_empty()).then(|| &mut o.obs[k * nd..(k + 1) * nd]);
             let info = step_market(
                 m,
                 &mut st,
-                &lanes.actions[k * na..(k + 1) * na],
+                &actions[k * na..(k + 1) * na],
                 &mut sc,
                 obs.as_deref_mut(),
                 &mut o.rewards[k * n..(k + 1) * n],
@@ -220,6 +128,14 @@ fn run_lanes(m: &Market, lanes: Lanes<'_>) {
             }
         }
     });
+}
+
+fn state_sizes(m: &Market) -> StateSizes {
+    StateSizes {
+        n: m.n(),
+        horizon: m.horizon(),
+        avail: m.availability_len(),
+    }
 }
 
 /// How the markets of a batch are seeded.
@@ -255,7 +171,7 @@ impl Seeds {
 /// The state of a [`VecMarketEnv`], for pickling: one entry per market.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VecSnapshot {
-    pub rngs: Vec<crate::opponents::RngState>,
+    pub rngs: Vec<RngState>,
     pub ts: Vec<Option<usize>>,
     pub demand: Vec<f64>,
     pub last_price: Vec<f64>,
@@ -382,12 +298,7 @@ impl VecMarketEnv {
         mask: Option<&[bool]>,
         mut obs: Option<&mut [f32]>,
     ) -> Result<()> {
-        let (m_count, n, d, horizon) = (
-            self.num_envs(),
-            self.market.n(),
-            self.market.obs_dim(),
-            self.market.horizon(),
-        );
+        let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
         if let Some(mask) = mask {
             if mask.len() != m_count {
                 return Err(MarketError::Shape {
@@ -407,22 +318,16 @@ impl VecMarketEnv {
             _ => 0,
         };
         let market = Arc::clone(&self.market);
-        let av = market.availability_len();
+        let z = state_sizes(&market);
+        let mut state = self.state_rows();
         for i in 0..m_count {
             if mask.is_some_and(|mk| !mk[i]) {
                 continue;
             }
             if reseed {
-                self.rngs[i] = seeds.rng(i, base);
+                state.rngs[i] = seeds.rng(i, base);
             }
-            let mut st = StateMut {
-                rng: &mut self.rngs[i],
-                t: &mut self.ts[i],
-                demand: &mut self.demand[i * horizon..(i + 1) * horizon],
-                last_price: &mut self.last_price[i],
-                last_cleared: &mut self.last_cleared[i * n..(i + 1) * n],
-                availability: &mut self.availability[i * av..(i + 1) * av],
-            };
+            let mut st = state.market(i, z);
             let rows = obs
                 .as_deref_mut()
                 .map(|o| &mut o[i * n * d..(i + 1) * n * d]);
@@ -431,14 +336,21 @@ impl VecMarketEnv {
         Ok(())
     }
 
+    fn state_rows(&mut self) -> StateRows<'_> {
+        StateRows {
+            rngs: &mut self.rngs,
+            ts: &mut self.ts,
+            demand_rows: &mut self.demand,
+            last_price: &mut self.last_price,
+            last_cleared: &mut self.last_cleared,
+            availability: &mut self.availability,
+        }
+    }
+
     /// Everything needed to continue these markets elsewhere, RNGs included.
     pub fn snapshot(&self) -> VecSnapshot {
         VecSnapshot {
-            rngs: self
-                .rngs
-                .iter()
-                .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
-                .collect(),
+            rngs: self.rngs.iter().map(RngState::capture).collect(),
             ts: self.hours(),
             demand: self.demand.clone(),
             last_price: self.last_price.clone(),
@@ -465,16 +377,7 @@ impl VecMarketEnv {
                 got: "arrays of other sizes".into(),
             });
         }
-        let rngs = snap
-            .rngs
-            .iter()
-            .map(|&(seed, stream, pos)| {
-                let mut r = ChaCha8Rng::from_seed(seed);
-                r.set_stream(stream);
-                r.set_word_pos(pos);
-                r
-            })
-            .collect();
+        let rngs = snap.rngs.iter().map(|s| s.restore()).collect();
         Ok(VecMarketEnv {
             rngs,
             ts: snap.ts.iter().map(|h| h.unwrap_or(NOT_STARTED)).collect(),
@@ -551,98 +454,51 @@ impl VecMarketEnv {
     }
 
     /// Step every market. Everything is validated first: on error no market
-    /// is stepped and no buffer is written.
-    pub fn step(&mut self, actions: &[f32], out: VecBuffers<'_>) -> Result<()> {
-        let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
-        let na = self.market.action_len();
-        let shape_m = format!("({m_count},)");
+    /// is stepped and no output is written. An empty `out.obs` skips the
+    /// observations (see [`VecMarketEnv::observe`]).
+    pub fn step(&mut self, actions: &[f32], out: OutRows<'_>) -> Result<()> {
+        let m_count = self.num_envs();
+        let market = Arc::clone(&self.market);
+        let na = market.action_len();
         self.check_len(
             "actions",
             actions.len(),
             m_count * na,
-            format!("({m_count}, {}", &self.market.action_shape()[1..]),
+            format!("({m_count}, {}", &market.action_shape()[1..]),
         )?;
-        if let Some(obs) = &out.obs {
-            self.check_obs_len(obs.len())?;
-        }
-        self.check_len(
-            "final_obs",
-            out.final_obs.len(),
-            m_count * n * d,
-            format!("({m_count}, {n}, {d})"),
-        )?;
-        self.check_len(
-            "rewards",
-            out.rewards.len(),
-            m_count * n,
-            format!("({m_count}, {n})"),
-        )?;
-        self.check_len(
-            "cleared",
-            out.cleared.len(),
-            m_count * n,
-            format!("({m_count}, {n})"),
-        )?;
-        for (arg, len) in [
-            ("terminated", out.terminated.len()),
-            ("truncated", out.truncated.len()),
-            ("final_mask", out.final_mask.len()),
-        ] {
-            self.check_len(arg, len, m_count, shape_m.clone())?;
-        }
-        for (arg, len) in [
-            ("price", out.price.len()),
-            ("demand", out.demand.len()),
-            ("shortfall", out.shortfall.len()),
-            ("average_paid", out.average_paid.len()),
-        ] {
-            self.check_len(arg, len, m_count, shape_m.clone())?;
-        }
-        let horizon = self.market.horizon();
+        out.check(m_count, self.sizes())?;
+        let horizon = market.horizon();
         for (i, (&t, a)) in self.ts.iter().zip(actions.chunks_exact(na)).enumerate() {
             check_steppable(t, horizon).map_err(|e| e.in_market(i))?;
-            validate_actions(a, &self.market).map_err(|e| e.in_market(i))?;
+            validate_actions(a, &market).map_err(|e| e.in_market(i))?;
         }
-        let lanes = Lanes {
-            actions,
-            out,
-            rngs: &mut self.rngs,
-            ts: &mut self.ts,
-            demand_rows: &mut self.demand,
-            last_price: &mut self.last_price,
-            last_cleared: &mut self.last_cleared,
-            availability: &mut self.availability,
-        };
-        let market = &*self.market;
-        if self.num_threads > 1 && m_count * n >= PARALLEL_MIN_AGENTS && m_count > 1 {
-            let pool = crate::pool::shared()?;
-            // A few pieces per thread, so that a slow piece can be balanced.
-            let pieces = self.num_threads * 4;
-            let grain = m_count.div_ceil(pieces).max(1);
-            let sizes = Sizes {
-                n,
-                d,
-                horizon,
-                na,
-                avail: market.availability_len(),
-            };
-            pool.install(|| split_run(market, lanes, grain, sizes));
-        } else {
-            run_lanes(market, lanes);
+        let parallel =
+            self.num_threads > 1 && m_count * market.n() >= PARALLEL_MIN_AGENTS && m_count > 1;
+        let (sizes, z) = (self.sizes(), state_sizes(&market));
+        // A few pieces per thread, so that a slow piece can be balanced.
+        let grain = m_count.div_ceil(self.num_threads * 4).max(1);
+        let state = self.state_rows();
+        if !parallel {
+            run_markets(&market, actions, state, out);
+            return Ok(());
         }
+        let pool = crate::pool::shared()?;
+        pool.install(|| {
+            use rayon::prelude::*;
+            actions
+                .par_chunks(grain * na)
+                .zip(state.chunks(grain, z).collect::<Vec<_>>())
+                .zip(out.chunks(grain, sizes).collect::<Vec<_>>())
+                .for_each(|((a, st), o)| run_markets(&market, a, st, o));
+        });
         Ok(())
     }
-}
 
-fn split_run(m: &Market, lanes: Lanes<'_>, grain: usize, sizes: Sizes) {
-    if lanes.len() <= grain {
-        run_lanes(m, lanes);
-    } else {
-        let k = lanes.len() / 2;
-        let (l, r) = lanes.split(k, sizes);
-        rayon::join(
-            || split_run(m, l, grain, sizes),
-            || split_run(m, r, grain, sizes),
-        );
+    /// The sizes of this env's outputs.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            n: self.market.n(),
+            d: self.market.obs_dim(),
+        }
     }
 }

@@ -1,0 +1,340 @@
+//! Observers: the features each agent sees before it bids.
+//!
+//! The easy_marl observers `simple`, `simple_v2`, `simple_v3` and `basic` are
+//! reproduced feature for feature; `market` adds the last clearing price and
+//! the agent's own last dispatch, and `market_v2` adds what availability and
+//! ramp limits allow: the load factor now and the ramp window.
+//!
+//! Each observer is one file with one unit struct implementing [`Observe`]:
+//! its width, the features that never change in an episode (computed once
+//! into a per-agent template), the features a step writes, and the bounds of
+//! each feature. Adding an observer is one file plus one line in the
+//! registry ([`observers!`] below).
+
+mod basic;
+mod market;
+mod market_v2;
+mod simple;
+mod simple_v2;
+mod simple_v3;
+
+use crate::error::{MarketError, Result};
+use crate::scenario::Scenario;
+
+/// The dynamic inputs of one observation.
+#[derive(Clone, Copy, Debug)]
+pub struct ObsInput<'a> {
+    /// Hour index for the time features (0-based; T on the final observation).
+    pub hour: usize,
+    /// The demand shown, MW.
+    pub demand: f64,
+    /// Last clearing price, €/MWh (`None` before the first step).
+    pub last_price: Option<f64>,
+    /// Last cleared quantity per agent, MW (ignored before the first step).
+    pub last_cleared: &'a [f64],
+    /// Load factors of the hour shown (the last hour on the final
+    /// observation), N values; `None`: all ones.
+    pub load_factors: Option<&'a [f64]>,
+}
+
+/// What an observer knows of its scenario: the scales of the features and
+/// the fleet, computed once.
+#[derive(Clone, Debug)]
+pub struct ObsContext {
+    /// Agents.
+    pub n: usize,
+    /// Features per agent.
+    pub dim: usize,
+    pub inv_demand_scale: f64,
+    pub inv_cost_scale: f64,
+    pub capacity_scale: f64,
+    pub cost_scale: f64,
+    pub capacity: Vec<f64>,
+    pub inv_capacity: Vec<f64>,
+    pub costs: Vec<f64>,
+    /// `r_i K_i`, MW per hour, for the ramp window; `None` without ramp limits.
+    pub ramp_mw: Option<Vec<f64>>,
+    /// Range of the demand feature over every episode.
+    pub demand_bounds: (f32, f32),
+    /// Range of the price feature (always containing 0).
+    pub price_bounds: (f32, f32),
+    /// Range of the cost features over the fleet, widened to [0, 1].
+    pub cost_bounds: (f32, f32),
+}
+
+impl ObsContext {
+    fn new(s: &Scenario, dim: usize) -> Self {
+        let (ks, cs, ds) = (s.capacity_scale(), s.cost_scale(), s.demand_scale());
+        let inv_demand_scale = 1.0 / ds;
+        let inv_cost_scale = 1.0 / cs;
+        let (nlo, nhi) = s.noise_bounds();
+        let dmin = s.demand.iter().copied().fold(f64::INFINITY, f64::min);
+        let dmax = s.demand.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Demand shown is base + clipped noise; rounding is monotone, so the
+        // bounds computed the same way hold exactly.
+        let d_lo = (((dmin + nlo).min(dmin)) * inv_demand_scale) as f32;
+        let d_hi = (((dmax + nhi).max(dmax)) * inv_demand_scale) as f32;
+        let (plo, phi) = s.price_bounds();
+        let p_lo = ((plo * inv_cost_scale) as f32).min(0.0);
+        let p_hi = ((phi * inv_cost_scale) as f32).max(0.0);
+        // Static features get the range they take over the fleet (widened to
+        // [0, 1]), not their single value: a Box whose low equals its high is
+        // a degenerate space for most learners.
+        let c_lo = s
+            .costs
+            .iter()
+            .map(|c| (c / cs) as f32)
+            .fold(0.0f32, f32::min);
+        let c_hi = s
+            .costs
+            .iter()
+            .map(|c| (c / cs) as f32)
+            .fold(1.0f32, f32::max);
+        ObsContext {
+            n: s.n(),
+            dim,
+            inv_demand_scale,
+            inv_cost_scale,
+            capacity_scale: ks,
+            cost_scale: cs,
+            capacity: s.capacities.clone(),
+            inv_capacity: s.capacities.iter().map(|k| 1.0 / k).collect(),
+            costs: s.costs.clone(),
+            ramp_mw: s
+                .ramp_limits
+                .as_ref()
+                .map(|r| r.iter().zip(&s.capacities).map(|(r, k)| r * k).collect()),
+            demand_bounds: (d_lo, d_hi),
+            price_bounds: (p_lo, p_hi),
+            cost_bounds: (c_lo, c_hi),
+        }
+    }
+
+    /// The demand feature of `input`.
+    #[inline]
+    pub fn demand(&self, input: &ObsInput<'_>) -> f32 {
+        (input.demand * self.inv_demand_scale) as f32
+    }
+
+    /// The rows of `out`, one per agent.
+    #[inline]
+    pub fn rows<'a>(&self, out: &'a mut [f32]) -> std::slice::ChunksExactMut<'a, f32> {
+        out.chunks_exact_mut(self.dim)
+    }
+}
+
+/// An observer: its width, its rows and its bounds. The features are
+/// documented on each implementation, in order.
+pub trait Observe {
+    /// Features per agent in a market of `n` agents.
+    fn dim(n: usize) -> usize;
+
+    /// Agent `i`'s features that never change during an episode, written
+    /// into its zeroed row. The default is the own capacity and cost ratios
+    /// in features 1 and 2.
+    fn fixed(ctx: &ObsContext, i: usize, row: &mut [f32]) {
+        row[1] = (ctx.capacity[i] / ctx.capacity_scale) as f32;
+        row[2] = (ctx.costs[i] / ctx.cost_scale) as f32;
+    }
+
+    /// Write the changing features of every agent into `out` (N rows of
+    /// `dim`), which holds the fixed features already.
+    fn write(ctx: &ObsContext, input: &ObsInput<'_>, out: &mut [f32]);
+
+    /// Agent `i`'s bounds, into rows preset to `[0, 1]` with the demand
+    /// feature's range in feature 0. The default gives feature 2 (the own
+    /// cost) the fleet's cost range.
+    fn bounds(ctx: &ObsContext, _i: usize, lo: &mut [f32], hi: &mut [f32]) {
+        (lo[2], hi[2]) = ctx.cost_bounds;
+    }
+}
+
+/// The hour-of-day feature `(t mod 24) / 24` of `simple` and its kin.
+#[inline]
+pub(crate) fn hour_of_day(hour: usize) -> f32 {
+    ((hour % 24) as f64 / 24.0) as f32
+}
+
+/// The day-of-week feature `((t div 24) mod 7) / 7`.
+#[inline]
+pub(crate) fn day_of_week(hour: usize) -> f32 {
+    (((hour / 24) % 7) as f64 / 7.0) as f32
+}
+
+macro_rules! observers {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, $ty:ty; )*) => {
+        /// Which features an agent observes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Observer {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Observer {
+            /// Every observer's name, as the fronts accept it.
+            pub const NAMES: &'static [&'static str] = &[$( $name ),*];
+
+            /// The observer called `name`; the error lists the valid names.
+            pub fn parse(name: &str) -> Result<Self> {
+                match name {
+                    $( $name => Ok(Observer::$variant), )*
+                    other => Err(MarketError::UnknownName {
+                        arg: "observer",
+                        value: other.to_string(),
+                        valid: Self::NAMES.join(", "),
+                    }),
+                }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Observer::$variant => $name, )*
+                }
+            }
+
+            /// Features per agent for a market of `n` agents.
+            pub fn dim(self, n: usize) -> usize {
+                match self {
+                    $( Observer::$variant => <$ty>::dim(n), )*
+                }
+            }
+
+            fn fixed(self, ctx: &ObsContext, i: usize, row: &mut [f32]) {
+                match self {
+                    $( Observer::$variant => <$ty>::fixed(ctx, i, row), )*
+                }
+            }
+
+            #[inline]
+            fn write(self, ctx: &ObsContext, input: &ObsInput<'_>, out: &mut [f32]) {
+                match self {
+                    $( Observer::$variant => <$ty>::write(ctx, input, out), )*
+                }
+            }
+
+            fn bounds(self, ctx: &ObsContext, i: usize, lo: &mut [f32], hi: &mut [f32]) {
+                match self {
+                    $( Observer::$variant => <$ty>::bounds(ctx, i, lo, hi), )*
+                }
+            }
+        }
+    };
+}
+
+// The registry: one line per observer.
+observers! {
+    /// `[D_t/Dmax, K_i/Kmax, c_i/cmax, (t mod 24)/24]`
+    Simple => "simple", simple::Simple;
+    /// `simple` + `((t div 24) mod 7)/7`
+    SimpleV2 => "simple_v2", simple_v2::SimpleV2;
+    /// `[D_t/Dmax, K_i/Kmax, c_i/cmax, sin/cos hour, sin/cos weekday]`
+    SimpleV3 => "simple_v3", simple_v3::SimpleV3;
+    /// `[D_t/Dmax, K_i/Kmax, others' c/cmax (N-1), others' K/Kmax (N-1)]`
+    Basic => "basic", basic::Basic;
+    /// `simple` + `[last price / cmax, own last cleared / K_i]` (zeros at t = 0)
+    Market => "market", market::Market;
+    /// `market` + `[own load factor now, ramp window low / K_i, high / K_i]`
+    MarketV2 => "market_v2", market_v2::MarketV2;
+}
+
+/// An observer bound to a scenario: the static template, the scales and
+/// the bounds.
+#[derive(Clone, Debug)]
+pub struct ObsBuilder {
+    pub kind: Observer,
+    ctx: ObsContext,
+    template: Vec<f32>,
+    low: Vec<f32>,
+    high: Vec<f32>,
+}
+
+impl ObsBuilder {
+    pub fn new(kind: Observer, s: &Scenario) -> Self {
+        let n = s.n();
+        let dim = kind.dim(n);
+        let ctx = ObsContext::new(s, dim);
+        let mut template = vec![0f32; n * dim];
+        let mut low = vec![0f32; n * dim];
+        let mut high = vec![1f32; n * dim];
+        for i in 0..n {
+            let rows = i * dim..(i + 1) * dim;
+            kind.fixed(&ctx, i, &mut template[rows.clone()]);
+            let (lo, hi) = (&mut low[rows.clone()], &mut high[rows]);
+            (lo[0], hi[0]) = ctx.demand_bounds;
+            kind.bounds(&ctx, i, lo, hi);
+        }
+        ObsBuilder {
+            kind,
+            ctx,
+            template,
+            low,
+            high,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.ctx.dim
+    }
+
+    /// Write the (N, D) observation matrix into `out`.
+    #[inline]
+    pub fn write(&self, input: &ObsInput<'_>, out: &mut [f32]) {
+        debug_assert_eq!(out.len(), self.ctx.n * self.ctx.dim);
+        out.copy_from_slice(&self.template);
+        self.kind.write(&self.ctx, input, out);
+    }
+
+    /// Per-agent lower bounds, (N, D) row-major.
+    pub fn low(&self) -> &[f32] {
+        &self.low
+    }
+
+    /// Per-agent upper bounds, (N, D) row-major.
+    pub fn high(&self) -> &[f32] {
+        &self.high
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_layout_matches_easy_marl() {
+        let s = Scenario::default_preset(3, 24).unwrap();
+        let b = ObsBuilder::new(Observer::Basic, &s);
+        assert_eq!(b.dim(), 6);
+        let mut out = vec![0f32; 18];
+        let cleared = [0.0; 3];
+        b.write(
+            &ObsInput {
+                hour: 0,
+                demand: 75.0,
+                last_price: None,
+                last_cleared: &cleared,
+                load_factors: None,
+            },
+            &mut out,
+        );
+        // agent 1: others are 0 and 2 -> costs 20, 40 / 40, capacities 1, 1.
+        let d = (75.0 / s.demand_scale()) as f32;
+        assert_eq!(&out[6..12], &[d, 1.0, 0.5, 1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn unknown_observer_lists_valid() {
+        let e = Observer::parse("fancy").unwrap_err().to_string();
+        assert!(e.contains("simple_v3") && e.contains("market"), "{e}");
+    }
+
+    #[test]
+    fn every_name_parses_back_to_its_observer_with_its_width() {
+        let s = Scenario::default_preset(4, 24).unwrap();
+        for &name in Observer::NAMES {
+            let o = Observer::parse(name).unwrap();
+            assert_eq!(o.name(), name);
+            let b = ObsBuilder::new(o, &s);
+            assert_eq!(b.low().len(), 4 * o.dim(4));
+            assert!(b.low().iter().zip(b.high()).all(|(l, h)| l <= h), "{name}");
+        }
+    }
+}
