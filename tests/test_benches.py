@@ -47,7 +47,8 @@ def test_bench_design_runs():
 
 def test_bench_builds_runs(tmp_path):
     """Against a copy of this very build, every ratio is a positive number
-    close to 1 (so the two modules really were both timed)."""
+    within 10x of 1 (so the two modules really were both timed; the bound is
+    wide because a loaded machine swings short timings by 2-3x)."""
     import powermarket._core as core
 
     (tmp_path / "powermarket").mkdir()
@@ -57,11 +58,11 @@ def test_bench_builds_runs(tmp_path):
     one = _run("bench_builds.py", *common, "--only", "MarketEnv episode (simple)")
     rows = [line for line in one.splitlines() if line.startswith("| MarketEnv episode (simple)")]
     assert len(rows) == 1
-    assert 0.5 < float(rows[0].split("|")[4]) < 2.0
+    assert 0.1 < float(rows[0].split("|")[4]) < 10.0
     many = _run("bench_builds.py", *common, "--wide", "--only", "N=5 ", "--processes", "2")
     rows = [line for line in many.splitlines() if line.startswith("| clear ")]
     assert len(rows) == 4 and "2 processes" in many
     for row in rows:
         median, span = row.split("|")[4:6]
         lo, hi = (float(x) for x in span.split("-"))
-        assert 0.5 < lo <= float(median) <= hi < 2.0
+        assert 0.1 < lo <= float(median) <= hi < 10.0

@@ -481,27 +481,38 @@ def test_vector_env_spaces_errors_and_seeding() -> None:
 @pytest.mark.parametrize(
     "opponents", ["truthful", "random", ("markup", 7.5), ("constant", 0.2, -1.0)]
 )
-def test_native_single_step_equals_the_general_path(opponents):
-    """The one-call step (built-in opponents, plain actions) and the general
-    path (taken for a (2, 1) action) give bit-identical episodes."""
+def test_single_learner_step_is_the_market_step_with_the_opponents_rows(opponents):
+    """The single env's step equals a MarketEnv step whose other rows are the
+    built-in opponents' actions (drawn from their own RNG, keyed seed ^ salt),
+    for a plain pair, a float32 array and a (2, 1) array alike."""
     import gymnasium
 
-    kw = dict(scenario=pm.Scenario.default(n=4, t=24), agent=2, opponents=opponents, seed=11)
+    from powermarket.gymnasium import _OPPONENT_SEED_SALT
+
+    sc = pm.Scenario.default(n=4, t=24)
+    kw = dict(scenario=sc, agent=2, opponents=opponents, seed=11)
     fast = gymnasium.make("powermarket/Market-v0", **kw).unwrapped
-    slow = gymnasium.make("powermarket/Market-v0", **kw).unwrapped
-    assert fast._builtin_only
+    market = pm.MarketEnv(sc, seed=11)
+    specs = [opponents] * 4
+    specs[2] = "truthful"
     rng = np.random.default_rng(3)
-    for episode in range(2):
-        assert np.array_equal(fast.reset(seed=episode)[0], slow.reset(seed=episode)[0])
+    for episode in range(3):
+        ops = pm._core.Opponents(specs, sc.max_bid_delta, seed=episode ^ _OPPONENT_SEED_SALT)
+        obs, _ = market.reset(seed=episode)
+        assert np.array_equal(fast.reset(seed=episode)[0], obs[2])
         for _ in range(24):
             a = rng.uniform([-0.5, -12.0], [1.5, 12.0])
-            got = fast.step(a.astype(np.float32) if episode else list(map(float, a)))
-            want = slow.step(np.asarray(a, np.float32 if episode else np.float64).reshape(2, 1))
-            assert got[0].dtype == want[0].dtype == np.float32
-            assert got[0].tobytes() == want[0].tobytes()
-            assert got[1:4] == want[1:4] and type(got[1]) is float
-            assert got[4] == want[4]
-    # Invalid actions still get the general path's errors.
+            given = [list(map(float, a)), a.astype(np.float32), a.reshape(2, 1)][episode]
+            got = fast.step(given)
+            actions = np.zeros((4, 2), np.float32)
+            ops.fill(actions, 2)
+            actions[2] = np.clip(a, [0.0, -10.0], [1.0, 10.0]).astype(np.float32)
+            obs, rewards, term, trunc, info = market.step(actions)
+            assert got[0].dtype == np.float32 and got[0].tobytes() == obs[2].tobytes()
+            assert got[1] == float(rewards[2]) and type(got[1]) is float
+            assert got[2:4] == (term, trunc)
+            assert got[4] == {**info, "cleared": float(info["cleared"][2])}
+    # Invalid actions are refused, naming the learner.
     with pytest.raises(RuntimeError):
         fast.step(np.zeros(2, np.float32))
     fast.reset()

@@ -579,7 +579,7 @@ def test_9_per_agent_callables_get_one_market_at_a_time():
     "ret, exc, words",
     [
         (np.zeros(3), ValueError, ["gen_1", "market 2", "shape"]),
-        (np.array([0.0, np.nan]), ValueError, ["gen_1", "market 2", "finite", "nan"]),
+        (np.array([0.0, np.nan]), ValueError, ["gen_1", "market 2", "finite", "NaN"]),
         (np.array([1j, 0]), TypeError, ["gen_1", "market 2"]),
         ("ab", TypeError, ["gen_1", "market 2"]),
     ],

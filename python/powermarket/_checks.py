@@ -1,8 +1,11 @@
 """Argument checks shared by the Python fronts.
 
-Every check runs before any state (RNG, buffers, pending actions) is touched,
-so that a call that fails changes nothing. Messages name the argument, the
-agent or market, and the value as it was given.
+The action and seed checks are the core's (``_core.check_actions``,
+``_core.check_seed``), so every front gives the same message and exception
+for the same bad input; this module adds what only Python fronts take (seed
+lists with None entries, reset masks). Every check runs before any state
+(RNG, buffers, pending actions) is touched, so that a call that fails
+changes nothing.
 """
 
 from __future__ import annotations
@@ -12,22 +15,9 @@ from typing import Any
 
 import numpy as np
 
-ACTION_LOW = np.array([0.0, -10.0], dtype=np.float64)
-ACTION_HIGH = np.array([1.0, 10.0], dtype=np.float64)
-COMPONENTS = ("a0 (withheld share)", "a1 (price action)")
-SEED_LIMIT = 2**64
+from powermarket._core import check_actions, check_seed
+
 _REAL_KINDS = "biuf"
-
-
-def check_seed(seed: Any, arg: str = "seed") -> int | None:
-    """``None`` or an int in ``[0, 2**64)``; bool is a TypeError, anything else a ValueError."""
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError(f"{arg} must be None or an int in [0, 2**64), got {seed!r} (a bool)")
-    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < SEED_LIMIT:
-        raise ValueError(f"{arg} must be None or an int in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 def check_seeds(seed: Any, m: int, arg: str = "seed") -> int | list[int | None] | None:
@@ -75,32 +65,14 @@ def actions_f32(
     x: Any,
     shape: tuple[int, ...],
     arg: str,
-    where: Callable[[tuple[int, ...]], str | None],
+    where: Callable[[tuple[int, ...]], str | None] | None = None,
     flatten: bool = False,
 ) -> np.ndarray:
-    """Actions as float32, clipped to the action box in float64 first.
-
-    ``where(index)`` names the agent (and market) of the entry at ``index``
-    (the last axis is the component and is not passed). With ``flatten``, any
-    array of the right size is reshaped. NaN and infinities
-    are a ValueError reporting the value as given; finite values outside
-    the box (1e300 included) are clipped.
-    """
-    given = real_array(x, arg)
-    if flatten and given.size == int(np.prod(shape)):
-        given = given.reshape(shape)
-    if given.shape != shape:
-        raise ValueError(f"{arg} must have shape {shape} ([a0, a1] per agent), got {given.shape}")
-    wide = given.astype(np.float64)
-    bad = np.argwhere(~np.isfinite(wide))
-    if len(bad):
-        idx = tuple(int(i) for i in bad[0])
-        who = where(idx[:-1])
-        raise ValueError(
-            f"{arg}{' for ' + who if who else ''}: {COMPONENTS[idx[-1]]} must be finite, "
-            f"got {given[idx].item()!r}"
-        )
-    return np.clip(wide, ACTION_LOW, ACTION_HIGH).astype(np.float32)
+    """Actions as float32, clipped to the action box in float64 first: the
+    core's check (``_core.check_actions``). ``where(index)`` names the agent
+    (and market) of a non-finite entry at ``index`` (the last axis, the
+    component, is not passed)."""
+    return check_actions(x, list(shape), arg, where, flatten)
 
 
 def _short(x: Any) -> str:

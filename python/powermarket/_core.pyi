@@ -1,6 +1,6 @@
-"""Type stubs for the compiled core (src/python)."""
+"""Type stubs for the compiled core (crates/powermarket-py)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from typing import Any, final, overload
 
@@ -181,8 +181,14 @@ class MarketEnv:
         dict[str, dict[str, Any]],
     ]: ...
     def step_single(
-        self, action: Any, agent: int, opponents: Opponents
-    ) -> tuple[_F32, float, bool, bool, dict[str, Any]] | None: ...
+        self,
+        action: Any,
+        agent: int,
+        opponents: Opponents,
+        given: npt.ArrayLike | None = None,
+        mask: npt.ArrayLike | None = None,
+    ) -> tuple[_F32, float, bool, bool, dict[str, Any]]: ...
+    def observe(self) -> _F32: ...
     def episode_record(self) -> dict[str, npt.NDArray[Any]]: ...
     def observation_bounds(self) -> tuple[_F32, _F32]: ...
     @property
@@ -273,6 +279,21 @@ class VecMarketEnv:
 
 PURE_NASH_MAX_PROFILES: int
 
+ACTION_LOW: tuple[float, float]
+ACTION_HIGH: tuple[float, float]
+ACTION_COMPONENTS: tuple[str, str]
+
+def check_actions(
+    actions: Any,
+    shape: list[int] | tuple[int, ...],
+    arg: str = "actions",
+    where: Callable[[tuple[int, ...]], str | None] | None = None,
+    flatten: bool = False,
+) -> _F32: ...
+def check_seed(seed: Any, arg: str = "seed") -> int | None: ...
+def check_steppable(hour: int | None, horizon: int) -> None: ...
+def agent_name(i: int) -> str: ...
+def agent_index(name: str) -> int | None: ...
 def competitive(
     scenario: Scenario | dict[str, Any] | None,
     demand: npt.ArrayLike | None = None,

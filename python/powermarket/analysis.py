@@ -42,9 +42,9 @@ Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
 
 _RECORD_KEYS = ("bids", "cleared", "prices", "demand")
-# The action box of MarketEnv: [a0, a1] in [0, 1] x [-10, 10].
-_LOW = np.array([0.0, -10.0])
-_HIGH = np.array([1.0, 10.0])
+# The action box of MarketEnv, from the core.
+_LOW = np.array(_core.ACTION_LOW)
+_HIGH = np.array(_core.ACTION_HIGH)
 
 
 def default_grid(withheld: int = 21, price_action: int = 41) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +60,7 @@ def default_grid(withheld: int = 21, price_action: int = 41) -> tuple[np.ndarray
         )
     w = np.linspace(0.0, 1.0, withheld)
     with np.errstate(divide="ignore"):
-        a = np.clip(np.arctanh(np.linspace(-1.0, 1.0, price_action)), -10.0, 10.0)
+        a = np.clip(np.arctanh(np.linspace(-1.0, 1.0, price_action)), _LOW[1], _HIGH[1])
     if price_action == 1:
         a = np.zeros(1)
     return w, a

@@ -46,8 +46,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from powermarket._checks import actions_f32, check_mask, check_seed, check_seeds
-from powermarket._core import VEC_OUTPUTS, MarketEnv, Opponents, VecMarketEnv
-from powermarket.pettingzoo import action_shape, action_space, check_render_mode
+from powermarket._core import (
+    VEC_OUTPUTS,
+    MarketEnv,
+    Opponents,
+    VecMarketEnv,
+    agent_index,
+    agent_name,
+    check_steppable,
+)
+from powermarket._spaces import action_shape, action_space, check_render_mode
 
 ENV_ID = "powermarket/Market-v0"
 _OPPONENT_SEED_SALT = 0x6F70706F6E656E74  # opponents' RNG: seed ^ salt
@@ -117,7 +125,9 @@ class _OpponentPlan:
                 elif _is_spec(item):
                     specs[i] = item
                 else:
-                    raise ValueError(f"opponents: entry for gen_{i} is not a strategy: {item!r}")
+                    raise ValueError(
+                        f"opponents: entry for {agent_name(i)} is not a strategy: {item!r}"
+                    )
         else:
             raise ValueError(
                 "opponents must be a strategy name/tuple, a callable or a list, "
@@ -151,8 +161,22 @@ class _OpponentPlan:
         self.rust = saved
 
     def _where(self, market: int | None, agent: int) -> str:
-        name = f"gen_{agent}"
+        name = agent_name(agent)
         return name if market is None else f"{name} in market {market}"
+
+    def python_rows(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The single env's rows that Python callables choose, from the
+        observations ``obs`` (N, D): ``(actions (N, *block), mask (N,))``, or
+        None when every opponent is built in (the core fills those rows)."""
+        if self.batched is None and not self.per_agent:
+            return None
+        rows = np.zeros((self.n, *self.block), dtype=np.float32)
+        mask = np.zeros(self.n, dtype=bool)
+        self._callables(rows, obs, vector=False)
+        if self.batched is not None:
+            mask[self.others] = True
+        mask[list(self.per_agent)] = True
+        return rows, mask
 
     def fill(self, actions: np.ndarray, obs: np.ndarray) -> None:
         """Write the opponents' actions into ``actions``: (N, 2) or (M, N, 2), with
@@ -162,6 +186,11 @@ class _OpponentPlan:
             self.rust.fill_batch(actions, self.agent)
         else:
             self.rust.fill(actions, self.agent)
+        self._callables(actions, obs, vector)
+
+    def _callables(self, actions: np.ndarray, obs: np.ndarray, vector: bool) -> None:
+        """Write the Python callables' actions into ``actions``, checked by
+        the core's action check (errors name the agent and market)."""
         if self.batched is not None:
             expected = obs.shape[:-2] + (len(self.others), *self.block)
             others = self.others
@@ -185,7 +214,6 @@ class _OpponentPlan:
                     f(one),
                     self.block,
                     f"opponents: the action returned by the callable for {self._where(m, i)}",
-                    lambda _: None,
                 )
                 if m is None:
                     actions[i] = a
@@ -195,9 +223,10 @@ class _OpponentPlan:
 
 def _agent_index(agent: int | str, n: int) -> int:
     if isinstance(agent, str):
-        if not agent.startswith("gen_") or not agent[4:].isdigit():
+        index = agent_index(agent)
+        if index is None:
             raise ValueError(f"agent must be an index or 'gen_<i>', got {agent!r}")
-        agent = int(agent[4:])
+        agent = index
     if isinstance(agent, bool) or not (isinstance(agent, (int, np.integer)) and 0 <= agent < n):
         raise ValueError(f"agent must be in [0, {n}) (or 'gen_0'..'gen_{n - 1}'), got {agent!r}")
     return int(agent)
@@ -255,9 +284,6 @@ class MarketSingleAgentEnv(gymnasium.Env):
         self.action_space = action_space(segments)
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
-        self._actions = np.zeros((n, *action_shape(segments)), dtype=np.float32)
-        # No Python opponents: steps can run entirely in the core.
-        self._builtin_only = self.plan.batched is None and not self.plan.per_agent
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         # Check everything first: a failed reset reseeds nothing.
@@ -271,38 +297,22 @@ class MarketSingleAgentEnv(gymnasium.Env):
         return obs[self.agent], info
 
     def step(self, action):
-        if self._builtin_only:
-            # Built-in opponents: the whole step in one native call. It
-            # returns None (changing nothing) for anything but a plain valid
-            # action in a running episode; the general path below then
-            # handles or reports it.
-            out = self.market.step_single(action, self.agent, self.plan.rust)
-            if out is not None:
-                if self.render_mode == "human":
-                    self.render()
-                return out
-        if self._obs is None:
-            raise RuntimeError("step() called before reset(): call reset() first")
-        a = actions_f32(
-            action, self.plan.block, f"action for gen_{self.agent}", lambda _: None, flatten=True
-        )
-        if self.market.t is not None and self.market.t >= self.market.horizon:
-            raise RuntimeError("step() called after the episode ended: call reset()")
-        # A failed step (e.g. an opponent callable returning NaN) must leave
-        # no trace, so the opponents' RNG is rolled back on error.
-        saved = self.plan.checkpoint()
-        try:
-            self.plan.fill(self._actions, self._obs)
-            self._actions[self.agent] = a
-            obs, rewards, terminated, truncated, info = self.market.step(self._actions)
-        except BaseException:
-            self.plan.rollback(saved)
-            raise
-        self._obs = obs
-        info["cleared"] = float(info["cleared"][self.agent])
+        # The core's single-learner step: the built-in opponents fill the rows
+        # that no Python callable chooses; a failed step changes nothing.
+        given = None
+        if self.plan.batched is not None or self.plan.per_agent:
+            check_steppable(self.market.t, self.market.horizon)
+            given = self.plan.python_rows(self._obs)
+        rows, mask = given if given is not None else (None, None)
+        out = self.market.step_single(action, self.agent, self.plan.rust, rows, mask)
+        self._obs = None if given is None else self._full_obs()
         if self.render_mode == "human":
             self.render()
-        return obs[self.agent], float(rewards[self.agent]), bool(terminated), bool(truncated), info
+        return out
+
+    def _full_obs(self) -> np.ndarray:
+        """Every agent's observation now (for Python callables)."""
+        return self.market.observe()
 
     def render(self):
         if self.render_mode is None:
@@ -417,10 +427,10 @@ class MarketVectorEnv(VectorEnv):
 
     def step(self, actions):
         if self._obs is None:
-            raise RuntimeError("step() called before reset(): call reset() first")
+            check_steppable(None, self.vec.horizon)
 
         def where(idx: tuple[int, ...]) -> str:
-            return f"gen_{self.agent} in market {idx[0]}"
+            return f"{agent_name(self.agent)} in market {idx[0]}"
 
         a = actions_f32(actions, (self.num_envs, *self.plan.block), "actions", where)
         saved = self.plan.checkpoint()

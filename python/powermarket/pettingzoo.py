@@ -8,36 +8,10 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from powermarket._core import MarketEnv
+from powermarket._core import MarketEnv, check_steppable
+from powermarket._spaces import action_shape, action_space, agent_names, check_render_mode
 
-ACTION_LOW = np.array([0.0, -10.0], dtype=np.float32)
-ACTION_HIGH = np.array([1.0, 10.0], dtype=np.float32)
-
-
-def action_shape(segments: int = 1) -> tuple[int, ...]:
-    """One generator's action shape: ``(2,)``, or ``(K, 2)`` with K offer blocks."""
-    return (2,) if segments == 1 else (segments, 2)
-
-
-def action_space(segments: int = 1) -> spaces.Box:
-    """The per-generator action box: ``[withheld share, price action]``, one row
-    per offer block when ``segments`` K > 1 (shape ``(K, 2)``)."""
-    shape = action_shape(segments)
-    return spaces.Box(
-        np.broadcast_to(ACTION_LOW, shape).copy(),
-        np.broadcast_to(ACTION_HIGH, shape).copy(),
-        dtype=np.float32,
-    )
-
-
-def check_render_mode(render_mode: str | None, modes: list[str]) -> None:
-    """ValueError unless ``render_mode`` is None or one of ``modes``."""
-    if render_mode is not None and render_mode not in modes:
-        raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
-
-
-def agent_names(n: int) -> list[str]:
-    return [f"gen_{i}" for i in range(n)]
+__all__ = ["MarketParallelEnv", "parallel_env", "action_shape", "action_space", "agent_names"]
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -100,9 +74,7 @@ class MarketParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         agents = self.agents
         if not agents:
-            raise RuntimeError(
-                "step() called before reset() or after the episode ended: call reset()"
-            )
+            check_steppable(self.market.t, self.market.horizon)
         # One native call converts the dicts, steps the market and builds
         # the result dicts (errors name the agent; nothing is stepped).
         out = self.market.step_dict(actions, self._agent_list)

@@ -47,8 +47,8 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from powermarket._checks import actions_f32, check_seed
-from powermarket._core import VecMarketEnv
-from powermarket.pettingzoo import action_shape, action_space
+from powermarket._core import VecMarketEnv, agent_name, check_steppable
+from powermarket._spaces import action_shape, action_space
 
 
 class AgentView:
@@ -60,7 +60,7 @@ class AgentView:
         self._adapter = adapter
         self.index = index
         self.market = index // adapter.num_agents
-        self.agent = f"gen_{index % adapter.num_agents}"
+        self.agent = agent_name(index % adapter.num_agents)
 
     def episode_demand(self) -> np.ndarray:
         """Realised demand of this env's market in the current episode, MW."""
@@ -147,7 +147,7 @@ class MarketVecEnv(VecEnv):
         return self._flat(obs).copy()
 
     def _where(self, k: int) -> str:
-        return f"env {k} (gen_{k % self.num_agents} in market {k // self.num_agents})"
+        return f"env {k} ({agent_name(k % self.num_agents)} in market {k // self.num_agents})"
 
     def step_async(self, actions: np.ndarray) -> None:
         a = actions_f32(
@@ -160,7 +160,7 @@ class MarketVecEnv(VecEnv):
         if actions is None:
             raise RuntimeError("step_wait() called without a pending step_async(actions)")
         if not self._started:
-            raise RuntimeError("step() called before reset(): call reset() first")
+            check_steppable(None, self.vec.horizon)
         obs, rewards, terminated, truncated, info = self.vec.step(actions)
         n = self.num_agents
         dones = np.repeat(terminated | truncated, n)

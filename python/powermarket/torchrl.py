@@ -51,8 +51,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from powermarket._core import VecMarketEnv
-from powermarket.pettingzoo import action_space
+from powermarket._core import VecMarketEnv, check_seed, check_steppable
+from powermarket._spaces import action_space, agent_names
 
 __all__ = ["MarketEnv"]
 
@@ -64,16 +64,6 @@ def _device_arg(device: Any) -> torch.device:
         return torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device must name a torch device, got {device!r}") from err
-
-
-def _seed_arg(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be None or an int in [0, 2**64), got {seed!r}")
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be None or an int in [0, 2**64), got {seed!r}")
-    return int(seed)
 
 
 class MarketEnv(EnvBase):
@@ -118,7 +108,7 @@ class MarketEnv(EnvBase):
         self._next_obs: torch.Tensor | None = None
         self._seed: int | None = None
         self._started = False
-        self.agent_names = [f"gen_{i}" for i in range(n)]
+        self.agent_names = agent_names(n)
         self.group_map = {"agents": list(self.agent_names)}
         self._make_specs()
 
@@ -216,7 +206,7 @@ class MarketEnv(EnvBase):
     def _set_seed(self, seed: int | None) -> None:
         # Validated here so that a bad seed changes no state; applied by the
         # next reset (see the module docstring).
-        self._seed = _seed_arg(seed)
+        self._seed = check_seed(seed)
 
     def _out(self, t: torch.Tensor) -> torch.Tensor:
         return t if self._on_cpu else t.to(self.device, non_blocking=True)
@@ -287,7 +277,7 @@ class MarketEnv(EnvBase):
         if partial is not None and not bool(partial.all()):
             raise ValueError("_step: partial steps are not supported; step all markets at once")
         if not self._started:
-            raise RuntimeError("step() called before reset(): call reset() first")
+            check_steppable(None, self._vec.horizon)
         if self._num_pending:
             ended = np.flatnonzero(self._pending)
             raise RuntimeError(

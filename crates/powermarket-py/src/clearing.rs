@@ -115,6 +115,8 @@ fn clear<'py>(
     let b = array_arg::<f64>(bids, "bids", 1)?;
     let q = array_arg::<f64>(quantities, "quantities", 1)?;
     let (b, q) = (elems(&b), elems(&q));
+    // SAFETY: float64 has no invalid bit patterns; the clearing below writes
+    // every value, or fails and the array is dropped unseen.
     let out = unsafe { PyArray1::<f64>::new(py, b.len(), false) };
     if demand_bids.is_none() && !rules.has_limits() && mechanism.is_none() {
         // One call validates (errors leave `out` unreturned) and clears.

@@ -5,6 +5,7 @@
 #![allow(clippy::type_complexity)]
 
 mod analysis;
+mod checks;
 mod clearing;
 mod env;
 mod opponents;
@@ -46,7 +47,7 @@ impl<T> Core<T> for std::result::Result<T, MarketError> {
 }
 
 /// `numpy.require`, imported once.
-fn require(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+pub(crate) fn require(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     F.import(py, "numpy", "require")
 }
@@ -120,7 +121,7 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// TypeError (naming `arg`) unless `obj` converts to an array of real
 /// numbers: strings, bytes, complex, datetimes, objects and masked arrays
 /// are refused rather than silently converted or truncated.
-fn numeric_gate(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<()> {
+pub(crate) fn numeric_gate(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<()> {
     let py = obj.py();
     if obj.is_instance_of::<pyo3::types::PyString>()
         || obj.is_instance_of::<pyo3::types::PyBytes>()
@@ -188,7 +189,7 @@ pub(crate) fn opt_count_arg(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> PyResu
 
 /// One seed: an int in [0, 2**64). Bools are TypeError; other values
 /// ValueError naming `arg`.
-fn one_seed(s: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
+pub(crate) fn one_seed(s: &Bound<'_, PyAny>, arg: &str) -> PyResult<u64> {
     let numpy_bool = || -> PyResult<bool> {
         static NPBOOL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
         s.is_instance(NPBOOL.import(s.py(), "numpy", "bool_")?)
@@ -277,23 +278,10 @@ pub(crate) fn actions_arg<'py>(obj: &Bound<'py, PyAny>, ndim: usize) -> PyResult
         }
     }
     let wide = array_arg::<f64>(obj, "actions", ndim)?;
-    let bounds = [
-        (
-            powermarket::env::ACTION_LOW[0] as f64,
-            powermarket::env::ACTION_HIGH[0] as f64,
-        ),
-        (
-            powermarket::env::ACTION_LOW[1] as f64,
-            powermarket::env::ACTION_HIGH[1] as f64,
-        ),
-    ];
     let values = elems(&wide)
         .iter()
         .enumerate()
-        .map(|(i, &x)| {
-            let (lo, hi) = bounds[i % 2];
-            (if x.is_finite() { x.max(lo).min(hi) } else { x }) as f32
-        })
+        .map(|(j, &x)| powermarket::env::action::clipped(j % 2, x) as f32)
         .collect();
     Ok(Actions::Owned(values, wide.shape().to_vec()))
 }
@@ -379,6 +367,7 @@ pub(crate) fn tuple<'py>(
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    checks::register(m)?;
     clearing::register(m)?;
     scenario::register(m)?;
     env::register(m)?;

@@ -49,12 +49,13 @@ pub enum MarketError {
         expected: String,
         got: String,
     },
-    /// A non-finite action component of one agent.
-    #[error("actions for {agent}{market}: {component} must be finite, got {value}")]
+    /// A non-finite action component (0: a0, 1: a1) of one agent, in one
+    /// market of a batch.
+    #[error("{}", crate::env::action::not_finite_message("actions", Some(&crate::env::action::agent_place(*.agent, *.market)), *.component, *.value))]
     BadAction {
-        agent: String,
-        market: MarketTag,
-        component: &'static str,
+        agent: usize,
+        market: Option<usize>,
+        component: usize,
         value: f64,
     },
     /// A scenario field is invalid.
@@ -88,19 +89,6 @@ pub enum MarketError {
     Misuse(String),
 }
 
-/// Optional " (market i)" suffix for action errors of a batched env.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MarketTag(pub Option<usize>);
-
-impl std::fmt::Display for MarketTag {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(m) => write!(f, " in market {m}"),
-            None => Ok(()),
-        }
-    }
-}
-
 impl MarketError {
     /// True for errors that are misuse of the API rather than bad values.
     pub fn is_misuse(&self) -> bool {
@@ -130,7 +118,7 @@ impl MarketError {
                 ..
             } => MarketError::BadAction {
                 agent,
-                market: MarketTag(Some(market)),
+                market: Some(market),
                 component,
                 value,
             },
@@ -157,10 +145,7 @@ pub fn shape_str(shape: &[usize]) -> String {
     }
 }
 
-/// Name of agent `i` as every front shows it.
-pub fn agent_name(i: usize) -> String {
-    format!("gen_{i}")
-}
+pub use crate::env::action::agent_name;
 
 pub type Result<T> = std::result::Result<T, MarketError>;
 

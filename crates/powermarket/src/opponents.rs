@@ -1,5 +1,6 @@
 //! Built-in bidding strategies for the generators a learner plays against.
 
+use crate::env::action::{ACTION_HIGH, ACTION_LOW};
 use crate::error::{MarketError, Result};
 use crate::rng::RngState;
 use rand::RngExt;
@@ -27,14 +28,19 @@ impl Strategy {
         match *self {
             Strategy::Truthful => [0.0, 0.0],
             Strategy::Constant(a) => a,
-            Strategy::Random => [rng.random::<f32>(), rng.random::<f32>() * 20.0 - 10.0],
+            // Uniform over the box: a0 in [0, 1), a1 in [low, high).
+            Strategy::Random => {
+                let (lo, hi) = (ACTION_LOW[1], ACTION_HIGH[1]);
+                [rng.random::<f32>(), rng.random::<f32>() * (hi - lo) + lo]
+            }
             Strategy::Markup(m) => {
                 let x = if max_bid_delta > 0.0 {
                     (m / max_bid_delta).clamp(-1.0, 1.0)
                 } else {
                     0.0
                 };
-                [0.0, (x.atanh().clamp(-10.0, 10.0)) as f32]
+                let (lo, hi) = (ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64);
+                [0.0, (x.atanh().clamp(lo, hi)) as f32]
             }
         }
     }

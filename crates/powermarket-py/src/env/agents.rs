@@ -1,34 +1,11 @@
-//! The PettingZoo step's dict inputs: agent names and per-agent actions.
+//! The front steps' inputs: one agent's action, as the PettingZoo dict
+//! step and the Gymnasium single-learner step receive it.
 
 use crate::{actions_arg, expect_shape};
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
-
-/// True when `agents` is exactly `["gen_0", ..., "gen_{N-1}"]`, the names in
-/// index order (so no name is missing or repeated). No allocation.
-pub(super) fn distinct_names(agents: &Bound<'_, PyList>) -> PyResult<bool> {
-    for (i, item) in agents.iter().enumerate() {
-        let Ok(s) = item.cast::<pyo3::types::PyString>() else {
-            return Ok(false);
-        };
-        let name = s.to_str()?;
-        let ok = name
-            .strip_prefix("gen_")
-            .and_then(|d| d.parse::<usize>().ok())
-            .is_some_and(|k| {
-                let digits = &name[4..];
-                k == i
-                    && digits.bytes().all(|c| c.is_ascii_digit())
-                    && (digits.len() == 1 || !digits.starts_with('0'))
-            });
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
 
 /// Two finite numbers from a plain action: a 1-D float32/float64 array of
 /// length 2, or a list/tuple of two floats or ints. `None` for anything else.
@@ -107,4 +84,42 @@ pub(super) fn agent_blocks(act: &Bound<'_, PyAny>, k: usize) -> PyResult<Vec<f32
     })?;
     expect_shape("actions", a.shape(), &[k, 2])?;
     Ok(a.values().to_vec())
+}
+
+/// One agent's action row for the PettingZoo step: 2 numbers, or (K, 2)
+/// with K blocks, as 2K float32 values clipped to the box (NaN stays, for
+/// the core to report). Errors name the agent.
+pub(super) fn agent_row(act: &Bound<'_, PyAny>, k: usize, name: &str) -> PyResult<Vec<f32>> {
+    let py = act.py();
+    let named = |e: PyErr| {
+        let msg = format!("actions for {name}: {}", e.value(py));
+        if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+            pyo3::exceptions::PyTypeError::new_err(msg)
+        } else {
+            PyValueError::new_err(msg)
+        }
+    };
+    if k > 1 {
+        return agent_blocks(act, k).map_err(named);
+    }
+    let pair = action_pair(act).map_err(named)?.ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "actions for {name}: expected 2 numbers [a0, a1] (shape (2,)), got {}",
+            act.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })?;
+    Ok(pair.to_vec())
+}
+
+/// The learner's action of the single-learner step: any array of 2K
+/// numbers (shape (2,), (K, 2) or flat), clipped to the box in float64.
+/// Shape errors name the agent.
+pub(super) fn learner_action(
+    action: &Bound<'_, PyAny>,
+    k: usize,
+    agent: usize,
+) -> PyResult<Vec<f32>> {
+    let shape: Vec<usize> = if k == 1 { vec![2] } else { vec![k, 2] };
+    let arg = format!("action for {}", powermarket::env::action::agent_name(agent));
+    crate::checks::actions_values(action, &shape, &arg, true)
 }

@@ -3,16 +3,17 @@ mod state;
 
 use super::opponents::PyOpponents;
 use super::scenario::{scenario_arg, PyScenario};
-use super::{actions_arg, borrow_env, expect_shape, filled, seed_arg};
+use super::{actions_arg, array_arg, borrow_env, elems, expect_shape, filled, seed_arg};
 use crate::Core;
-use agents::{action_pair, agent_blocks, distinct_names, plain_pair};
+use agents::{agent_row, learner_action, plain_pair};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, ToPyArray};
 use powermarket::clearing::TieRule;
+use powermarket::env::fronts::{check_agent_names, FrontScratch, GivenRows};
 use powermarket::env::{Market, MarketEnv, Record, StepInfo};
 use powermarket::observe::Observer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 
 /// One electricity market with N generators, stepped hour by hour (arrays in,
@@ -31,11 +32,15 @@ pub struct PyMarketEnv {
     env: MarketEnv,
     observer: Observer,
     tie_rule: TieRule,
-    /// Scratch (actions, obs, rewards) of `step_single`, kept between calls.
-    single: (Vec<f32>, Vec<f32>, Vec<f32>),
+    /// Memory of the front steps, kept between calls.
+    scratch: FrontScratch,
 }
 
+/// A new, uninitialised (N, D) float32 array for the core to fill.
 fn obs_array<'py>(py: Python<'py>, n: usize, d: usize) -> Bound<'py, PyArray2<f32>> {
+    // SAFETY: float32 has no invalid bit patterns, and every caller has the
+    // core write all N x D values before the array reaches Python; on an
+    // error the array is dropped unseen.
     unsafe { PyArray2::<f32>::new(py, [n, d], false) }
 }
 
@@ -54,7 +59,7 @@ impl PyMarketEnv {
             env,
             observer,
             tie_rule,
-            single: Default::default(),
+            scratch: Default::default(),
         })
     }
 }
@@ -182,6 +187,8 @@ impl PyMarketEnv {
         let (n, d) = (this.env.num_agents(), this.env.obs_dim());
         let a = market_actions(actions, this.env.market())?;
         let obs = obs_array(py, n, d);
+        // SAFETY: as in `obs_array`: the step writes all N rewards, or fails
+        // and the array is dropped unseen.
         let rewards = unsafe { PyArray1::<f32>::new(py, n, false) };
         let info = this
             .env
@@ -204,11 +211,12 @@ impl PyMarketEnv {
         )
     }
 
-    /// The PettingZoo step, natively: ``actions`` maps every name in
-    /// ``agents`` (the agent names, in index order) to ``[a0, a1]``. Returns
-    /// ``(observations, rewards, terminations, truncations, infos)`` as dicts
-    /// keyed by agent. Used by ``powermarket.pettingzoo``; the conversion only
-    /// (the market step is :meth:`step`'s).
+    /// The PettingZoo step: ``actions`` maps every name in ``agents`` (the
+    /// agent names, in index order) to its action, ``[a0, a1]`` or (K, 2)
+    /// with K segments. Returns ``(observations, rewards, terminations,
+    /// truncations, infos)`` as dicts keyed by agent. Used by
+    /// ``powermarket.pettingzoo``; the step is the core's
+    /// (``MarketEnv::step_rows``), this only converts.
     fn step_dict<'py>(
         slf: &Bound<'py, Self>,
         actions: &Bound<'py, PyDict>,
@@ -218,19 +226,16 @@ impl PyMarketEnv {
         let mut guard = borrow_env(slf, "MarketEnv")?;
         let this = &mut *guard;
         let (n, d) = (this.env.num_agents(), this.env.obs_dim());
-        if agents.len() != n {
-            return Err(PyValueError::new_err(format!(
-                "agents: expected {n} names, got {}",
-                agents.len()
-            )));
-        }
-        if !distinct_names(agents)? {
-            return Err(PyValueError::new_err(format!(
-                "agents: must be the agent names in index order (gen_0 ... gen_{}, each once), got {}",
-                n - 1,
-                agents.repr()?
-            )));
-        }
+        let names = agents
+            .iter()
+            .map(|a| a.cast_into::<PyString>().map_err(PyErr::from))
+            .collect::<PyResult<Vec<_>>>()
+            .map_err(|_| PyValueError::new_err("agents: must be a list of agent names (str)"))?;
+        let strs = names
+            .iter()
+            .map(|s| s.to_str())
+            .collect::<PyResult<Vec<&str>>>()?;
+        check_agent_names(strs.iter().copied(), n).py()?;
         if actions.len() != n {
             for key in actions.keys() {
                 if !agents.contains(&key)? {
@@ -243,43 +248,16 @@ impl PyMarketEnv {
             }
         }
         let k = this.env.market().segments();
-        let mut buf = vec![0f32; 2 * n * k];
-        for (i, name) in agents.iter().enumerate() {
-            let act = actions.get_item(&name)?.ok_or_else(|| {
-                PyValueError::new_err(format!("actions: no action for agent {}", name))
-            })?;
-            if k > 1 {
-                let blocks = agent_blocks(&act, k).map_err(|e| {
-                    if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
-                        pyo3::exceptions::PyTypeError::new_err(format!(
-                            "actions for {name}: {}",
-                            e.value(py)
-                        ))
-                    } else {
-                        PyValueError::new_err(format!("actions for {name}: {}", e.value(py)))
-                    }
-                })?;
-                buf[2 * k * i..2 * k * (i + 1)].copy_from_slice(&blocks);
-                continue;
-            }
-            let pair = action_pair(&act)
-                .map_err(|e| {
-                    pyo3::exceptions::PyTypeError::new_err(format!(
-                        "actions for {name}: {}",
-                        e.value(py)
-                    ))
-                })?
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!(
-                        "actions for {name}: expected 2 numbers [a0, a1] (shape (2,)), got {}",
-                        act.repr().map(|r| r.to_string()).unwrap_or_default()
-                    ))
-                })?;
-            buf[2 * i..2 * i + 2].copy_from_slice(&pair);
+        let mut rows: Vec<Option<Vec<f32>>> = Vec::with_capacity(n);
+        for name in &names {
+            rows.push(match actions.get_item(name)? {
+                None => None,
+                Some(act) => Some(agent_row(&act, k, name.to_str()?)?),
+            });
         }
-        let mut obs = vec![0f32; n * d];
-        let mut rewards = vec![0f32; n];
-        let info = this.env.step(&buf, &mut obs, &mut rewards).py()?;
+        let rows: Vec<Option<&[f32]>> = rows.iter().map(|r| r.as_deref()).collect();
+        let (env, sc) = (&mut this.env, &mut this.scratch);
+        let out = env.step_rows(&rows, sc).py()?;
         let (o, r, te, tr, inf) = (
             PyDict::new(py),
             PyDict::new(py),
@@ -287,11 +265,7 @@ impl PyMarketEnv {
             PyDict::new(py),
             PyDict::new(py),
         );
-        let (k_price, k_cleared, k_demand) = (
-            intern!(py, "price"),
-            intern!(py, "cleared"),
-            intern!(py, "demand"),
-        );
+        let info = out.info;
         let (price, demand, average_paid) = (
             info.price.into_bound_py_any(py)?,
             info.demand.into_bound_py_any(py)?,
@@ -299,17 +273,17 @@ impl PyMarketEnv {
         );
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
-        for (i, name) in agents.iter().enumerate() {
-            o.set_item(&name, PyArray1::from_slice(py, &obs[i * d..(i + 1) * d]))?;
-            r.set_item(&name, rewards[i] as f64)?;
-            te.set_item(&name, &term)?;
-            tr.set_item(&name, &trunc)?;
+        for (i, name) in names.iter().enumerate() {
+            o.set_item(name, PyArray1::from_slice(py, &out.obs[i * d..(i + 1) * d]))?;
+            r.set_item(name, out.rewards[i] as f64)?;
+            te.set_item(name, &term)?;
+            tr.set_item(name, &trunc)?;
             let one = PyDict::new(py);
-            one.set_item(k_price, &price)?;
+            one.set_item(intern!(py, "price"), &price)?;
             one.set_item(intern!(py, "average_paid"), &average_paid)?;
-            one.set_item(k_cleared, this.env.last_cleared()[i])?;
-            one.set_item(k_demand, &demand)?;
-            inf.set_item(&name, one)?;
+            one.set_item(intern!(py, "cleared"), env.last_cleared()[i])?;
+            one.set_item(intern!(py, "demand"), &demand)?;
+            inf.set_item(name, one)?;
         }
         super::tuple(
             py,
@@ -323,75 +297,78 @@ impl PyMarketEnv {
         )
     }
 
-    /// The Gymnasium single-learner step, natively (internal; used by
-    /// ``powermarket.gymnasium.MarketSingleAgentEnv``). ``agent`` plays
-    /// ``action`` (2 finite numbers: a 1-D float32/float64 array, or a list
-    /// or tuple of floats/ints; clipped to the box in float64), the other
-    /// agents follow the built-in ``opponents`` (market 0's RNG). Returns
-    /// ``(obs (D,), reward, terminated, truncated, info)`` as
-    /// ``Env.step`` does, or ``None``, with nothing changed, for any other
-    /// input or state: the caller then takes the general path, which
-    /// handles or reports it.
+    /// The Gymnasium single-learner step (used by
+    /// ``powermarket.gymnasium.MarketSingleAgentEnv``): ``agent`` plays
+    /// ``action`` ((2,), or (K, 2) with K segments; any array of that size,
+    /// clipped to the box in float64), the rows of ``given`` (N, K, 2) where
+    /// ``mask`` (N,) is true are the caller's, and the other agents follow
+    /// the built-in ``opponents`` (market 0's RNG). Returns ``(obs (D,),
+    /// reward, terminated, truncated, info)`` as ``Env.step`` does. The step
+    /// is the core's (``MarketEnv::step_single``); on error nothing changes.
+    #[pyo3(signature = (action, agent, opponents, given=None, mask=None))]
     fn step_single<'py>(
         slf: &Bound<'py, Self>,
         action: &Bound<'py, PyAny>,
         agent: usize,
         opponents: &Bound<'py, PyOpponents>,
-    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        given: Option<&Bound<'py, PyAny>>,
+        mask: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let py = slf.py();
-        let Some(pair) = plain_pair(action) else {
-            return Ok(None);
-        };
         let mut guard = borrow_env(slf, "MarketEnv")?;
         let this = &mut *guard;
-        let (n, d) = (this.env.num_agents(), this.env.obs_dim());
-        let running = this.env.t().is_some_and(|t| t < this.env.horizon());
-        let Ok(mut ops) = opponents.try_borrow_mut() else {
-            return Ok(None);
-        };
-        if !running
-            || agent >= n
-            || ops.inner.strategies.len() != n
-            || this.env.market().segments() != 1
-        {
-            return Ok(None);
-        }
-        let mut actions = std::mem::take(&mut this.single.0);
-        actions.resize(2 * n, 0.0);
-        let delta = ops.max_bid_delta;
-        ops.inner.fill(&mut actions, agent, delta);
-        for (k, x) in pair.iter().enumerate() {
-            let (lo, hi) = (
-                powermarket::env::ACTION_LOW[k] as f64,
-                powermarket::env::ACTION_HIGH[k] as f64,
-            );
-            actions[2 * agent + k] = x.max(lo).min(hi) as f32;
-        }
-        let (mut obs, mut rewards) = (
-            std::mem::take(&mut this.single.1),
-            std::mem::take(&mut this.single.2),
+        let (n, d, k) = (
+            this.env.num_agents(),
+            this.env.obs_dim(),
+            this.env.market().segments(),
         );
-        obs.resize(n * d, 0.0);
-        rewards.resize(n, 0.0);
-        let stepped = this.env.step(&actions, &mut obs, &mut rewards);
-        let result = stepped.map(|info| {
-            let row = PyArray1::from_slice(py, &obs[agent * d..(agent + 1) * d]);
-            (info, row, rewards[agent] as f64)
+        let pair;
+        let owned;
+        let action: &[f32] = match (k, plain_pair(action)) {
+            (1, Some(p)) => {
+                pair = [0, 1].map(|c| powermarket::env::action::clipped(c, p[c]) as f32);
+                &pair
+            }
+            _ => {
+                owned = learner_action(action, k, agent)?;
+                &owned
+            }
+        };
+        let given = match (given, mask) {
+            (Some(g), Some(m)) if !g.is_none() && !m.is_none() => {
+                let g = array_arg::<f32>(g, "given", if k == 1 { 2 } else { 3 })?;
+                let m = array_arg::<bool>(m, "mask", 1)?;
+                Some((elems(&g).to_vec(), elems(&m).to_vec()))
+            }
+            _ => None,
+        };
+        let rows = given.as_ref().map(|(a, m)| GivenRows {
+            actions: a,
+            mask: m,
         });
-        this.single = (actions, obs, rewards);
-        let (info, row, reward) = result.py()?;
-        let dict = info_dict(py, &info)?;
-        dict.set_item(intern!(py, "cleared"), this.env.last_cleared()[agent])?;
-        Ok(Some(PyTuple::new(
+        let mut ops = opponents.try_borrow_mut().map_err(|_| {
+            pyo3::exceptions::PyRuntimeError::new_err("opponents are being used by another thread")
+        })?;
+        let delta = ops.max_bid_delta;
+        let (env, sc) = (&mut this.env, &mut this.scratch);
+        let out = env
+            .step_single(agent, action, rows, &mut ops.inner, delta, sc)
+            .py()?;
+        let row = PyArray1::from_slice(py, &out.obs[agent * d..(agent + 1) * d]);
+        let dict = info_dict(py, &out.info)?;
+        let (reward, terminated) = (out.rewards[agent] as f64, out.info.terminated);
+        debug_assert_eq!(out.rewards.len(), n);
+        dict.set_item(intern!(py, "cleared"), env.last_cleared()[agent])?;
+        PyTuple::new(
             py,
             [
                 row.into_any(),
                 reward.into_bound_py_any(py)?,
-                info.terminated.into_bound_py_any(py)?,
+                terminated.into_bound_py_any(py)?,
                 false.into_bound_py_any(py)?,
                 dict.into_any(),
             ],
-        )?))
+        )
     }
 
     /// The current episode so far, NumPy copies: ``bids``, ``offered``,
@@ -407,6 +384,14 @@ impl PyMarketEnv {
             self.env.market().segments(),
             &lf,
         )
+    }
+
+    /// The current observation (N, D): the one the last ``reset`` or
+    /// ``step`` returned (a new array). RuntimeError before ``reset()``.
+    fn observe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let obs = obs_array(py, self.env.num_agents(), self.env.obs_dim());
+        self.env.observe(filled(&obs)).py()?;
+        Ok(obs)
     }
 
     /// Lower and upper bounds of every observation feature, each (N, D) float32.

@@ -87,6 +87,6 @@ pub(super) fn _restore_market_env(
         env: MarketEnv::restore(market, snap).py()?,
         observer,
         tie_rule,
-        single: Default::default(),
+        scratch: Default::default(),
     })
 }

@@ -195,6 +195,28 @@ impl MarketEnv {
         Ok(())
     }
 
+    /// Write the current observation (N, D) into `obs`: the one the last
+    /// `reset` or `step` returned. A RuntimeError-kind error before the
+    /// first reset.
+    pub fn observe(&self, obs: &mut [f32]) -> Result<()> {
+        self.check_obs(obs)?;
+        if self.t == NOT_STARTED {
+            return Err(MarketError::Misuse(
+                "observe() called before reset(): call reset() first".into(),
+            ));
+        }
+        super::observe_parts(
+            &self.market,
+            self.t,
+            &self.demand,
+            self.last_price,
+            &self.last_cleared,
+            &self.availability,
+            obs,
+        );
+        Ok(())
+    }
+
     /// Step one hour. On error nothing changes.
     pub fn step(
         &mut self,

@@ -17,6 +17,8 @@
 //! struct-of-arrays state: a batched market is bit-identical to a single one.
 
 use crate::clearing::{Rules, TieRule, Workspace};
+pub mod action;
+pub mod fronts;
 mod market_env;
 mod step;
 
@@ -26,21 +28,20 @@ use crate::scenario::Scenario;
 use crate::units::generator::Limits;
 pub use market_env::{MarketEnv, Record, Snapshot};
 use rand_chacha::ChaCha8Rng;
+pub use step::check_steppable;
 pub use step::{
     block_offer, block_reward, clear_hour, offer, reset_market, settle_hour, shortfall,
     step_market, uniform_reward, validate_actions,
 };
-pub(crate) use step::{check_steppable, observe, observe_parts};
+pub(crate) use step::{observe, observe_parts};
 
-/// Lower and upper bounds of the action box, per component.
-pub const ACTION_LOW: [f32; 2] = [0.0, -10.0];
-pub const ACTION_HIGH: [f32; 2] = [1.0, 10.0];
+pub use action::{ACTION_HIGH, ACTION_LOW};
 
 /// Largest observation (N x D values) of one market: 2^27 float32 (512 MiB).
 pub const MAX_OBS_VALUES: usize = 1 << 27;
 
 /// `t` of a market that has not been reset yet.
-pub(crate) const NOT_STARTED: usize = usize::MAX;
+pub const NOT_STARTED: usize = usize::MAX;
 
 /// Everything about a market that does not change while it runs; shared by
 /// all markets of a batch.

@@ -3,9 +3,10 @@
 //! ([`StateMut`]), so that [`crate::VecMarketEnv`] runs exactly the same code
 //! over its struct-of-arrays state.
 
+use super::action::{ACTION_HIGH, ACTION_LOW};
 use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
 use crate::clearing::{clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Mechanism};
-use crate::error::{agent_name, MarketError, Result};
+use crate::error::{MarketError, Result};
 use crate::observe::ObsInput;
 use crate::scenario::Scenario;
 use crate::units::generator::{draw_availability, limited_blocks, limited_quantity};
@@ -20,16 +21,16 @@ pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
     offer_from(s, i, a0, crate::fastmath::tanh(price_action(a1)))
 }
 
-/// The price action `a1` clipped to [-10, 10].
+/// The price action `a1` clipped to the action box.
 #[inline(always)]
 fn price_action(a1: f32) -> f64 {
-    (a1 as f64).clamp(-10.0, 10.0)
+    (a1 as f64).clamp(ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64)
 }
 
 /// [`offer`] given `th = tanh(price_action(a1))`.
 #[inline(always)]
 fn offer_from(s: &Scenario, i: usize, a0: f32, th: f64) -> (f64, f64) {
-    let withheld = (a0 as f64).clamp(0.0, 1.0);
+    let withheld = (a0 as f64).clamp(ACTION_LOW[0] as f64, ACTION_HIGH[0] as f64);
     (
         s.costs[i] + th * s.max_bid_delta,
         (1.0 - withheld) * s.capacities[i],
@@ -91,22 +92,12 @@ pub fn validate_actions(actions: &[f32], m: &Market) -> Result<()> {
             got: format!("{} values", actions.len()),
         });
     }
-    if let Some(k) = actions.iter().position(|a| !a.is_finite()) {
-        return Err(MarketError::BadAction {
-            agent: agent_name(k / (2 * m.segments)),
-            market: Default::default(),
-            component: if k % 2 == 0 {
-                "a0 (withheld share)"
-            } else {
-                "a1 (price action)"
-            },
-            value: actions[k] as f64,
-        });
-    }
-    Ok(())
+    super::action::check_finite(actions, m.segments)
 }
 
-pub(crate) fn check_steppable(t: usize, horizon: usize) -> Result<()> {
+/// The error for stepping a market at hour `t` (NOT_STARTED: never reset)
+/// of `horizon` hours, if it cannot be stepped.
+pub fn check_steppable(t: usize, horizon: usize) -> Result<()> {
     if t == NOT_STARTED {
         Err(MarketError::Misuse(
             "step() called before reset(): call reset() first".into(),
