@@ -311,9 +311,7 @@ mod tests {
         let mut e = env(1);
         let mut sc = FrontScratch::default();
         let a: &[f32] = &[0.0, 0.0];
-        let err = e
-            .step_rows(&[Some(a), None, Some(a)], &mut sc)
-            .unwrap_err();
+        let err = e.step_rows(&[Some(a), None, Some(a)], &mut sc).unwrap_err();
         assert_eq!(err.to_string(), "actions: no action for agent gen_1");
         assert_eq!(e.t(), Some(0));
         let got = e.step_rows(&[Some(a); 3], &mut sc).unwrap();

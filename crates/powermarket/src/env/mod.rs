@@ -30,8 +30,8 @@ pub use market_env::{MarketEnv, Record, Snapshot};
 use rand_chacha::ChaCha8Rng;
 pub use step::check_steppable;
 pub use step::{
-    block_offer, block_reward, clear_hour, offer, reset_market, settle_hour, shortfall,
-    step_market, uniform_reward, validate_actions,
+    block_offer, clear_hour, hour_reward, offer, reset_market, settle_hour, shortfall, step_market,
+    validate_actions,
 };
 pub(crate) use step::{observe, observe_parts};
 
@@ -82,8 +82,6 @@ impl Market {
             });
         }
         let ds = scenario.demand_scale();
-        let cs = scenario.cost_scale();
-        let t = scenario.t().max(1) as f64;
         let (noise_lo, noise_hi) = scenario.noise_bounds();
         let rules = scenario.rules(tie_rule);
         // Demand bids merged by (clipped) price, shares summed in the order
@@ -102,7 +100,7 @@ impl Market {
             inelastic_share: scenario.inelastic_share(),
             bid_groups,
             limits: Limits::new(&scenario),
-            reward_scale: 20.0 / (ds * cs * t),
+            reward_scale: scenario.reward_scale(),
             noise_sd: scenario.demand_noise * ds,
             noise_lo,
             noise_hi,

@@ -220,7 +220,7 @@ pub fn step_market(
             .zip(&sc.bids)
             .zip(&sc.cleared)
         {
-            *r = uniform_reward(m, cost, bid, x, c.price, shortfall) as f32;
+            *r = hour_reward(m, cost, &[bid], &[x], &[c.price], shortfall, 0.0) as f32;
         }
     } else {
         settle_hour(m, c.price, sc);
@@ -234,7 +234,7 @@ pub fn step_market(
                 };
                 l.ramp_cost(i, t, st.last_cleared[i], x)
             });
-            *r = block_reward(
+            *r = hour_reward(
                 m,
                 s.costs[i],
                 &sc.bids[js.clone()],
@@ -338,11 +338,11 @@ pub fn shortfall(demand: f64, c: &Clearing) -> f64 {
 /// and the hour's ramp cost `ramp` (€, [`crate::units::generator::Limits::ramp_cost`]):
 /// `(sum_k (p_k - c) x_k - bid_penalty * sum_k (b_k - c)^2 / K
 ///   - lol_penalty * shortfall - ramp) * reward_scale`.
-/// The one place the reward formula lives (`step_market` and
-/// `crate::analysis` both call it). With K = 1 and uniform pricing this is
+/// The one place the reward formula lives (`step_market`, its fast path of
+/// one block and `crate::analysis` all call it). With K = 1 and uniform pricing this is
 /// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * scale`.
 #[inline]
-pub fn block_reward(
+pub fn hour_reward(
     m: &Market,
     cost: f64,
     bids: &[f64],
@@ -362,17 +362,4 @@ pub fn block_reward(
     }
     let raw = profit - penalty / bids.len() as f64 - s.lol_penalty * shortfall;
     (raw - ramp) * m.reward_scale
-}
-
-/// [`block_reward`] for one block paid the clearing price `price` and no
-/// ramp cost, in the same operations (so the same bits):
-/// `((P - c) x - bid_penalty (b - c)^2 - lol_penalty * shortfall) * reward_scale`.
-#[inline]
-pub fn uniform_reward(m: &Market, cost: f64, bid: f64, x: f64, price: f64, shortfall: f64) -> f64 {
-    let s = &m.scenario;
-    let markup = bid - cost;
-    let profit = (price - cost) * x;
-    let penalty = s.bid_penalty * markup * markup;
-    let raw = profit - penalty - s.lol_penalty * shortfall;
-    raw * m.reward_scale
 }

@@ -168,6 +168,12 @@ impl Scenario {
         positive_or_one(max_of(&self.costs))
     }
 
+    /// What a reward is in € times: `20 / (demand scale x cost scale x T)`
+    /// (easy_marl's normalisation), so that an episode's return is of order 1.
+    pub fn reward_scale(&self) -> f64 {
+        20.0 / (self.demand_scale() * self.cost_scale() * self.t().max(1) as f64)
+    }
+
     /// Largest capacity (1 if not positive).
     pub fn capacity_scale(&self) -> f64 {
         positive_or_one(max_of(&self.capacities))

@@ -102,8 +102,7 @@ impl Scenario {
                 );
             }
         }
-        let reward_scale =
-            20.0 / (self.demand_scale() * self.cost_scale() * self.t().max(1) as f64);
+        let reward_scale = self.reward_scale();
         if !(1.0 / self.demand_scale()).is_finite() {
             return err(
                 "demand",
