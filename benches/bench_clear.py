@@ -29,7 +29,7 @@ import powermarket as pm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, table  # noqa: E402
-from reference_env import classic_clear as numba_clear  # noqa: E402
+from numba_baseline import classic_clear as numba_clear  # noqa: E402
 
 Problem = tuple[np.ndarray, np.ndarray, float]
 

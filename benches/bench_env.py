@@ -1,4 +1,4 @@
-"""One market stepped from Python: powermarket fronts against the NumPy/numba reference.
+"""One market stepped from Python: powermarket fronts against the NumPy/numba baseline.
 
 Run: ``make bench`` or ``.venv/bin/python benches/bench_env.py``. Times whole
 episodes (reset + T=24 steps with pre-built random actions) of
@@ -9,7 +9,7 @@ episodes (reset + T=24 steps with pre-built random actions) of
   opponents stepped in Rust), as the class itself and as
   ``gymnasium.make("powermarket/Market-v0")`` returns it (with Gymnasium's
   wrappers),
-- ``ReferenceMarketEnv`` (benches/reference_env.py, the easy_marl way),
+- ``BaselineMarketEnv`` (benches/numba_baseline.py, the easy_marl way),
 
 all in this one process. The contenders run interleaved in rounds (A, B, C, A,
 B, C, ...) so that a noisy neighbour hits them alike; the table gives medians
@@ -27,7 +27,7 @@ import gymnasium
 import numba
 import numpy as np
 from _common import calibrate, machine, table, timed
-from reference_env import ReferenceMarketEnv, compare_episode
+from numba_baseline import BaselineMarketEnv, compare_episode
 
 import powermarket as pm
 
@@ -80,12 +80,12 @@ def main() -> None:
         scenario = pm.Scenario.default(n=n, t=24)
         t = scenario.t
         acts = random_actions(rng, t, n)
-        # Same semantics before timing anything: the reference and MarketEnv
+        # Same semantics before timing anything: the baseline and MarketEnv
         # (index tie rule, no noise so that the RNGs do not matter) agree.
         quiet = scenario.replace(demand_noise=0.0)
         compare_episode(
             pm.MarketEnv(quiet, tie_rule="index", seed=1),
-            ReferenceMarketEnv.from_scenario(quiet, seed=1),
+            BaselineMarketEnv.from_scenario(quiet, seed=1),
             acts,
         )
 
@@ -96,7 +96,7 @@ def main() -> None:
         runs = {
             "MarketEnv": episode_runner(pm.MarketEnv(scenario, seed=1), steps),
             "PettingZoo": episode_runner(pm.parallel_env(scenario, seed=1), dict_steps),
-            "reference": episode_runner(ReferenceMarketEnv.from_scenario(scenario, 1), steps),
+            "baseline": episode_runner(BaselineMarketEnv.from_scenario(scenario, 1), steps),
             "Gymnasium": episode_runner(
                 gymnasium.make(ENV_ID, scenario=scenario, seed=1).unwrapped, learner_steps
             ),
@@ -109,7 +109,7 @@ def main() -> None:
         best = {k: min(v) / t * 1e6 for k, v in s.items()}
 
         def speedup(name: str, samples: dict[str, list[float]] = s) -> float:
-            pairs = zip(samples["reference"], samples[name], strict=True)
+            pairs = zip(samples["baseline"], samples[name], strict=True)
             return statistics.median(r / x for r, x in pairs)
 
         sp_env, sp_pz = speedup("MarketEnv"), speedup("PettingZoo")
@@ -119,12 +119,12 @@ def main() -> None:
                 n,
                 f"{us['MarketEnv']:.2f} ({best['MarketEnv']:.2f})",
                 f"{us['PettingZoo']:.2f} ({best['PettingZoo']:.2f})",
-                f"{us['reference']:.2f} ({best['reference']:.2f})",
+                f"{us['baseline']:.2f} ({best['baseline']:.2f})",
                 f"{us['Gymnasium']:.2f} ({best['Gymnasium']:.2f})",
                 f"{us['Gymnasium make']:.2f} ({best['Gymnasium make']:.2f})",
                 f"{1e6 / us['MarketEnv'] / 1e3:,.0f} k",
                 f"{1e6 / us['PettingZoo'] / 1e3:,.0f} k",
-                f"{1e6 / us['reference'] / 1e3:,.1f} k",
+                f"{1e6 / us['baseline'] / 1e3:,.1f} k",
                 f"{sp_env:.1f}x",
                 f"{sp_pz:.1f}x",
             ]
@@ -136,7 +136,7 @@ def main() -> None:
     print(
         f"whole episodes (reset + {t} steps, pre-built random actions), {args.rounds} "
         "interleaved rounds; medians over rounds; speedup = median of per-round "
-        "reference / contender; (best) = fastest round\n"
+        "baseline / contender; (best) = fastest round\n"
     )
     print(
         table(
@@ -144,12 +144,12 @@ def main() -> None:
                 "N",
                 "MarketEnv µs/step",
                 "PettingZoo µs/step",
-                "reference µs/step",
+                "baseline µs/step",
                 "Gymnasium single µs/step",
                 "gymnasium.make µs/step",
                 "MarketEnv steps/s",
                 "PettingZoo steps/s",
-                "reference steps/s",
+                "baseline steps/s",
                 "MarketEnv speedup",
                 "PettingZoo speedup",
             ],
@@ -167,9 +167,9 @@ def main() -> None:
                 f"(target <= 1 µs: {ok}); through gymnasium.make's wrappers {t_make:.2f} µs"
             )
         ok = "met" if sp_env >= 10 else "NOT met"
-        print(f"- MarketEnv vs reference at N={n}: {sp_env:.1f}x (target >= 10x: {ok})")
+        print(f"- MarketEnv vs baseline at N={n}: {sp_env:.1f}x (target >= 10x: {ok})")
         ok = "met" if sp_pz >= 4 else "NOT met"
-        print(f"- PettingZoo vs reference at N={n}: {sp_pz:.1f}x (target >= 4x: {ok})")
+        print(f"- PettingZoo vs baseline at N={n}: {sp_pz:.1f}x (target >= 4x: {ok})")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ interleaved in rounds so that a noisy neighbour hits all alike:
   cost per env-step does not depend on M);
 - Gymnasium ``SyncVectorEnv`` over ``gymnasium.make("powermarket/Market-v0")``
   (one learner, N-1 built-in truthful opponents stepped in Rust; small M only);
-- the NumPy/numba reference env (benches/reference_env.py), one market at a time.
+- the NumPy/numba baseline env (benches/numba_baseline.py), one market at a time.
 
 An env-step is one market cleared for one hour; an agent-step is one generator
-of one market for one hour (N per env-step). Medians over rounds; "vs reference"
+of one market for one hour (N per env-step). Medians over rounds; "vs baseline"
 is the median of per-round ratios. Peak RSS is printed at the end.
 """
 
@@ -30,11 +30,11 @@ import gymnasium
 import numba
 import numpy as np
 from _common import calibrate, machine, table, timed
-from reference_env import ReferenceMarketEnv, compare_episode
+from numba_baseline import BaselineMarketEnv, compare_episode
 
 import powermarket as pm
 
-REF = "reference"
+REF = "baseline"
 
 
 def random_actions(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -124,7 +124,7 @@ def sync_contender(scenario, m: int, acts: list, seed: int) -> Contender:
 
 
 def ref_contender(scenario, acts: np.ndarray, seed: int) -> Contender:
-    env = ReferenceMarketEnv.from_scenario(scenario, seed=seed)
+    env = BaselineMarketEnv.from_scenario(scenario, seed=seed)
     steps = [np.ascontiguousarray(a) for a in acts]
 
     def unit() -> None:
@@ -136,7 +136,7 @@ def ref_contender(scenario, acts: np.ndarray, seed: int) -> Contender:
 
 
 def check_semantics(rng: np.random.Generator, n: int) -> None:
-    """Before timing: the reference agrees with MarketEnv, and VecMarketEnv market i
+    """Before timing: the baseline agrees with MarketEnv, and VecMarketEnv market i
     seeded with the list entry seed + i with MarketEnv(seed=seed + i), over an episode
     and a bit (docs/semantics.md, seeding)."""
     s = pm.Scenario.default(n=n)
@@ -144,7 +144,7 @@ def check_semantics(rng: np.random.Generator, n: int) -> None:
     acts = random_actions(rng, (s.t, n))
     compare_episode(
         pm.MarketEnv(quiet, tie_rule="index", seed=0),
-        ReferenceMarketEnv.from_scenario(quiet, seed=0),
+        BaselineMarketEnv.from_scenario(quiet, seed=0),
         acts,
     )
     m, seed = 3, 11
@@ -218,7 +218,7 @@ def main() -> None:
     print(f"load average (1, 5, 15 min) at the end: {load}")
     print(
         f"{args.rounds} interleaved rounds of ~{args.round_s} s per contender; medians over "
-        "rounds; vs reference = median of per-round ratios (per env-step)\n"
+        "rounds; vs baseline = median of per-round ratios (per env-step)\n"
     )
     print("## VecMarketEnv (env-steps/s = markets x hours per second; agent-steps/s = x N)\n")
     rows = []
@@ -248,11 +248,11 @@ def main() -> None:
                 "M",
                 "1 thread env-steps/s",
                 "1 thread agent-steps/s",
-                "1 thread vs reference",
+                "1 thread vs baseline",
                 f"{all_threads} threads env-steps/s",
                 f"{all_threads} threads agent-steps/s",
                 f"{all_threads} threads ns/agent-step",
-                f"{all_threads} threads vs reference",
+                f"{all_threads} threads vs baseline",
             ],
             rows,
         )
@@ -277,7 +277,7 @@ def main() -> None:
             )
     print(
         table(
-            ["N", "contender", "M", "µs/env-step", "env-steps/s", "agent-steps/s", "vs reference"],
+            ["N", "contender", "M", "µs/env-step", "env-steps/s", "agent-steps/s", "vs baseline"],
             rows,
         )
     )
@@ -298,7 +298,7 @@ def main() -> None:
             f"(target >= 5 M/s: {'met' if eps >= 5e6 else 'NOT met'})"
         )
         print(
-            f"- vs reference at N=5, M={m_big}: {ratio:,.0f}x "
+            f"- vs baseline at N=5, M={m_big}: {ratio:,.0f}x "
             f"(target >= 50x: {'met' if ratio >= 50 else 'NOT met'})"
         )
     else:

@@ -32,7 +32,7 @@ def test_bench_clear_runs():
 
 def test_bench_env_runs():
     out = _run("bench_env.py", "--sizes", "5", "--rounds", "2", "--round-s", "0.01")
-    assert "MarketEnv vs reference at N=5" in out
+    assert "MarketEnv vs baseline at N=5" in out
 
 
 def test_bench_vec_runs():
@@ -66,3 +66,24 @@ def test_bench_builds_runs(tmp_path):
         median, span = row.split("|")[4:6]
         lo, hi = (float(x) for x in span.split("-"))
         assert 0.1 < lo <= float(median) <= hi < 10.0
+
+
+def test_the_numba_baseline_agrees_with_the_core():
+    """The benchmarks' baseline (benches/numba_baseline.py, not an oracle: the
+    oracle is tests/reference.py) runs the same market as MarketEnv, so the
+    speed-ups compare like with like. Checked here once, on random episodes."""
+    import numpy as np
+
+    import powermarket as pm
+
+    sys.path.insert(0, str(BENCHES))
+    try:
+        from numba_baseline import BaselineMarketEnv, compare_episode
+    finally:
+        sys.path.remove(str(BENCHES))
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 13):
+        scenario = pm.Scenario.default(n=n, t=24).replace(demand_noise=0.0)
+        actions = rng.uniform([0.0, -3.0], [1.0, 3.0], size=(24, n, 2)).astype(np.float32)
+        env = pm.MarketEnv(scenario, tie_rule="index", seed=0)
+        compare_episode(env, BaselineMarketEnv.from_scenario(scenario, 1), actions)

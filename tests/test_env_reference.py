@@ -13,6 +13,8 @@ import reference as ref
 
 import powermarket as pm
 
+# Spelled out (not pm.OBSERVERS): a new observer must be added here on purpose,
+# with its reference in tests/reference.py.
 OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market", "market_v2")
 TIE_RULES = ("pro_rata", "index")
 

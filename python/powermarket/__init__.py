@@ -12,8 +12,12 @@ the reset/step loop; Python sees the standard fronts:
 """
 
 from powermarket._core import (
+    OBSERVERS,
+    TIE_RULES,
+    ActionError,
     MarketEnv,
     Scenario,
+    ScenarioError,
     VecMarketEnv,
     __version__,
     clear,
@@ -24,15 +28,14 @@ from powermarket.pettingzoo import MarketParallelEnv, parallel_env
 from powermarket.scenario_files import load as load_scenario
 from powermarket.scenario_files import save as save_scenario
 
-OBSERVERS = ("simple", "simple_v2", "simple_v3", "basic", "market", "market_v2")
-TIE_RULES = ("pro_rata", "index")
-
 __all__ = [
     "OBSERVERS",
     "TIE_RULES",
+    "ActionError",
     "MarketEnv",
     "MarketParallelEnv",
     "Scenario",
+    "ScenarioError",
     "VecMarketEnv",
     "__version__",
     "clear",

@@ -279,6 +279,23 @@ class VecMarketEnv:
 
 PURE_NASH_MAX_PROFILES: int
 
+OBSERVERS: tuple[str, ...]
+TIE_RULES: tuple[str, ...]
+MECHANISMS: tuple[str, ...]
+
+class ScenarioError(ValueError):
+    field: str
+    reason: str
+    agent: int | None
+    hour: int | None
+    market: int | None
+
+class ActionError(ValueError):
+    agent: int | None
+    market: int | None
+    component: str
+    value: float
+
 ACTION_LOW: tuple[float, float]
 ACTION_HIGH: tuple[float, float]
 ACTION_COMPONENTS: tuple[str, str]
@@ -335,5 +352,6 @@ def _restore_market_env(
 def _restore_opponents(state: dict[str, Any]) -> Opponents: ...
 
 VEC_OUTPUTS: tuple[tuple[str, str, str, str | None], ...]
+SCENARIO_FIELDS: tuple[tuple[str, str, str, str, float | None], ...]
 
 def _restore_vec_market_env(state: dict[str, Any]) -> VecMarketEnv: ...

@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from powermarket._core import Scenario
+from powermarket._core import Scenario, ScenarioError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,7 +77,6 @@ DEMAND_FIELDS = ("values", "csv", "column")
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
-_CORE_FIELD = re.compile(r"scenario field `(\w+)`: (.*)", re.S)
 
 
 class _Lines:
@@ -309,52 +308,44 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     try:
         return Scenario(capacities, costs, demand, **rules, **extra)  # type: ignore[arg-type]
     except ValueError as e:
-        raise _locate(f, str(e), csv_path, csv_lines, lf_lines) from None
+        raise _locate(f, e, csv_path, csv_lines, lf_lines) from None
 
 
 def _locate(
     f: _File,
-    message: str,
+    e: ValueError,
     csv_path: Path | None,
     csv_lines: list[int] | None,
     lf_lines: dict[int, tuple[Path | None, list[int] | None]] | None = None,
 ) -> ValueError:
-    """Map a core validation error (`scenario field `x`: ...`) to the file's field and line."""
-    m = _CORE_FIELD.match(message)
-    if m is None:
-        # Errors of the constructor's own argument checks name the argument.
-        for key in DESIGN_FIELDS:
-            if re.search(rf"\b{key}\b", message):
-                return f.error(f"market.{key}", message, f.line("market", key))
-        return ValueError(f"{f.path}: {message}")
-    field, detail = m.groups()
-    gen = re.search(r"gen_(\d+)", detail)
-    hour = re.search(r"hour (\d+)", detail)
+    """Map a core validation error to the file's field and line, from the
+    place the error carries (``ScenarioError.field``, ``.agent``, ``.hour``)."""
+    if not isinstance(e, ScenarioError):
+        return ValueError(f"{f.path}: {e}")
+    field, detail, gen, hour = e.field, e.reason, e.agent, e.hour
     if field in ("capacities", "costs"):
         key = "capacity" if field == "capacities" else "cost"
         if gen is not None:
-            i = int(gen.group(1))
-            return f.error(f"generators[{i}].{key}", detail, f.line("generators", key, i))
+            return f.error(f"generators[{gen}].{key}", detail, f.line("generators", key, gen))
         return f.error(f"generators.{key}", detail)
     if field == "demand":
         if csv_path is not None and csv_lines is not None:
-            line = csv_lines[int(hour.group(1))] if hour is not None else None
+            line = csv_lines[hour] if hour is not None else None
             return _File(csv_path).error("demand", detail, line)
-        name = f"demand.values[{hour.group(1)}]" if hour is not None else "demand.values"
+        name = f"demand.values[{hour}]" if hour is not None else "demand.values"
         return f.error(name, detail, f.line("demand", "values"))
     if field in MARKET_FIELDS or field in DESIGN_FIELDS:
         return f.error(f"market.{field}", detail, f.line("market", field))
     ramp_keys = {v[0]: k for k, v in _RAMP_FIELDS.items()}
     if field in ramp_keys and gen is not None:
-        i, key = int(gen.group(1)), ramp_keys[field]
-        return f.error(f"generators[{i}].{key}", detail, f.line("generators", key, i))
+        key = ramp_keys[field]
+        return f.error(f"generators[{gen}].{key}", detail, f.line("generators", key, gen))
     if field == "availability" and gen is not None and hour is not None and lf_lines:
-        i, h = int(gen.group(1)), int(hour.group(1))
-        where, rows = lf_lines.get(i, (None, None))
+        where, rows = lf_lines.get(gen, (None, None))
         if where is not None and rows is not None:
-            return _File(where).error(f"generators[{i}].availability", detail, rows[h])
-        line = f.line("generators", "availability", i)
-        return f.error(f"generators[{i}].availability[{h}]", detail, line)
+            return _File(where).error(f"generators[{gen}].availability", detail, rows[hour])
+        line = f.line("generators", "availability", gen)
+        return f.error(f"generators[{gen}].availability[{hour}]", detail, line)
     return f.error(field, detail)
 
 

@@ -1,4 +1,5 @@
-//! The checks and constants every Python front imports from `_core`, so
+//! The checks and constants (option names included) every Python front
+//! imports from `_core`, so
 //! that the same bad input gets the same message and exception everywhere:
 //! the action box and its check, agent names, the seed check and the
 //! step-before-reset check. The facts themselves live in the core
@@ -78,12 +79,15 @@ fn check_actions<'py>(
             }
             _ => None,
         };
-        return Err(PyValueError::new_err(not_finite_message(
-            arg,
-            who.as_deref(),
+        let message = not_finite_message(arg, who.as_deref(), k % 2, values[k] as f64);
+        return Err(crate::errors::action_error(
+            py,
+            message,
+            None,
+            None,
             k % 2,
             values[k] as f64,
-        )));
+        ));
     }
     numpy::PyArray1::from_vec(py, values).reshape(shape)
 }
@@ -133,6 +137,18 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ACTION_LOW", PyTuple::new(py, ACTION_LOW.map(f64::from))?)?;
     m.add("ACTION_HIGH", PyTuple::new(py, ACTION_HIGH.map(f64::from))?)?;
     m.add("ACTION_COMPONENTS", PyTuple::new(py, COMPONENTS)?)?;
+    m.add(
+        "OBSERVERS",
+        PyTuple::new(py, powermarket::observe::Observer::NAMES)?,
+    )?;
+    m.add(
+        "TIE_RULES",
+        PyTuple::new(py, powermarket::clearing::TieRule::NAMES)?,
+    )?;
+    m.add(
+        "MECHANISMS",
+        PyTuple::new(py, powermarket::clearing::Mechanism::NAMES)?,
+    )?;
     m.add_function(wrap_pyfunction!(check_actions, m)?)?;
     m.add_function(wrap_pyfunction!(check_seed, m)?)?;
     m.add_function(wrap_pyfunction!(check_steppable, m)?)?;

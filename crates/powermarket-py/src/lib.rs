@@ -8,6 +8,7 @@ mod analysis;
 mod checks;
 mod clearing;
 mod env;
+mod errors;
 mod opponents;
 mod pickle;
 mod scenario;
@@ -16,23 +17,12 @@ mod vec_env;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use powermarket::error::MarketError;
 pub(crate) use powermarket::vec_env::Seeds;
-use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 
-/// A core error as the Python exception it maps to. The core cannot
-/// implement `From<MarketError> for PyErr` (neither type is its own), so
-/// fallible core calls end in `.map_err(py_err)?` or [`Core::py`].
-pub(crate) fn py_err(e: MarketError) -> PyErr {
-    if e.is_misuse() {
-        PyRuntimeError::new_err(e.to_string())
-    } else if e.is_memory() {
-        PyMemoryError::new_err(e.to_string())
-    } else {
-        PyValueError::new_err(e.to_string())
-    }
-}
+pub(crate) use errors::py_err;
 
 /// `.py()?` on a core result: its error as a Python exception.
 pub(crate) trait Core<T> {
@@ -368,6 +358,7 @@ pub(crate) fn tuple<'py>(
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     checks::register(m)?;
+    errors::register(m)?;
     clearing::register(m)?;
     scenario::register(m)?;
     env::register(m)?;

@@ -1,12 +1,13 @@
 use super::array_arg;
 use super::elems;
+use crate::errors::in_field;
 use crate::Core;
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
-use powermarket::clearing::Mechanism;
-use powermarket::scenario::Scenario;
+use powermarket::scenario::{Field, InFile, Kind, Scenario, Value, FIELDS};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use pyo3::IntoPyObjectExt;
 
 /// A market scenario: generator capacities (MW), marginal costs (€/MWh), the
 /// hourly demand profile (MW) and the market rules.
@@ -87,25 +88,92 @@ fn availability_arg(
     Ok(Some(elems(&a).to_vec()))
 }
 
-const FIELDS: [&str; 17] = [
-    "capacities",
-    "costs",
-    "demand",
-    "max_bid_delta",
-    "bid_penalty",
-    "lol_penalty",
-    "demand_noise",
-    "shortage_price",
-    "segments",
-    "demand_bids",
-    "mechanism",
-    "price_cap",
-    "price_floor",
-    "availability",
-    "availability_noise",
-    "ramp_limits",
-    "ramp_costs",
-];
+/// A field's value from Python, converted by its kind. `n` and `t` are
+/// the fleet and hour counts (for the (T, N) availability). Errors name the
+/// field.
+fn field_value(f: &Field, obj: &Bound<'_, PyAny>, n: usize, t: usize) -> PyResult<Value> {
+    let given = (!obj.is_none()).then_some(obj);
+    let number = |o: &Bound<'_, PyAny>| -> PyResult<f64> {
+        o.extract::<f64>().map_err(|_| {
+            PyValueError::new_err(format!("scenario field `{}` must be a number", f.name))
+        })
+    };
+    let convert = || -> PyResult<Value> {
+        Ok(match f.kind {
+            Kind::Number => Value::Number(number(obj)?),
+            Kind::OptNumber => Value::OptNumber(given.map(number).transpose()?),
+            Kind::Count => Value::Count(segments_arg(given)?),
+            Kind::Name => Value::Name(match given {
+                Some(o) => o.extract::<String>().map_err(|_| {
+                    PyValueError::new_err(format!("scenario field `{}` must be a string", f.name))
+                })?,
+                None => Scenario::defaults()
+                    .get(f.name)
+                    .map_or(String::new(), |v| match v {
+                        Value::Name(s) => s,
+                        _ => String::new(),
+                    }),
+            }),
+            Kind::PerAgent | Kind::PerHour => Value::Numbers(vec_arg(obj, f.name)?),
+            Kind::OptPerAgent => Value::OptNumbers(opt_vec_arg(given, f.name)?),
+            Kind::OptPerHourAgent => Value::OptNumbers(availability_arg(given, t, n)?),
+            Kind::Pairs => Value::Pairs(demand_bids_arg(given)?),
+        })
+    };
+    in_field(f.name, convert())
+}
+
+/// A field's value as plain Python values (lists, floats, ints, str, None);
+/// a (T, N) table as a list of T rows.
+fn field_py<'py>(py: Python<'py>, f: &Field, v: Value, n: usize) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Number(x) => x.into_bound_py_any(py)?,
+        Value::OptNumber(x) => x.into_bound_py_any(py)?,
+        Value::Count(k) => k.into_bound_py_any(py)?,
+        Value::Name(s) => s.into_bound_py_any(py)?,
+        Value::Numbers(v) => v.into_bound_py_any(py)?,
+        Value::OptNumbers(v) if f.kind == Kind::OptPerHourAgent => v
+            .map(|a| a.chunks(n.max(1)).map(<[f64]>::to_vec).collect::<Vec<_>>())
+            .into_bound_py_any(py)?,
+        Value::OptNumbers(v) => v.into_bound_py_any(py)?,
+        Value::Pairs(v) => v.into_bound_py_any(py)?,
+    })
+}
+
+/// A validated scenario from `(field, value)` items: the fleet and demand
+/// (required), then any other field, each converted by the field table.
+fn build<'py>(items: &[(&str, Bound<'py, PyAny>)]) -> PyResult<Scenario> {
+    let find = |name: &str| items.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
+    for (k, _) in items {
+        if !FIELDS.iter().any(|f| f.name == *k) {
+            return Err(PyValueError::new_err(format!(
+                "unknown scenario field {k:?}; valid fields are: {}",
+                FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let mut s = Scenario::defaults();
+    // The required fields first: the others' shapes are checked against them.
+    let required = |f: &&Field| {
+        matches!(
+            f.file,
+            InFile::Demand | InFile::Generators { missing: None, .. }
+        )
+    };
+    for f in FIELDS.iter().filter(required) {
+        let obj = find(f.name).ok_or_else(|| {
+            PyValueError::new_err(format!("scenario dict is missing the field {:?}", f.name))
+        })?;
+        s.set(f.name, field_value(f, obj, 0, 0)?).py()?;
+    }
+    let (n, t) = (s.n(), s.t());
+    for f in FIELDS.iter().filter(|f| !required(f)) {
+        if let Some(obj) = find(f.name) {
+            s.set(f.name, field_value(f, obj, n, t)?).py()?;
+        }
+    }
+    s.validated().py()
+}
 
 /// `segments`: an int >= 1 (the core checks the upper limit).
 fn segments_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
@@ -156,10 +224,6 @@ fn demand_bids_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(f64, f64)>> 
     Ok(out)
 }
 
-fn mechanism_arg(name: Option<&str>) -> PyResult<Mechanism> {
-    Ok(name.map(str::parse).transpose().py()?.unwrap_or_default())
-}
-
 #[pymethods]
 impl PyScenario {
     #[new]
@@ -188,29 +252,37 @@ impl PyScenario {
         ramp_limits: Option<&Bound<'_, PyAny>>,
         ramp_costs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let capacities = vec_arg(capacities, "capacities")?;
-        let demand = vec_arg(demand, "demand")?;
-        let inner = Scenario {
-            availability: availability_arg(availability, demand.len(), capacities.len())?,
-            capacities,
-            costs: vec_arg(costs, "costs")?,
-            demand,
-            max_bid_delta,
-            bid_penalty,
-            lol_penalty,
-            demand_noise,
-            shortage_price,
-            segments: segments_arg(segments)?,
-            demand_bids: demand_bids_arg(demand_bids)?,
-            mechanism: mechanism_arg(mechanism)?,
-            price_cap,
-            price_floor,
-            availability_noise,
-            ramp_limits: opt_vec_arg(ramp_limits, "ramp_limits")?,
-            ramp_costs: opt_vec_arg(ramp_costs, "ramp_costs")?,
-        };
+        let py = capacities.py();
+        let mut items: Vec<(&str, Bound<'_, PyAny>)> = vec![
+            ("capacities", capacities.clone()),
+            ("costs", costs.clone()),
+            ("demand", demand.clone()),
+            ("max_bid_delta", max_bid_delta.into_bound_py_any(py)?),
+            ("bid_penalty", bid_penalty.into_bound_py_any(py)?),
+            ("lol_penalty", lol_penalty.into_bound_py_any(py)?),
+            ("demand_noise", demand_noise.into_bound_py_any(py)?),
+            ("shortage_price", shortage_price.into_bound_py_any(py)?),
+            ("price_cap", price_cap.into_bound_py_any(py)?),
+            ("price_floor", price_floor.into_bound_py_any(py)?),
+            (
+                "availability_noise",
+                availability_noise.into_bound_py_any(py)?,
+            ),
+            ("mechanism", mechanism.into_bound_py_any(py)?),
+        ];
+        for (name, obj) in [
+            ("segments", segments),
+            ("demand_bids", demand_bids),
+            ("availability", availability),
+            ("ramp_limits", ramp_limits),
+            ("ramp_costs", ramp_costs),
+        ] {
+            if let Some(o) = obj {
+                items.push((name, o.clone()));
+            }
+        }
         Ok(PyScenario {
-            inner: inner.validated().py()?,
+            inner: build(&items)?,
         })
     }
 
@@ -302,99 +374,25 @@ impl PyScenario {
     /// Build from a dict as produced by ``to_dict()``; unknown keys are an error.
     #[staticmethod]
     fn from_dict(d: &Bound<'_, PyDict>) -> PyResult<Self> {
-        for key in d.keys() {
-            let k: String = key.extract()?;
-            if !FIELDS.contains(&k.as_str()) {
-                return Err(PyValueError::new_err(format!(
-                    "unknown scenario field {k:?}; valid fields are: {}",
-                    FIELDS.join(", ")
-                )));
-            }
-        }
-        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
-            d.get_item(k)?.ok_or_else(|| {
-                PyValueError::new_err(format!("scenario dict is missing the field {k:?}"))
-            })
-        };
-        let scalar = |k: &str, default: f64| -> PyResult<f64> {
-            match d.get_item(k)? {
-                Some(v) => v.extract::<f64>().map_err(|_| {
-                    PyValueError::new_err(format!("scenario field `{k}` must be a number"))
-                }),
-                None => Ok(default),
-            }
-        };
-        let optional = |k: &str| -> PyResult<Option<f64>> {
-            match d.get_item(k)? {
-                Some(v) if !v.is_none() => v.extract::<f64>().map(Some).map_err(|_| {
-                    PyValueError::new_err(format!("scenario field `{k}` must be a number or None"))
-                }),
-                _ => Ok(None),
-            }
-        };
-        let shortage_price = optional("shortage_price")?;
-        let mechanism = match d.get_item("mechanism")? {
-            Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
-                PyValueError::new_err("scenario field `mechanism` must be a string")
-            })?),
-            _ => None,
-        };
-        let capacities = vec_arg(&get("capacities")?, "capacities")?;
-        let demand = vec_arg(&get("demand")?, "demand")?;
-        let item = |k: &str| d.get_item(k);
-        let inner = Scenario {
-            availability: availability_arg(
-                item("availability")?.as_ref(),
-                demand.len(),
-                capacities.len(),
-            )?,
-            capacities,
-            costs: vec_arg(&get("costs")?, "costs")?,
-            demand,
-            max_bid_delta: scalar("max_bid_delta", 50.0)?,
-            bid_penalty: scalar("bid_penalty", 0.01)?,
-            lol_penalty: scalar("lol_penalty", 1.0)?,
-            demand_noise: scalar("demand_noise", 0.05)?,
-            shortage_price,
-            segments: segments_arg(d.get_item("segments")?.as_ref())?,
-            demand_bids: demand_bids_arg(d.get_item("demand_bids")?.as_ref())?,
-            mechanism: mechanism_arg(mechanism.as_deref())?,
-            price_cap: optional("price_cap")?,
-            price_floor: optional("price_floor")?,
-            availability_noise: scalar("availability_noise", 0.0)?,
-            ramp_limits: opt_vec_arg(item("ramp_limits")?.as_ref(), "ramp_limits")?,
-            ramp_costs: opt_vec_arg(item("ramp_costs")?.as_ref(), "ramp_costs")?,
-        };
+        let keys: Vec<String> = d.keys().extract()?;
+        let items = keys
+            .iter()
+            .map(|k| Ok((k.as_str(), d.as_any().get_item(k)?)))
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(PyScenario {
-            inner: inner.validated().py()?,
+            inner: build(&items)?,
         })
     }
 
-    /// All fields as plain Python values (lists and floats).
+    /// All fields as plain Python values (lists and floats), in the order
+    /// of the field table.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner;
         let d = PyDict::new(py);
-        d.set_item("capacities", s.capacities.clone())?;
-        d.set_item("costs", s.costs.clone())?;
-        d.set_item("demand", s.demand.clone())?;
-        d.set_item("max_bid_delta", s.max_bid_delta)?;
-        d.set_item("bid_penalty", s.bid_penalty)?;
-        d.set_item("lol_penalty", s.lol_penalty)?;
-        d.set_item("demand_noise", s.demand_noise)?;
-        d.set_item("shortage_price", s.shortage_price)?;
-        d.set_item("segments", s.segments)?;
-        d.set_item("demand_bids", s.demand_bids.clone())?;
-        d.set_item("mechanism", s.mechanism.name())?;
-        d.set_item("price_cap", s.price_cap)?;
-        d.set_item("price_floor", s.price_floor)?;
-        let rows = s
-            .availability
-            .as_ref()
-            .map(|a| a.chunks(s.n()).map(<[f64]>::to_vec).collect::<Vec<_>>());
-        d.set_item("availability", rows)?;
-        d.set_item("availability_noise", s.availability_noise)?;
-        d.set_item("ramp_limits", s.ramp_limits.clone())?;
-        d.set_item("ramp_costs", s.ramp_costs.clone())?;
+        for f in FIELDS {
+            let v = s.get(f.name).expect("the table names fields of Scenario");
+            d.set_item(f.name, field_py(py, f, v, s.n())?)?;
+        }
         Ok(d)
     }
 
@@ -601,6 +599,28 @@ pub(crate) fn scenario_arg(s: Option<&Bound<'_, PyAny>>) -> PyResult<Scenario> {
     }
 }
 
+/// The field table as Python values: `(name, kind, section, key, missing)`
+/// per field, `section` one of "market", "generators", "demand", `key` the
+/// name in that section of a scenario file, `missing` a generator's value
+/// when its key is absent (None: required).
+fn field_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    let rows = FIELDS
+        .iter()
+        .map(|f| {
+            let kind = format!("{:?}", f.kind);
+            let (section, key, missing) = match f.file {
+                InFile::Market => ("market", f.name, None),
+                InFile::Generators { key, missing } => ("generators", key, missing),
+                InFile::Demand => ("demand", "values", None),
+            };
+            (f.name, kind, section, key, missing).into_pyobject(py)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyTuple::new(py, rows)
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyScenario>()
+    m.add_class::<PyScenario>()?;
+    m.add("SCENARIO_FIELDS", field_table(m.py())?)?;
+    Ok(())
 }

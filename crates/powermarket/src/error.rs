@@ -58,10 +58,13 @@ pub enum MarketError {
         component: usize,
         value: f64,
     },
-    /// A scenario field is invalid.
+    /// A scenario field is invalid; `agent` and `hour` locate the bad
+    /// value where there is one (the message says it in words too).
     #[error("scenario field `{field}`: {message}")]
     Scenario {
         field: &'static str,
+        agent: Option<usize>,
+        hour: Option<usize>,
         message: String,
     },
     /// An unknown name for an enumerated option.
@@ -108,6 +111,32 @@ impl MarketError {
         }
     }
 
+    /// A scenario error of `field`, not located further.
+    pub fn scenario(field: &'static str, message: impl Into<String>) -> Self {
+        MarketError::Scenario {
+            field,
+            agent: None,
+            hour: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same scenario error, located at agent `i`.
+    pub fn at_agent(mut self, i: usize) -> Self {
+        if let MarketError::Scenario { agent, .. } = &mut self {
+            *agent = Some(i);
+        }
+        self
+    }
+
+    /// The same scenario error, located at hour `h`.
+    pub fn at_hour(mut self, h: usize) -> Self {
+        if let MarketError::Scenario { hour, .. } = &mut self {
+            *hour = Some(h);
+        }
+        self
+    }
+
     /// Attach a market index (for batched calls).
     pub fn in_market(self, market: usize) -> MarketError {
         match self {
@@ -150,17 +179,30 @@ pub use crate::env::action::agent_name;
 pub type Result<T> = std::result::Result<T, MarketError>;
 
 /// Element types whose all-zero bit pattern is a valid zero value.
-pub trait Zeroable: Copy {}
-impl Zeroable for f64 {}
-impl Zeroable for f32 {}
-impl Zeroable for usize {}
-impl Zeroable for bool {}
-impl Zeroable for u8 {}
+///
+/// # Safety
+/// Implement it only for types that are not zero-sized and for which every
+/// all-zero byte pattern is a valid value: [`try_zeros`] hands such memory
+/// out as initialised values.
+pub unsafe trait Zeroable: Copy {}
+// SAFETY: for each of these, all-zero bytes are the value 0 (0.0, false),
+// and none is zero-sized.
+unsafe impl Zeroable for f64 {}
+unsafe impl Zeroable for f32 {}
+unsafe impl Zeroable for usize {}
+unsafe impl Zeroable for bool {}
+unsafe impl Zeroable for u8 {}
 
 /// A vector of `n` zeros, or an error instead of an abort when the memory
 /// cannot be had. `what` names the argument that sized it. The memory comes
 /// from the zeroing allocator, so pages are touched only when written.
 pub fn try_zeros<T: Zeroable>(n: usize, what: &'static str) -> Result<Vec<T>> {
+    const {
+        assert!(
+            std::mem::size_of::<T>() > 0,
+            "Zeroable types are not zero-sized"
+        )
+    };
     if n == 0 {
         return Ok(Vec::new());
     }

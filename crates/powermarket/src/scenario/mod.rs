@@ -2,6 +2,8 @@
 //! market rules, with the presets of the easy_marl electricity example.
 
 mod advanced;
+#[macro_use]
+mod fields;
 mod presets;
 pub mod spline;
 mod validate;
@@ -15,51 +17,54 @@ pub use advanced::{
 
 use crate::clearing::{Mechanism, Rules};
 
-/// Fleet, demand and rules of one market. Immutable once validated; share it
-/// between markets by reference.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scenario {
+pub use fields::{Field, InFile, Kind, Value};
+
+// The fields of a scenario, declared once: the struct, its defaults, the
+// field table that the bindings (`to_dict`, `replace`, pickling) and the
+// scenario files loop over, and typed get/set by name are generated from
+// this list. A field is `name: type = default, kind, place in a file`.
+scenario_fields! {
     /// Capacity of each generator, MW (N values, > 0).
-    pub capacities: Vec<f64>,
+    capacities: Vec<f64> = Vec::new(), PerAgent, InFile::Generators { key: "capacity", missing: None };
     /// Marginal cost of each generator, €/MWh (N values).
-    pub costs: Vec<f64>,
+    costs: Vec<f64> = Vec::new(), PerAgent, InFile::Generators { key: "cost", missing: None };
     /// Noise-free demand of each hour, MW (T values, > 0).
-    pub demand: Vec<f64>,
+    demand: Vec<f64> = Vec::new(), PerHour, InFile::Demand;
     /// Largest bid markup or markdown over cost, €/MWh.
-    pub max_bid_delta: f64,
+    max_bid_delta: f64 = 50.0, Number, InFile::Market;
     /// Weight of the squared bid deviation `(b - c)^2` in the reward.
-    pub bid_penalty: f64,
+    bid_penalty: f64 = 0.01, Number, InFile::Market;
     /// Penalty per MW of unserved demand, charged to every generator.
-    pub lol_penalty: f64,
+    lol_penalty: f64 = 1.0, Number, InFile::Market;
     /// Standard deviation of the hourly demand noise, as a fraction of the peak demand.
-    pub demand_noise: f64,
+    demand_noise: f64 = 0.05, Number, InFile::Market;
     /// Price in a shortage (price cap / value of lost load); `None`: highest offer price.
-    pub shortage_price: Option<f64>,
-    /// Offer blocks per generator, K >= 1: each offers K blocks of K_i / K MW.
-    pub segments: usize,
-    /// Price-responsive demand: `(price €/MWh, share of the hour's demand)`
-    /// per bid; the rest of the demand is inelastic.
-    pub demand_bids: Vec<(f64, f64)>,
-    /// How cleared offers are paid.
-    pub mechanism: Mechanism,
-    /// Highest admissible offer/bid price and the price of a shortage, €/MWh.
-    pub price_cap: Option<f64>,
-    /// Lowest admissible offer/bid price, €/MWh.
-    pub price_floor: Option<f64>,
-    /// Load factor of each generator in each hour, in [0, 1], (T, N) row-major:
-    /// generator `i` can offer at most `K_i * LF[t, i]` MW in hour `t`.
-    /// `None`: every load factor is 1 (and no per-step work is done for it).
-    pub availability: Option<Vec<f64>>,
+    shortage_price: Option<f64> = None, OptNumber, InFile::Market;
     /// Size of the per-episode AR(1) perturbation of the load factors of the
     /// variable generators (see [`crate::units::generator`]); 0: none, and no
     /// random number is drawn for it.
-    pub availability_noise: f64,
+    availability_noise: f64 = 0.0, Number, InFile::Market;
+    /// Offer blocks per generator, K >= 1: each offers K blocks of K_i / K MW.
+    segments: usize = 1, Count, InFile::Market;
+    /// How cleared offers are paid.
+    mechanism: Mechanism = Mechanism::Uniform, Name, InFile::Market;
+    /// Highest admissible offer/bid price and the price of a shortage, €/MWh.
+    price_cap: Option<f64> = None, OptNumber, InFile::Market;
+    /// Lowest admissible offer/bid price, €/MWh.
+    price_floor: Option<f64> = None, OptNumber, InFile::Market;
+    /// Price-responsive demand: `(price €/MWh, share of the hour's demand)`
+    /// per bid; the rest of the demand is inelastic.
+    demand_bids: Vec<(f64, f64)> = Vec::new(), Pairs, InFile::Market;
+    /// Load factor of each generator in each hour, in [0, 1], (T, N) row-major:
+    /// generator `i` can offer at most `K_i * LF[t, i]` MW in hour `t`.
+    /// `None`: every load factor is 1 (and no per-step work is done for it).
+    availability: Option<Vec<f64>> = None, OptPerHourAgent, InFile::Generators { key: "availability", missing: Some(1.0) };
     /// Largest change of cleared quantity from one hour to the next, as a
     /// share of capacity per hour (N values, >= 0); `None`: no limits.
-    pub ramp_limits: Option<Vec<f64>>,
+    ramp_limits: Option<Vec<f64>> = None, OptPerAgent, InFile::Generators { key: "ramp_limit", missing: Some(1.0) };
     /// Cost of a change of cleared quantity, € per MW of change (N values,
     /// >= 0); `None`: no ramp costs.
-    pub ramp_costs: Option<Vec<f64>>,
+    ramp_costs: Option<Vec<f64>> = None, OptPerAgent, InFile::Generators { key: "ramp_cost", missing: Some(0.0) };
 }
 
 /// How far the demand-bid shares may sum above 1 (float rounding); the
@@ -99,26 +104,14 @@ fn min_of(v: &[f64]) -> f64 {
 }
 
 impl Scenario {
-    /// Defaults of the easy_marl example for the scalar fields.
+    /// A scenario of this fleet and demand, every other field at its
+    /// default (the easy_marl example's).
     pub fn with_fleet(capacities: Vec<f64>, costs: Vec<f64>, demand: Vec<f64>) -> Self {
         Scenario {
             capacities,
             costs,
             demand,
-            max_bid_delta: 50.0,
-            bid_penalty: 0.01,
-            lol_penalty: 1.0,
-            demand_noise: 0.05,
-            shortage_price: None,
-            segments: 1,
-            demand_bids: Vec::new(),
-            mechanism: Mechanism::Uniform,
-            price_cap: None,
-            price_floor: None,
-            availability: None,
-            availability_noise: 0.0,
-            ramp_limits: None,
-            ramp_costs: None,
+            ..Scenario::defaults()
         }
     }
 

@@ -28,6 +28,8 @@ impl Scenario {
     pub fn competitive(n: usize, t: usize, competition_rate: usize) -> Result<Self> {
         if competition_rate == 0 {
             return Err(MarketError::Scenario {
+                agent: None,
+                hour: None,
                 field: "competition_rate",
                 message: "must be an int >= 1 (generators per cost level), got 0".into(),
             });
@@ -35,6 +37,8 @@ impl Scenario {
         check_sizes(n, t)?;
         if n < 2 {
             return Err(MarketError::Scenario {
+                agent: None,
+                hour: None,
                 field: "n",
                 message: format!(
                     "the competitive preset needs n >= 2 (its peak demand is the fleet \
@@ -88,6 +92,8 @@ fn check_sizes(n: usize, t: usize) -> Result<()> {
     for (field, v) in [("n", n), ("t", t)] {
         if v > MAX_PRESET_SIZE {
             return Err(MarketError::Scenario {
+                agent: None,
+                hour: None,
                 field,
                 message: format!("must be <= {MAX_PRESET_SIZE}, got {v}"),
             });
@@ -95,12 +101,16 @@ fn check_sizes(n: usize, t: usize) -> Result<()> {
     }
     if n == 0 {
         return Err(MarketError::Scenario {
+            agent: None,
+            hour: None,
             field: "n",
             message: "must be >= 1, got 0".into(),
         });
     }
     if t == 0 {
         return Err(MarketError::Scenario {
+            agent: None,
+            hour: None,
             field: "t",
             message: "must be >= 1, got 0".into(),
         });

@@ -7,8 +7,10 @@ use crate::error::{MarketError, Result};
 impl Scenario {
     /// Check every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        let err =
-            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        let err = |field: &'static str, message: String| Err(MarketError::scenario(field, message));
+        let err_agent = |field: &'static str, i: usize, message: String| -> Result<()> {
+            Err(MarketError::scenario(field, message).at_agent(i))
+        };
         if self.capacities.is_empty() {
             return err("capacities", "needs at least one generator (N >= 1)".into());
         }
@@ -27,23 +29,25 @@ impl Scenario {
         }
         for (i, &k) in self.capacities.iter().enumerate() {
             if !(k.is_finite() && k > 0.0) {
-                return err(
+                return err_agent(
                     "capacities",
+                    i,
                     format!("gen_{i} must be finite and > 0, got {k}"),
                 );
             }
         }
         for (i, &c) in self.costs.iter().enumerate() {
             if !c.is_finite() {
-                return err("costs", format!("gen_{i} must be finite, got {c}"));
+                return err_agent("costs", i, format!("gen_{i} must be finite, got {c}"));
             }
         }
         for (h, &d) in self.demand.iter().enumerate() {
             if !(d.is_finite() && d > 0.0) {
-                return err(
+                return Err(MarketError::scenario(
                     "demand",
                     format!("hour {h} must be finite and > 0, got {d}"),
-                );
+                )
+                .at_hour(h));
             }
         }
         let scalars = [
@@ -69,8 +73,9 @@ impl Scenario {
         // stay finite too, or a step would return inf/NaN silently.
         for (i, &c) in self.costs.iter().enumerate() {
             if !((c + self.max_bid_delta).is_finite() && (c - self.max_bid_delta).is_finite()) {
-                return err(
+                return err_agent(
                     "max_bid_delta",
+                    i,
                     format!(
                         "{:e}: cost of gen_{i} ({c:e}) +/- max_bid_delta overflows",
                         self.max_bid_delta
@@ -82,8 +87,9 @@ impl Scenario {
         // enough for the markup to show (and the bid penalty to be exact).
         for (i, &c) in self.costs.iter().enumerate() {
             if c.abs() > MAX_COST_TO_DELTA * self.max_bid_delta.max(1.0) {
-                return err(
+                return err_agent(
                     "costs",
+                    i,
                     format!(
                         "gen_{i} cost {c:e} is too large for markups of up to max_bid_delta \
                          ({:e}) to be represented; |cost| must be <= 2^40 x max(1, max_bid_delta)",
@@ -96,8 +102,9 @@ impl Scenario {
         // 20 / (demand_scale * cost_scale * T) must be finite too.
         for (i, &k) in self.capacities.iter().enumerate() {
             if !(1.0 / k).is_finite() {
-                return err(
+                return err_agent(
                     "capacities",
+                    i,
                     format!("gen_{i} is too small to normalise by, got {k}"),
                 );
             }
@@ -228,8 +235,7 @@ impl Scenario {
 
     /// The market-design fields: segments, demand bids, cap and floor.
     fn validate_design(&self) -> Result<()> {
-        let err =
-            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        let err = |field: &'static str, message: String| Err(MarketError::scenario(field, message));
         if !(1..=MAX_SEGMENTS).contains(&self.segments) {
             return err(
                 "segments",
@@ -285,8 +291,10 @@ impl Scenario {
 
     /// The availability and ramp fields: shapes, ranges, finiteness.
     fn validate_limits(&self) -> Result<()> {
-        let err =
-            |field: &'static str, message: String| Err(MarketError::Scenario { field, message });
+        let err = |field: &'static str, message: String| Err(MarketError::scenario(field, message));
+        let err_agent = |field: &'static str, i: usize, message: String| -> Result<()> {
+            Err(MarketError::scenario(field, message).at_agent(i))
+        };
         let (n, t) = (self.n(), self.t());
         if let Some(a) = &self.availability {
             if Some(a.len()) != t.checked_mul(n) {
@@ -300,7 +308,7 @@ impl Scenario {
                 );
             }
             if let Some(k) = a.iter().position(|x| !(0.0..=1.0).contains(x)) {
-                return err(
+                return Err(MarketError::scenario(
                     "availability",
                     format!(
                         "load factor of gen_{} in hour {} must be in [0, 1], got {}",
@@ -308,7 +316,9 @@ impl Scenario {
                         k / n,
                         a[k]
                     ),
-                );
+                )
+                .at_agent(k % n)
+                .at_hour(k / n));
             }
         }
         for (field, v) in [
@@ -323,8 +333,9 @@ impl Scenario {
                 );
             }
             if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
-                return err(
+                return err_agent(
                     field,
+                    i,
                     format!("gen_{i} must be finite and >= 0, got {}", v[i]),
                 );
             }
@@ -333,7 +344,11 @@ impl Scenario {
                 .zip(&self.capacities)
                 .position(|(r, k)| !(r * k).is_finite())
             {
-                return err(field, format!("gen_{i}: {:e} x capacity overflows", v[i]));
+                return err_agent(
+                    field,
+                    i,
+                    format!("gen_{i}: {:e} x capacity overflows", v[i]),
+                );
             }
         }
         Ok(())

@@ -1,4 +1,4 @@
-"""A NumPy/numba reference market env: the baseline the benchmarks compare against.
+"""The NumPy/numba baseline market env that the benchmarks compare against.
 
 It has the semantics of ``powermarket.MarketEnv`` (docs/semantics.md, ``tie_rule="index"``)
 and is written the way the easy_marl electricity example is: a Python class, the
@@ -74,7 +74,7 @@ def default_fleet(n: int = 5, t: int = 24) -> tuple[np.ndarray, np.ndarray, np.n
     return np.full(n, 150.0 / n), np.linspace(20.0, 40.0, n), demand
 
 
-class ReferenceMarketEnv:
+class BaselineMarketEnv:
     """N generators bidding hour by hour into one market (``simple`` observer).
 
     ``step(actions (N, 2))`` returns ``(obs (N, 4) float32, rewards (N,) float32,
@@ -128,7 +128,7 @@ class ReferenceMarketEnv:
         }
 
     @classmethod
-    def from_scenario(cls, scenario: Any, seed: int | None = None) -> ReferenceMarketEnv:
+    def from_scenario(cls, scenario: Any, seed: int | None = None) -> BaselineMarketEnv:
         """Build from anything with the fields of ``powermarket.Scenario``."""
         return cls(
             scenario.capacities,
@@ -215,7 +215,7 @@ class ReferenceMarketEnv:
         return {k: v[:h].copy() for k, v in self.output.items()}
 
 
-def compare_episode(pm_env: Any, ref: ReferenceMarketEnv, actions: np.ndarray) -> None:
+def compare_episode(pm_env: Any, ref: BaselineMarketEnv, actions: np.ndarray) -> None:
     """Step both envs through one episode of ``actions`` (T, N, 2) and check they agree.
 
     Meant for ``pm.MarketEnv(tie_rule="index")`` on a noise-free scenario (the two
