@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference as ref
+from conftest import random_actions
 
 import powermarket as pm
 
@@ -22,23 +23,6 @@ TIE_RULES = ("pro_rata", "index")
 OBS_TOL = {"rtol": 2e-6, "atol": 1e-6}
 REWARD_TOL = {"rtol": 1e-5, "atol": 1e-6}
 F64_TOL = {"rtol": 1e-9, "atol": 1e-9}
-
-
-def random_actions(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Actions mixing the box interior, its edges, exact zeros and out-of-box values."""
-    kind0 = rng.integers(0, 5, n)
-    a0 = np.select(
-        [kind0 == 0, kind0 == 1, kind0 == 2, kind0 == 3],
-        [rng.uniform(0, 1, n), rng.uniform(-0.5, 1.5, n), np.zeros(n), np.ones(n)],
-        default=rng.choice([0.25, 0.5, -0.3, 1.7], n),
-    )
-    kind1 = rng.integers(0, 5, n)
-    a1 = np.select(
-        [kind1 == 0, kind1 == 1, kind1 == 2, kind1 == 3],
-        [rng.uniform(-3, 3, n), rng.uniform(-15, 15, n), np.zeros(n), rng.choice([-10, 10], n)],
-        default=rng.choice([-12.0, 12.0, 0.5, -0.5, 1e3], n),
-    )
-    return np.stack([a0, a1], axis=1).astype(np.float32)
 
 
 def assert_in_bounds(obs: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
@@ -119,7 +103,7 @@ def run_side_by_side(
     k = renv.segments
 
     def draw() -> np.ndarray:
-        a = random_actions(rng, n * k)
+        a = random_actions(rng, n * k, mix="edges")
         return a if k == 1 else a.reshape(n, k, 2)
 
     for episode in range(episodes):

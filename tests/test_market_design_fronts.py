@@ -10,6 +10,7 @@ import pickle
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import PER_OFFER_RECORD_KEYS
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
@@ -86,7 +87,7 @@ def test_market_env_shapes_record_and_info():
     a[:, :, 1] = [-1.0, 0.0, 2.0]
     _, rewards, _, _, info = env.step(a)
     rec = env.episode_record()
-    for key in ("bids", "offered", "cleared", "paid"):
+    for key in PER_OFFER_RECORD_KEYS:
         assert rec[key].shape == (1, 4, 3), key
     assert rec["average_paid"].shape == (1,)
     assert info["average_paid"] == rec["average_paid"][0]

@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import PER_OFFER_RECORD_KEYS, random_actions
 
 import powermarket as pm
 
@@ -26,17 +27,6 @@ def same(a, b) -> bool:
     """Bit-identical: same dtype, shape and bytes."""
     a, b = np.asarray(a), np.asarray(b)
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def random_actions(rng: np.random.Generator, n: int, wide: bool = True) -> np.ndarray:
-    """Actions partly outside the box when ``wide`` (they must be clipped)."""
-    if wide:
-        a0 = rng.uniform(-0.3, 1.3, n)
-        a1 = rng.uniform(-12.0, 12.0, n)
-    else:
-        a0 = rng.uniform(0.0, 1.0, n)
-        a1 = rng.uniform(-3.0, 3.0, n)
-    return np.stack([a0, a1], axis=1).astype(np.float32)
 
 
 def run(env: pm.MarketEnv, actions: list[np.ndarray]) -> list[tuple]:
@@ -345,7 +335,7 @@ def test_actions_accept_lists_float64_and_strided() -> None:
 def test_out_of_box_actions_are_clipped() -> None:
     sc = pm.Scenario.default(n=5, t=6)
     rng = np.random.default_rng(6)
-    wide = [random_actions(rng, 5, wide=True) * np.float32(3.0) for _ in range(6)]
+    wide = [random_actions(rng, 5, mix="wide") * np.float32(3.0) for _ in range(6)]
     wide[0][:, 0] = [-5.0, 2.0, 1.0, 0.0, 100.0]
     wide[0][:, 1] = [-1e6, 1e6, 10.0, -10.0, 10.5]
     clipped = [np.clip(a, [0.0, -10.0], [1.0, 10.0]).astype(np.float32) for a in wide]
@@ -426,7 +416,7 @@ def test_episode_record_matches_steps_and_design(name: str, tie_rule: str) -> No
         rec = env.episode_record()
         assert rec["bids"].shape == (h + 1, n)
     rec = env.episode_record()
-    for key in ("bids", "offered", "cleared"):
+    for key in PER_OFFER_RECORD_KEYS:
         assert rec[key].shape == (t, n) and rec[key].dtype == np.float64
     assert rec["rewards"].shape == (t, n) and rec["rewards"].dtype == np.float32
     assert rec["prices"].shape == (t,) and rec["prices"].dtype == np.float64

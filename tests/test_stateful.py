@@ -176,7 +176,32 @@ def _with(a: np.ndarray, flat: int, value: float) -> np.ndarray:
 # --- MarketEnv ---------------------------------------------------------------------------------
 
 
-class MarketEnvMachine(RuleBasedStateMachine):
+# --- the machines share their clone rule and their state check ---------------------------------
+
+
+class TwinMachine(RuleBasedStateMachine):
+    """A subject env and an untouched twin. ``clone`` replaces the subject by a
+    pickled or deep-copied copy; after every rule, ``same_state`` checks that
+    the subject's full state still equals the twin's (``compare``)."""
+
+    def compare(self) -> None:
+        raise NotImplementedError
+
+    def after_clone(self) -> None:
+        """What a machine forgets when its subject is replaced."""
+
+    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
+    def clone(self, how):
+        self.env = round_trip(self.env, how)
+        self.after_clone()
+
+    @invariant()
+    def same_state(self):
+        if hasattr(self, "env"):
+            self.compare()
+
+
+class MarketEnvMachine(TwinMachine):
     @initialize(
         observer=st.sampled_from(pm.OBSERVERS),
         tie_rule=st.sampled_from(pm.TIE_RULES),
@@ -218,15 +243,13 @@ class MarketEnvMachine(RuleBasedStateMachine):
         with pytest.raises((exc, RuntimeError) if not self.steppable() else exc):
             self.env.step(a)
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy", "copy"]))
-    def clone(self, how):
-        self.env = copy.copy(self.env) if how == "copy" else round_trip(self.env, how)
+    @rule()
+    def shallow_copy(self):
+        self.env = copy.copy(self.env)
 
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert_same(state_of(self.env), state_of(self.twin))
-            assert_same(self.env.episode_record(), self.twin.episode_record())
+    def compare(self):
+        assert_same(state_of(self.env), state_of(self.twin))
+        assert_same(self.env.episode_record(), self.twin.episode_record())
 
 
 # --- VecMarketEnv -------------------------------------------------------------------------------
@@ -255,7 +278,7 @@ bad_masks = st.sampled_from(
 TAMPER = ["strides", "writeable", "dtype", "shape", "scribble"]
 
 
-class VecMarketEnvMachine(RuleBasedStateMachine):
+class VecMarketEnvMachine(TwinMachine):
     @initialize(
         observer=st.sampled_from(pm.OBSERVERS),
         tie_rule=st.sampled_from(pm.TIE_RULES),
@@ -329,22 +352,18 @@ class VecMarketEnvMachine(RuleBasedStateMachine):
             elif kind == "scribble" and target.flags.writeable and target.flags.c_contiguous:
                 target.view(np.uint8)[...] = 0xFF
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
-    def clone(self, how):
-        self.env = round_trip(self.env, how)
+    def after_clone(self):
         self.last = None
 
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert_same(state_of(self.env), state_of(self.twin))
-            assert [None if h < 0 else int(h) for h in self.env.hours] == self.hours
+    def compare(self):
+        assert_same(state_of(self.env), state_of(self.twin))
+        assert [None if h < 0 else int(h) for h in self.env.hours] == self.hours
 
 
 # --- PettingZoo ---------------------------------------------------------------------------------
 
 
-class PettingZooMachine(RuleBasedStateMachine):
+class PettingZooMachine(TwinMachine):
     @initialize(observer=st.sampled_from(pm.OBSERVERS), seed=st.integers(0, 2**64 - 1))
     def setup(self, observer, seed):
         self.env = pm.parallel_env(SCENARIO, observer=observer, seed=seed)
@@ -388,15 +407,9 @@ class PettingZooMachine(RuleBasedStateMachine):
         with pytest.raises((ValueError, RuntimeError)):
             self.env.step(acts)
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
-    def clone(self, how):
-        self.env = round_trip(self.env, how)
-
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert self.env.agents == self.twin.agents
-            assert_same(state_of(self.env.market), state_of(self.twin.market))
+    def compare(self):
+        assert self.env.agents == self.twin.agents
+        assert_same(state_of(self.env.market), state_of(self.twin.market))
 
 
 # --- Gymnasium, single learner -------------------------------------------------------------------
@@ -409,7 +422,7 @@ def _opponent(obs):
 OPPONENTS = ["random", ("markup", 7.0), ["truthful", _opponent, "random"]]
 
 
-class GymSingleMachine(RuleBasedStateMachine):
+class GymSingleMachine(TwinMachine):
     @initialize(opponents=st.sampled_from(OPPONENTS), seed=st.integers(0, 2**64 - 1))
     def setup(self, opponents, seed):
         kw = dict(scenario=SCENARIO, opponents=opponents, seed=seed, observer="market")
@@ -448,16 +461,10 @@ class GymSingleMachine(RuleBasedStateMachine):
         with pytest.raises((exc, RuntimeError)):
             self.env.step(a)
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
-    def clone(self, how):
-        self.env = round_trip(self.env, how)
-
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert_same(state_of(self.env.market), state_of(self.twin.market))
-            assert pickle.dumps(self.env.plan.rust) == pickle.dumps(self.twin.plan.rust)
-            assert rng_state(self.env) == rng_state(self.twin)
+    def compare(self):
+        assert_same(state_of(self.env.market), state_of(self.twin.market))
+        assert pickle.dumps(self.env.plan.rust) == pickle.dumps(self.twin.plan.rust)
+        assert rng_state(self.env) == rng_state(self.twin)
 
 
 # --- Gymnasium vector ----------------------------------------------------------------------
@@ -468,7 +475,7 @@ valid_gym_seeds = st.one_of(
 )
 
 
-class GymVectorMachine(RuleBasedStateMachine):
+class GymVectorMachine(TwinMachine):
     @initialize(opponents=st.sampled_from(OPPONENTS), seed=st.integers(0, 2**64 - 1))
     def setup(self, opponents, seed):
         kw = dict(scenario=SCENARIO, opponents=opponents, seed=seed, observer="market")
@@ -513,22 +520,16 @@ class GymVectorMachine(RuleBasedStateMachine):
         with pytest.raises((exc, RuntimeError)):
             self.env.step(a)
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
-    def clone(self, how):
-        self.env = round_trip(self.env, how)
-
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert_same(state_of(self.env.vec), state_of(self.twin.vec))
-            assert pickle.dumps(self.env.plan.rust) == pickle.dumps(self.twin.plan.rust)
-            assert rng_state(self.env) == rng_state(self.twin)
+    def compare(self):
+        assert_same(state_of(self.env.vec), state_of(self.twin.vec))
+        assert pickle.dumps(self.env.plan.rust) == pickle.dumps(self.twin.plan.rust)
+        assert rng_state(self.env) == rng_state(self.twin)
 
 
 # --- Stable-Baselines3 adapter ------------------------------------------------------------
 
 
-class SB3Machine(RuleBasedStateMachine):
+class SB3Machine(TwinMachine):
     """The twin is stepped with ``step`` (async + wait) only when a wait is valid."""
 
     @initialize(seed=st.integers(0, 2**64 - 1))
@@ -575,14 +576,8 @@ class SB3Machine(RuleBasedStateMachine):
                 self.env.step_wait()
         self.pending = None  # consumed, even by a failed wait
 
-    @rule(how=st.sampled_from(["pickle", "deepcopy"]))
-    def clone(self, how):
-        self.env = round_trip(self.env, how)
-
-    @invariant()
-    def same_state(self):
-        if hasattr(self, "env"):
-            assert_same(state_of(self.env.vec), state_of(self.twin.vec))
+    def compare(self):
+        assert_same(state_of(self.env.vec), state_of(self.twin.vec))
 
 
 # --- the tests -----------------------------------------------------------------------------------
