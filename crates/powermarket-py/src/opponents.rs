@@ -24,38 +24,35 @@ pub struct PyOpponents {
     pub(super) max_bid_delta: f64,
 }
 
+/// A strategy spec: a name, or a tuple `(name, *parameters)`; the core
+/// checks it (`Strategy::from_spec`). Errors name the agent.
 fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
+    let who = powermarket::env::action::agent_name(agent);
     let bad = || {
         PyValueError::new_err(format!(
-            "opponent for gen_{agent}: expected \"truthful\", \"random\", (\"constant\", a0, a1) \
-             or (\"markup\", eur_per_mwh), got {}",
+            "opponent for {who}: expected {}, got {}",
+            Strategy::usage(),
             obj.repr().map(|r| r.to_string()).unwrap_or_default()
         ))
     };
-    if let Ok(s) = obj.extract::<String>() {
-        return match s.as_str() {
-            "truthful" => Ok(Strategy::Truthful),
-            "random" => Ok(Strategy::Random),
-            _ => Err(bad()),
-        };
-    }
-    let t = obj.cast::<PyTuple>().map_err(|_| bad())?;
-    let name: String = t.get_item(0).and_then(|x| x.extract()).map_err(|_| bad())?;
-    let s = match (name.as_str(), t.len()) {
-        ("constant", 3) => Strategy::Constant([
-            t.get_item(1)?.extract::<f32>().map_err(|_| bad())?,
-            t.get_item(2)?.extract::<f32>().map_err(|_| bad())?,
-        ]),
-        ("markup", 2) => Strategy::Markup(t.get_item(1)?.extract::<f64>().map_err(|_| bad())?),
-        _ => return Err(bad()),
+    let (name, params): (String, Vec<f64>) = if let Ok(s) = obj.extract::<String>() {
+        (s, Vec::new())
+    } else {
+        let t = obj.cast::<PyTuple>().map_err(|_| bad())?;
+        let name = t.get_item(0).and_then(|x| x.extract()).map_err(|_| bad())?;
+        let params = t
+            .iter()
+            .skip(1)
+            .map(|x| x.extract::<f64>().map_err(|_| bad()))
+            .collect::<PyResult<_>>()?;
+        (name, params)
     };
-    s.validate().map_err(|e| match e {
+    Strategy::from_spec(&name, &params).map_err(|e| match e {
         MarketError::BadScalar { value, .. } => PyValueError::new_err(format!(
-            "opponent for gen_{agent}: parameters must be finite, got {value}"
+            "opponent for {who}: parameters must be finite, got {value}"
         )),
-        other => crate::py_err(other),
-    })?;
-    Ok(s)
+        _ => bad(),
+    })
 }
 
 #[pymethods]
@@ -129,11 +126,17 @@ impl PyOpponents {
             .inner
             .strategies
             .iter()
-            .map(|s| match *s {
-                Strategy::Truthful => "truthful".into_bound_py_any(py),
-                Strategy::Random => "random".into_bound_py_any(py),
-                Strategy::Constant([a0, a1]) => ("constant", a0, a1).into_bound_py_any(py),
-                Strategy::Markup(m) => ("markup", m).into_bound_py_any(py),
+            .map(|s| {
+                let (name, params) = s.spec();
+                if params.is_empty() {
+                    name.into_bound_py_any(py)
+                } else {
+                    let mut items = vec![name.into_bound_py_any(py)?];
+                    for p in params {
+                        items.push(p.into_bound_py_any(py)?);
+                    }
+                    PyTuple::new(py, items)?.into_bound_py_any(py)
+                }
             })
             .collect::<PyResult<Vec<_>>>()?;
         let states = self

@@ -221,7 +221,7 @@ mod tests {
     use super::*;
     use crate::clearing::TieRule;
     use crate::observe::Observer;
-    use crate::opponents::Strategy;
+    use crate::opponents::{Random, Strategy, Truthful};
     use crate::scenario::Scenario;
 
     fn env(segments: usize) -> MarketEnv {
@@ -236,7 +236,11 @@ mod tests {
     #[test]
     fn the_single_step_equals_a_full_step_with_the_opponents_rows() {
         for k in [1, 3] {
-            let strategies = vec![Strategy::Random, Strategy::Truthful, Strategy::Random];
+            let strategies = vec![
+                Strategy::Random(Random),
+                Strategy::Truthful(Truthful),
+                Strategy::Random(Random),
+            ];
             let mut ops = Opponents::new(strategies.clone(), Some(9), 1).unwrap();
             let mut twin_ops = Opponents::new(strategies, Some(9), 1).unwrap();
             let (mut a, mut b) = (env(k), env(k));
@@ -261,7 +265,7 @@ mod tests {
     #[test]
     fn given_rows_replace_the_opponents_and_errors_change_nothing() {
         let mut e = env(1);
-        let mut ops = Opponents::new(vec![Strategy::Random; 3], Some(1), 1).unwrap();
+        let mut ops = Opponents::new(vec![Strategy::Random(Random); 3], Some(1), 1).unwrap();
         let before = ops.rng_states();
         let mut sc = FrontScratch::default();
         let given = [0.0, 0.0, 0.0, 0.0, 0.5, f32::NAN];

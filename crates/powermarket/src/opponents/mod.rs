@@ -1,67 +1,118 @@
 //! Built-in bidding strategies for the generators a learner plays against.
 
-use crate::env::action::{ACTION_HIGH, ACTION_LOW};
 use crate::error::{MarketError, Result};
 use crate::rng::RngState;
-use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-/// A fixed bidding rule, expressed as an action `[a0, a1]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Strategy {
+mod constant;
+mod markup;
+mod random;
+mod truthful;
+
+/// A fixed bidding rule: one file per rule, each a type implementing this
+/// trait, listed once in the [`strategies!`] registry below.
+pub trait Rule: Sized {
+    /// Its name in specs (`"truthful"`, `("markup", 5.0)`).
+    const NAME: &'static str;
+    /// The names of its parameters, in spec order.
+    const PARAMS: &'static [&'static str];
+    /// The rule of these parameters (as many as `PARAMS`, finite).
+    fn from_params(params: &[f64]) -> Self;
+    /// Its parameters, in spec order.
+    fn params(&self) -> Vec<f64>;
+    /// Its action `[a0, a1]` in a market of `max_bid_delta` €/MWh, drawing
+    /// from `rng` if it is random.
+    fn action(&self, max_bid_delta: f64, rng: &mut ChaCha8Rng) -> [f32; 2];
+}
+
+macro_rules! strategies {
+    ($( $(#[$doc:meta])* $variant:ident => $ty:ty; )*) => {
+        /// A fixed bidding rule, expressed as an action `[a0, a1]`.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum Strategy {
+            $( $(#[$doc])* $variant($ty), )*
+        }
+
+        impl Strategy {
+            /// Every rule's name.
+            pub const NAMES: &'static [&'static str] = &[$( <$ty>::NAME ),*];
+
+            /// The rule named `name` with `params`; the error says what the
+            /// rules are, or that a parameter is not finite.
+            pub fn from_spec(name: &str, params: &[f64]) -> Result<Self> {
+                $(
+                    if name == <$ty>::NAME && params.len() == <$ty>::PARAMS.len() {
+                        let s = Strategy::$variant(<$ty>::from_params(params));
+                        // Finite as stored (an f32 parameter may overflow).
+                        return match s.spec().1.into_iter().find(|p| !p.is_finite()) {
+                            Some(value) => Err(MarketError::BadScalar {
+                                arg: "opponent",
+                                requirement: "parameters must be finite",
+                                value,
+                            }),
+                            None => Ok(s),
+                        };
+                    }
+                )*
+                Err(MarketError::Invalid {
+                    arg: "opponent",
+                    message: format!("expected {}", Self::usage()),
+                })
+            }
+
+            /// How specs are written: `"truthful", ..., ("markup", eur_per_mwh)`.
+            pub fn usage() -> String {
+                let specs: Vec<String> = vec![$(
+                    if <$ty>::PARAMS.is_empty() {
+                        format!("{:?}", <$ty>::NAME)
+                    } else {
+                        format!("({:?}, {})", <$ty>::NAME, <$ty>::PARAMS.join(", "))
+                    }
+                ),*];
+                let (last, rest) = specs.split_last().expect("at least one rule");
+                format!("{} or {last}", rest.join(", "))
+            }
+
+            /// An error if a parameter is not finite (a rule built directly,
+            /// not by [`Strategy::from_spec`]).
+            pub fn validate(&self) -> Result<()> {
+                let (name, params) = self.spec();
+                Self::from_spec(name, &params).map(|_| ())
+            }
+
+            /// `(name, parameters)`: what [`Strategy::from_spec`] reads back.
+            pub fn spec(&self) -> (&'static str, Vec<f64>) {
+                match self {
+                    $( Strategy::$variant(r) => (<$ty>::NAME, r.params()), )*
+                }
+            }
+
+            #[inline]
+            fn action(&self, max_bid_delta: f64, rng: &mut ChaCha8Rng) -> [f32; 2] {
+                match self {
+                    $( Strategy::$variant(r) => r.action(max_bid_delta, rng), )*
+                }
+            }
+        }
+    };
+}
+
+// The registry: one line per rule.
+strategies! {
     /// Offer the whole capacity at marginal cost: `[0, 0]`.
-    Truthful,
-    /// The same action every hour.
-    Constant([f32; 2]),
+    Truthful => truthful::Truthful;
     /// Uniform over the action box, from the strategy set's own RNG.
-    Random,
-    /// Whole capacity at `cost + markup` €/MWh (the markup is limited to
-    /// what the action can express, `|markup| < max_bid_delta`).
-    Markup(f64),
+    Random => random::Random;
+    /// The same action every hour.
+    Constant => constant::Constant;
+    /// Whole capacity at `cost + markup` €/MWh.
+    Markup => markup::Markup;
 }
 
-impl Strategy {
-    pub const NAMES: [&'static str; 4] = ["truthful", "random", "constant", "markup"];
-
-    /// The action of this strategy given `max_bid_delta` (€/MWh).
-    fn action(&self, max_bid_delta: f64, rng: &mut ChaCha8Rng) -> [f32; 2] {
-        match *self {
-            Strategy::Truthful => [0.0, 0.0],
-            Strategy::Constant(a) => a,
-            // Uniform over the box: a0 in [0, 1), a1 in [low, high).
-            Strategy::Random => {
-                let (lo, hi) = (ACTION_LOW[1], ACTION_HIGH[1]);
-                [rng.random::<f32>(), rng.random::<f32>() * (hi - lo) + lo]
-            }
-            Strategy::Markup(m) => {
-                let x = if max_bid_delta > 0.0 {
-                    (m / max_bid_delta).clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                };
-                let (lo, hi) = (ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64);
-                [0.0, (x.atanh().clamp(lo, hi)) as f32]
-            }
-        }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bad = |value: f64| {
-            Err(MarketError::BadScalar {
-                arg: "opponent",
-                requirement: "parameters must be finite",
-                value,
-            })
-        };
-        match *self {
-            Strategy::Constant(a) if !(a[0].is_finite() && a[1].is_finite()) => {
-                bad(if a[0].is_finite() { a[1] } else { a[0] } as f64)
-            }
-            Strategy::Markup(m) if !m.is_finite() => bad(m),
-            _ => Ok(()),
-        }
-    }
-}
+pub use constant::Constant;
+pub use markup::Markup;
+pub use random::Random;
+pub use truthful::Truthful;
 
 /// Strategies for every agent (the learner's own slot is skipped), for
 /// `num_markets` markets, each with its own RNG so that market i's draws do
@@ -225,8 +276,12 @@ mod tests {
 
     #[test]
     fn markup_maps_to_bid() {
-        let mut o =
-            Opponents::new(vec![Strategy::Markup(10.0), Strategy::Truthful], Some(0), 1).unwrap();
+        let mut o = Opponents::new(
+            vec![Strategy::Markup(Markup(10.0)), Strategy::Truthful(Truthful)],
+            Some(0),
+            1,
+        )
+        .unwrap();
         let mut a = [9f32; 4];
         o.fill(&mut a, 1, 50.0);
         assert_eq!(a[0], 0.0);
@@ -236,7 +291,7 @@ mod tests {
 
     #[test]
     fn random_in_box() {
-        let mut o = Opponents::new(vec![Strategy::Random; 3], Some(1), 1).unwrap();
+        let mut o = Opponents::new(vec![Strategy::Random(Random); 3], Some(1), 1).unwrap();
         let mut a = [0f32; 6];
         for _ in 0..100 {
             o.fill(&mut a, 9, 50.0);
@@ -253,8 +308,8 @@ mod stream_tests {
 
     #[test]
     fn market_draws_do_not_depend_on_the_number_of_markets() {
-        let mut one = Opponents::new(vec![Strategy::Random; 2], Some(9), 1).unwrap();
-        let mut four = Opponents::new(vec![Strategy::Random; 2], Some(9), 4).unwrap();
+        let mut one = Opponents::new(vec![Strategy::Random(Random); 2], Some(9), 1).unwrap();
+        let mut four = Opponents::new(vec![Strategy::Random(Random); 2], Some(9), 4).unwrap();
         let mut a = [0f32; 4];
         let mut b = [0f32; 16];
         one.fill(&mut a, 9, 50.0);
@@ -262,5 +317,40 @@ mod stream_tests {
         assert_eq!(a, b[..4]);
         assert_ne!(b[..4], b[4..8]);
         assert!(four.fill_batch(&mut a, 9, 50.0, 1).is_err());
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_reads_back_from_its_spec() {
+        for s in [
+            Strategy::Truthful(Truthful),
+            Strategy::Random(Random),
+            Strategy::Constant(Constant([0.25, -3.0])),
+            Strategy::Markup(Markup(7.5)),
+        ] {
+            let (name, params) = s.spec();
+            assert_eq!(Strategy::from_spec(name, &params).unwrap(), s);
+        }
+        assert_eq!(
+            Strategy::NAMES,
+            ["truthful", "random", "constant", "markup"]
+        );
+    }
+
+    #[test]
+    fn bad_specs_say_what_the_rules_are() {
+        let e = Strategy::from_spec("markup", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains(r#""truthful", "random", ("constant", a0, a1) or ("markup", eur_per_mwh)"#),
+            "{e}"
+        );
+        // 1e300 does not fit a float32 parameter: not finite as stored.
+        assert!(Strategy::from_spec("constant", &[1e300, 0.0]).is_err());
+        assert!(Strategy::from_spec("markup", &[f64::NAN]).is_err());
+        assert!(Strategy::Markup(Markup(f64::INFINITY)).validate().is_err());
     }
 }
