@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV_ID = "powermarket/Market-v0"
 EXAMPLES = ROOT / "examples"
 # The episode-record arrays that hold one value per offer: (T, N), or (T, N, K).
 PER_OFFER_RECORD_KEYS = ("bids", "offered", "cleared", "paid")
@@ -61,3 +64,72 @@ def random_actions(rng: np.random.Generator, n: int, mix: str = "wide") -> np.nd
     else:
         raise ValueError(f"mix must be 'box', 'wide' or 'edges', got {mix!r}")
     return np.stack([a0, a1], axis=1).astype(np.float32)
+
+
+def same(a, b) -> bool:
+    """Bit-identical arrays: same dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def step_copy(env, actions):
+    """A batched step's result with every array copied (the env reuses its buffers)."""
+    obs, rewards, terminated, truncated, info = env.step(actions, copy=True)
+    return obs, rewards, terminated, truncated, {k: np.array(v) for k, v in info.items()}
+
+
+def assert_same_step(x, y) -> None:
+    """Two batched steps' results are bit-identical (``final_obs`` where it is set)."""
+    for a, b in zip(x[:4], y[:4], strict=True):
+        assert same(a, b)
+    assert x[4].keys() == y[4].keys()
+    for key in x[4]:
+        if key == "final_obs":
+            m = x[4]["_final_obs"]
+            assert same(x[4][key][m], y[4][key][m])
+        else:
+            assert same(x[4][key], y[4][key])
+
+
+def vec_actions(rng, m: int, n: int) -> np.ndarray:
+    """(m, n, 2) float32 actions inside the box."""
+    return np.stack([rng.uniform(0, 1, (m, n)), rng.uniform(-3, 3, (m, n))], axis=-1).astype(
+        np.float32
+    )
+
+
+def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``code`` run by a fresh Python process (for aborts and fork)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def gym_vector(num_envs=3, **kw):
+    """The Gymnasium vector env (random opponents unless given), unwrapped."""
+    kw.setdefault("opponents", "random")
+    return gymnasium.make_vec(
+        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **kw
+    ).unwrapped
+
+
+def vector_trace(env, steps=30):
+    """Observations, rewards and prices of ``steps`` fixed-action steps of a vector env."""
+    out = []
+    for h in range(steps):
+        acts = np.full((env.num_envs, 2), [0.2, 0.1 * (h % 7)], np.float32)
+        obs, rew, *_, info = env.step(acts)
+        out.append((obs.copy(), rew.copy(), info["price"].copy()))
+    return out
+
+
+def assert_same_traces(a, b) -> None:
+    """Two :func:`vector_trace` results are bit-identical."""
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x, y, strict=True):
+            assert same(u, v)
+
+
+def episode_demands(env, m):
+    """The realised demand of each of a batch's ``m`` markets."""
+    return [env.episode_demand(i) for i in range(m)]
