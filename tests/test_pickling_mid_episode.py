@@ -94,7 +94,7 @@ def test_no_reference_to_a_design_file_outside_the_repository():
     offenders = []
     for name in files:
         path = ROOT / name
-        if name == "tests/test_hardening.py":
+        if name == "tests/test_pickling_mid_episode.py":
             continue
         if path.suffix not in {".py", ".rs", ".md", ".toml", ".pyi", ""} or not path.is_file():
             continue
