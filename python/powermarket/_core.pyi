@@ -272,6 +272,7 @@ class VecMarketEnv:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 PURE_NASH_MAX_PROFILES: int
+EXPLOITABILITY_MAX_WORK: int
 
 def competitive(
     scenario: Scenario | dict[str, Any] | None,

@@ -25,6 +25,7 @@ from powermarket import _core
 from powermarket._core import MarketEnv, Scenario
 
 __all__ = [
+    "EXPLOITABILITY_MAX_WORK",
     "PURE_NASH_MAX_PROFILES",
     "competitive",
     "cournot",
@@ -37,6 +38,9 @@ __all__ = [
 
 #: Largest number of price profiles (``len(prices_grid) ** N``) :func:`pure_nash` enumerates.
 PURE_NASH_MAX_PROFILES: int = _core.PURE_NASH_MAX_PROFILES
+#: Largest work :func:`exploitability` takes on: ``G x E x T x N`` clearings of
+#: ``N`` offers (``G`` grid pairs, ``E`` episodes, ``T`` hours, ``N`` agents), 2**40.
+EXPLOITABILITY_MAX_WORK: int = _core.EXPLOITABILITY_MAX_WORK
 
 Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]

@@ -104,7 +104,7 @@ impl MarketEnv {
             last_price: f64::NAN,
             last_cleared: try_zeros(n, "scenario (N)")?,
             availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
-            scratch: Scratch::new(market.offers()),
+            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
             record: Record {
                 bids: try_zeros(tnk, "scenario (T x N x segments)")?,
                 offered: try_zeros(tnk, "scenario (T x N x segments)")?,
@@ -328,7 +328,7 @@ impl MarketEnv {
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
             availability: snap.availability,
-            scratch: Scratch::new(market.offers()),
+            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
             record: snap.record,
             market,
         })
