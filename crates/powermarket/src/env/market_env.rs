@@ -386,6 +386,18 @@ mod tests {
     }
 
     #[test]
+    fn offer_workspace_too_large_is_an_error_not_an_abort() {
+        // usize::MAX / 8 offers: the byte size overflows, so nothing is
+        // allocated and the error names what sized it.
+        let e = Scratch::try_new(usize::MAX / 8, "scenario (N x segments)").unwrap_err();
+        assert!(e.is_memory(), "{e}");
+        assert!(e.to_string().contains("scenario (N x segments)"), "{e}");
+        let sc = Scratch::try_new(6, "scenario (N x segments)").unwrap();
+        assert_eq!(sc.bids, vec![0.0; 6]);
+        assert_eq!(sc.paid.len(), 6);
+    }
+
+    #[test]
     fn bad_actions_change_nothing() {
         let mut e = env(3);
         let mut obs = vec![0f32; 20];
