@@ -99,6 +99,79 @@ def test_market_power_bad_record():
         pa.market_power(s, rec)
 
 
+def blocks_record(k: int = 3, seed: int = 4):
+    s = pm.Scenario.default(4, 6).replace(segments=k)
+    env = pm.MarketEnv(s, seed=seed)
+    env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(s.t):
+        env.step(rng.uniform([0, -2], [0.6, 2], size=(4, k, 2)).astype(np.float32))
+    return s, env.episode_record()
+
+
+def test_market_power_of_a_record_with_offer_blocks():
+    s, rec = blocks_record()
+    assert rec["bids"].shape == rec["cleared"].shape == (s.t, 4, 3)
+    m = pa.market_power(s, rec)
+    x = rec["cleared"].sum(axis=2)  # per generator: the sum of its blocks
+    assert x.sum() > 0
+    total = s.capacities.sum()
+    np.testing.assert_allclose(m["rsi"], (total - s.capacities)[None, :] / rec["demand"][:, None])
+    np.testing.assert_array_equal(m["pivotal"], m["rsi"] < 1)
+    shares = 100 * x / x.sum(1, keepdims=True)
+    np.testing.assert_allclose(m["hhi"], np.sum(shares**2, 1))
+    p = rec["prices"][:, None]
+    defined = (x > 0) & (p > 0)
+    assert defined.any()
+    np.testing.assert_allclose(m["lerner"][defined], ((p - s.costs) / p)[defined])
+    assert np.all(np.isnan(m["lerner"][~defined]))
+    # markup per offer block, in the record's shape
+    assert m["markup"].shape == (s.t, 4, 3)
+    np.testing.assert_allclose(m["markup"], rec["bids"] - s.costs[None, :, None])
+
+
+def test_market_power_with_blocks_rejects_bad_blocks():
+    s, rec = blocks_record()
+    bad = dict(rec, bids=rec["bids"].copy())
+    bad["bids"][2, 1, 2] = np.nan
+    with pytest.raises(ValueError, match="bids"):
+        pa.market_power(s, bad)
+    bad = dict(rec, cleared=rec["cleared"].copy())
+    bad["cleared"][0, 0, 1] = -1.0
+    with pytest.raises(ValueError, match="cleared"):
+        pa.market_power(s, bad)
+    with pytest.raises(ValueError, match="bids"):
+        pa.market_power(s, dict(rec, bids=rec["bids"][:, :, :2]))
+    with pytest.raises(ValueError, match="cleared"):
+        pa.market_power(s, dict(rec, cleared=rec["cleared"].sum(axis=2)))
+
+
+def test_competitive_profit_under_pay_as_bid_uses_the_paid_price():
+    """Everyone offers at cost: under pay-as-bid each offer is paid its own
+    (clipped) offer price, so profit is (paid - c_i) x_i, not (P - c_i) x_i."""
+    caps, costs, demand = [50.0, 30.0, 20.0], [10.0, 20.0, 30.0], [60.0, 90.0]
+    for cap in (None, 25.0):
+        s = pm.Scenario(caps, costs, demand).replace(mechanism="pay_as_bid", price_cap=cap)
+        comp = pa.competitive(s)
+        offers = np.minimum(costs, cap) if cap is not None else np.array(costs)
+        for h, d in enumerate(demand):
+            price, cleared, paid = pm.clear(offers, caps, d, mechanism="pay_as_bid", price_cap=cap)
+            assert comp["price"][h] == price
+            np.testing.assert_array_equal(comp["cleared"][h], cleared)
+            np.testing.assert_allclose(comp["profit"][h], (paid - costs) * cleared, atol=1e-12)
+        uniform = pa.competitive(s.replace(mechanism="uniform"))
+        assert (uniform["profit"] > comp["profit"] + 1e-9).any()
+
+
+def test_semantics_doc_states_the_pay_as_bid_rule_of_competitive():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "semantics.md").read_text(encoding="utf-8")
+    start = doc.index("### `competitive(")
+    section = doc[start : doc.index("### ", start + 4)]
+    assert "pay-as-bid" in section and "paid" in section
+
+
 # ------------------------------------------------------------- exploitability
 
 

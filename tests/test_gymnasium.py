@@ -518,3 +518,74 @@ def test_single_learner_step_is_the_market_step_with_the_opponents_rows(opponent
     fast.reset()
     with pytest.raises(ValueError, match="gen_2"):
         fast.step(np.array([np.nan, 0.0], np.float32))
+
+
+# --- batched opponent callables with several offer blocks ------------------------------------
+
+K_BLOCKS = 3
+SC_BLOCKS = pm.Scenario.default(n=5, t=6).replace(segments=K_BLOCKS)
+
+
+def block_policy(obs: np.ndarray) -> np.ndarray:
+    """Opponents' (..., K, 2) blocks from their (..., D) observations: each block
+    withholds a different share and bids a different price action."""
+    k = np.arange(K_BLOCKS) / K_BLOCKS
+    a0 = np.clip(0.3 * obs[..., 2:3] + 0.2 * k, 0.0, 1.0)
+    a1 = obs[..., 0:1] - 0.5 + k
+    return np.stack([a0, a1], axis=-1)
+
+
+def test_batched_callable_with_blocks_matches_the_market_stepped_by_hand() -> None:
+    seen: list[np.ndarray] = []
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        seen.append(obs.copy())
+        return block_policy(obs)
+
+    env = make(scenario=SC_BLOCKS, agent=2, opponents=policy, seed=1)
+    env.reset(seed=1)
+    ref = pm.MarketEnv(SC_BLOCKS, seed=1)
+    robs, _ = ref.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for h in range(SC_BLOCKS.t):
+        a = rng.uniform([0, -3], [1, 3], (K_BLOCKS, 2)).astype(np.float32)
+        _, r, *_ = env.step(a)
+        assert same(seen[h], robs[OTHERS])
+        joint = np.zeros((5, K_BLOCKS, 2), np.float32)
+        joint[OTHERS] = block_policy(robs[OTHERS])
+        joint[2] = a
+        robs, rr, *_ = ref.step(joint)
+        assert r == float(rr[2])
+    rec, want = record(env), ref.episode_record()
+    assert rec["bids"].shape == (SC_BLOCKS.t, 5, K_BLOCKS)
+    for key in ("bids", "offered", "cleared", "rewards", "prices"):
+        assert same(rec[key], want[key]), key
+
+
+def test_batched_callable_with_blocks_equals_per_agent_callables_in_the_vector_env() -> None:
+    m = 3
+
+    def per_agent(obs: np.ndarray) -> np.ndarray:
+        return block_policy(obs)
+
+    def vector(opponents):
+        return gym.make_vec(
+            ENV_ID,
+            num_envs=m,
+            vectorization_mode="vector_entry_point",
+            scenario=SC_BLOCKS,
+            agent=2,
+            opponents=opponents,
+            seed=7,
+        )
+
+    batched, listed = vector(block_policy), vector([per_agent] * 4)
+    ob, _ = batched.reset(seed=7)
+    ol, _ = listed.reset(seed=7)
+    rng = np.random.default_rng(1)
+    for _ in range(SC_BLOCKS.t):
+        a = rng.uniform([0, -3], [1, 3], (m, K_BLOCKS, 2)).astype(np.float32)
+        ob, rb, *_, ib = batched.step(a)
+        ol, rl, *_, il = listed.step(a)
+        assert same(ob, ol) and same(rb, rl)
+        assert same(ib["price"], il["price"]) and same(ib["cleared"], il["cleared"])

@@ -232,7 +232,7 @@ def csv_file(tmp_path: Path, body: str) -> Path:
 @pytest.mark.parametrize(
     "body, line, needle",
     [
-        ("hour,demand\n0,1.0\n1,oops\n", 3, "not a number: 'oops'"),
+        ("hour,demand\n0,1.0\n1,oops\n", 3, "not a number"),
         ("hour,demand\n0,1.0\n\n1,-2.0\n", 4, "hour 1 must be finite and > 0"),
         ("hour,demand\n0,1.0\n1\n", 3, "no `demand` cell"),
         ("hour,load\n0,1.0\n", 1, "no such column"),

@@ -279,3 +279,21 @@ def test_market_design_specs_and_rollout():
         out, td = env.step_and_maybe_reset(td)
         _, rew, *_ = ref.step(a, copy=True)
         np.testing.assert_array_equal(out["next", REWARD].numpy()[..., 0], rew)
+
+
+def test_step_without_actions_raises_a_clear_error_and_changes_nothing():
+    sc = pm.Scenario.default(n=2, t=3)
+    env = MarketEnv(sc, num_envs=2, seed=0)
+    ref = pm.VecMarketEnv(sc, num_envs=2, seed=0)
+    td = env.reset()
+    ref.reset(copy=True)
+    assert ACTION not in td.keys(include_nested=True)
+    for bad in (td, TensorDict({}, batch_size=[2]), TensorDict({"agents": {}}, batch_size=[2])):
+        with pytest.raises(ValueError, match=r"\('agents', 'action'\)") as e:
+            env.step(bad)
+        assert "powermarket" in e.traceback[-1].path.as_posix()  # raised by our code
+    # the failed steps changed nothing: the next good step is the reference's
+    good = np.full((2, 2, 2), 0.25, np.float32)
+    td[ACTION] = torch.from_numpy(good)
+    out = env.step(td)
+    np.testing.assert_array_equal(out["next", REWARD].numpy()[..., 0], ref.step(good)[1])

@@ -102,7 +102,7 @@ class Scenario:
     @staticmethod
     def advanced() -> Scenario: ...
     @staticmethod
-    def load(path: str | PathLike[str]) -> Scenario: ...
+    def load(path: str | PathLike[str], *, allow_outside: bool = False) -> Scenario: ...
     def save(
         self, path: str | PathLike[str], *, csv: bool = False, description: str | None = None
     ) -> None: ...
@@ -278,6 +278,7 @@ class VecMarketEnv:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 PURE_NASH_MAX_PROFILES: int
+EXPLOITABILITY_MAX_WORK: int
 
 OBSERVERS: tuple[str, ...]
 TIE_RULES: tuple[str, ...]

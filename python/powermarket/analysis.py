@@ -25,6 +25,7 @@ from powermarket import _core
 from powermarket._core import MarketEnv, Scenario
 
 __all__ = [
+    "EXPLOITABILITY_MAX_WORK",
     "PURE_NASH_MAX_PROFILES",
     "competitive",
     "cournot",
@@ -37,6 +38,9 @@ __all__ = [
 
 #: Largest number of price profiles (``len(prices_grid) ** N``) :func:`pure_nash` enumerates.
 PURE_NASH_MAX_PROFILES: int = _core.PURE_NASH_MAX_PROFILES
+#: Largest work :func:`exploitability` takes on: ``G x E x T x N`` clearings of
+#: ``N`` offers (``G`` grid pairs, ``E`` episodes, ``T`` hours, ``N`` agents), 2**35.
+EXPLOITABILITY_MAX_WORK: int = _core.EXPLOITABILITY_MAX_WORK
 
 Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
@@ -76,14 +80,20 @@ def competitive(
     window around the previous hour's cleared quantity, as in the env.
 
     Returns ``price`` (T,) €/MWh, ``cleared`` (T, N) MW and ``profit``
-    (T, N) € per hour, ``(price - cost) * cleared`` minus the ramp cost.
+    (T, N) € per hour, ``(paid - cost) * cleared`` minus the ramp cost, where
+    ``paid`` is the price paid per MWh under the scenario's mechanism: the
+    clearing price under uniform pricing; under pay-as-bid the offer's own
+    price, its cost clipped to the cap and floor (so the profit is 0 unless
+    the cap or floor moves the offer).
     """
     return _core.competitive(scenario, demand, tie_rule=tie_rule)
 
 
 def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Market-power metrics of an episode record (``MarketEnv.episode_record()``:
-    it needs ``bids``, ``cleared`` (T, N), ``prices`` and ``demand`` (T,)).
+    it needs ``bids``, ``cleared`` (T, N), or (T, N, K) with K > 1 offer
+    blocks, ``prices`` and ``demand`` (T,)). With blocks, a generator's
+    ``cleared`` is the sum of its blocks, and ``markup`` is per block.
 
     Returns, per hour (T,) or per hour and generator (T, N):
 
@@ -94,7 +104,7 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
     - ``hhi``: ``sum_i (100 x_i / sum_j x_j) ** 2`` of cleared quantities, in
       [0, 10000] (NaN when nothing cleared);
     - ``lerner``: ``(P_t - c_i) / P_t`` where ``i`` is dispatched and ``P_t > 0``, else NaN;
-    - ``markup``: bid minus cost, €/MWh.
+    - ``markup``: bid minus cost, €/MWh, (T, N) or (T, N, K).
     """
     missing = [k for k in _RECORD_KEYS if k not in record]
     if missing:
@@ -102,14 +112,62 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
             f"record is missing {', '.join(missing)}: pass MarketEnv.episode_record() "
             f"(keys {', '.join(_RECORD_KEYS)} are used)"
         )
+    bids, cleared = record["bids"], record["cleared"]
+    if np.ndim(bids) == 3 or np.ndim(cleared) == 3:
+        return _market_power_blocks(scenario, record)
     return _core.market_power(
         scenario,
-        record["bids"],
-        record["cleared"],
+        bids,
+        cleared,
         record["prices"],
         record["demand"],
         record.get("availability"),
     )
+
+
+def _market_power_blocks(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """:func:`market_power` of a record with (T, N, K) offer blocks: the metrics
+    of the per-generator dispatch (the sum of the blocks), markups per block."""
+    if scenario is None:
+        scenario = Scenario.default()
+    elif isinstance(scenario, dict):
+        scenario = Scenario.from_dict(scenario)
+    elif not isinstance(scenario, Scenario):
+        raise ValueError(
+            "scenario must be a powermarket.Scenario, a dict or None, "
+            f"got {type(scenario).__name__}"
+        )
+    t = np.shape(record["prices"])[0] if np.ndim(record["prices"]) == 1 else None
+    want = (t, scenario.n, scenario.segments)
+    arrays = {}
+    for key in ("bids", "cleared"):
+        try:
+            a = np.asarray(record[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{key} must be an array of real numbers") from None
+        if a.shape != want or scenario.segments == 1:
+            raise ValueError(
+                f"{key} must have shape (T, N) or, with segments={scenario.segments} offer "
+                f"blocks, (T, N, K) = {want}, got {a.shape}"
+            )
+        if not np.isfinite(a).all():
+            k = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+            raise ValueError(f"{key}{list(k)} must be finite, got {a[k]}")
+        arrays[key] = a
+    bids, cleared = arrays["bids"], arrays["cleared"]
+    if (cleared < 0).any():
+        k = tuple(int(i) for i in np.argwhere(cleared < 0)[0])
+        raise ValueError(f"cleared{list(k)} must be >= 0, got {cleared[k]}")
+    out = _core.market_power(
+        scenario,
+        bids[:, :, 0],
+        cleared.sum(axis=2),
+        record["prices"],
+        record["demand"],
+        record.get("availability"),
+    )
+    out["markup"] = bids - scenario.costs[None, :, None]
+    return out
 
 
 def _env_actions(a: npt.ArrayLike) -> np.ndarray:

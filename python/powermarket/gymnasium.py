@@ -205,7 +205,11 @@ class _OpponentPlan:
                 "opponents: the batched callable's actions",
                 where,
             )
-            actions[..., self.others, :] = out
+            # The agent axis is 0 (single) or 1 (vector), whatever the block shape.
+            if vector:
+                actions[:, others] = out
+            else:
+                actions[others] = out
         for i, f in self.per_agent.items():
             markets = range(self.num_markets) if vector else [None]
             for m in markets:

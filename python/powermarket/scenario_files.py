@@ -36,6 +36,11 @@ A file holds the market rules, the fleet table and the demand series::
 :func:`save` writes one (``pm.save_scenario`` / ``scenario.save``). Floats are
 written with ``repr``, so ``load(save(s)) == s`` exactly. A malformed file is a
 ``ValueError`` naming the file, the field and, where there is one, the line.
+
+A CSV named by the file must lie in the file's folder or below it (after
+resolving ``..`` and symbolic links); ``load(path, allow_outside=True)`` lifts
+this for files the caller trusts. Error messages quote a CSV's column names,
+never its other contents. Both files may start with a UTF-8 byte-order mark.
 """
 
 from __future__ import annotations
@@ -147,20 +152,25 @@ def _read_csv(
     """One column of a CSV with a header row: the values and their line numbers."""
     cf = _File(csv_path)
     try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             reader = _csv.reader(fh)
             # (line of the row's end, row); blank lines are skipped
             numbered = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
     except OSError as e:
         raise f.error(field, f"cannot read {csv_path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, _csv.Error) as e:
+    except UnicodeDecodeError as e:
+        raise cf.error(column, f"not a readable CSV: not UTF-8 text (byte {e.start})") from None
+    except _csv.Error as e:
         raise cf.error(column, f"not a readable CSV: {e}") from None
     if not numbered:
         raise cf.error(column, "the file is empty (it needs a header row and one row per hour)")
     header_line, header = numbered[0]
     names = [h.strip() for h in header]
     if column not in names:
-        raise cf.error(column, f"no such column; the header has: {', '.join(names)}", header_line)
+        raise cf.error(
+            column, f"no such column; the header has: {_column_list(names)}", header_line
+        )
     j = names.index(column)
     values, lines = [], []
     for no, row in numbered[1:]:
@@ -169,29 +179,72 @@ def _read_csv(
         try:
             values.append(float(row[j]))
         except ValueError:
-            raise cf.error(column, f"not a number: {row[j]!r}", no) from None
+            # The cell is located, not quoted: messages show column names only.
+            raise cf.error(column, "not a number", no) from None
         lines.append(no)
     if not values:
         raise cf.error(column, "no rows after the header (it needs one row per hour)")
     return values, lines
 
 
-def load(path: str | os.PathLike[str]) -> Scenario:
-    """Read a scenario file (TOML; the demand inline or in a CSV beside it)."""
+# At most this many column names, each cut to this many characters, in a message.
+_MAX_COLUMNS, _MAX_NAME = 30, 40
+
+
+def _column_list(names: list[str]) -> str:
+    """Column names for a message: a header row, cut short if it is long."""
+    cut = [n if len(n) <= _MAX_NAME else n[: _MAX_NAME - 3] + "..." for n in names]
+    more = f", ... ({len(names)} columns)" if len(cut) > _MAX_COLUMNS else ""
+    return ", ".join(cut[:_MAX_COLUMNS]) + more
+
+
+def _csv_path(f: _File, folder: Path, name: str, allow_outside: bool, line: int | None) -> Path:
+    """The CSV ``name`` relative to the scenario's ``folder``; a path that leaves
+    the folder (absolute, ``..``, a symbolic link out) only with ``allow_outside``."""
+    csv_path = folder / name
+    if allow_outside:
+        return csv_path
+    root = folder.resolve()
+    target = csv_path.resolve()
+    if Path(name).is_absolute() or not target.is_relative_to(root):
+        raise f.error(
+            "demand.csv",
+            f"{name!r} is outside the scenario file's folder {root}; a scenario file reads "
+            "only files in its folder or below it (pass allow_outside=True to read it anyway)",
+            line,
+        )
+    return csv_path
+
+
+def _syntax_line(e: Exception, text: str) -> int | None:
+    """The line of a TOML syntax error: the parser's, or the last line when it
+    stopped at the end of the document (an unclosed array, string or table)."""
+    lineno = getattr(e, "lineno", None)
+    if lineno is None and (m := re.search(r"\(at line (\d+)", str(e))):
+        lineno = int(m.group(1))
+    if lineno is None and "end of document" in str(e):
+        lineno = max(1, len(text.splitlines()))
+    return lineno
+
+
+def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenario:
+    """Read a scenario file (TOML; the demand inline or in a CSV beside it).
+
+    A CSV it names must be in the file's folder or below it, unless
+    ``allow_outside=True`` (for files you trust)."""
     path = Path(path)
     f = _File(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark at the start is accepted (and dropped).
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise ValueError(f"{path}: cannot read the scenario file: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text: {e}") from None
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        lineno = getattr(e, "lineno", None)
-        if lineno is None and (m := re.search(r"line (\d+)", str(e))):
-            lineno = int(m.group(1))
+        lineno = _syntax_line(e, text)
         where = f" (line {lineno})" if lineno is not None else ""
         raise ValueError(f"{path}{where}: not valid TOML: {e}") from None
     f.lines = _Lines(text)
@@ -269,7 +322,7 @@ def load(path: str | os.PathLike[str]) -> Scenario:
             raise f.error("demand.csv", "must be a file name", f.line("demand", "csv"))
         if not isinstance(column, str):
             raise f.error("demand.column", "must be a string", f.line("demand", "column"))
-        csv_path = path.parent / name
+        csv_path = _csv_path(f, path.parent, name, allow_outside, f.line("demand", "csv"))
         demand, csv_lines = _read_csv(f, csv_path, column)
 
     extra: dict[str, Any] = {}
@@ -355,9 +408,23 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def _toml_string(s: str) -> str:
+def _toml_escape(c: str) -> str:
+    """One character of a TOML basic string: as it is when printable, else an
+    escape, ``\\uXXXX`` or, above U+FFFF, ``\\UXXXXXXXX``."""
+    if c.isprintable():
+        return c
+    code = ord(c)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _toml_string(s: str, field: str = "description") -> str:
+    bad = next((c for c in s if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        raise ValueError(
+            f"{field}: a lone surrogate (U+{ord(bad):04X}) cannot be written to a TOML file"
+        )
     out = s.replace("\\", "\\\\").replace('"', '\\"')
-    out = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in out)
+    out = "".join(_toml_escape(c) for c in out)
     return f'"{out}"'
 
 
@@ -422,7 +489,7 @@ def save(
     csv_text = None
     if csv:
         csv_name = path.with_suffix(".csv").name
-        lines += [f"csv = {_toml_string(csv_name)}", 'column = "demand"']
+        lines += [f"csv = {_toml_string(csv_name, 'path')}", 'column = "demand"']
         header = ",".join(["hour", "demand"] + [f"lf_gen_{i}" for i in lf_gens])
         rows = []
         for h, d in enumerate(scenario.demand):

@@ -66,6 +66,25 @@ def _device_arg(device: Any) -> torch.device:
         raise ValueError(f"device must name a torch device, got {device!r}") from err
 
 
+def _action_of(tensordict: TensorDictBase) -> torch.Tensor:
+    """The ``("agents", "action")`` tensor of a step's input, or a ValueError
+    saying what is missing (not an error from inside TensorDict or TorchRL)."""
+    try:
+        action = tensordict.get(("agents", "action"), None)
+    except (KeyError, TypeError, AttributeError):
+        action = None
+    if not isinstance(action, torch.Tensor):
+        got = "nothing" if action is None else type(action).__name__
+        keys = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
+        raise ValueError(
+            "step: the tensordict needs the actions as a tensor at ('agents', 'action') "
+            f"(shape [num_envs, N, 2], or [num_envs, N, K, 2] with segments), got {got}; "
+            f"its entries are: {', '.join(keys) if keys else 'none'} "
+            "(env.rand_action(td) or a policy writes the actions)"
+        )
+    return action
+
+
 class MarketEnv(EnvBase):
     """M markets of one scenario as one TorchRL env with ``batch_size [M]``.
 
@@ -284,7 +303,7 @@ class MarketEnv(EnvBase):
                 f"{self._num_pending} market(s) are done (first: {ended[:5].tolist()}): reset "
                 "them (the '_reset' entry, or step_and_maybe_reset) before stepping"
             )
-        action = tensordict.get(("agents", "action"))
+        action = _action_of(tensordict)
         if action.requires_grad:
             action = action.detach()
         if action.device.type != "cpu":

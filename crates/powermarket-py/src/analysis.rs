@@ -285,6 +285,7 @@ fn cournot<'py>(
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PURE_NASH_MAX_PROFILES", analysis::MAX_PROFILES)?;
+    m.add("EXPLOITABILITY_MAX_WORK", analysis::MAX_EXPLOIT_WORK)?;
     m.add_function(wrap_pyfunction!(competitive, m)?)?;
     m.add_function(wrap_pyfunction!(market_power, m)?)?;
     m.add_function(wrap_pyfunction!(exploitability_of_play, m)?)?;

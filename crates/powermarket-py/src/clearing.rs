@@ -190,6 +190,7 @@ fn clear_design<'py>(
         None => (Vec::new(), &[]),
     };
     clearing::validate_bids(&bid_p, bid_q).py()?;
+    clearing::validate_demand_total(demand, bid_q).py()?;
     // Clip after validating, so that errors report the prices as given.
     let mut clipped = copy_vec(b, "bids")?;
     rules.clip_all(&mut clipped);

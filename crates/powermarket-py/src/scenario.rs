@@ -345,12 +345,20 @@ impl PyScenario {
     }
 
     /// Read a scenario file (TOML, the demand inline or in a CSV beside it);
-    /// the same as ``powermarket.load_scenario(path)``. A malformed file is a
-    /// ValueError naming the file, the field and the line.
+    /// the same as ``powermarket.load_scenario(path, allow_outside=...)``. A
+    /// malformed file is a ValueError naming the file, the field and the line;
+    /// a CSV outside the file's folder needs ``allow_outside=True``.
     #[staticmethod]
-    fn load(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, allow_outside=false))]
+    fn load(py: Python<'_>, path: &Bound<'_, PyAny>, allow_outside: bool) -> PyResult<Self> {
         let load = py.import("powermarket.scenario_files")?.getattr("load")?;
-        Ok(load.call1((path,))?.cast::<PyScenario>()?.get().clone())
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("allow_outside", allow_outside)?;
+        Ok(load
+            .call((path,), Some(&kwargs))?
+            .cast::<PyScenario>()?
+            .get()
+            .clone())
     }
 
     /// Write this scenario to a TOML file (``csv=True``: the demand in a CSV

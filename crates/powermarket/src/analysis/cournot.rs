@@ -79,7 +79,19 @@ pub fn cournot(a: f64, b: f64, costs: &[f64], capacities: &[f64]) -> Result<(f64
             kinks[last] - values[last] / slope
         }
     };
-    let q = (0..n).map(|i| quantity(price, i)).collect();
+    let q: Vec<f64> = (0..n).map(|i| quantity(price, i)).collect();
+    // Quantities (P - c_i) / b beyond the float64 range make the excess
+    // function inf or NaN and the root meaningless: refuse instead.
+    if !price.is_finite() || values.iter().any(|v| v.is_nan()) || q.iter().any(|x| !x.is_finite()) {
+        return Err(MarketError::Invalid {
+            arg: "b",
+            message: format!(
+                "the equilibrium is beyond the float64 range: quantities (P - c_i) / b with \
+                 a = {a:e}, b = {b:e} and costs from {:e} overflow; use ordinary magnitudes",
+                costs.iter().fold(f64::INFINITY, |m, &c| m.min(c))
+            ),
+        });
+    }
     Ok((price, q))
 }
 

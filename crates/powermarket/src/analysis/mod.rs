@@ -22,7 +22,9 @@ mod nash;
 
 pub use competitive::{competitive, Competitive};
 pub use cournot::cournot;
-pub use exploit::{eur_per_day, exploitability, Exploitability, Grid};
+pub use exploit::{
+    eur_per_day, exploitability, Exploitability, Grid, MAX_WORK as MAX_EXPLOIT_WORK,
+};
 pub use metrics::{market_power, MarketPower};
 pub use nash::{pure_nash, PureNash, MAX_PROFILES};
 

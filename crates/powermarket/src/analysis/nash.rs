@@ -97,6 +97,35 @@ pub fn pure_nash(
             });
         }
     }
+    // Sums of capacities (the supply) and profits (P - c_i) x_i must stay
+    // finite, or a profile would clear nothing or score inf/NaN.
+    let kmax = capacities.iter().fold(0.0, |m: f64, &k| m.max(k));
+    if !(kmax * n as f64).is_finite() || !(kmax * n as f64 + demand).is_finite() {
+        return Err(MarketError::Invalid {
+            arg: "capacities",
+            message: format!(
+                "N x the largest capacity ({n} x {kmax:e} MW) exceeds the float64 range; \
+                 use capacities of ordinary magnitudes"
+            ),
+        });
+    }
+    let (cmin, cmax) = costs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &c| {
+            (lo.min(c), hi.max(c))
+        });
+    let (plo, phi) = (prices_grid[0], prices_grid[prices_grid.len() - 1]);
+    let phi = price_cap.map_or(phi, |cap| cap.max(phi));
+    let span = (phi - cmin).abs().max((cmax - plo).abs());
+    if !(span * kmax).is_finite() {
+        return Err(MarketError::Invalid {
+            arg: "prices_grid",
+            message: format!(
+                "profits (P - c_i) x_i can exceed the float64 range: prices from {plo:e} to \
+                 {phi:e} EUR/MWh, costs from {cmin:e} to {cmax:e}, capacities up to {kmax:e} MW"
+            ),
+        });
+    }
     let g = prices_grid.len();
     let profiles = u32::try_from(n)
         .ok()

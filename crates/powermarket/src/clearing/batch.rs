@@ -1,6 +1,6 @@
 //! Many independent clearings in one call, spread over the shared pool.
 
-use super::demand::{group_bids, spread_served, validate_bids};
+use super::demand::{group_bids, spread_served, validate_bids, validate_demand_total};
 use super::{clear_elastic_unchecked, clear_unchecked, validate, DemandCurve, Rules, Workspace};
 use crate::error::{MarketError, Result};
 
@@ -121,7 +121,8 @@ pub fn clear_batch_with(
         validate(bs, qs, d, rules).map_err(|e| e.in_market(k))?;
         if let Some(db) = demand_bids {
             let row = k * b..(k + 1) * b;
-            validate_bids(&db.prices[row.clone()], &db.quantities[row])
+            validate_bids(&db.prices[row.clone()], &db.quantities[row.clone()])
+                .and_then(|()| validate_demand_total(d, &db.quantities[row]))
                 .map_err(|e| e.in_market(k))?;
         }
     }

@@ -56,8 +56,30 @@ fn check_bid(index: usize, p: f64, q: f64) -> Result<()> {
     })
 }
 
+/// The demand side's sums stay finite: `(B + 1) x` the largest of the
+/// inelastic demand `demand` and the bid quantities is finite, so that every
+/// sum of them (the demand levels, a group's quantity) is. Both must already
+/// be finite and >= 0.
+pub fn validate_demand_total(demand: f64, quantities: &[f64]) -> Result<()> {
+    let qmax = quantities.iter().fold(demand, |m, &q| m.max(q));
+    let terms = quantities.len() as f64 + 1.0;
+    if !(qmax * terms).is_finite() {
+        return Err(MarketError::Invalid {
+            arg: "demand_bids",
+            message: format!(
+                "the demand (inelastic {demand:e} MW plus {} bids of up to {qmax:e} MW) can \
+                 add up beyond the float64 range: (bids + 1) x the largest quantity must be \
+                 finite; use quantities of ordinary magnitudes",
+                quantities.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Check a demand curve: finite inelastic part >= 0, group prices finite and
-/// strictly ascending, group quantities finite and >= 0.
+/// strictly ascending, group quantities finite and >= 0, and their sums
+/// finite ([`validate_demand_total`]).
 pub fn validate_curve(demand: &DemandCurve<'_>) -> Result<()> {
     super::validate_demand(demand.inelastic)?;
     let mut last = f64::NEG_INFINITY;
@@ -70,6 +92,18 @@ pub fn validate_curve(demand: &DemandCurve<'_>) -> Result<()> {
             });
         }
         last = p;
+    }
+    // The demand levels of the clearing: D0 plus the groups from the top.
+    let levels = demand
+        .groups
+        .iter()
+        .rev()
+        .fold(demand.inelastic, |acc, g| acc + g.1);
+    if !levels.is_finite() {
+        return Err(MarketError::Invalid {
+            arg: "demand_bids",
+            message: "the inelastic demand plus the bids exceeds the float64 range".into(),
+        });
     }
     Ok(())
 }

@@ -31,7 +31,8 @@ pub mod units;
 
 pub use batch::{clear_batch, clear_batch_with, BatchBids, BatchOut};
 pub use demand::{
-    clear_elastic_unchecked, group_bids, spread_served, validate_bids, validate_curve, DemandCurve,
+    clear_elastic_unchecked, group_bids, spread_served, validate_bids, validate_curve,
+    validate_demand_total, DemandCurve,
 };
 pub use mechanism::{average_paid, Mechanism, Settlement};
 use summary::{summarize, Summary};
@@ -226,6 +227,28 @@ impl Workspace {
             levels: Vec::new(),
             offer_units: Vec::new(),
         }
+    }
+
+    /// [`Workspace::with_capacity`], allocated fallibly: an error naming
+    /// `what` instead of an abort when the memory cannot be had.
+    pub fn try_with_capacity(n: usize, what: &'static str) -> crate::error::Result<Self> {
+        fn reserve<T>(v: &mut Vec<T>, n: usize, what: &'static str) -> crate::error::Result<()> {
+            v.try_reserve_exact(n)
+                .map_err(|_| crate::error::MarketError::Memory {
+                    what,
+                    bytes: n.saturating_mul(std::mem::size_of::<T>()),
+                })
+        }
+        let hist_len = select::HISTS.saturating_mul(bucket_count(n));
+        let mut ws = Workspace::new();
+        reserve(&mut ws.keys, n, what)?;
+        reserve(&mut ws.slots, n, what)?;
+        reserve(&mut ws.hist, hist_len, what)?;
+        reserve(&mut ws.bounds, index_bucket_count(n), what)?;
+        reserve(&mut ws.sorted, n, what)?;
+        reserve(&mut ws.small, n, what)?;
+        reserve(&mut ws.hist_f, hist_len, what)?;
+        Ok(ws)
     }
 
     /// A workspace already sized for `n` offers.

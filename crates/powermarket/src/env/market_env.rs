@@ -88,7 +88,7 @@ impl MarketEnv {
             last_price: f64::NAN,
             last_cleared: try_zeros(n, "scenario (N)")?,
             availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
-            scratch: Scratch::new(market.offers()),
+            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
             record: Record {
                 bids: try_zeros(tnk, "scenario (T x N x segments)")?,
                 offered: try_zeros(tnk, "scenario (T x N x segments)")?,
@@ -329,7 +329,7 @@ impl MarketEnv {
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
             availability: snap.availability,
-            scratch: Scratch::new(market.offers()),
+            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
             record: snap.record,
             market,
         })
@@ -384,6 +384,18 @@ mod tests {
         a.reset(None, &mut oa).unwrap();
         c.reset(None, &mut oc).unwrap();
         assert_eq!(a.demand(), c.demand());
+    }
+
+    #[test]
+    fn offer_workspace_too_large_is_an_error_not_an_abort() {
+        // usize::MAX / 8 offers: the byte size overflows, so nothing is
+        // allocated and the error names what sized it.
+        let e = Scratch::try_new(usize::MAX / 8, "scenario (N x segments)").unwrap_err();
+        assert!(e.is_memory(), "{e}");
+        assert!(e.to_string().contains("scenario (N x segments)"), "{e}");
+        let sc = Scratch::try_new(6, "scenario (N x segments)").unwrap();
+        assert_eq!(sc.bids, vec![0.0; 6]);
+        assert_eq!(sc.paid.len(), 6);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod fronts;
 mod market_env;
 mod step;
 
-use crate::error::{MarketError, Result};
+use crate::error::{try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, Observer};
 use crate::scenario::Scenario;
 use crate::units::generator::Limits;
@@ -225,6 +225,20 @@ impl Scratch {
         let mut s = Scratch::default();
         s.ensure(n);
         s
+    }
+
+    /// [`Scratch::new`], allocated fallibly: too many offers is an error
+    /// naming `what`, not an abort. The same zeros as `new`.
+    pub fn try_new(n: usize, what: &'static str) -> Result<Self> {
+        Ok(Scratch {
+            bids: try_zeros(n, what)?,
+            offered: try_zeros(n, what)?,
+            cleared: try_zeros(n, what)?,
+            paid: try_zeros(n, what)?,
+            groups: Vec::new(),
+            served: Vec::new(),
+            ws: Workspace::try_with_capacity(n, what)?,
+        })
     }
 
     /// Grow to `n` offers (no-op once large enough).

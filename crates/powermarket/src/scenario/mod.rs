@@ -211,6 +211,11 @@ impl Scenario {
     }
 }
 
+/// Largest `availability_noise` (the standard deviation of the relative
+/// perturbation of load factors): far beyond any use, and small enough that
+/// the AR(1) draw stays finite.
+pub const MAX_AVAILABILITY_NOISE: f64 = 1000.0;
+
 /// Largest |cost| relative to max(1, max_bid_delta): 2^40.
 pub const MAX_COST_TO_DELTA: f64 = (1u64 << 40) as f64;
 

@@ -1,7 +1,10 @@
 //! Validation of a scenario: every field, the market-design and the
 //! availability/ramp fields, and the float ranges that steps must stay in.
 
-use super::{max_of, min_of, Scenario, MAX_COST_TO_DELTA, MAX_SEGMENTS, SHARE_SUM_SLACK};
+use super::{
+    max_of, min_of, Scenario, MAX_AVAILABILITY_NOISE, MAX_COST_TO_DELTA, MAX_SEGMENTS,
+    SHARE_SUM_SLACK,
+};
 use crate::error::{MarketError, Result};
 
 impl Scenario {
@@ -61,6 +64,18 @@ impl Scenario {
             if !(v.is_finite() && v >= 0.0) {
                 return err(field, format!("must be finite and >= 0, got {v}"));
             }
+        }
+        // The AR(1) draw multiplies load factors by 1 + e_t with e_t of
+        // standard deviation sigma: beyond the bound every draw is clipped to
+        // 0 or 1 anyway, and far beyond it e_t overflows to inf and NaN.
+        if self.availability_noise > MAX_AVAILABILITY_NOISE {
+            return err(
+                "availability_noise",
+                format!(
+                    "must be <= {MAX_AVAILABILITY_NOISE} (a relative standard deviation), got {}",
+                    self.availability_noise
+                ),
+            );
         }
         if let Some(p) = self.shortage_price {
             if !p.is_finite() {
@@ -149,9 +164,11 @@ impl Scenario {
             );
         }
         let (plo, phi) = self.price_bounds();
+        // The price of largest magnitude, and the field that set it.
+        let extreme = if phi.abs() >= plo.abs() { phi } else { plo };
         if !(phi - plo).is_finite() {
             return err(
-                "max_bid_delta",
+                self.price_field(extreme, "max_bid_delta"),
                 format!(
                     "{:e} widens the bid range beyond the float64 range (costs {cmin:e} to {cmax:e})",
                     self.max_bid_delta
@@ -162,21 +179,46 @@ impl Scenario {
         // loss-of-load penalty is charged on that demand.
         let (_, noise_hi) = self.noise_bounds();
         let peak = max_of(&self.demand) + noise_hi;
-        let worst_profit = (phi - plo) * 2.0 * total_k;
+        // |P - c_i| for any price P and cost c_i: clipping to a floor above
+        // the costs (or a cap below them) moves prices away from every cost.
+        let price_span = |lo: f64, hi: f64| ((hi - lo) * 2.0).max(hi - cmin).max(cmax - lo);
+        let worst_profit = price_span(plo, phi) * total_k;
+        // The same with offers only (no cap, floor, shortage price or demand
+        // bid): when that is fine, the price field is the one to blame.
+        let (olo, ohi) = (cmin - self.max_bid_delta, cmax + self.max_bid_delta);
+        let profit_field = if (price_span(olo, ohi) * total_k).is_finite() {
+            self.price_field(extreme, "capacities")
+        } else {
+            "capacities"
+        };
         if !worst_profit.is_finite() {
             return err(
-                "capacities",
+                profit_field,
                 format!(
                     "total capacity {total_k:e} MW times the bid range {:e} EUR/MWh overflows",
                     phi - plo
                 ),
             );
         }
-        let bid_term = self.bid_penalty * self.max_bid_delta * self.max_bid_delta;
+        // The bid penalty is charged on the clipped bid: its distance from
+        // the cost is max_bid_delta, or more when a floor above the cost (or
+        // a cap below it) moves the bid.
+        let (markup, markup_field) = self.worst_markup();
+        let bid_term = self.bid_penalty * markup * markup;
         let ramp_term = self.worst_ramp_cost();
+        if !markup.is_finite() {
+            return err(
+                markup_field,
+                format!("moves bids {markup:e} EUR/MWh away from cost, beyond the float64 range"),
+            );
+        }
         if !bid_term.is_finite() {
             return err(
-                "bid_penalty",
+                if markup_field != "max_bid_delta" {
+                    markup_field
+                } else {
+                    "bid_penalty"
+                },
                 format!(
                     "{:e} x max_bid_delta^2 ({:e}) overflows",
                     self.bid_penalty, self.max_bid_delta
@@ -206,7 +248,13 @@ impl Scenario {
                     "lol_penalty"
                 }
             } else if bid_term >= worst_profit {
-                "bid_penalty"
+                if markup_field != "max_bid_delta" {
+                    markup_field
+                } else {
+                    "bid_penalty"
+                }
+            } else if profit_field != "capacities" {
+                profit_field
             } else {
                 "costs"
             };
@@ -226,11 +274,52 @@ impl Scenario {
         let worst_price_feature = plo.abs().max(phi.abs()) / self.cost_scale();
         if worst_price_feature >= f32_max || worst_price_feature.is_nan() {
             return err(
-                "costs",
+                self.price_field(extreme, "costs"),
                 "prices divided by the highest cost would overflow float32".into(),
             );
         }
         Ok(())
+    }
+
+    /// The field that sets price bound `p` (one of [`Scenario::price_bounds`]):
+    /// the cap, the floor, the shortage price (without a cap) or a demand bid
+    /// when `p` is theirs, else `offers` (the field to name for offer prices).
+    fn price_field(&self, p: f64, offers: &'static str) -> &'static str {
+        if self.price_cap == Some(p) {
+            "price_cap"
+        } else if self.price_floor == Some(p) {
+            "price_floor"
+        } else if self.price_cap.is_none() && self.shortage_price == Some(p) {
+            "shortage_price"
+        } else if self.demand_bids.iter().any(|&(b, _)| b == p) {
+            "demand_bids"
+        } else {
+            offers
+        }
+    }
+
+    /// Largest `|b - c_i|` of a clipped bid `b = clip(c_i + tanh(a) delta)`,
+    /// and the field that moved it beyond `max_bid_delta` (the cap or floor).
+    fn worst_markup(&self) -> (f64, &'static str) {
+        let rules = self.rules(crate::TieRule::default());
+        let (mut worst, mut field) = (self.max_bid_delta, "max_bid_delta");
+        for &c in &self.costs {
+            for b in [c - self.max_bid_delta, c + self.max_bid_delta] {
+                let clipped = rules.clip(b);
+                let d = (clipped - c).abs();
+                if d > worst || d.is_nan() {
+                    worst = d;
+                    if clipped != b {
+                        field = if Some(clipped) == self.price_floor {
+                            "price_floor"
+                        } else {
+                            "price_cap"
+                        };
+                    }
+                }
+            }
+        }
+        (worst, field)
     }
 
     /// The market-design fields: segments, demand bids, cap and floor.
