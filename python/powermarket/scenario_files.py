@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from powermarket._core import Scenario, ScenarioError
+from powermarket._core import SCENARIO_FIELDS, Scenario, ScenarioError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,21 +63,30 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["load", "save"]
 
-MARKET_FIELDS = (
-    "max_bid_delta",
-    "bid_penalty",
-    "lol_penalty",
-    "demand_noise",
-    "shortage_price",
-    "availability_noise",
-)
-# Market-design keys of [market] that are not plain numbers.
-DESIGN_FIELDS = ("segments", "mechanism", "price_cap", "price_floor", "demand_bids")
+# Every key, its Scenario field and its kind come from the core's field table
+# (``_core.SCENARIO_FIELDS``: name, kind, section, key, missing): a new field
+# of the core is read and written here without a change to this module.
+_MARKET = {key: (name, kind) for name, kind, sec, key, _ in SCENARIO_FIELDS if sec == "market"}
+MARKET_FIELDS = tuple(_MARKET)
 TOP_FIELDS = ("description", "market", "generators", "demand")
-GENERATOR_FIELDS = ("name", "capacity", "cost", "ramp_limit", "ramp_cost", "availability")
-# Per-generator optional fields -> (Scenario field, value when missing). A ramp
-# limit of 1 (the whole capacity per hour) is the same as no limit.
-_RAMP_FIELDS = {"ramp_limit": ("ramp_limits", 1.0), "ramp_cost": ("ramp_costs", 0.0)}
+# Per-generator keys that every generator must have -> Scenario field.
+_GEN_REQUIRED = {
+    key: name
+    for name, kind, sec, key, missing in SCENARIO_FIELDS
+    if sec == "generators" and missing is None
+}
+# Optional per-generator numbers -> (Scenario field, value when missing). A
+# ramp limit of 1 (the whole capacity per hour) is the same as no limit.
+_GEN_OPTIONAL = {
+    key: (name, missing)
+    for name, kind, sec, key, missing in SCENARIO_FIELDS
+    if sec == "generators" and kind == "OptPerAgent"
+}
+GENERATOR_FIELDS = ("name",) + tuple(
+    key for _, _, sec, key, _ in SCENARIO_FIELDS if sec == "generators"
+)
+# What the defaults are, to write only the market keys that differ.
+_DEFAULTS = Scenario([1.0], [0.0], [1.0]).to_dict()
 DEMAND_FIELDS = ("values", "csv", "column")
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
@@ -256,44 +265,23 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
     if "description" in doc and not isinstance(doc["description"], str):
         raise f.error("description", "must be a string", f.line("", "description"))
 
-    market = _table(
-        f, doc.get("market", {}), "market", MARKET_FIELDS + DESIGN_FIELDS, f.line("market")
-    )
+    market = _table(f, doc.get("market", {}), "market", MARKET_FIELDS, f.line("market"))
     rules: dict[str, Any] = {}
     for key, value in market.items():
-        line = f.line("market", key)
-        if key == "segments":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise f.error("market.segments", f"must be an int >= 1, got {value!r}", line)
-            rules[key] = value
-        elif key == "mechanism":
-            if not isinstance(value, str):
-                raise f.error("market.mechanism", f"must be a string, got {value!r}", line)
-            rules[key] = value
-        elif key == "demand_bids":
-            if not isinstance(value, list):
-                raise f.error("market.demand_bids", "must be an array of [price, share]", line)
-            pairs = []
-            for k, pair in enumerate(value):
-                field = f"market.demand_bids[{k}]"
-                if not (isinstance(pair, list) and len(pair) == 2):
-                    raise f.error(field, f"must be a pair [price, share], got {pair!r}", line)
-                pairs.append(tuple(_number(f, x, field, line) for x in pair))
-            rules[key] = pairs
-        else:
-            rules[key] = _number(f, value, f"market.{key}", line)
+        field, kind = _MARKET[key]
+        rules[field] = _market_value(f, key, kind, value, f.line("market", key))
 
     gens = doc["generators"]
     if not isinstance(gens, list) or not gens:
         raise f.error(
             "generators", "must be one or more [[generators]] tables", f.line("", "generators")
         )
-    capacities, costs = [], []
-    ramps: dict[str, list[float | None]] = {key: [] for key in _RAMP_FIELDS}
+    fleet: dict[str, list[float]] = {key: [] for key in _GEN_REQUIRED}
+    ramps: dict[str, list[float | None]] = {key: [] for key in _GEN_OPTIONAL}
     for i, g in enumerate(gens):
         name = f"generators[{i}]"
         g = _table(f, g, name, GENERATOR_FIELDS, f.line("generators", index=i))
-        for key, out in (("capacity", capacities), ("cost", costs)):
+        for key, out in fleet.items():
             if key not in g:
                 raise f.error(f"{name}.{key}", "is missing", f.line("generators", index=i))
             out.append(_number(f, g[key], f"{name}.{key}", f.line("generators", key, i)))
@@ -326,7 +314,7 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
         demand, csv_lines = _read_csv(f, csv_path, column)
 
     extra: dict[str, Any] = {}
-    for key, (field, missing) in _RAMP_FIELDS.items():
+    for key, (field, missing) in _GEN_OPTIONAL.items():
         if any(v is not None for v in ramps[key]):
             extra[field] = [missing if v is None else v for v in ramps[key]]
     lf_lines: dict[int, tuple[Path | None, list[int] | None]] = {}
@@ -359,7 +347,8 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
             [1.0 if c is None else c[h] for c in columns] for h in range(len(demand))
         ]
     try:
-        return Scenario(capacities, costs, demand, **rules, **extra)  # type: ignore[arg-type]
+        fleet_fields = {_GEN_REQUIRED[key]: values for key, values in fleet.items()}
+        return Scenario(**fleet_fields, demand=demand, **rules, **extra)  # type: ignore[arg-type]
     except ValueError as e:
         raise _locate(f, e, csv_path, csv_lines, lf_lines) from None
 
@@ -387,9 +376,11 @@ def _locate(
             return _File(csv_path).error("demand", detail, line)
         name = f"demand.values[{hour}]" if hour is not None else "demand.values"
         return f.error(name, detail, f.line("demand", "values"))
-    if field in MARKET_FIELDS or field in DESIGN_FIELDS:
-        return f.error(f"market.{field}", detail, f.line("market", field))
-    ramp_keys = {v[0]: k for k, v in _RAMP_FIELDS.items()}
+    market_keys = {name: key for key, (name, _) in _MARKET.items()}
+    if field in market_keys:
+        key = market_keys[field]
+        return f.error(f"market.{key}", detail, f.line("market", key))
+    ramp_keys = {v[0]: k for k, v in _GEN_OPTIONAL.items()}
     if field in ramp_keys and gen is not None:
         key = ramp_keys[field]
         return f.error(f"generators[{gen}].{key}", detail, f.line("generators", key, gen))
@@ -400,6 +391,41 @@ def _locate(
         line = f.line("generators", "availability", gen)
         return f.error(f"generators[{gen}].availability[{hour}]", detail, line)
     return f.error(field, detail)
+
+
+def _market_value(f: _File, key: str, kind: str, value: Any, line: int | None) -> Any:
+    """A ``[market]`` value of the field table's ``kind``, checked as TOML gives it."""
+    where = f"market.{key}"
+    if kind == "Count":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise f.error(where, f"must be an int >= 1, got {value!r}", line)
+        return value
+    if kind == "Name":
+        if not isinstance(value, str):
+            raise f.error(where, f"must be a string, got {value!r}", line)
+        return value
+    if kind == "Pairs":
+        if not isinstance(value, list):
+            raise f.error(where, "must be an array of [price, share]", line)
+        pairs = []
+        for k, pair in enumerate(value):
+            field = f"{where}[{k}]"
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise f.error(field, f"must be a pair [price, share], got {pair!r}", line)
+            pairs.append(tuple(_number(f, x, field, line) for x in pair))
+        return pairs
+    return _number(f, value, where, line)
+
+
+def _market_toml(kind: str, value: Any) -> str:
+    """A ``[market]`` value of ``kind`` as TOML."""
+    if kind == "Count":
+        return str(int(value))
+    if kind == "Name":
+        return _toml_string(value)
+    if kind == "Pairs":
+        return "[" + ", ".join(f"[{_fmt(p)}, {_fmt(x)}]" for p, x in value) + "]"
+    return _fmt(value)
 
 
 def _fmt(x: float) -> str:
@@ -447,36 +473,23 @@ def save(
     if description is not None:
         lines.append(f"description = {_toml_string(description)}")
     lines += ["", "[market]"]
-    for key in MARKET_FIELDS:
-        value = getattr(scenario, key)
-        if value is None:
-            lines.append(f"# {key} omitted: the highest offer price sets the price in a shortage")
-        else:
-            lines.append(f"{key} = {_fmt(value)}")
-    if scenario.segments != 1:
-        lines.append(f"segments = {int(scenario.segments)}  # offer blocks per generator")
-    if scenario.mechanism != "uniform":
-        lines.append(f"mechanism = {_toml_string(scenario.mechanism)}")
-    for key in ("price_cap", "price_floor"):
-        value = getattr(scenario, key)
-        if value is not None:
-            lines.append(f"{key} = {_fmt(value)}  # EUR/MWh")
-    if scenario.demand_bids:
-        pairs = ", ".join(f"[{_fmt(p)}, {_fmt(x)}]" for p, x in scenario.demand_bids)
-        lines.append(f"demand_bids = [{pairs}]  # [price EUR/MWh, share of demand]")
+    values = scenario.to_dict()
+    for key, (field, kind) in _MARKET.items():
+        value = values[field]
+        if kind == "Number" or value != _DEFAULTS[field]:
+            lines.append(f"{key} = {_market_toml(kind, value)}")
     lf = scenario.availability
     # Load-factor columns to write: every generator whose series is not all
     # ones (and generator 0 if none is, so that the file loads back equal).
     lf_gens = [] if lf is None else [i for i in range(scenario.n) if (lf[:, i] != 1.0).any()]
     if lf is not None and not lf_gens:
         lf_gens = [0]
-    for i, (k, c) in enumerate(zip(scenario.capacities, scenario.costs, strict=True)):
+    for i in range(scenario.n):
         lines += ["", "[[generators]]", f'name = "gen_{i}"']
-        lines += [f"capacity = {_fmt(k)}  # MW", f"cost = {_fmt(c)}  # EUR/MWh"]
-        if scenario.ramp_limits is not None:
-            lines.append(f"ramp_limit = {_fmt(scenario.ramp_limits[i])}  # share of capacity/h")
-        if scenario.ramp_costs is not None:
-            lines.append(f"ramp_cost = {_fmt(scenario.ramp_costs[i])}  # EUR/MW of change")
+        lines += [f"{key} = {_fmt(values[field][i])}" for key, field in _GEN_REQUIRED.items()]
+        for key, (field, _) in _GEN_OPTIONAL.items():
+            if values[field] is not None:
+                lines.append(f"{key} = {_fmt(values[field][i])}")
         if lf is not None and i in lf_gens:
             if csv:
                 lines.append(f'availability = "lf_gen_{i}"  # a column of the CSV')
