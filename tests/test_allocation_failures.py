@@ -75,3 +75,31 @@ def test_market_env_that_fits_still_steps_after_a_failed_one() -> None:
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize(("m", "n", "num_threads"), [(1, 60_000, 1), (2, 30_000, 2)])
+def test_vec_env_whose_step_memory_does_not_fit_raises_before_stepping(m, n, num_threads) -> None:
+    # m markets of n generators x 1000 blocks: the actions (0.5 GB, and the
+    # env's copy) fit in the child's 3 GiB, the offer workspace of the
+    # threads that step them (about 1 GB each, and more) does not.
+    # The step must raise MemoryError with no market stepped, not abort.
+    proc = run_capped(
+        f"""
+        import numpy as np
+        import powermarket as pm
+        s = pm.Scenario.default(n={n}, t=2).replace(segments=1000, demand_noise=0.0)
+        v = pm.VecMarketEnv(s, num_envs={m}, seed=0, num_threads={num_threads})
+        v.reset()
+        a = np.zeros(({m}, s.n, 1000, 2), np.float32)
+        try:
+            v.step(a)
+        except MemoryError as e:
+            print("MemoryError:", e, [int(h) for h in v.hours])
+        else:
+            print("no error")
+        """
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    out = proc.stdout.strip()
+    assert out.startswith("MemoryError:") and "scenario (N x segments)" in out, out
+    assert out.endswith(str([0] * m)), out

@@ -241,6 +241,22 @@ impl Scratch {
         })
     }
 
+    /// [`Scratch::ensure`], allocated fallibly: an error naming `what`
+    /// instead of an abort, with `self` unchanged.
+    pub fn try_ensure(&mut self, n: usize, what: &'static str) -> Result<()> {
+        if self.bids.len() != n {
+            let fresh = Scratch::try_new(n, what)?;
+            (self.bids, self.offered, self.cleared, self.paid, self.ws) = (
+                fresh.bids,
+                fresh.offered,
+                fresh.cleared,
+                fresh.paid,
+                fresh.ws,
+            );
+        }
+        Ok(())
+    }
+
     /// Grow to `n` offers (no-op once large enough).
     pub fn ensure(&mut self, n: usize) {
         if self.bids.len() != n {

@@ -190,6 +190,9 @@ pub struct VecMarketEnv {
     last_cleared: Vec<f64>,
     availability: Vec<f64>,
     num_threads: usize,
+    /// Whether the pool's threads have sized their scratch memory for this
+    /// market once (fallibly); see [`VecMarketEnv::step`].
+    pool_ready: bool,
 }
 
 /// Fewer agent-steps than this per call are run on the calling thread: the
@@ -244,6 +247,7 @@ impl VecMarketEnv {
                 "num_envs",
             )?,
             num_threads,
+            pool_ready: false,
             market,
         })
     }
@@ -386,6 +390,7 @@ impl VecMarketEnv {
             last_cleared: snap.last_cleared,
             availability: snap.availability,
             num_threads: crate::pool::threads_arg(Some(num_threads))?,
+            pool_ready: false,
             market,
         })
     }
@@ -477,12 +482,26 @@ impl VecMarketEnv {
         let (sizes, z) = (self.sizes(), state_sizes(&market));
         // A few pieces per thread, so that a slow piece can be balanced.
         let grain = m_count.div_ceil(self.num_threads * 4).max(1);
-        let state = self.state_rows();
+        // Every thread that steps markets sizes its scratch memory first,
+        // fallibly: a failure is an error before any market has moved.
+        let offers = market.offers();
+        let ready =
+            || SCRATCH.with(|c| c.borrow_mut().try_ensure(offers, "scenario (N x segments)"));
         if !parallel {
-            run_markets(&market, actions, state, out);
+            ready()?;
+            run_markets(&market, actions, self.state_rows(), out);
             return Ok(());
         }
         let pool = crate::pool::shared()?;
+        if !self.pool_ready {
+            // Once per env: later steps find the memory in place (or regrow
+            // it to a size that was had before).
+            pool.broadcast(|_| ready())
+                .into_iter()
+                .collect::<Result<Vec<()>>>()?;
+            self.pool_ready = true;
+        }
+        let state = self.state_rows();
         pool.install(|| {
             use rayon::prelude::*;
             actions
