@@ -272,6 +272,7 @@ class VecMarketEnv:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 PURE_NASH_MAX_PROFILES: int
+EQUILIBRIUM_MAX_CLEARINGS: int
 
 def competitive(
     scenario: Scenario | dict[str, Any] | None,
@@ -296,6 +297,18 @@ def exploitability_of_play(
     *,
     tie_rule: str = "pro_rata",
     availability: npt.ArrayLike | None = None,
+) -> dict[str, Any]: ...
+def equilibrium(
+    scenario: Scenario | dict[str, Any] | None,
+    demand: npt.ArrayLike,
+    withheld: npt.ArrayLike,
+    price_action: npt.ArrayLike,
+    *,
+    tie_rule: str = "pro_rata",
+    max_moves: int = 100,
+    tol: float = 0.01,
+    seed: int | None = None,
+    starts: int = 1,
 ) -> dict[str, Any]: ...
 def pure_nash(
     prices_grid: npt.ArrayLike,
