@@ -214,17 +214,19 @@ def evaluate(
     return reward, profit * 24.0 / scenario.t
 
 
-def distance_to_equilibrium(
+def score_policy(
     scenario: pm.Scenario,
     act: Callable[[np.ndarray], np.ndarray],
     episodes: int = 16,
     seed: int = 20_000,
-) -> str:
+) -> dict:
     """Score the deterministic policy ``act`` ((M, N, D) -> (M, N, 2)) with
     ``analysis.exploitability`` on ``episodes`` episodes of
-    ``MarketEnv(seed=seed)``; compare each generator's profit (at the paid
-    prices) with the equilibrium ``analysis.equilibrium`` finds for the same
-    demand draws. Returns the printed lines."""
+    ``MarketEnv(seed=seed)``, and compute the equilibrium
+    (``analysis.equilibrium``) of the same demand draws. Returns the
+    exploitability dict ``x``, ``share`` (NashConv / learned reward), the
+    learned ``profit`` (N,) €/day at the paid prices and the equilibrium's
+    ``eq_profit`` (N,) €/day."""
     one = lambda obs: np.asarray(act(obs[None]), np.float32)[0]  # noqa: E731
     x = analysis.exploitability(
         scenario, one, grid=analysis.default_grid(21, 41), seed=seed, episodes=episodes
@@ -239,21 +241,38 @@ def distance_to_equilibrium(
         rec = env.episode_record()
         demand[e] = rec["demand"]
         profit += ((rec["paid"] - scenario.costs) * rec["cleared"]).sum(axis=0) / episodes
-    profit *= 24.0 / scenario.t
     eq = analysis.equilibrium(scenario, demand=demand)
-    share = x["nash_conv"] / x["played_reward"].sum()
+    return {
+        "x": x,
+        "share": x["nash_conv"] / x["played_reward"].sum(),
+        "profit": profit * 24.0 / scenario.t,
+        "eq_profit": eq["profits"],
+    }
+
+
+def distance_to_equilibrium(
+    scenario: pm.Scenario,
+    act: Callable[[np.ndarray], np.ndarray],
+    episodes: int = 16,
+    seed: int = 20_000,
+) -> str:
+    """:func:`score_policy`, printed: NashConv in €/day and % of the learned
+    reward, then learned vs equilibrium profit and regret per generator."""
+    sc = score_policy(scenario, act, episodes, seed)
+    x, profit, eq_profit = sc["x"], sc["profit"], sc["eq_profit"]
     lines = [
         f"distance to equilibrium ({episodes} episodes, 21 x 41 grid): NashConv "
-        f"{x['nash_conv_eur_per_day']:.1f} €/day = {100 * share:.1f} % of the learned reward",
+        f"{x['nash_conv_eur_per_day']:.1f} €/day = {100 * sc['share']:.1f} % of the learned "
+        "reward",
         f"{'generator':>9} {'learned €':>10} {'equilibrium €':>14} {'regret €':>9}",
     ]
     for j in range(scenario.n):
         lines.append(
-            f"{'gen_' + str(j):>9} {profit[j]:10.1f} {eq['profits'][j]:14.1f} "
+            f"{'gen_' + str(j):>9} {profit[j]:10.1f} {eq_profit[j]:14.1f} "
             f"{x['regret_eur_per_day'][j]:9.1f}"
         )
     lines.append(
-        f"{'total':>9} {profit.sum():10.1f} {eq['profits'].sum():14.1f} "
+        f"{'total':>9} {profit.sum():10.1f} {eq_profit.sum():14.1f} "
         f"{x['nash_conv_eur_per_day']:9.1f}"
     )
     return "\n".join(lines)

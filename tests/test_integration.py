@@ -112,6 +112,10 @@ def test_train_sb3_example_smoke(capsys):
     _load("train_sb3_ppo").main(["--smoke", "--mode", "ibr"])
     out = capsys.readouterr().out
     assert "IBR: mean episode reward per generator" in out and "gen_2" in out
+    # The final policy is scored: NashConv (exploitability) and equilibrium profits.
+    scored = [ln for ln in out.splitlines() if ln.startswith("distance to equilibrium")]
+    assert len(scored) == 1 and "% of the learned reward" in scored[0]
+    assert float(scored[0].split("= ")[1].split(" %")[0]) >= 0.0
 
 
 def test_rllib_example_smoke():
