@@ -166,6 +166,11 @@ def training_pass(
     return changed
 
 
+def draws_for(scenario: pm.Scenario, budget: Budget) -> int:
+    """Training markets: ``budget.draws``, times 24 / T for long horizons (>= 4)."""
+    return max(4, budget.draws * 24 // max(24, scenario.t))
+
+
 def score(scenario: pm.Scenario, pol: TablePolicies, episodes: int, seed: int, observer: str):
     """Regret and NashConv of the current profile (powermarket.analysis)."""
     return analysis.exploitability(
@@ -202,8 +207,7 @@ def learn(
     )
     w, a = analysis.default_grid(21, 41)
     cands = np.stack(np.meshgrid(w, a, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.float32)
-    draws = max(4, budget.draws * 24 // max(24, scenario.t))  # fewer for long horizons
-    seeds = [seed * 1_000_003 + 101 + k for k in range(draws)]
+    seeds = [seed * 1_000_003 + 101 + k for k in range(draws_for(scenario, budget))]
     bar = tqdm(total=budget.rounds * n, desc="IBR", unit="turn", disable=quiet, mininterval=0.5)
     x = score(scenario, pol, budget.regret_episodes, seed, observer)
     history: list[dict] = [x]  # round 0: everyone truthful, the start
@@ -463,7 +467,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"powermarket {pm.__version__}: {scenario}, observer {observer!r}")
     print(
         f"IBR: up to {budget.rounds} rounds x {scenario.n} learners; each learner tries the "
-        f"21 x 41 grid in every hour of {budget.draws} training markets; stop when NashConv "
+        f"21 x 41 grid in every hour of {draws_for(scenario, budget)} training markets; stop "
+        "when NashConv "
         f"< {100 * NASHCONV_TARGET:.0f} % of the total learned reward"
     )
     pol, history = learn(scenario, budget, args.seed, args.quiet, observer)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import powermarket as pm
 from powermarket import analysis as pa
@@ -202,3 +204,37 @@ def test_max_moves_zero_keeps_the_start_and_reports_its_regret():
     x = pa.exploitability_of_play(s, eq["actions"][None], s.demand[None], grid=grid)
     assert x["nash_conv"] > 0 and not eq["converged"]
     np.testing.assert_allclose(eq["nash_conv"], x["nash_conv"], atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 4),
+    t=st.integers(1, 3),
+    data=st.data(),
+    tie_rule=st.sampled_from(pm.TIE_RULES),
+    mechanism=st.sampled_from(["uniform", "pay_as_bid"]),
+)
+def test_random_markets_scored_independently(n, t, data, tie_rule, mechanism):
+    caps = data.draw(st.lists(st.floats(5.0, 60.0), min_size=n, max_size=n))
+    costs = data.draw(st.lists(st.floats(0.0, 50.0), min_size=n, max_size=n))
+    demand = data.draw(st.lists(st.floats(1.0, 1.2 * sum(caps)), min_size=t, max_size=t))
+    s = pm.Scenario(caps, costs, demand, demand_noise=0.0, mechanism=mechanism)
+    grid = pa.default_grid(3, 7)
+    seed = data.draw(st.integers(0, 2**32))
+    eq = pa.equilibrium(s, grid=grid, tie_rule=tie_rule, starts=2, seed=seed)
+    x = pa.exploitability_of_play(
+        s, eq["actions"][None], np.asarray(demand)[None], grid=grid, tie_rule=tie_rule
+    )
+    np.testing.assert_allclose(x["regret"], eq["regret"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(x["played_reward"], eq["reward"], rtol=1e-12, atol=1e-12)
+    if eq["exact_hours"] == t:
+        # Exact: no agent gains more than 1e-9 max(|its hour's reward|, reward_scale).
+        scale = 24.0 / (x["eur_per_day_per_reward"] * t)
+        env = pm.MarketEnv(s, seed=0, tie_rule=tie_rule)
+        env.reset()
+        hourly = np.array([env.step(a)[1] for a in eq["actions"]], dtype=np.float64)
+        bound = 1e-9 * np.maximum(np.abs(hourly) * 1.001, scale).sum()
+        assert x["nash_conv"] <= bound
+    assert eq["moves"] <= 100 * t
+    again = pa.equilibrium(s, grid=grid, tie_rule=tie_rule, starts=2, seed=seed)
+    np.testing.assert_array_equal(again["actions"], eq["actions"])

@@ -415,7 +415,13 @@ pub fn equilibrium(
         {
             *v /= k;
         }
-        if let Some(x) = p.regret.iter().chain(&p.reward).find(|x| !x.is_finite()) {
+        if let Some(x) = p
+            .regret
+            .iter()
+            .chain(&p.reward)
+            .chain(&p.profit)
+            .find(|x| !x.is_finite())
+        {
             return Err(MarketError::BadScalar {
                 arg: "demand",
                 requirement: "gives reward sums that overflow float64",
