@@ -211,9 +211,11 @@ def learn(
     bar = tqdm(total=budget.rounds * n, desc="IBR", unit="turn", disable=quiet, mininterval=0.5)
     x = score(scenario, pol, budget.regret_episodes, seed, observer)
     history: list[dict] = [x]  # round 0: everyone truthful, the start
+    share = share_of(x)
     bar.write(
         f"round 0: NashConv {x['nash_conv_eur_per_day']:9.1f} €/{per(scenario)} = "
-        f"{100 * share_of(x):5.1f} % of the total reward (everyone truthful, the start)"
+        + (f"{100 * share:5.1f} % of the total reward" if np.isfinite(share) else "(no reward)")
+        + " (everyone truthful, the start)"
     )
     for rnd in range(budget.rounds):
         changed = 0

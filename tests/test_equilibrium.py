@@ -91,19 +91,21 @@ def test_demand_draws_give_an_episode_axis():
 
 
 def test_graf_duopoly_price_at_the_cap():
-    s = pm.load_scenario(GRAF)
-    assert (s.n, s.t, s.price_cap) == (2, 1, 100.0)
+    s = pm.load_scenario(GRAF)  # the one-hour game, 24 identical independent hours
+    assert (s.n, s.t, s.price_cap) == (2, 24, 100.0)
     eq = pa.equilibrium(s, starts=8, seed=1)
-    assert eq["converged"] and eq["prices"][0] == 100.0
+    assert eq["converged"] and np.all(eq["prices"] == 100.0)
     assert eq["equilibria"]
     for e in eq["equilibria"]:
-        assert e["prices"][0] == 100.0
-        # One unit sells the residual 20 MW, the other 50 MW, both at the cap:
-        # 1600 € and 4000 € in the hour (profits are per day: x 24).
-        np.testing.assert_allclose(sorted(e["profits"] / 24), [1600.0, 4000.0], rtol=1e-9)
-        bids = 20.0 + np.tanh(e["actions"][0, :, 1].astype(np.float64)) * 100.0
-        low = bids.min()
-        assert 50 * (low - 20) <= 20 * (100 - 20) + 1e-6  # b <= 52
+        assert np.all(e["prices"] == 100.0)
+        # In every hour one unit sells the residual 20 MW, the other 50 MW, both
+        # at the cap: 1600 € and 4000 €; per unit between 24 x 1600 and 24 x 4000.
+        np.testing.assert_allclose(e["profits"].sum(), 24 * 5600.0, rtol=1e-9)
+        assert np.all(e["profits"] >= 24 * 1600.0 - 1e-6)
+        bids = 20.0 + np.tanh(e["actions"][:, :, 1].astype(np.float64)) * 100.0
+        low = bids.min(axis=1)
+        assert np.all(50 * (low - 20) <= 20 * (100 - 20) + 1e-6)  # b <= 52
+        np.testing.assert_allclose(sorted(e["cleared"][0]), [20.0, 50.0], rtol=1e-9)
     # Independently: no unilateral deviation on the grid gains.
     x = pa.exploitability_of_play(s, eq["actions"][None], s.demand[None], grid=pa.default_grid())
     assert x["nash_conv"] == 0.0
