@@ -240,3 +240,25 @@ def test_random_markets_scored_independently(n, t, data, tie_rule, mechanism):
     assert eq["moves"] <= 100 * t
     again = pa.equilibrium(s, grid=grid, tie_rule=tie_rule, starts=2, seed=seed)
     np.testing.assert_array_equal(again["actions"], eq["actions"])
+
+
+def test_a_cycling_hour_keeps_the_best_profile_seen():
+    # Two units, hour 1 (14.4 MW, less than either capacity): best responses
+    # keep undercutting and withholding in turn; no grid equilibrium is
+    # reached in 60 moves. The other hours are exact.
+    s = pm.Scenario(
+        [14.6, 42.1], [18.1, 16.5], [64.3, 14.4, 35.4, 2.6], demand_noise=0.0, bid_penalty=0.0
+    )
+    grid = pa.default_grid(5, 9)
+    short = pa.equilibrium(s, grid=grid, max_moves=6)
+    long = pa.equilibrium(s, grid=grid, max_moves=60)
+    assert long["moves_per_hour"][1] == 60 and long["exact_hours"] == 3
+    # The long run replays the short one's first moves, then keeps going: the
+    # best profile it has seen is at least as good.
+    assert long["nash_conv"] <= short["nash_conv"]
+    x = pa.exploitability_of_play(s, long["actions"][None], s.demand[None], grid=grid)
+    np.testing.assert_allclose(x["nash_conv"], long["nash_conv"], atol=1e-12)
+    assert x["regret"].sum() > 0  # not an equilibrium ...
+    assert long["converged"]  # ... but within tol = 1 % of the total reward
+    assert x["nash_conv"] <= 0.01 * x["played_reward"].sum()
+    assert not pa.equilibrium(s, grid=grid, max_moves=60, tol=0.0)["converged"]
