@@ -183,8 +183,12 @@ def test_refusals_are_clear_value_errors():
     with pytest.raises(ValueError, match="work bound"):
         pa.equilibrium(s, max_moves=10**9)
     assert pa.EQUILIBRIUM_MAX_CLEARINGS == 2**32
-    with pytest.raises(ValueError, match="demand"):
+    with pytest.raises(ValueError, match=r"demand must have shape \(T,\) or \(E, T\) with T = 3"):
         pa.equilibrium(s, demand=np.ones(4))
+    with pytest.raises(ValueError, match="demand"):
+        pa.equilibrium(s, demand=np.ones((0, 3)))
+    with pytest.raises(ValueError, match="demand"):
+        pa.equilibrium(s, demand="high")
     with pytest.raises(ValueError, match="demand"):
         pa.equilibrium(s, demand=[1.0, -1.0, 2.0])
     with pytest.raises(ValueError, match="starts"):
@@ -220,7 +224,16 @@ def test_random_markets_scored_independently(n, t, data, tie_rule, mechanism):
     caps = data.draw(st.lists(st.floats(5.0, 60.0), min_size=n, max_size=n))
     costs = data.draw(st.lists(st.floats(0.0, 50.0), min_size=n, max_size=n))
     demand = data.draw(st.lists(st.floats(1.0, 1.2 * sum(caps)), min_size=t, max_size=t))
-    s = pm.Scenario(caps, costs, demand, demand_noise=0.0, mechanism=mechanism)
+    design = data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "price_cap": st.floats(60.0, 200.0),
+                "demand_bids": st.just([(45.0, 0.2), (30.0, 0.1)]),
+            },
+        )
+    )
+    s = pm.Scenario(caps, costs, demand, demand_noise=0.0, mechanism=mechanism, **design)
     grid = pa.default_grid(3, 7)
     seed = data.draw(st.integers(0, 2**32))
     eq = pa.equilibrium(s, grid=grid, tie_rule=tie_rule, starts=2, seed=seed)

@@ -328,10 +328,16 @@ def equilibrium(
         d = np.asarray(scenario.demand, dtype=np.float64)[None]
         squeeze = True
     else:
-        d = np.asarray(demand, dtype=np.float64)
-        if d.ndim not in (1, 2):
+        try:
+            d = np.asarray(demand, dtype=np.float64)
+        except (TypeError, ValueError):
             raise ValueError(
-                f"demand must have shape (T,) or (E, T) with T = {scenario.t}, got {d.shape}"
+                f"demand must be an array of numbers of shape (T,) or (E, T), got {demand!r}"
+            ) from None
+        if d.ndim not in (1, 2) or d.shape[-1] != scenario.t or d.size == 0:
+            raise ValueError(
+                f"demand must have shape (T,) or (E, T) with T = {scenario.t} and E >= 1, "
+                f"got {d.shape}"
             )
         squeeze = d.ndim == 1
         d = np.atleast_2d(d)
