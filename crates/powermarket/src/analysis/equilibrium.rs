@@ -11,7 +11,7 @@
 //!    ([`super::exploit::score_hour`]): each agent's best grid deviation,
 //!    the others held.
 //! 3. If no agent gains more than `1e-9 * max(|its reward|, reward_scale)`
-//!    (one € of profit at least), the profile is a grid equilibrium: stop.
+//!    (so at least 1e-9 € of profit), the profile is a grid equilibrium: stop.
 //! 4. Otherwise move one agent to its best response: the agent with the
 //!    largest gain (the lowest index on ties). If the current profile has
 //!    been visited before in this game (a cycle: the move order above would
@@ -31,7 +31,7 @@ use std::collections::HashSet;
 
 /// Largest number of clearings one [`equilibrium`] call may need:
 /// `starts * E * T * (max_moves + 2) * N * G0 * G1` must not exceed it
-/// (about 2^32; several minutes on one core).
+/// (2^32, about 4.3e9: several minutes on one core).
 pub const EQUILIBRIUM_MAX_CLEARINGS: u64 = 1 << 32;
 
 /// A gain counts as an improvement when it exceeds this share of
