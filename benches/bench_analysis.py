@@ -15,6 +15,11 @@ every deviation of every agent in every hour is cleared:
 The contenders are checked to agree first, then run interleaved in rounds;
 the table gives medians over rounds (ms per call) and the median of per-round
 speedups. Target: N = 5, one episode, under 50 ms.
+
+A second table times ``equilibrium`` (best-response dynamics on the same grid,
+the scenario's demand profile, one start) per N, with its moves, the hours
+that ended in a grid equilibrium and its NashConv share checked by
+``exploitability_of_play``. Target: N = 5, T = 24, 21 x 41, under 1 s.
 """
 
 from __future__ import annotations
@@ -171,6 +176,41 @@ def main() -> None:
         print(
             f"\nN=5, T=24, 21x41 grid, one episode: {headline:.2f} ms (target < 50 ms: {verdict})"
         )
+    eq_rows, eq_headline = bench_equilibrium(args, grid)
+    print()
+    print(
+        table(
+            ["N", "equilibrium ms", "moves", "exact hours", "NashConv % (exploitability_of_play)"],
+            eq_rows,
+        )
+    )
+    if eq_headline is not None:
+        verdict = "met" if eq_headline < 1000.0 else "NOT met"
+        print(
+            f"\nequilibrium, N=5, T=24, 21x41 grid: {eq_headline:.1f} ms (target < 1 s: {verdict})"
+        )
+
+
+def bench_equilibrium(args, grid) -> tuple[list[list], float | None]:
+    """Median time of ``pa.equilibrium`` per N, its moves and checked NashConv."""
+    rows, headline = [], None
+    for n in args.sizes:
+        scenario = pm.Scenario.default(n=n, t=24)
+        eq = pa.equilibrium(scenario, grid=grid)
+        x = pa.exploitability_of_play(
+            scenario, eq["actions"][None], scenario.demand[None], grid=grid
+        )
+        share = x["nash_conv"] / x["played_reward"].sum()
+        count = calibrate(lambda s=scenario: pa.equilibrium(s, grid=grid), args.round_s)
+        times = [
+            timed(lambda s=scenario: pa.equilibrium(s, grid=grid), count) / count
+            for _ in range(args.rounds)
+        ]
+        ms = statistics.median(times) * 1e3
+        rows.append([n, f"{ms:.1f}", eq["moves"], eq["exact_hours"], f"{100 * share:.3f}"])
+        if n == 5 and tuple(args.grid) == (21, 41):
+            headline = ms
+    return rows, headline
 
 
 if __name__ == "__main__":

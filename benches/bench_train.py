@@ -16,7 +16,9 @@ counts training only (collection and updates, not the evaluation); the table
 gives its median over the rounds. Both trained policies are then evaluated
 the same way: their mean (deterministic) action on 64 markets for one day
 (seed ``seed + r + 10000``); the table gives the mean episode reward per
-generator, averaged over the rounds. Needs the ``torchrl`` and ``train`` extras.
+generator, averaged over the rounds, and the final policy's NashConv as a share
+of its reward (``analysis.exploitability`` on 16 days seeded ``seed + r + 20000``,
+21 x 41 grid), averaged over the rounds. Needs the ``torchrl`` and ``train`` extras.
 
 Run: ``.venv/bin/python benches/bench_train.py`` (a few minutes) or
 ``--quick`` (seconds).
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, table  # noqa: E402
 
 EVAL_MARKETS = 64
+NASHCONV_EPISODES = 16  # episodes analysis.exploitability scores the final policy on
 
 
 def _example(name: str):
@@ -61,13 +64,14 @@ def run_torchrl(steps: int, seed: int, generators: int, quick: bool, threads: in
     scenario = pm.Scenario.default(n=generators, t=24)
     actor, stats = ex.train(scenario, cfg)
     reward, _ = ex.evaluate(scenario, ex.greedy(actor), EVAL_MARKETS, seed + 10_000)
+    share = ex.score_policy(scenario, ex.greedy(actor), NASHCONV_EPISODES, seed + 20_000)["share"]
     settings = (
         f"IPPO, {cfg.markets} markets x {scenario.t} h per batch, {cfg.epochs} epochs x "
         f"{cfg.minibatches} minibatches, lr {cfg.lr:g}, MLP {cfg.hidden}x{cfg.hidden} tanh, "
         f"gamma {cfg.gamma:g}, lambda {cfg.lmbda:g}, clip {cfg.clip:g}, "
         f"torch threads {__import__('torch').get_num_threads()}"
     )
-    return {**stats, "reward": reward.tolist(), "settings": settings}
+    return {**stats, "reward": reward.tolist(), "nash_conv_share": share, "settings": settings}
 
 
 def run_sb3(steps: int, seed: int, generators: int, quick: bool, threads: int) -> dict:
@@ -94,6 +98,7 @@ def run_sb3(steps: int, seed: int, generators: int, quick: bool, threads: int) -
         return action.reshape(obs.shape[0], d, 2)
 
     reward, _ = tr.evaluate(scenario, act, EVAL_MARKETS, seed + 10_000)
+    share = tr.score_policy(scenario, act, NASHCONV_EPISODES, seed + 20_000)["share"]
     settings = (
         f"SB3 PPO MlpPolicy (64x64 tanh), {markets} markets, n_steps {scenario.t}, "
         f"batch_size {scenario.t * 8}, 10 epochs, lr 3e-4, torch threads {torch.get_num_threads()}"
@@ -102,6 +107,7 @@ def run_sb3(steps: int, seed: int, generators: int, quick: bool, threads: int) -
         "agent_steps": int(model.num_timesteps),
         "seconds": seconds,
         "reward": reward.tolist(),
+        "nash_conv_share": share,
         "settings": settings,
     }
 
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.generators
     headers = ["contender", "agent-steps", "agent-steps/s (median)", "train s (median)"]
     headers += [f"gen_{j} reward" for j in range(n)] + ["mean reward"]  # means over the seeds
+    headers += ["NashConv % (mean)"]  # analysis.exploitability of the final policy
     rows = []
     for k, v in runs.items():
         reward = np.mean(np.array([r["reward"] for r in v]), axis=0)
@@ -223,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             [names[k], v[0]["agent_steps"], f"{statistics.median(rates[k]):,.0f}",
              f"{statistics.median(r['seconds'] for r in v):.1f}"]
             + [f"{x:.3f}" for x in reward] + [f"{reward.mean():.3f}"]
+            + [f"{100 * np.mean([r['nash_conv_share'] for r in v]):.1f}"]
         )  # fmt: skip
     print()
     print(table(headers, rows))

@@ -10,6 +10,12 @@ Two schemes of the seed project:
   one PPO policy, on the SB3 ``VecEnv`` adapter (every generator of every
   market is one SB3 env) backed by ``VecMarketEnv``.
 
+Each scheme ends by scoring its final deterministic policy with
+``powermarket.analysis.exploitability`` (NashConv in € per day and as a share
+of the learned reward) and printing each generator's profit, at the prices
+the env paid it, next to its profit in the equilibrium that
+``powermarket.analysis.equilibrium`` computes for the same demand draws.
+
 Run: ``.venv/bin/python examples/train_sb3_ppo.py --mode both --smoke`` (under
 two minutes on 2 cores) or without ``--smoke`` for a longer run.
 """
@@ -25,6 +31,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 import powermarket as pm
+from powermarket import analysis
 from powermarket.sb3 import MarketVecEnv
 
 
@@ -98,6 +105,7 @@ def run_ibr(scenario: pm.Scenario, rounds: int, steps: int, envs: int, seed: int
 
     learned, truthful = evaluate(scenario, act, episodes=4, seed=seed + 10_000)
     report("IBR", scenario, learned, truthful)
+    print(distance_to_equilibrium(scenario, act, episodes=4, seed=seed + 20_000))
 
 
 def train_sbr(scenario: pm.Scenario, steps: int, markets: int, seed: int) -> PPO:
@@ -118,6 +126,51 @@ def run_sbr(scenario: pm.Scenario, steps: int, markets: int, seed: int) -> None:
 
     learned, truthful = evaluate(scenario, act, episodes=4, seed=seed + 10_000)
     report("SBR (shared policy)", scenario, learned, truthful)
+    print(distance_to_equilibrium(scenario, act, episodes=4, seed=seed + 20_000))
+
+
+def distance_to_equilibrium(scenario: pm.Scenario, policy_of, episodes: int, seed: int) -> str:
+    """Score the deterministic ``policy_of(agent, obs)`` with
+    ``analysis.exploitability`` on ``episodes`` episodes of
+    ``MarketEnv(seed=seed)``, and compare each generator's profit (at the
+    prices the env paid it) with the equilibrium ``analysis.equilibrium``
+    finds for the same demand draws. Returns the printed lines."""
+    n = scenario.n
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return np.stack([policy_of(i, obs[i]) for i in range(n)]).astype(np.float32)
+
+    x = analysis.exploitability(
+        scenario, act, grid=analysis.default_grid(21, 41), seed=seed, episodes=episodes
+    )
+    env = pm.MarketEnv(scenario, seed=seed)  # the same episodes again, for the records
+    demand = np.zeros((episodes, scenario.t))
+    profit = np.zeros(n)
+    for e in range(episodes):
+        obs, _ = env.reset()
+        for _ in range(scenario.t):
+            obs, *_ = env.step(act(obs))
+        rec = env.episode_record()
+        demand[e] = rec["demand"]
+        profit += ((rec["paid"] - scenario.costs) * rec["cleared"]).sum(axis=0) / episodes
+    profit *= 24.0 / scenario.t
+    eq = analysis.equilibrium(scenario, demand=demand)
+    share = x["nash_conv"] / x["played_reward"].sum()
+    lines = [
+        f"distance to equilibrium ({episodes} episodes, 21 x 41 grid): NashConv "
+        f"{x['nash_conv_eur_per_day']:.1f} €/day = {100 * share:.1f} % of the learned reward",
+        f"{'generator':>9} {'learned €':>10} {'equilibrium €':>14} {'regret €':>9}",
+    ]
+    for j in range(n):
+        lines.append(
+            f"{'gen_' + str(j):>9} {profit[j]:10.1f} {eq['profits'][j]:14.1f} "
+            f"{x['regret_eur_per_day'][j]:9.1f}"
+        )
+    lines.append(
+        f"{'total':>9} {profit.sum():10.1f} {eq['profits'].sum():14.1f} "
+        f"{x['nash_conv_eur_per_day']:9.1f}"
+    )
+    return "\n".join(lines)
 
 
 def report(name: str, scenario: pm.Scenario, learned: np.ndarray, truthful: np.ndarray) -> None:

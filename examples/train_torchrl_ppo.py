@@ -26,8 +26,12 @@ loss reads, one shuffle per epoch, fused Adam, and the two workarounds below
 (``Tanh``, ``Module``).
 
 Run: ``.venv/bin/python examples/train_torchrl_ppo.py`` (``--smoke`` for a
-few seconds). The last line prints ``agent-steps/s`` and the learned vs
-truthful profit table.
+few seconds). It prints the learned vs truthful profit table with
+``agent-steps/s``, then scores the final deterministic policy (its mean
+action) with ``powermarket.analysis.exploitability``: NashConv in € per day
+and as a share of the learned reward, and each generator's learned profit
+next to its profit in the equilibrium ``powermarket.analysis.equilibrium``
+computes for the same demand draws.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from torchrl.modules import IndependentNormal, ProbabilisticActor
 from torchrl.objectives import ClipPPOLoss, ValueEstimators
 
 import powermarket as pm
+from powermarket import analysis
 from powermarket.torchrl import MarketEnv
 
 OBS = ("agents", "observation")
@@ -190,21 +195,87 @@ def evaluate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean episode reward and mean profit (€/day) per generator of ``act``
     ((M, N, D) observations to (M, N, 2) actions; ``None``: truthful bidding,
-    everyone at cost) over one episode of ``markets`` markets seeded ``seed``."""
-    vec = pm.VecMarketEnv(scenario, num_envs=markets, seed=seed)
-    obs, _ = vec.reset()
+    everyone at cost) over ``markets`` episodes of ``MarketEnv(seed=seed)``.
+    The profit is at the price the env paid each generator:
+    ``sum_t (paid - cost) * cleared`` from the episode record."""
+    env = pm.MarketEnv(scenario, seed=seed)
     costs = np.asarray(scenario.costs)
     reward = np.zeros(scenario.n)
     profit = np.zeros(scenario.n)
-    for _ in range(scenario.t):
-        if act is None:
-            actions = np.zeros((markets, scenario.n, 2), np.float32)
-        else:
-            actions = np.asarray(act(obs.copy()), dtype=np.float32)
-        obs, rewards, _, _, info = vec.step(actions)
-        reward += rewards.mean(axis=0)
-        profit += ((info["price"][:, None] - costs) * info["cleared"]).mean(axis=0)
-    return reward, profit
+    zeros = np.zeros((scenario.n, 2), np.float32)
+    for _ in range(markets):
+        obs, _ = env.reset()
+        for _ in range(scenario.t):
+            actions = zeros if act is None else np.asarray(act(obs[None]), np.float32)[0]
+            obs, rewards, *_ = env.step(actions)
+            reward += rewards / markets
+        rec = env.episode_record()
+        profit += ((rec["paid"] - costs) * rec["cleared"]).sum(axis=0) / markets
+    return reward, profit * 24.0 / scenario.t
+
+
+def score_policy(
+    scenario: pm.Scenario,
+    act: Callable[[np.ndarray], np.ndarray],
+    episodes: int = 16,
+    seed: int = 20_000,
+) -> dict:
+    """Score the deterministic policy ``act`` ((M, N, D) -> (M, N, 2)) with
+    ``analysis.exploitability`` on ``episodes`` episodes of
+    ``MarketEnv(seed=seed)``, and compute the equilibrium
+    (``analysis.equilibrium``) of the same demand draws. Returns the
+    exploitability dict ``x``, ``share`` (NashConv / learned reward), the
+    learned ``profit`` (N,) €/day at the paid prices and the equilibrium's
+    ``eq_profit`` (N,) €/day."""
+    one = lambda obs: np.asarray(act(obs[None]), np.float32)[0]  # noqa: E731
+    x = analysis.exploitability(
+        scenario, one, grid=analysis.default_grid(21, 41), seed=seed, episodes=episodes
+    )
+    env = pm.MarketEnv(scenario, seed=seed)  # the same episodes again, for the records
+    demand = np.zeros((episodes, scenario.t))
+    profit = np.zeros(scenario.n)
+    for e in range(episodes):
+        obs, _ = env.reset()
+        for _ in range(scenario.t):
+            obs, *_ = env.step(one(obs))
+        rec = env.episode_record()
+        demand[e] = rec["demand"]
+        profit += ((rec["paid"] - scenario.costs) * rec["cleared"]).sum(axis=0) / episodes
+    eq = analysis.equilibrium(scenario, demand=demand)
+    return {
+        "x": x,
+        "share": x["nash_conv"] / x["played_reward"].sum(),
+        "profit": profit * 24.0 / scenario.t,
+        "eq_profit": eq["profits"],
+    }
+
+
+def distance_to_equilibrium(
+    scenario: pm.Scenario,
+    act: Callable[[np.ndarray], np.ndarray],
+    episodes: int = 16,
+    seed: int = 20_000,
+) -> str:
+    """:func:`score_policy`, printed: NashConv in €/day and % of the learned
+    reward, then learned vs equilibrium profit and regret per generator."""
+    sc = score_policy(scenario, act, episodes, seed)
+    x, profit, eq_profit = sc["x"], sc["profit"], sc["eq_profit"]
+    lines = [
+        f"distance to equilibrium ({episodes} episodes, 21 x 41 grid): NashConv "
+        f"{x['nash_conv_eur_per_day']:.1f} €/day = {100 * sc['share']:.1f} % of the learned "
+        "reward",
+        f"{'generator':>9} {'learned €':>10} {'equilibrium €':>14} {'regret €':>9}",
+    ]
+    for j in range(scenario.n):
+        lines.append(
+            f"{'gen_' + str(j):>9} {profit[j]:10.1f} {eq_profit[j]:14.1f} "
+            f"{x['regret_eur_per_day'][j]:9.1f}"
+        )
+    lines.append(
+        f"{'total':>9} {profit.sum():10.1f} {eq_profit.sum():14.1f} "
+        f"{x['nash_conv_eur_per_day']:9.1f}"
+    )
+    return "\n".join(lines)
 
 
 def greedy(actor: ProbabilisticActor) -> Callable[[np.ndarray], np.ndarray]:
@@ -375,7 +446,9 @@ def main(argv: list[str] | None = None) -> str:
           f"({cfg.markets} markets, {os.cpu_count()} cores)")  # fmt: skip
     table = report(name, scenario, learned, truthful, rate)
     print(table)
-    return table
+    scored = distance_to_equilibrium(scenario, greedy(actor), episodes=4 if args.smoke else 16)
+    print(scored)
+    return table + "\n" + scored
 
 
 if __name__ == "__main__":

@@ -5,26 +5,18 @@ Run with ``make test-integration``; the default suite (``make test``) skips them
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_example
 
 import powermarket as pm
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"pm_example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_sb3_env_checker_accepts_single_learner_env():
@@ -129,9 +121,13 @@ def test_sb3_ppo_learns_on_the_adapter():
 
 
 def test_train_sb3_example_smoke(capsys):
-    _load("train_sb3_ppo").main(["--smoke", "--mode", "ibr"])
+    load_example("train_sb3_ppo").main(["--smoke", "--mode", "ibr"])
     out = capsys.readouterr().out
     assert "IBR: mean episode reward per generator" in out and "gen_2" in out
+    # The final policy is scored: NashConv (exploitability) and equilibrium profits.
+    scored = [ln for ln in out.splitlines() if ln.startswith("distance to equilibrium")]
+    assert len(scored) == 1 and "% of the learned reward" in scored[0]
+    assert float(scored[0].split("= ")[1].split(" %")[0]) >= 0.0
 
 
 def test_rllib_example_smoke():

@@ -4,7 +4,6 @@ and the training benchmark. Needs the ``torchrl`` extra: run with
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ pytestmark = pytest.mark.integration
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchrl")
 
+from conftest import load_example  # noqa: E402
 from tensordict import TensorDict  # noqa: E402
 from torchrl.envs.utils import check_env_specs  # noqa: E402
 
@@ -24,16 +24,6 @@ from powermarket.torchrl import MarketEnv  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OBS, ACTION, REWARD = ("agents", "observation"), ("agents", "action"), ("agents", "reward")
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f"pm_example_{name}", ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _actions(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
@@ -228,13 +218,18 @@ def test_actions_with_grad_and_other_dtypes_are_accepted():
 
 
 def test_torchrl_example_learns_in_a_smoke_run(capsys):
-    table = _load("train_torchrl_ppo").main(["--smoke"])
+    table = load_example("train_torchrl_ppo").main(["--smoke"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert (
-        lines[-1].startswith("agent-steps/s: ")
-        and float(lines[-1].split(": ")[1].replace(",", "")) > 0
-    )
+    rate = [ln for ln in lines if ln.startswith("agent-steps/s: ")]
+    assert len(rate) == 1 and float(rate[0].split(": ")[1].replace(",", "")) > 0
     assert "gen_2" in table
+    # The final policy is scored against its best responses and the equilibrium.
+    scored = [ln for ln in lines if ln.startswith("distance to equilibrium")]
+    assert len(scored) == 1 and "NashConv" in scored[0] and "% of the learned reward" in scored[0]
+    share = float(scored[0].split("= ")[1].split(" %")[0])
+    assert 0.0 <= share < 1000.0
+    total = [ln for ln in lines if ln.split()[0] == "total"][0].split()
+    assert float(total[3]) >= 0.0  # NashConv, €/day
     mean = [ln for ln in lines if ln.split()[0] == "mean"][0].split()
     learned, truthful = float(mean[1]), float(mean[2])
     # Even a tiny run learns to bid above cost: more reward than truthful bidding.
@@ -242,9 +237,9 @@ def test_torchrl_example_learns_in_a_smoke_run(capsys):
 
 
 def test_torchrl_example_mappo_agent_id_smoke(capsys):
-    _load("train_torchrl_ppo").main(["--smoke", "--mappo", "--agent-id"])
+    load_example("train_torchrl_ppo").main(["--smoke", "--mappo", "--agent-id"])
     out = capsys.readouterr().out
-    assert "MAPPO" in out and out.strip().splitlines()[-1].startswith("agent-steps/s: ")
+    assert "MAPPO" in out and "agent-steps/s: " in out and "distance to equilibrium" in out
 
 
 def test_bench_train_quick():

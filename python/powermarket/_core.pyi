@@ -279,6 +279,7 @@ class VecMarketEnv:
 
 PURE_NASH_MAX_PROFILES: int
 EXPLOITABILITY_MAX_WORK: int
+EQUILIBRIUM_MAX_CLEARINGS: int
 
 OBSERVERS: tuple[str, ...]
 TIE_RULES: tuple[str, ...]
@@ -335,6 +336,18 @@ def exploitability_of_play(
     *,
     tie_rule: str = "pro_rata",
     availability: npt.ArrayLike | None = None,
+) -> dict[str, Any]: ...
+def equilibrium(
+    scenario: Scenario | dict[str, Any] | None,
+    demand: npt.ArrayLike,
+    withheld: npt.ArrayLike,
+    price_action: npt.ArrayLike,
+    *,
+    tie_rule: str = "pro_rata",
+    max_moves: int = 100,
+    tol: float = 0.01,
+    seed: int | None = None,
+    starts: int = 1,
 ) -> dict[str, Any]: ...
 def pure_nash(
     prices_grid: npt.ArrayLike,

@@ -6,6 +6,8 @@ power does it exert, and how far is it from an equilibrium?
 - :func:`exploitability`: each agent's regret against a grid of one-hour deviations
   (others held as played) and NashConv, their sum; :func:`exploitability_of_play`
   scores recorded actions directly (e.g. from ``VecMarketEnv``);
+- :func:`equilibrium`: an approximate pure Nash equilibrium of the per-hour bidding
+  game on the same grid, by best-response dynamics (a ground truth for learned bids);
 - :func:`pure_nash`: every pure Nash equilibrium of a one-hour uniform-price auction;
 - :func:`cournot`: the Cournot equilibrium with linear inverse demand.
 
@@ -26,10 +28,12 @@ from powermarket._core import MarketEnv, Scenario
 
 __all__ = [
     "EXPLOITABILITY_MAX_WORK",
+    "EQUILIBRIUM_MAX_CLEARINGS",
     "PURE_NASH_MAX_PROFILES",
     "competitive",
     "cournot",
     "default_grid",
+    "equilibrium",
     "exploitability",
     "exploitability_of_play",
     "market_power",
@@ -41,6 +45,8 @@ PURE_NASH_MAX_PROFILES: int = _core.PURE_NASH_MAX_PROFILES
 #: Largest work :func:`exploitability` takes on: ``G x E x T x N`` clearings of
 #: ``N`` offers (``G`` grid pairs, ``E`` episodes, ``T`` hours, ``N`` agents), 2**35.
 EXPLOITABILITY_MAX_WORK: int = _core.EXPLOITABILITY_MAX_WORK
+#: Work bound of :func:`equilibrium`, in clearings (2**32).
+EQUILIBRIUM_MAX_CLEARINGS: int = _core.EQUILIBRIUM_MAX_CLEARINGS
 
 Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
@@ -300,6 +306,147 @@ def exploitability_of_play(
     )
     out["lower_bound"] = scenario.ramp_limits is not None or scenario.ramp_costs is not None
     return out
+
+
+def _count(value: Any, arg: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise ValueError(f"{arg} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def equilibrium(
+    scenario: Scenario,
+    *,
+    grid: Grid | None = None,
+    demand: npt.ArrayLike | None = None,
+    tie_rule: str = "pro_rata",
+    max_moves: int = 100,
+    tol: float = 0.01,
+    seed: int = 0,
+    starts: int = 1,
+) -> dict[str, Any]:
+    """An approximate pure Nash equilibrium of the per-hour bidding game on a grid.
+
+    The game: each agent picks one action ``(a0, a1)`` per hour from
+    ``grid = (withheld_values, price_action_values)`` (default
+    :func:`default_grid`, 21 x 41), the env's offer, clearing, settlement and
+    reward apply, and demand is known: ``demand`` (T,) or (E, T) MW, default
+    the scenario's base (noise-free) profile, with the scenario's load
+    factors. Without ramps every (episode, hour) is its own game, solved by
+    best-response dynamics in Rust:
+
+    1. start from everyone truthful ``[0, 0]`` (start 0), or from a uniformly
+       random grid pair per agent (starts 1 .. ``starts`` - 1, drawn from ``seed``);
+    2. score the profile as :func:`exploitability_of_play` does: each agent's
+       best grid deviation with the others held;
+    3. stop when no agent gains more than ``1e-9 * max(|its reward|,
+       reward_scale)`` (a grid equilibrium: ``exact``);
+    4. else move the agent with the largest gain (lowest index on ties) to its
+       best response; if the current profile was already visited in this game
+       (a cycle), the mover is drawn uniformly among the agents that gain
+       (seeded by ``seed``, the start, episode and hour);
+    5. at most ``max_moves`` moves per game; then keep the profile of smallest
+       NashConv seen.
+
+    The result is deterministic from ``seed``. A game can have several
+    equilibria and the one found depends on the start; ``starts=k`` tries k
+    starts and returns the best (smallest NashConv) with the distinct
+    converged ones in ``equilibria``.
+
+    Refuses ramp limits and ramp costs (they couple the hours), scenarios with
+    ``segments > 1``, and work above :data:`EQUILIBRIUM_MAX_CLEARINGS`
+    clearings, counted as ``starts * E * T * (max_moves + 2) * N * G0 * G1``.
+
+    Returns a dict (shapes with the E axis only when ``demand`` is 2-D):
+
+    - ``actions`` (T, N, 2) or (E, T, N, 2) float32: the profile, playable in ``MarketEnv``;
+    - ``prices`` (T,) or (E, T) €/MWh, ``cleared`` (T, N) or (E, T, N) MW;
+    - ``profits`` (N,): ``sum_t (paid price - cost) * cleared``, € per day
+      (``24 / T`` times the episode sum), mean over episodes;
+    - ``reward`` (N,), ``regret`` (N,), ``nash_conv`` (reward units, as in
+      :func:`exploitability`), ``reward_eur_per_day``, ``regret_eur_per_day``,
+      ``nash_conv_eur_per_day`` and ``eur_per_day_per_reward``;
+    - ``nash_conv_share``: ``nash_conv / sum(reward)`` (0 when NashConv is 0;
+      ``inf`` when the total reward is <= 0 and NashConv is not 0);
+    - ``moves`` (int, all games) and ``moves_per_hour`` (T,) or (E, T);
+    - ``exact_hours``: games that ended in a grid equilibrium;
+    - ``converged``: every game exact, or ``nash_conv <= tol * sum(reward)``;
+    - ``start``: the start of this profile; ``equilibria``: the distinct
+      converged profiles (same keys, without ``equilibria``), in start order.
+    """
+    withheld, price_action = _grid_arg(default_grid() if grid is None else grid)
+    max_moves = _count(max_moves, "max_moves", 0)
+    starts = _count(starts, "starts", 1)
+    seed = _count(seed, "seed", 0)
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating):
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be finite and >= 0, got {tol!r}")
+    if demand is None:
+        d = np.asarray(scenario.demand, dtype=np.float64)[None]
+        squeeze = True
+    else:
+        try:
+            d = np.asarray(demand, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"demand must be an array of numbers of shape (T,) or (E, T), got {demand!r}"
+            ) from None
+        if d.ndim not in (1, 2) or d.shape[-1] != scenario.t or d.size == 0:
+            raise ValueError(
+                f"demand must have shape (T,) or (E, T) with T = {scenario.t} and E >= 1, "
+                f"got {d.shape}"
+            )
+        squeeze = d.ndim == 1
+        d = np.atleast_2d(d)
+    out = _core.equilibrium(
+        scenario,
+        d,
+        withheld,
+        price_action,
+        tie_rule=tie_rule,
+        max_moves=max_moves,
+        tol=float(tol),
+        seed=seed,
+        starts=starts,
+    )
+    eur = out["eur_per_day_per_reward"]
+    scale = 24.0 / max(1, scenario.t)
+
+    def view(p: dict[str, Any]) -> dict[str, Any]:
+        nash_conv = float(p["nash_conv"])
+        total = float(p["reward"].sum())
+        if nash_conv == 0.0:
+            share = 0.0
+        elif total > 0:
+            share = nash_conv / total
+        else:
+            share = float("inf")
+        first = (lambda a: a[0]) if squeeze else (lambda a: a)
+        return {
+            "actions": first(p["actions"]),
+            "prices": first(p["prices"]),
+            "cleared": first(p["cleared"]),
+            "profits": p["profit"] * scale,
+            "reward": p["reward"],
+            "regret": p["regret"],
+            "nash_conv": nash_conv,
+            "reward_eur_per_day": p["reward"] * eur,
+            "regret_eur_per_day": p["regret"] * eur,
+            "nash_conv_eur_per_day": nash_conv * eur,
+            "eur_per_day_per_reward": eur,
+            "nash_conv_share": share,
+            "moves": int(p["moves"].sum()),
+            "moves_per_hour": first(p["moves"]),
+            "exact_hours": int(p["exact_hours"]),
+            "converged": bool(p["converged"]),
+            "start": int(p["start"]),
+        }
+
+    profiles = [view(p) for p in out["profiles"]]
+    result = dict(profiles[out["best"]])
+    result["equilibria"] = [profiles[k] for k in out["distinct"]]
+    return result
 
 
 def pure_nash(

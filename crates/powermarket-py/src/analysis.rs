@@ -233,6 +233,79 @@ fn exploitability_of_play<'py>(
     Ok(d)
 }
 
+/// An approximate pure Nash equilibrium of the per-hour game on a grid, by
+/// best-response dynamics (the core of ``powermarket.analysis.equilibrium``).
+/// ``demand`` (E, T) MW; the candidate actions are every pair of
+/// ``withheld`` x ``price_action``. Returns one dict per start (``profiles``),
+/// the index of the best one (``best``), the distinct converged ones
+/// (``distinct``) and ``eur_per_day_per_reward``.
+#[pyfunction]
+#[pyo3(signature = (scenario, demand, withheld, price_action, *, tie_rule="pro_rata",
+                    max_moves=100, tol=0.01, seed=None, starts=1))]
+#[allow(clippy::too_many_arguments)]
+fn equilibrium<'py>(
+    py: Python<'py>,
+    scenario: &Bound<'py, PyAny>,
+    demand: &Bound<'py, PyAny>,
+    withheld: &Bound<'py, PyAny>,
+    price_action: &Bound<'py, PyAny>,
+    tie_rule: &str,
+    max_moves: usize,
+    tol: f64,
+    seed: Option<&Bound<'py, PyAny>>,
+    starts: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let seed = super::seed_arg(seed)?.unwrap_or(0);
+    let market = Market::new(
+        scenario_arg(Some(scenario))?,
+        Observer::Simple,
+        TieRule::parse(tie_rule).py()?,
+    )
+    .py()?;
+    let (n, t) = (market.n(), market.horizon());
+    let (shape, demand) = nd_arg(demand, "demand", 2)?;
+    let e = shape[0];
+    expect_shape("demand", &shape, &[e, t])?;
+    let withheld = vec_arg(withheld, "withheld")?;
+    let price_action = vec_arg(price_action, "price_action")?;
+    let grid = Grid {
+        withheld: &withheld,
+        price_action: &price_action,
+    };
+    let opts = analysis::EquilibriumOptions {
+        max_moves,
+        tol,
+        seed,
+        starts,
+    };
+    let eq = py
+        .detach(|| analysis::equilibrium(&market, &demand, e, &grid, &opts))
+        .py()?;
+    let eur = analysis::eur_per_day(&market);
+    let profiles = pyo3::types::PyList::empty(py);
+    for p in eq.profiles {
+        let d = PyDict::new(py);
+        d.set_item("start", p.start)?;
+        d.set_item("nash_conv", p.nash_conv())?;
+        d.set_item("converged", p.converged)?;
+        d.set_item("exact_hours", p.exact)?;
+        d.set_item("actions", array(py, p.actions, &[e, t, n, 2])?)?;
+        d.set_item("regret", PyArray1::from_vec(py, p.regret))?;
+        d.set_item("reward", PyArray1::from_vec(py, p.reward))?;
+        d.set_item("profit", PyArray1::from_vec(py, p.profit))?;
+        d.set_item("prices", array(py, p.price, &[e, t])?)?;
+        d.set_item("cleared", array(py, p.cleared, &[e, t, n])?)?;
+        d.set_item("moves", array(py, p.moves, &[e, t])?)?;
+        profiles.append(d)?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("profiles", profiles)?;
+    d.set_item("best", eq.best)?;
+    d.set_item("distinct", eq.distinct)?;
+    d.set_item("eur_per_day_per_reward", eur)?;
+    Ok(d)
+}
+
 /// Every pure-strategy Nash equilibrium of a one-hour uniform-price auction
 /// in which each generator offers its full capacity at a price from
 /// ``prices_grid`` (see ``powermarket.analysis.pure_nash``).
@@ -286,9 +359,14 @@ fn cournot<'py>(
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PURE_NASH_MAX_PROFILES", analysis::MAX_PROFILES)?;
     m.add("EXPLOITABILITY_MAX_WORK", analysis::MAX_EXPLOIT_WORK)?;
+    m.add(
+        "EQUILIBRIUM_MAX_CLEARINGS",
+        analysis::EQUILIBRIUM_MAX_CLEARINGS,
+    )?;
     m.add_function(wrap_pyfunction!(competitive, m)?)?;
     m.add_function(wrap_pyfunction!(market_power, m)?)?;
     m.add_function(wrap_pyfunction!(exploitability_of_play, m)?)?;
+    m.add_function(wrap_pyfunction!(equilibrium, m)?)?;
     m.add_function(wrap_pyfunction!(pure_nash, m)?)?;
     m.add_function(wrap_pyfunction!(cournot, m)?)?;
     Ok(())

@@ -10,18 +10,25 @@
 //! - [`exploitability`]: per-hour best-response gain of each agent on a grid
 //!   of deviations, others held as played (the hot loop: every deviation of
 //!   every agent in every hour is cleared);
+//! - [`equilibrium`]: an approximate pure equilibrium of the per-hour game
+//!   on the same grid, by best-response dynamics (reusing the exploitability
+//!   scoring);
 //! - [`pure_nash`]: every pure equilibrium of a uniform-price auction in
 //!   which each generator offers its full capacity at a grid price;
 //! - [`cournot`]: quantity competition with linear inverse demand.
 
 mod competitive;
 mod cournot;
+mod equilibrium;
 mod exploit;
 mod metrics;
 mod nash;
 
 pub use competitive::{competitive, Competitive};
 pub use cournot::cournot;
+pub use equilibrium::{
+    equilibrium, Equilibrium, Options as EquilibriumOptions, Profile, EQUILIBRIUM_MAX_CLEARINGS,
+};
 pub use exploit::{
     eur_per_day, exploitability, Exploitability, Grid, MAX_WORK as MAX_EXPLOIT_WORK,
 };
