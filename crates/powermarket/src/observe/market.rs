@@ -9,12 +9,7 @@ impl Market {
     /// Agent `i`'s features 4 and 5: the last price and its own last
     /// dispatch as a share of its capacity.
     #[inline]
-    pub(super) fn last_hour(
-        ctx: &ObsContext,
-        input: &ObsInput<'_>,
-        i: usize,
-        price: f32,
-    ) -> [f32; 2] {
+    fn last_hour(ctx: &ObsContext, input: &ObsInput<'_>, i: usize, price: f32) -> [f32; 2] {
         let share = if input.last_price.is_some() {
             (input.last_cleared[i] * ctx.inv_capacity[i]) as f32
         } else {
@@ -25,7 +20,7 @@ impl Market {
 
     /// The price feature of `input` (0 before the first step).
     #[inline]
-    pub(super) fn price(ctx: &ObsContext, input: &ObsInput<'_>) -> f32 {
+    fn price(ctx: &ObsContext, input: &ObsInput<'_>) -> f32 {
         input
             .last_price
             .map_or(0.0, |p| (p * ctx.inv_cost_scale) as f32)

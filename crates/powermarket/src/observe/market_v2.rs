@@ -2,7 +2,7 @@
 //! high / K_i]`: what availability and ramp limits let the agent offer.
 
 use super::market::Market;
-use super::{hour_of_day, ObsContext, ObsInput, Observe};
+use super::{ObsContext, ObsInput, Observe};
 use crate::units::generator::ramp_window;
 
 pub struct MarketV2;
@@ -28,14 +28,11 @@ impl Observe for MarketV2 {
         9
     }
 
+    /// `market`'s features, then the limits in features 6 to 8.
     #[inline]
     fn write(ctx: &ObsContext, input: &ObsInput<'_>, out: &mut [f32]) {
-        let (d, h) = (ctx.demand(input), hour_of_day(input.hour));
-        let price = Market::price(ctx, input);
+        Market::write(ctx, input, out);
         for (i, row) in ctx.rows(out).enumerate() {
-            row[0] = d;
-            row[3] = h;
-            row[4..6].copy_from_slice(&Market::last_hour(ctx, input, i, price));
             row[6..9].copy_from_slice(&MarketV2::limits(ctx, input, i));
         }
     }
