@@ -30,7 +30,7 @@ pub(super) fn plain_pair(action: &Bound<'_, PyAny>) -> Option<[f64; 2]> {
             *o = if x.is_exact_instance_of::<pyo3::types::PyFloat>() {
                 x.extract::<f64>().ok()?
             } else if x.is_exact_instance_of::<pyo3::types::PyInt>() {
-                // Ints NumPy would not make a number array of: general path.
+                // Ints NumPy would not make a number array of: the general conversion.
                 x.extract::<i64>().ok()? as f64
             } else {
                 return None;
