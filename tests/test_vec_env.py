@@ -460,3 +460,24 @@ def test_small_and_large_batches_publish_observations_alike(m):
     obs[:] = 5.0
     obs, _ = vec.reset(mask=np.arange(m) == 0)
     assert not (obs == 5.0).any()  # every row rewritten from the state
+
+
+def test_the_output_table_is_what_step_returns():
+    """_core.VEC_OUTPUTS (name, dtype, width, info key) describes every output
+    of VecMarketEnv.step: the tuple's first four items and every info entry."""
+    from powermarket._core import VEC_OUTPUTS
+
+    m, sc = 3, pm.Scenario.default(n=4, t=2)
+    v = pm.VecMarketEnv(sc, num_envs=m, seed=0, observer="market")
+    v.reset()
+    out = v.step(np.zeros((m, 4, 2), np.float32))
+    info = out[4]
+    shapes = {"market": (m,), "agent": (m, 4), "obs": (m, 4, v.obs_dim)}
+    tuple_rows = [row for row in VEC_OUTPUTS if row[3] is None]
+    assert [row[0] for row in tuple_rows] == ["obs", "rewards", "terminated", "truncated"]
+    for (_, dtype, width, _), got in zip(tuple_rows, out[:4], strict=True):
+        assert (got.dtype.name, got.shape) == (dtype, shapes[width])
+    info_rows = {row[3]: row for row in VEC_OUTPUTS if row[3] is not None}
+    assert set(info) == set(info_rows)
+    for key, (_, dtype, width, _) in info_rows.items():
+        assert (info[key].dtype.name, info[key].shape) == (dtype, shapes[width]), key
