@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "maturin>=1.7,<2" "numpy>=1.24" "gymnasium>=1.2" "pettingzoo>=1.24" \
 		"pytest>=8" "hypothesis>=6" "mypy>=1.10" "ruff>=0.6" "numba>=0.60" "matplotlib>=3.7" \
-		"tqdm>=4.60"
+		"tqdm>=4.60" "scipy>=1.10"
 	touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv with the build, test, bench and demo dependencies
