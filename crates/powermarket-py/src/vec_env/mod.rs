@@ -82,7 +82,7 @@ fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAn
 impl PyVecMarketEnv {
     fn shape_md(&self) -> [usize; 3] {
         let m = self.env.market();
-        [self.env.num_envs(), m.n(), m.obs_dim()]
+        [self.env.num_envs(), m.agents(), m.obs_dim()]
     }
 
     fn build(
@@ -308,10 +308,10 @@ impl PyVecMarketEnv {
         self.env.num_envs()
     }
 
-    /// Number of generators N.
+    /// Number of agents A = N + S (generators, then storage units).
     #[getter]
     fn num_agents(&self) -> usize {
-        self.env.market().n()
+        self.env.market().agents()
     }
 
     /// Features per agent, D.
@@ -400,6 +400,7 @@ fn output_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
                 Width::One => "market",
                 Width::Agents => "agent",
                 Width::Obs => "obs",
+                Width::Storage => "storage",
             };
             let key = match o.place {
                 Place::Tuple(_) => None,

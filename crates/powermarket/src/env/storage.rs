@@ -1,0 +1,107 @@
+//! The storage units' part of a step: their blocks into the offer book and
+//! the demand bids, and, after the clearing, what they sold and bought, their
+//! state of charge and their reward. The physics (limits, SoC update) is
+//! [`crate::units::storage`]'s; the rules are in `docs/semantics.md`
+//! ("Storage units").
+
+use super::action::clamp_to;
+use super::{Market, Scratch, StateMut};
+use crate::units::storage::limit_blocks;
+use crate::units::KINDS;
+
+/// Put the storage blocks of `actions` (S x K x 2 values) into the hour:
+/// prices and SoC-limited signed quantities into `sc.sto`, the discharge
+/// blocks after the generators' offers in the book (`sc.bids`,
+/// `sc.offered`), the charge blocks in `sc.sto.charging`. Returns the
+/// length of the offer book.
+pub(super) fn into_book(m: &Market, soc: &[f64], actions: &[f32], sc: &mut Scratch) -> usize {
+    let s = &m.scenario;
+    let k = m.segments();
+    let kind = &KINDS[1];
+    let sto = &mut sc.sto;
+    let delta = s.max_bid_delta;
+    for (u, unit) in s.storage.iter().enumerate() {
+        let blocks = u * k..(u + 1) * k;
+        for b in blocks.clone() {
+            let a0 = clamp_to(kind, 0, actions[2 * b]);
+            let th = crate::fastmath::tanh(clamp_to(kind, 1, actions[2 * b + 1]));
+            sto.bids[b] = m.rules.clip(m.sto_reference[u] + th * delta);
+            sto.quantities[b] = a0 * unit.power / k as f64;
+        }
+        limit_blocks(
+            &sto.bids[blocks.clone()],
+            &mut sto.quantities[blocks],
+            unit.max_discharge(soc[u]),
+            unit.max_charge(soc[u]),
+        );
+    }
+    sto.discharging.clear();
+    sto.charging.clear();
+    let mut len = m.offers();
+    for (b, a) in actions.chunks_exact(2).enumerate() {
+        let a0 = clamp_to(kind, 0, a[0]);
+        if a0 > 0.0 {
+            sc.bids[len] = sto.bids[b];
+            sc.offered[len] = sto.quantities[b];
+            sto.discharging.push(b as u32);
+            len += 1;
+        } else if a0 < 0.0 {
+            sto.charging.push((b as u32, 0));
+        }
+    }
+    len
+}
+
+/// After the clearing at `price`: each block's signed cleared quantity and
+/// paid price, each unit's reward (into `rewards`, S values), its state of
+/// charge and its net sale (into `st.last_cleared[N..]`). `last` is true in
+/// the last hour of the episode (the terminal value is added).
+pub(super) fn settle(
+    m: &Market,
+    st: &mut StateMut<'_>,
+    sc: &mut Scratch,
+    price: f64,
+    rewards: &mut [f32],
+    last: bool,
+) {
+    let (n, k, nk) = (m.n(), m.segments(), m.offers());
+    let sto = &mut sc.sto;
+    sto.cleared.fill(0.0);
+    for (r, &b) in sto.discharging.iter().enumerate() {
+        sto.cleared[b as usize] = sc.cleared[nk + r];
+    }
+    for &(b, g) in &sto.charging {
+        let q = -sto.quantities[b as usize];
+        let (total, served) = (sc.groups[g as usize].1, sc.served[g as usize]);
+        let x = if served >= total {
+            q
+        } else if total > 0.0 {
+            served * (q / total)
+        } else {
+            0.0
+        };
+        sto.cleared[b as usize] = -x;
+    }
+    m.rules.mechanism.settle(price, &sto.bids, &mut sto.paid);
+    let scale = m.reward_scale();
+    for (u, unit) in m.scenario.storage.iter().enumerate() {
+        let blocks = u * k..(u + 1) * k;
+        let (mut revenue, mut d, mut c) = (0.0, 0.0, 0.0);
+        for (&x, &p) in sto.cleared[blocks.clone()].iter().zip(&sto.paid[blocks]) {
+            revenue += p * x;
+            if x > 0.0 {
+                d += x;
+            } else {
+                c -= x;
+            }
+        }
+        let soc = unit.next_soc(st.soc[u], d, c);
+        st.soc[u] = soc;
+        st.last_cleared[n + u] = d - c;
+        let mut raw = revenue - unit.cost * (d + c);
+        if last {
+            raw += m.sto_terminal[u] * (soc - unit.soc0());
+        }
+        rewards[u] = (raw * scale) as f32;
+    }
+}
