@@ -52,7 +52,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from powermarket._core import VecMarketEnv, check_seed, check_steppable
-from powermarket._spaces import action_space, agent_names
+from powermarket._spaces import agent_action_spaces, agent_names
 
 __all__ = ["MarketEnv"]
 
@@ -127,7 +127,7 @@ class MarketEnv(EnvBase):
         self._next_obs: torch.Tensor | None = None
         self._seed: int | None = None
         self._started = False
-        self.agent_names = agent_names(n)
+        self.agent_names = agent_names(self._vec.scenario.n, self._vec.scenario.s)
         self.group_map = {"agents": list(self.agent_names)}
         self._make_specs()
 
@@ -136,8 +136,11 @@ class MarketEnv(EnvBase):
     def _make_specs(self) -> None:
         m, n, d, dev = self._m, self._n, self._d, self.device
         low, high = self._vec.observation_bounds()  # (N, D) each
-        box = action_space(self._vec.scenario.segments)
-        shape = (m, n, *box.shape)  # (M, N, 2), or (M, N, K, 2) with K segments
+        # Each agent's box: generators', then storage units' (A, *block).
+        boxes = agent_action_spaces(self._vec.scenario)
+        box_low = np.stack([b.low for b in boxes])
+        box_high = np.stack([b.high for b in boxes])
+        shape = (m, n, *boxes[0].shape)  # (M, A, 2), or (M, A, K, 2) with K segments
         self._action_shape = shape
         observation = Bounded(
             low=torch.as_tensor(low).expand(m, n, d).clone(),
@@ -147,14 +150,14 @@ class MarketEnv(EnvBase):
             device=dev,
         )
         action = Bounded(
-            low=torch.as_tensor(box.low).expand(*shape).clone(),
-            high=torch.as_tensor(box.high).expand(*shape).clone(),
+            low=torch.as_tensor(box_low).expand(*shape).clone(),
+            high=torch.as_tensor(box_high).expand(*shape).clone(),
             shape=shape,
             dtype=torch.float32,
             device=dev,
         )
-        self._action_low = torch.as_tensor(box.low, device=dev)
-        self._action_span = torch.as_tensor(box.high - box.low, device=dev)
+        self._action_low = torch.as_tensor(box_low, device=dev)
+        self._action_span = torch.as_tensor(box_high - box_low, device=dev)
         reward = Unbounded(shape=(m, n, 1), dtype=torch.float32, device=dev)
         self.full_observation_spec = Composite(
             agents=Composite(observation=observation, shape=(m, n), device=dev),

@@ -79,20 +79,11 @@ fn check_actions<'py>(
             }
             _ => None,
         };
-        // The kind's name of a0 is known only with the market: the
-        // component's generic name here.
-        let kind = &powermarket::units::KINDS[0];
-        let message = if k % 2 == 0 {
-            format!(
-                "{arg}{}: a0 must be finite, got {}",
-                who.as_deref()
-                    .map(|w| format!(" for {w}"))
-                    .unwrap_or_default(),
-                values[k]
-            )
-        } else {
-            not_finite_message(arg, who.as_deref(), kind, k % 2, values[k] as f64)
-        };
+        // The agent's kind names a0: a storage unit's when `where` named
+        // one ("sto_..."), else a generator's.
+        let storage = who.as_deref().is_some_and(|w| w.starts_with("sto_"));
+        let kind = &powermarket::units::KINDS[usize::from(storage)];
+        let message = not_finite_message(arg, who.as_deref(), kind, k % 2, values[k] as f64);
         return Err(crate::errors::action_error(
             py,
             message,

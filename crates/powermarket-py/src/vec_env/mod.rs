@@ -245,7 +245,13 @@ impl PyVecMarketEnv {
         this.publish_step(py, false, None)?;
         let info = PyDict::new(py);
         let mut items: [Option<Bound<'py, PyAny>>; 5] = Default::default();
+        let sizes = this.env.sizes();
         for (spec, view) in OUTPUTS.iter().zip(this.views.all(py)) {
+            // Outputs with no value per market (the storage outputs of a
+            // market without storage) are left out of `info`.
+            if sizes.per_market(spec.width) == 0 && matches!(spec.place, Place::Info(_)) {
+                continue;
+            }
             let view = maybe_copy(view, copy)?;
             match spec.place {
                 Place::Tuple(i) => items[i] = Some(view),
