@@ -231,7 +231,7 @@ def test_charge_only_property_is_not_vacuous():
     reward is < 0 in some hours (so the property bites)."""
     battery = pm.Storage(power=10.0, energy=400.0, reference_price=100.0, terminal_value=0.0)
     scenario = pm.Scenario(
-        [300.0, 300.0], [10.0, 20.0], [20.0, 30.0, 25.0, 40.0], price_floor=0.0
+        [300.0, 300.0], [60.0, 70.0], [20.0, 30.0, 25.0, 40.0], price_floor=0.0
     ).replace(storage=[battery])
     rewards = np.array([r[2] for _, _, r, _, _ in run(scenario, 5, charge_only_unit=0)])
-    assert np.sum(rewards < 0.0) >= 2 and np.all(rewards <= 0.0), rewards
+    assert np.sum(rewards < 0.0) >= 4 and np.all(rewards <= 0.0), rewards
