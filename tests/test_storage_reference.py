@@ -345,6 +345,34 @@ def test_copies_and_pickles_carry_the_soc_mid_episode():
         assert same(x[0], y[0]) and same(x[1], y[1]) and same(x[4]["soc"], y[4]["soc"])
 
 
+def test_extreme_units():
+    """A unit with no SoC range (soc_min = soc_max: every block cut to 0), a
+    lossless 1e6 MW unit of 1e-6 MWh, and many generators with K = 3."""
+    scenario = design_scenario(2, BIDS["many"], "pay_as_bid", 45.0, 5.0, 1).replace(
+        storage=[
+            pm.Storage(power=5, energy=1e-3, soc_min=0.5, soc_max=0.5, soc_initial=0.5),
+            pm.Storage(
+                power=1e6,
+                energy=1e-6,
+                efficiency_charge=1.0,
+                efficiency_discharge=1.0,
+                soc_initial=0.0,
+            ),
+        ]
+    )
+    seen = run_side_by_side(scenario, "market_v2", "index", seed=1, episodes=3)
+    assert seen["cut_charge"] and seen["cut_discharge"], seen
+    big = pm.Scenario.default(50, 24).replace(
+        storage=[
+            pm.Storage(power=100, energy=400, soc_initial=1.0, soc_min=0.2),
+            pm.Storage(power=1, energy=1, soc_initial=0),
+        ],
+        segments=3,
+    )
+    seen = run_side_by_side(big, "basic", "pro_rata", seed=1, episodes=2)
+    assert seen["crossing"] and seen["partial_charge"], seen
+
+
 def test_storage_rows_by_hand():
     """market observer, hour 0 and 1: [D/Dmax, soc/E, P/E, hour, price/cmax, net/P]."""
     scenario = pm.Scenario.default(3, 24).replace(
