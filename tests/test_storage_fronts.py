@@ -240,10 +240,22 @@ def test_sb3_and_torchrl_run_storage_markets():
         x = env.step(a.reshape(10, 2))
         y = vec.step(a)
         assert same(x[0], y[0].reshape(x[0].shape)) and same(x[1], y[1].reshape(x[1].shape))
+    # Two TorchRL groups: the generators ("agents") and the storage units.
     tenv = TorchMarketEnv(sc, num_envs=2, seed=8)
-    spec = tenv.full_action_spec["agents", "action"]
-    assert spec.space.low[0, 3].tolist() == [-1.0, -10.0]
-    assert spec.space.low[0, 0].tolist() == [0.0, -10.0]
-    td = tenv.rand_step(tenv.reset())
-    assert td["next", "agents", "reward"].shape == (2, 5, 1)
-    assert torch.isfinite(td["next", "agents", "reward"]).all()
+    assert tenv.group_map == {"agents": ["gen_0", "gen_1", "gen_2"], "storage": ["sto_0", "sto_1"]}
+    assert tenv.full_action_spec["storage", "action"].space.low[0, 1].tolist() == [-1.0, -10.0]
+    assert tenv.full_action_spec["agents", "action"].space.low[0, 0].tolist() == [0.0, -10.0]
+    vec = pm.VecMarketEnv(sc, num_envs=2, seed=8)
+    td = tenv.reset()
+    obs, _ = vec.reset()
+    assert same(td["storage", "observation"].numpy(), obs[:, 3:])
+    for _ in range(sc.t + 2):
+        td = tenv.rand_action(td)
+        a = torch.cat([td["agents", "action"], td["storage", "action"]], dim=1).numpy()
+        td = tenv.step(td)
+        obs, rew, term, _, info = vec.step(a)
+        assert same(td["next", "storage", "reward"].numpy()[..., 0], rew[:, 3:])
+        assert same(td["next", "agents", "reward"].numpy()[..., 0], rew[:, :3])
+        td = tenv.step_mdp(td)
+        if term.any():
+            td = tenv.reset(td.set("_reset", td["done"].clone()))

@@ -603,12 +603,6 @@ def test_discharge_ties_with_a_generator(tie_rule):
     assert info["soc"][0] == pytest.approx(40.0 - expected[1] / 0.95, rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="limit_blocks orders charge blocks by f64::total_cmp, which puts +0.0 above "
-    "-0.0; the rule says equal prices go in block order (merge_charge_bids treats "
-    "them as one price)",
-)
 def test_equal_zero_prices_of_opposite_sign_are_cut_in_block_order():
     """Two charge blocks at prices -0.0 (block 0) and +0.0 (block 1) are at
     the same price: the SoC cut keeps cmax in block order, block 0 first.

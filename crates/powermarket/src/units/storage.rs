@@ -296,7 +296,12 @@ pub fn limit_blocks(prices: &[f64], quantities: &mut [f64], dmax: f64, cmax: f64
         }
     }
     // Buyers: highest price first, then block index (a stable reversal).
-    order.sort_by(|&a, &b| prices[b].total_cmp(&prices[a]).then(a.cmp(&b)));
+    // -0.0 and 0.0 are one price (as in the bid groups).
+    order.sort_by(|&a, &b| {
+        (prices[b] + 0.0)
+            .total_cmp(&(prices[a] + 0.0))
+            .then(a.cmp(&b))
+    });
     let mut left = cmax;
     for &j in &order {
         if quantities[j] < 0.0 {
