@@ -105,3 +105,81 @@ pub(super) fn settle(
         rewards[u] = (raw * scale) as f32;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::clearing::TieRule;
+    use crate::env::MarketEnv;
+    use crate::observe::Observer;
+    use crate::scenario::Scenario;
+    use crate::units::storage::Storage;
+
+    /// Two generators (10 MW at 10, 10 MW at 50 €/MWh), demand 12 MW for 5
+    /// hours, and a 5 MW / 10 MWh battery at 90 % (room for 1 MWh / 0.9 of
+    /// charge), reference price the mean cost, 30 €/MWh.
+    fn market() -> MarketEnv {
+        let mut s = Scenario::with_fleet(vec![10.0, 10.0], vec![10.0, 50.0], vec![12.0; 5]);
+        s.demand_noise = 0.0;
+        s.bid_penalty = 0.0;
+        let mut unit = Storage::new(5.0, 10.0);
+        unit.soc_initial = 0.9;
+        unit.efficiency_charge = 0.9;
+        unit.efficiency_discharge = 1.0;
+        s.storage = vec![unit];
+        MarketEnv::new(s, Observer::Simple, TieRule::ProRata, Some(0)).unwrap()
+    }
+
+    #[test]
+    fn a_charge_bid_is_cut_to_the_room_left_and_pays_the_price() {
+        let mut e = market();
+        let (mut obs, mut r) = (vec![0f32; 3 * 4], vec![0f32; 3]);
+        e.reset(None, &mut obs).unwrap();
+        // Generators at cost; the battery bids 5 MW at the reference + 50 tanh(10).
+        let a = [0.0, 0.0, 0.0, 0.0, -1.0, 10.0];
+        let info = e.step(&a, &mut obs, &mut r).unwrap();
+        // Room: (10 - 9) / 0.9 MW; demand 12 + 1.11 MW: the 50 €/MWh plant is marginal.
+        let c = 1.0 / 0.9;
+        assert_eq!(info.price, 50.0);
+        let rec = e.record();
+        assert!((rec.storage_offered[0] + c).abs() < 1e-12);
+        assert!((rec.storage_cleared[0] + c).abs() < 1e-12);
+        assert!((e.soc()[0] - 10.0).abs() < 1e-12);
+        let scale = e.market().reward_scale();
+        assert!((r[2] as f64 - (-50.0 * c * scale) as f32 as f64).abs() < 1e-12);
+        // Balance: generator supply = demand + charge.
+        let supply: f64 = rec.cleared.iter().sum();
+        assert!((supply - (12.0 + c)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_discharge_offer_sets_the_price_and_the_terminal_value_is_paid_at_the_end() {
+        let mut e = market();
+        let (mut obs, mut r) = (vec![0f32; 3 * 4], vec![0f32; 3]);
+        e.reset(None, &mut obs).unwrap();
+        // The battery offers 5 MW at the reference (30 €/MWh) five hours running.
+        let a = [0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let mut total = 0.0;
+        for h in 0..5 {
+            let info = e.step(&a, &mut obs, &mut r).unwrap();
+            // The 10 MW plant and 2 MW of the battery meet 12 MW at 30 €/MWh
+            // while it holds 2 MWh; in the last hour 1 MWh is left and the
+            // 50 €/MWh plant is marginal.
+            let expected = if h < 4 { 30.0 } else { 50.0 };
+            assert_eq!(info.price, expected, "hour {h}");
+            total += r[2] as f64;
+        }
+        let rec = e.record();
+        let sold: f64 = rec.storage_cleared.iter().sum();
+        assert!((sold - 9.0).abs() < 1e-12, "{sold}");
+        assert!(e.soc()[0].abs() < 1e-12);
+        assert_eq!(rec.soc, [9.0, 7.0, 5.0, 3.0, 1.0, 0.0]);
+        let scale = e.market().reward_scale();
+        // 8 MWh at 30, 1 at 50, and the 9 MWh that left valued at 30.
+        let raw = 30.0 * 8.0 + 50.0 * 1.0 + 30.0 * (0.0 - 9.0);
+        assert!(
+            (total - raw * scale).abs() < 1e-5,
+            "{total} vs {}",
+            raw * scale
+        );
+    }
+}
