@@ -323,7 +323,7 @@ impl Scratch {
     /// memory; allocated fallibly.
     pub fn try_for(m: &Market, what: &'static str) -> Result<Self> {
         let mut sc = Scratch::try_new(m.offers() + m.storage_blocks(), what)?;
-        sc.sto = StorageScratch::try_new(m.storage_blocks(), what)?;
+        sc.try_ensure_for(m, what)?;
         Ok(sc)
     }
 
@@ -334,6 +334,20 @@ impl Scratch {
         if self.sto.bids.len() != blocks {
             self.sto = StorageScratch::try_new(blocks, what)?;
         }
+        // The bid groups of an hour: the scenario's and every charge block.
+        let groups = m.bid_groups.len().saturating_add(blocks);
+        self.groups
+            .try_reserve(groups.saturating_sub(self.groups.len()))
+            .map_err(|_| MarketError::Memory {
+                what,
+                bytes: groups.saturating_mul(16),
+            })?;
+        self.served
+            .try_reserve(groups.saturating_sub(self.served.len()))
+            .map_err(|_| MarketError::Memory {
+                what,
+                bytes: groups.saturating_mul(8),
+            })?;
         self.try_ensure(m.offers() + blocks, what)
     }
 

@@ -279,8 +279,19 @@ pub fn limit_blocks(prices: &[f64], quantities: &mut [f64], dmax: f64, cmax: f64
         *q = if *q > 0.0 { q.min(dmax) } else { q.max(-cmax) };
         return;
     }
-    // K is small: an insertion sort of the block indices by price.
-    let mut order: Vec<usize> = (0..k).collect();
+    // K is small: an insertion sort of the block indices by price, on the
+    // stack for up to 16 blocks.
+    let mut stack = [0usize; 16];
+    let mut heap = Vec::new();
+    let order: &mut [usize] = if k <= stack.len() {
+        &mut stack[..k]
+    } else {
+        heap.resize(k, 0);
+        &mut heap
+    };
+    for (j, o) in order.iter_mut().enumerate() {
+        *o = j;
+    }
     for a in 1..k {
         let mut b = a;
         while b > 0 && prices[order[b - 1]] > prices[order[b]] {
@@ -289,7 +300,7 @@ pub fn limit_blocks(prices: &[f64], quantities: &mut [f64], dmax: f64, cmax: f64
         }
     }
     let mut left = dmax;
-    for &j in &order {
+    for &j in order.iter() {
         if quantities[j] > 0.0 {
             quantities[j] = quantities[j].min(left);
             left = (left - quantities[j]).max(0.0);
@@ -303,7 +314,7 @@ pub fn limit_blocks(prices: &[f64], quantities: &mut [f64], dmax: f64, cmax: f64
             .then(a.cmp(&b))
     });
     let mut left = cmax;
-    for &j in &order {
+    for &j in order.iter() {
         if quantities[j] < 0.0 {
             quantities[j] = quantities[j].max(-left);
             left = (left + quantities[j]).max(0.0);
