@@ -58,12 +58,15 @@ def build_config(args: argparse.Namespace) -> PPOConfig:
     batch = len(agents) * 24 * (2 if args.smoke else 16)
     return (
         PPOConfig()
-        .environment(ENV_NAME, env_config={
+        .environment(
+            ENV_NAME,
+            env_config={
                 "n": args.generators,
                 "t": 24,
                 "batteries": args.batteries,
                 "seed": args.seed,
-            })
+            },
+        )
         .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=1)
         .multi_agent(policies=policies, policy_mapping_fn=mapping)
         .training(train_batch_size_per_learner=batch, minibatch_size=min(batch, 128), num_epochs=2)

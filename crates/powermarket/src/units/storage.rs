@@ -178,6 +178,17 @@ impl Storage {
                 return bad(field, format!("must be > 0, got {v}"));
             }
         }
+        // P / E is an observation feature: it must stay a float32.
+        if self.power / self.energy > MAX_STORAGE_VALUE {
+            return bad(
+                "energy",
+                format!(
+                    "is too small for the power: power / energy must be at most 2^50, got \
+                     {} / {}",
+                    self.power, self.energy
+                ),
+            );
+        }
         for (field, v) in [
             ("efficiency_charge", self.efficiency_charge),
             ("efficiency_discharge", self.efficiency_discharge),
@@ -378,5 +389,7 @@ mod tests {
             .to_string()
             .contains("soc_initial"));
         assert!(Storage::new(-1.0, 1.0).validate(0, 0).is_err());
+        let e = Storage::new(1e10, 1e-300).validate(0, 0).unwrap_err();
+        assert!(e.to_string().contains("too small for the power"), "{e}");
     }
 }
