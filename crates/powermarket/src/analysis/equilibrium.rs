@@ -268,6 +268,17 @@ pub fn equilibrium(
                 .into(),
         });
     }
+    if s.s() > 0 {
+        return Err(MarketError::Invalid {
+            arg: "scenario",
+            message: format!(
+                "equilibrium solves each hour as its own game among the generators; the \
+                 scenario's {} storage unit(s) couple the hours through their state of \
+                 charge, so scenarios with storage are not supported yet",
+                s.s()
+            ),
+        });
+    }
     if episodes == 0 {
         return Err(MarketError::BadScalar {
             arg: "demand",
