@@ -259,3 +259,18 @@ def test_sb3_and_torchrl_run_storage_markets():
         td = tenv.step_mdp(td)
         if term.any():
             td = tenv.reset(td.set("_reset", td["done"].clone()))
+
+
+def test_competitive_benchmark_leaves_storage_idle():
+    """analysis.competitive with storage: the generators' outcome, the units idle."""
+    from powermarket import analysis
+
+    s = pm.Scenario.with_battery().replace(demand_noise=0.0)
+    got = analysis.competitive(s)
+    want = analysis.competitive(s.replace(storage=[]))
+    assert same(got["price"], want["price"]) and same(got["cleared"], want["cleared"])
+    env = pm.MarketEnv(s, seed=0)
+    env.reset()
+    for _ in range(s.t):
+        _, _, _, _, info = env.step(np.zeros((6, 2), np.float32))
+    assert same(env.episode_record()["prices"], got["price"])
