@@ -268,6 +268,17 @@ pub fn equilibrium(
                 .into(),
         });
     }
+    if s.s() > 0 {
+        return Err(MarketError::Invalid {
+            arg: "scenario",
+            message: format!(
+                "equilibrium searches the generators' per-hour game; scenarios with storage \
+                 units are not supported yet (this one has {}); use exploitability to score \
+                 play with storage",
+                s.s()
+            ),
+        });
+    }
     if episodes == 0 {
         return Err(MarketError::BadScalar {
             arg: "demand",
@@ -346,6 +357,7 @@ pub fn equilibrium(
             hour: row % t,
             lf: m.load_factors(&[], row % t),
             prev: &zeros,
+            soc: &[],
         };
         solve_game(
             m,
