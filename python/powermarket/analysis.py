@@ -259,7 +259,8 @@ def exploitability(
 
     ``policy`` maps the (A, D) observations of one hour to (A, 2) actions of
     ``MarketEnv`` (A = N generators, then S storage units). It plays
-    ``episodes`` consecutive episodes of ``MarketEnv(scenario, observer=observer, seed=seed)`` (the seed is applied
+    ``episodes`` consecutive episodes of
+    ``MarketEnv(scenario, observer=observer, seed=seed)`` (the seed is applied
     once, at construction; each episode starts with ``reset()``). Then, for
     every agent in every hour, every deviation ``(a0, a1)`` in
     ``grid = (withheld_values, price_action_values)`` is cleared with the
