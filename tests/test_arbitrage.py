@@ -348,3 +348,17 @@ def test_solver_failure_is_a_runtime_error(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "linprog", failing)
     with pytest.raises(RuntimeError, match="Iteration limit reached"):
         pa.arbitrage_value([1.0, 2.0], storage())
+
+
+def test_scenario_gives_the_default_reference_price_as_in_the_env():
+    """With scenario=, a unit without a reference price or terminal value
+    values its energy at the scenario's mean generator cost (the env's rule)."""
+    import powermarket as pm
+
+    s = pm.Scenario.with_battery()
+    prices = [20.0, 45.0, 20.0, 45.0]
+    got = pa.arbitrage_value(prices, s.storage[0], scenario=s)
+    want = pa.arbitrage_value(prices, s.storage[0].replace(terminal_value=30.0))
+    assert got.value == want.value and s.storage_reference_prices == [30.0]
+    with pytest.raises(ValueError, match="scenario="):
+        pa.arbitrage_value(prices, s.storage[0])

@@ -16,6 +16,9 @@ Also here: the SoC trajectory and the storage rewards recomputed from
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import reference as ref
@@ -111,7 +114,8 @@ def run_side_by_side(scenario, observer="simple", tie_rule="pro_rata", *, seed, 
     seen.update(sold=0, bid_set_price=0, cut_charge=0, cut_discharge=0)
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
-        robs = renv.reset(np.array(env.demand))
+        noise = scenario.availability_noise > 0
+        robs = renv.reset(np.array(env.demand), env.availability if noise else None)
         assert obs.shape == (n + s, renv.obs_dim)
         np.testing.assert_allclose(obs, robs, **OBS_TOL)
         for t in range(horizon):
@@ -231,6 +235,142 @@ def test_default_scenario_every_observer(observer, tie_rule):
     )
     assert 30.0 in list(scenario.costs)
     run_side_by_side(scenario, observer, tie_rule, seed=3, episodes=2)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+@pytest.mark.parametrize("observer", ["market_v2", "simple"])
+def test_with_ramps_and_availability(observer, noise):
+    """Generators with availability, ramp limits and ramp costs (their
+    windows follow their own dispatch only), K = 2, pay-as-bid and a cap,
+    next to two storage units."""
+    t, n = 12, 4
+    availability = np.ones((t, n))
+    availability[:, 0] = [1, 0.9, 0.2, 0.0, 0.5, 1.0, 0.7, 0.05, 0.3, 0.8, 1.0, 0.6]
+    scenario = pm.Scenario(
+        [30.0, 25.0, 20.0, 15.0],
+        [5.0, 20.0, 30.0, 0.0],
+        [40.0, 70.0, 20.0, 60.0, 80.0, 35.0, 50.0, 75.0, 30.0, 65.0, 45.0, 55.0],
+        availability=availability,
+        availability_noise=noise,
+        ramp_limits=[0.2, 0.1, 1.0, 0.3],
+        ramp_costs=[0.5, 2.0, 0.0, 1.5],
+        shortage_price=300.0,
+        segments=2,
+        demand_bids=[(25.0, 0.1), (8.0, 0.05)],
+        mechanism="pay_as_bid",
+        price_cap=250.0,
+    ).replace(
+        storage=[
+            pm.Storage(power=15.0, energy=20.0, cost=1.0),
+            pm.Storage(power=5.0, energy=50.0, soc_initial=0.1, terminal_value=3.0),
+        ]
+    )
+    seen = run_side_by_side(scenario, observer, "pro_rata", seed=31, episodes=3)
+    assert seen["shortage"] and seen["charged"] and seen["sold"], seen
+
+
+def test_float64_actions_are_taken_as_float32():
+    """Storage actions too: 0.1 as float64 acts as float32(0.1)."""
+    scenario = design_scenario(1, [], "uniform", None, None, 1)
+    env = pm.MarketEnv(scenario, seed=2)
+    env.reset()
+    actions = np.zeros((5, 2))
+    actions[4] = [0.1, 0.3]
+    env.step(actions)
+    rec = env.episode_record()
+    q = np.float64(np.float32(0.1)) * 12.0
+    assert rec["storage_offered"][0, 0] == q != 0.1 * 12.0
+
+
+def test_zero_quantity_offer_is_the_highest_offer_in_a_shortage():
+    """An empty battery offers 0 MW at 500: in a shortage without a cap or
+    shortage price, everything clears at the highest offer, that one."""
+    battery = pm.Storage(power=20.0, energy=40.0, soc_initial=0.0, reference_price=500.0)
+    scenario = pm.Scenario([30.0], [10.0], [50.0], demand_noise=0.0).replace(storage=[battery])
+    env = pm.MarketEnv(scenario, seed=0)
+    renv = ref.ReferenceEnv.from_scenario(scenario)
+    env.reset()
+    renv.reset(env.demand)
+    actions = np.float32([[0.0, 0.0], [1.0, 0.0]])
+    _, _, _, _, info = env.step(actions)
+    r = renv.step(actions)
+    assert info["price"] == r.price == 500.0
+    assert info["shortfall"] == r.shortfall == 20.0
+    np.testing.assert_array_equal(info["cleared"], [30.0, 0.0])
+
+
+def test_refused_step_records_nothing():
+    scenario = design_scenario(2, BIDS["many"], "uniform", None, None, 2)
+    env = pm.MarketEnv(scenario, seed=0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(scenario.t):
+        env.step(draw_actions(rng, 4, 2, 2))
+    before = env.episode_record()
+    with pytest.raises(RuntimeError):
+        env.step(draw_actions(rng, 4, 2, 2))
+    after = env.episode_record()
+    assert set(before) == set(after)
+    for key in before:
+        assert same(before[key], after[key]), key
+
+
+def test_copies_and_pickles_carry_the_soc_mid_episode():
+    """A deep copy or a pickle taken mid-episode continues bit for bit (the
+    SoC is part of the state), for MarketEnv and VecMarketEnv."""
+    scenario = design_scenario(2, BIDS["many"], "pay_as_bid", 45.0, 5.0, 2)
+    rng = np.random.default_rng(0)
+    env = pm.MarketEnv(scenario, observer="market", seed=3)
+    env.reset()
+    for _ in range(4):
+        env.step(draw_actions(rng, 4, 2, 2))
+    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    for _ in range(scenario.t - 4):
+        a = draw_actions(rng, 4, 2, 2)
+        x = env.step(a)
+        for c in copies:
+            y = c.step(a)
+            assert same(x[0], y[0]) and same(x[1], y[1]) and same(x[4]["soc"], y[4]["soc"])
+    for c in copies:
+        rec, other = env.episode_record(), c.episode_record()
+        assert all(same(rec[key], other[key]) for key in rec)
+    vec = pm.VecMarketEnv(scenario, num_envs=2, seed=[1, 2])
+    vec.reset()
+    for _ in range(3):
+        vec.step(np.stack([draw_actions(rng, 4, 2, 2) for _ in range(2)]))
+    twin = pickle.loads(pickle.dumps(vec))
+    for _ in range(scenario.t + 2):  # across the autoreset
+        a = np.stack([draw_actions(rng, 4, 2, 2) for _ in range(2)])
+        x, y = vec.step(a, copy=True), twin.step(a, copy=True)
+        assert same(x[0], y[0]) and same(x[1], y[1]) and same(x[4]["soc"], y[4]["soc"])
+
+
+def test_extreme_units():
+    """A unit with no SoC range (soc_min = soc_max: every block cut to 0), a
+    lossless 1e6 MW unit of 1e-6 MWh, and many generators with K = 3."""
+    scenario = design_scenario(2, BIDS["many"], "pay_as_bid", 45.0, 5.0, 1).replace(
+        storage=[
+            pm.Storage(power=5, energy=1e-3, soc_min=0.5, soc_max=0.5, soc_initial=0.5),
+            pm.Storage(
+                power=1e6,
+                energy=1e-6,
+                efficiency_charge=1.0,
+                efficiency_discharge=1.0,
+                soc_initial=0.0,
+            ),
+        ]
+    )
+    seen = run_side_by_side(scenario, "market_v2", "index", seed=1, episodes=3)
+    assert seen["cut_charge"] and seen["cut_discharge"], seen
+    big = pm.Scenario.default(50, 24).replace(
+        storage=[
+            pm.Storage(power=100, energy=400, soc_initial=1.0, soc_min=0.2),
+            pm.Storage(power=1, energy=1, soc_initial=0),
+        ],
+        segments=3,
+    )
+    seen = run_side_by_side(big, "basic", "pro_rata", seed=1, episodes=2)
+    assert seen["crossing"] and seen["partial_charge"], seen
 
 
 def test_storage_rows_by_hand():
@@ -463,12 +603,6 @@ def test_discharge_ties_with_a_generator(tie_rule):
     assert info["soc"][0] == pytest.approx(40.0 - expected[1] / 0.95, rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="limit_blocks orders charge blocks by f64::total_cmp, which puts +0.0 above "
-    "-0.0; the rule says equal prices go in block order (merge_charge_bids treats "
-    "them as one price)",
-)
 def test_equal_zero_prices_of_opposite_sign_are_cut_in_block_order():
     """Two charge blocks at prices -0.0 (block 0) and +0.0 (block 1) are at
     the same price: the SoC cut keeps cmax in block order, block 0 first.

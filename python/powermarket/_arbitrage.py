@@ -78,7 +78,7 @@ def _number(name: str, value: Any) -> float:
     return x
 
 
-def _read_storage(storage: Any) -> dict[str, float]:
+def _read_storage(storage: Any, mean_cost: float | None = None) -> dict[str, float]:
     s: dict[str, float] = {}
     for name in _FIELDS[:-1]:
         s[name] = _number(name, _get(storage, name))
@@ -90,9 +90,12 @@ def _read_storage(storage: Any) -> dict[str, float]:
         else:
             reference = getattr(storage, "reference_price", None)
         if reference is None:
+            reference = mean_cost
+        if reference is None:
             raise ValueError(
                 "storage.terminal_value is None and storage.reference_price is None: "
-                "set storage.terminal_value (€/MWh of the energy left at the end)"
+                "set storage.terminal_value (€/MWh of the energy left at the end), or pass "
+                "scenario= (its mean generator cost is the default reference price)"
             )
         s["terminal_value"] = _number("reference_price", reference)
     else:
@@ -167,7 +170,7 @@ def _trajectory(
     return soc
 
 
-def arbitrage_value(prices: npt.ArrayLike, storage: Any) -> Arbitrage:
+def arbitrage_value(prices: npt.ArrayLike, storage: Any, *, scenario: Any = None) -> Arbitrage:
     """The price-taker, perfect-foresight optimum of one storage unit over
     ``prices`` (€/MWh, one per hour, T hours).
 
@@ -177,7 +180,8 @@ def arbitrage_value(prices: npt.ArrayLike, storage: Any) -> Arbitrage:
     (0, 1]), ``soc_initial``, ``soc_min``, ``soc_max`` (shares of ``E``),
     ``cost`` (€/MWh of throughput, charged and discharged) and
     ``terminal_value`` (€/MWh; None: ``storage.reference_price``), e.g. a
-    ``powermarket.Storage``.
+    ``powermarket.Storage``. With ``scenario`` (a ``powermarket.Scenario``), a
+    reference price of None is its mean generator cost, as in the env.
 
     The linear program, with hours ``t = 0 … T-1`` of one hour each::
 
@@ -209,7 +213,8 @@ def arbitrage_value(prices: npt.ArrayLike, storage: Any) -> Arbitrage:
     message if it does not report an optimum.
     """
     p = _read_prices(prices)
-    s = _read_storage(storage)
+    mean_cost = None if scenario is None else float(np.mean(scenario.costs))
+    s = _read_storage(storage, mean_cost)
     try:
         from scipy import sparse
         from scipy.optimize import linprog

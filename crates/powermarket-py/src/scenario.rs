@@ -233,7 +233,7 @@ impl PyScenario {
                         lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
                         segments=None, demand_bids=None, mechanism=None, price_cap=None,
                         price_floor=None, availability=None, availability_noise=0.0,
-                        ramp_limits=None, ramp_costs=None))]
+                        ramp_limits=None, ramp_costs=None, storage=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -253,6 +253,7 @@ impl PyScenario {
         availability_noise: f64,
         ramp_limits: Option<&Bound<'_, PyAny>>,
         ramp_costs: Option<&Bound<'_, PyAny>>,
+        storage: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = capacities.py();
         let mut items: Vec<(&str, Bound<'_, PyAny>)> = vec![
@@ -278,6 +279,7 @@ impl PyScenario {
             ("availability", availability),
             ("ramp_limits", ramp_limits),
             ("ramp_costs", ramp_costs),
+            ("storage", storage),
         ] {
             if let Some(o) = obj {
                 items.push((name, o.clone()));
@@ -296,6 +298,18 @@ impl PyScenario {
         let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
         Ok(PyScenario {
             inner: Scenario::default_preset(n, t).py()?,
+        })
+    }
+
+    /// The default market plus one battery sized like SustainGym's: a
+    /// ``Storage(power=20, energy=80)`` (efficiencies 0.95 / 0.95, half full
+    /// at the start), agent ``sto_0`` after the ``n`` generators.
+    #[staticmethod]
+    #[pyo3(signature = (n=None, t=None))]
+    fn with_battery(n: Option<&Bound<'_, PyAny>>, t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
+        Ok(PyScenario {
+            inner: Scenario::with_battery(n, t).py()?,
         })
     }
 

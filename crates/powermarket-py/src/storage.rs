@@ -124,8 +124,8 @@ fn check_storage(unit: &Bound<'_, PyAny>) -> PyResult<()> {
     unit.validate(0, 0).map_err(|e| {
         let text = e.to_string();
         let text = text
-            .strip_prefix("scenario field `storage`: sto_0: ")
-            .unwrap_or(&text)
+            .split_once(": sto_0: ")
+            .map_or(text.as_str(), |p| p.1)
             .to_string();
         PyValueError::new_err(format!("Storage: {text}"))
     })

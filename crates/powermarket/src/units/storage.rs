@@ -37,6 +37,15 @@ macro_rules! storage_fields {
             $( (stringify!($name), $default, <$ty as StorageValue>::OPTIONAL), )*
         ];
 
+        /// Where a storage field is in a scenario, as errors name it:
+        /// `"storage.power"`.
+        pub fn field_path(name: &str) -> &'static str {
+            match name {
+                $( stringify!($name) => concat!("storage.", stringify!($name)), )*
+                _ => "storage",
+            }
+        }
+
         impl Storage {
             /// The value of numeric field `name` (`None` when it is unset or
             /// unknown).
@@ -150,7 +159,7 @@ impl Storage {
     pub fn validate(&self, u: usize, agent: usize) -> Result<()> {
         let bad = |field: &str, message: String| {
             Err(
-                MarketError::scenario("storage", format!("sto_{u}: `{field}` {message}"))
+                MarketError::scenario(field_path(field), format!("sto_{u}: `{field}` {message}"))
                     .at_agent(agent),
             )
         };
@@ -287,7 +296,12 @@ pub fn limit_blocks(prices: &[f64], quantities: &mut [f64], dmax: f64, cmax: f64
         }
     }
     // Buyers: highest price first, then block index (a stable reversal).
-    order.sort_by(|&a, &b| prices[b].total_cmp(&prices[a]).then(a.cmp(&b)));
+    // -0.0 and 0.0 are one price (as in the bid groups).
+    order.sort_by(|&a, &b| {
+        (prices[b] + 0.0)
+            .total_cmp(&(prices[a] + 0.0))
+            .then(a.cmp(&b))
+    });
     let mut left = cmax;
     for &j in &order {
         if quantities[j] < 0.0 {
