@@ -57,7 +57,9 @@ class MarketParallelEnv(ParallelEnv):
             a: spaces.Box(low[i], high[i], dtype=np.float32)
             for i, a in enumerate(self.possible_agents)
         }
-        self.action_spaces = dict(zip(self.possible_agents, agent_action_spaces(scenario)))
+        self.action_spaces = dict(
+            zip(self.possible_agents, agent_action_spaces(scenario), strict=True)
+        )
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]

@@ -345,7 +345,7 @@ class MarketEnv(EnvBase):
         # Copies (numpy's, single-threaded): TorchRL keeps every step's data.
         obs, rewards, terminated, truncated, info = self._vec.step(action.numpy())
         ended = info["_final_obs"]
-        m, n = self._m, self._n
+        m = self._m
         if ended.any():
             # Present the last observation of ended markets; keep the first
             # observation of their next episode for the coming reset.
