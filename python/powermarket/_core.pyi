@@ -322,7 +322,6 @@ STORAGE_FEATURES: tuple[str, ...]
 STORAGE_FIELDS: tuple[tuple[str, float | None, bool], ...]
 
 def check_storage(unit: Any) -> None: ...
-
 def check_actions(
     actions: Any,
     shape: list[int] | tuple[int, ...],

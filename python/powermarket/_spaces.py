@@ -43,9 +43,8 @@ def shared_action_space(scenario: _core.Scenario) -> spaces.Box:
 
 def agent_action_spaces(scenario: _core.Scenario) -> list[spaces.Box]:
     """Each agent's action box, generators then storage units."""
-    return [
-        action_space(scenario.segments, storage=i >= scenario.n) for i in range(scenario.num_agents)
-    ]
+    k, n = scenario.segments, scenario.n
+    return [action_space(k, storage=i >= n) for i in range(scenario.num_agents)]
 
 
 def agent_names(n: int, s: int = 0) -> list[str]:

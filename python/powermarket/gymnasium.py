@@ -137,9 +137,7 @@ class _OpponentPlan:
                 f"got {type(opponents).__name__}"
             )
         specs[agent] = "truthful"
-        self.rust = Opponents(
-            specs, max_bid_delta, num_markets=num_markets or 1, scenario=scenario
-        )
+        self.rust = Opponents(specs, max_bid_delta, num_markets=num_markets or 1, scenario=scenario)
 
     def reseed(self, seed: int | list[int | None], mask: np.ndarray | None = None) -> None:
         """Reseed the built-in strategies' RNGs from an already checked seed.
