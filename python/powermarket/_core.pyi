@@ -293,6 +293,7 @@ class VecMarketEnv:
 
 PURE_NASH_MAX_PROFILES: int
 EXPLOITABILITY_MAX_WORK: int
+EXPLOITABILITY_SOC_GRID: int
 EQUILIBRIUM_MAX_CLEARINGS: int
 
 OBSERVERS: tuple[str, ...]
@@ -345,6 +346,9 @@ def market_power(
     prices: npt.ArrayLike,
     demand: npt.ArrayLike,
     availability: npt.ArrayLike | None = None,
+    *,
+    soc: npt.ArrayLike | None = None,
+    discharge: npt.ArrayLike | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
 def exploitability_of_play(
     scenario: Scenario | dict[str, Any] | None,
@@ -355,6 +359,7 @@ def exploitability_of_play(
     *,
     tie_rule: str = "pro_rata",
     availability: npt.ArrayLike | None = None,
+    soc_grid: int | None = None,
 ) -> dict[str, Any]: ...
 def equilibrium(
     scenario: Scenario | dict[str, Any] | None,

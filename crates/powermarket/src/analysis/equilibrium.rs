@@ -274,7 +274,7 @@ pub fn equilibrium(
             message: format!(
                 "equilibrium solves each hour as its own game among the generators; the \
                  scenario's {} storage unit(s) couple the hours through their state of \
-                 charge, so scenarios with storage are not supported yet",
+                 charge, so scenarios with storage are not supported yet (score play with storage with exploitability)",
                 s.s()
             ),
         });
@@ -357,6 +357,7 @@ pub fn equilibrium(
             hour: row % t,
             lf: m.load_factors(&[], row % t),
             prev: &zeros,
+            soc: &[],
         };
         solve_game(
             m,

@@ -21,7 +21,7 @@ pub mod action;
 pub mod fronts;
 mod market_env;
 mod step;
-mod storage;
+pub(crate) mod storage;
 
 use crate::error::{try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, Observer};

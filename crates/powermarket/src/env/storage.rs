@@ -14,7 +14,7 @@ use crate::units::KINDS;
 /// blocks after the generators' offers in the book (`sc.bids`,
 /// `sc.offered`), the charge blocks in `sc.sto.charging`. Returns the
 /// length of the offer book.
-pub(super) fn into_book(m: &Market, soc: &[f64], actions: &[f32], sc: &mut Scratch) -> usize {
+pub(crate) fn into_book(m: &Market, soc: &[f64], actions: &[f32], sc: &mut Scratch) -> usize {
     let s = &m.scenario;
     let k = m.segments();
     let kind = &KINDS[1];
@@ -64,7 +64,28 @@ pub(super) fn settle(
     rewards: &mut [f32],
     last: bool,
 ) {
-    let (n, k, nk) = (m.n(), m.segments(), m.offers());
+    let (n, k) = (m.n(), m.segments());
+    settle_blocks(m, sc, price);
+    let sto = &sc.sto;
+    let scale = m.reward_scale();
+    for (u, unit) in m.scenario.storage.iter().enumerate() {
+        let (revenue, d, c) = unit_flows(sto, u * k..(u + 1) * k);
+        let soc = unit.next_soc(st.soc[u], d, c);
+        st.soc[u] = soc;
+        st.last_cleared[n + u] = d - c;
+        let mut raw = revenue - unit.cost * (d + c);
+        if last {
+            raw += m.sto_terminal[u] * (soc - unit.soc0());
+        }
+        rewards[u] = (raw * scale) as f32;
+    }
+}
+
+/// After the clearing at `price`: each storage block's signed cleared
+/// quantity (`sc.sto.cleared`) and the price paid per MWh of it
+/// (`sc.sto.paid`). Also used by `crate::analysis`.
+pub(crate) fn settle_blocks(m: &Market, sc: &mut Scratch, price: f64) {
+    let nk = m.offers();
     let sto = &mut sc.sto;
     sto.cleared.fill(0.0);
     for (r, &b) in sto.discharging.iter().enumerate() {
@@ -83,27 +104,24 @@ pub(super) fn settle(
         sto.cleared[b as usize] = -x;
     }
     m.rules.mechanism.settle(price, &sto.bids, &mut sto.paid);
-    let scale = m.reward_scale();
-    for (u, unit) in m.scenario.storage.iter().enumerate() {
-        let blocks = u * k..(u + 1) * k;
-        let (mut revenue, mut d, mut c) = (0.0, 0.0, 0.0);
-        for (&x, &p) in sto.cleared[blocks.clone()].iter().zip(&sto.paid[blocks]) {
-            revenue += p * x;
-            if x > 0.0 {
-                d += x;
-            } else {
-                c -= x;
-            }
+}
+
+/// A unit's money and energy over its settled `blocks`: `(sum_k paid_k x_k,
+/// d, c)`, the signed revenue in €, the MW sold and the MW bought.
+pub(crate) fn unit_flows(
+    sto: &super::StorageScratch,
+    blocks: std::ops::Range<usize>,
+) -> (f64, f64, f64) {
+    let (mut revenue, mut d, mut c) = (0.0, 0.0, 0.0);
+    for (&x, &p) in sto.cleared[blocks.clone()].iter().zip(&sto.paid[blocks]) {
+        revenue += p * x;
+        if x > 0.0 {
+            d += x;
+        } else {
+            c -= x;
         }
-        let soc = unit.next_soc(st.soc[u], d, c);
-        st.soc[u] = soc;
-        st.last_cleared[n + u] = d - c;
-        let mut raw = revenue - unit.cost * (d + c);
-        if last {
-            raw += m.sto_terminal[u] * (soc - unit.soc0());
-        }
-        rewards[u] = (raw * scale) as f32;
     }
+    (revenue, d, c)
 }
 
 #[cfg(test)]
