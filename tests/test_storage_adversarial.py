@@ -72,6 +72,7 @@ def test_storage_rewards_cannot_overflow_float32():
     reason="arbitrage_value returns value=inf (with a RuntimeWarning) when the optimum "
     "overflows float64, instead of a ValueError naming the inputs",
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_arbitrage_value_overflow_is_an_error():
     from powermarket import analysis
 
@@ -417,6 +418,30 @@ def test_gymnasium_single_pickles_and_copies_mid_episode(opponents):
         if out[2]:
             for e in [env, *twins]:
                 e.reset()
+
+
+@pytest.mark.parametrize("segments", [1, 2])
+def test_gymnasium_vector_equals_singles_with_random_storage_opponents(segments):
+    """Random and arbitrage storage opponents, a storage learner, K blocks, autoresets."""
+    sc = two_units(segments=segments)
+    m, s = 3, 40
+    opponents = ["random", "idle", ("arbitrage", 20.0, 45.0), None]
+    kw = dict(scenario=sc, agent="sto_1", opponents=opponents)
+    venv = gym.make_vec(ENV_ID, num_envs=m, vectorization_mode="vector_entry_point", **kw)
+    singles = [gym.make(ENV_ID, **kw) for _ in range(m)]
+    obs, _ = venv.reset(seed=[s + i for i in range(m)])
+    for i, e in enumerate(singles):
+        assert same(obs[i], e.reset(seed=s + i)[0])
+    rng = np.random.default_rng(4)
+    block = (m, 2) if segments == 1 else (m, segments, 2)
+    for h in range(2 * sc.t + 1):
+        a = rng.uniform(-1, 1, block).astype(np.float32)
+        obs, rew, *_ = venv.step(a)
+        for i, e in enumerate(singles):
+            o, r, te, _, _ = e.step(a[i])
+            if te:
+                o, _ = e.reset()
+            assert same(obs[i], o) and rew[i] == r, (h, i)
 
 
 def test_gymnasium_vector_pickles_mid_episode_with_arbitrage():
