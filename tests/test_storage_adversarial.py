@@ -357,6 +357,28 @@ def test_vec_env_threads_equal_one_thread(segments):
             assert same(one.reset(mask=mask)[0], many.reset(mask=mask)[0])
 
 
+def test_failed_vec_env_calls_leave_the_soc_unchanged():
+    sc = pm.Scenario.default(n=2, t=4).replace(storage=[pm.Storage(power=15, energy=30)])
+    vec = pm.VecMarketEnv(sc, num_envs=3, seed=0)
+    vec.reset()
+    a = np.zeros((3, 3, 2), np.float32)
+    a[:, 2] = [-1.0, 5.0]
+    vec.step(a)
+    twin = pickle.loads(pickle.dumps(vec))
+    bad = a.copy()
+    bad[2, 2, 0] = np.nan
+    with pytest.raises(pm.ActionError, match="sto_0 in market 2"):
+        vec.step(bad)
+    with pytest.raises(ValueError, match="seed"):
+        vec.reset(seed=[1, 2], mask=[1, 0, 1])
+    with pytest.raises(ValueError, match="mask"):
+        vec.reset(mask=[1, 0])
+    for _ in range(sc.t):
+        x, y = vec.step(a, copy=True), twin.step(a, copy=True)
+        assert all(same(p, q) for p, q in zip(x[:4], y[:4], strict=True))
+        assert same(x[4]["soc"], y[4]["soc"])
+
+
 EXTREME_UNITS = [
     pm.Storage(power=1e-300, energy=1.0, efficiency_charge=5e-324, soc_initial=0.0),
     pm.Storage(power=BIG, energy=1.0, efficiency_discharge=1e-300, soc_initial=1.0),
