@@ -290,6 +290,19 @@ def test_storage_fields_round_trip_through_a_scenario():
 
 @pytest.mark.xfail(
     strict=True,
+    reason="a storage unit given as a Mapping that is not a dict (MappingProxyType, "
+    "UserDict) is read by attribute: 'missing required field `power`' although the key "
+    "is there (arbitrage_value takes any Mapping)",
+)
+def test_storage_units_as_any_mapping():
+    import types
+
+    unit = types.MappingProxyType({"power": 1.0, "energy": 2.0})
+    assert pm.Scenario.default().replace(storage=[unit]).storage[0].power == 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="a reference price too large for the price action to show (2^50 with "
     "max_bid_delta 0.1: every bid rounds to r_u) is accepted, where the same generator "
     "cost is refused (|cost| <= 2^40 x max(1, max_bid_delta))",
