@@ -282,7 +282,6 @@ def test_tolerance_feasible_solution_is_repaired(monkeypatch):
         ([], r"prices.*empty"),
         ([1.0, np.nan], r"prices\[1\] = nan"),
         ([np.inf], r"prices\[0\] = inf"),
-        (["a", "b"], r"prices"),
     ],
 )
 def test_bad_prices(prices, match):
@@ -362,3 +361,22 @@ def test_scenario_gives_the_default_reference_price_as_in_the_env():
     assert got.value == want.value and s.storage_reference_prices == [30.0]
     with pytest.raises(ValueError, match="scenario="):
         pa.arbitrage_value(prices, s.storage[0])
+
+
+@pytest.mark.parametrize("prices", [["a", "b"], [True, False], [1.0, None]])
+def test_prices_that_are_not_numbers_are_a_type_error(prices):
+    with pytest.raises(TypeError, match="prices must be an array of real numbers"):
+        pa.arbitrage_value(
+            prices,
+            {
+                "power": 1.0,
+                "energy": 1.0,
+                "efficiency_charge": 1.0,
+                "efficiency_discharge": 1.0,
+                "soc_initial": 0.0,
+                "soc_min": 0.0,
+                "soc_max": 1.0,
+                "cost": 0.0,
+                "terminal_value": 0.0,
+            },
+        )

@@ -44,12 +44,9 @@ def joint(sc: pm.Scenario, rng: np.random.Generator, lead=()) -> np.ndarray:
 # --- Defects (xfail strict: each asserts the correct behaviour) -------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the float32 reward-overflow check of Scenario ignores storage money: two "
-    "2^50 MW units trading at a 2^49 reference price in a market of small demand and "
-    "costs give rewards of +-inf instead of a ScenarioError",
-)
+# Fixed defect (found by the adversarial run): the float32 reward-overflow check of Scenario
+# ignores storage money: two 2^50 MW units trading at a 2^49 reference price in a market of
+# small demand and costs give rewards of +-inf instead of a ScenarioError
 def test_storage_rewards_cannot_overflow_float32():
     units = [
         pm.Storage(power=BIG, energy=BIG, soc_initial=1.0, reference_price=BIG / 2),
@@ -67,11 +64,8 @@ def test_storage_rewards_cannot_overflow_float32():
     assert np.isfinite(rewards).all(), rewards
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbitrage_value returns value=inf (with a RuntimeWarning) when the optimum "
-    "overflows float64, instead of a ValueError naming the inputs",
-)
+# Fixed defect (found by the adversarial run): arbitrage_value returns value=inf (with a
+# RuntimeWarning) when the optimum overflows float64, instead of a ValueError naming the inputs
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_arbitrage_value_overflow_is_an_error():
     from powermarket import analysis
@@ -81,12 +75,9 @@ def test_arbitrage_value_overflow_is_an_error():
         analysis.arbitrage_value([1e300, -1e300], unit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/semantics.md says VecMarketEnv's info['soc'] of a market that just "
-    "ended is its next episode's initial state; the env returns the ended episode's "
-    "last state (docs and code disagree)",
-)
+# Fixed defect (found by the adversarial run): docs/semantics.md says VecMarketEnv's info['soc']
+# of a market that just ended is its next episode's initial state; the env returns the ended
+# episode's last state (docs and code disagree)
 def test_vec_env_soc_of_an_ended_market_matches_the_docs():
     sc = pm.Scenario.default(n=2, t=3).replace(storage=[pm.Storage(power=15, energy=30)])
     vec = pm.VecMarketEnv(sc, num_envs=1, seed=0)
@@ -101,11 +92,8 @@ def test_vec_env_soc_of_an_ended_market_matches_the_docs():
     assert doc_says_initial == got_initial, (doc_says_initial, info["soc"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Gymnasium single env's step info has no 'soc' with storage, while "
-    "MarketEnv.step, PettingZoo and the Gymnasium vector env report it",
-)
+# Fixed defect (found by the adversarial run): the Gymnasium single env's step info has no 'soc'
+# with storage, while MarketEnv.step, PettingZoo and the Gymnasium vector env report it
 def test_gymnasium_single_info_reports_the_soc_like_the_vector_env():
     sc = two_units()
     single = gym.make(ENV_ID, scenario=sc, agent="sto_0", seed=0)
@@ -122,12 +110,9 @@ def test_gymnasium_single_info_reports_the_soc_like_the_vector_env():
 
 
 @pytest.mark.integration  # torch
-@pytest.mark.xfail(
-    strict=True,
-    reason="TorchRL: a storage action of the wrong block shape fails inside torch.cat "
-    "(RuntimeError 'Sizes of tensors must match') instead of a ValueError naming "
-    "('storage', 'action')",
-)
+# Fixed defect (found by the adversarial run): TorchRL: a storage action of the wrong block
+# shape fails inside torch.cat (RuntimeError 'Sizes of tensors must match') instead of a
+# ValueError naming ('storage', 'action')
 def test_torchrl_bad_storage_action_shape_names_the_group():
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchrl")
@@ -149,11 +134,9 @@ def test_torchrl_bad_storage_action_shape_names_the_group():
         env.step(td)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a per-agent opponent callable's non-finite a0 for a storage unit is called "
-    "'a0 (withheld share)' (the generators' name) instead of 'signed power share'",
-)
+# Fixed defect (found by the adversarial run): a per-agent opponent callable's non-finite a0 for
+# a storage unit is called 'a0 (withheld share)' (the generators' name) instead of 'signed power
+# share'
 def test_non_finite_storage_action_of_a_callable_is_named_as_storage():
     sc = pm.Scenario.default(n=2).replace(storage=[pm.Storage(power=15, energy=30)])
     bad = lambda o: np.array([np.nan, 0.0])  # noqa: E731
@@ -164,11 +147,9 @@ def test_non_finite_storage_action_of_a_callable_is_named_as_storage():
 
 
 @pytest.mark.integration  # SB3 imports torch
-@pytest.mark.xfail(
-    strict=True,
-    reason="SB3: a storage unit's non-finite a0 is called 'a0 (withheld share)' (the "
-    "generators' name): the 'env k (sto_0 in market m)' place does not start with 'sto_'",
-)
+# Fixed defect (found by the adversarial run): SB3: a storage unit's non-finite a0 is called 'a0
+# (withheld share)' (the generators' name): the 'env k (sto_0 in market m)' place does not start
+# with 'sto_'
 def test_non_finite_storage_action_in_sb3_is_named_as_storage():
     pytest.importorskip("stable_baselines3")
     from powermarket.sb3 import MarketVecEnv
@@ -182,11 +163,9 @@ def test_non_finite_storage_action_in_sb3_is_named_as_storage():
         env.step(a)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PettingZoo: an unknown agent key in a storage market gets 'agents are "
-    "gen_0 ... gen_3' (A - 1 as a generator index) instead of the real agent names",
-)
+# Fixed defect (found by the adversarial run): PettingZoo: an unknown agent key in a storage
+# market gets 'agents are gen_0 ... gen_3' (A - 1 as a generator index) instead of the real
+# agent names
 def test_pettingzoo_unknown_agent_message_lists_the_storage_units():
     env = pm.parallel_env(two_units(), seed=0)
     env.reset(seed=0)
@@ -197,22 +176,17 @@ def test_pettingzoo_unknown_agent_message_lists_the_storage_units():
     assert "gen_3" not in str(e.value) and "sto_1" in str(e.value), str(e.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Scenario.to_dict() ('all fields as plain Python values') returns "
-    "powermarket.Storage objects for `storage`: json.dumps fails",
-)
+# Fixed defect (found by the adversarial run): Scenario.to_dict() ('all fields as plain Python
+# values') returns powermarket.Storage objects for `storage`: json.dumps fails
 def test_to_dict_of_a_storage_scenario_is_plain_values():
     sc = two_units()
     d = json.loads(json.dumps(sc.to_dict()))
     assert pm.Scenario.from_dict(d) == sc
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbitrage_value(scenario=) takes the mean cost with np.mean (pairwise "
-    "summation): with 34 generators it differs by an ulp from the env's reference price",
-)
+# Fixed defect (found by the adversarial run): arbitrage_value(scenario=) takes the mean cost
+# with np.mean (pairwise summation): with 34 generators it differs by an ulp from the env's
+# reference price
 def test_arbitrage_value_default_reference_is_the_envs_bit_for_bit():
     from powermarket import analysis
 
@@ -228,11 +202,8 @@ def test_arbitrage_value_default_reference_is_the_envs_bit_for_bit():
     assert a.value == b.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbitrage_value accepts strings (and bools) as prices: ['10', '20'] is "
-    "solved as [10.0, 20.0] instead of a TypeError",
-)
+# Fixed defect (found by the adversarial run): arbitrage_value accepts strings (and bools) as
+# prices: ['10', '20'] is solved as [10.0, 20.0] instead of a TypeError
 def test_arbitrage_value_refuses_string_prices():
     from powermarket import analysis
 
@@ -241,11 +212,9 @@ def test_arbitrage_value_refuses_string_prices():
         analysis.arbitrage_value(["10", "20"], unit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbitrage_value's returned soc can fall below soc_min * E by rounding "
-    "(-1.1e-16 < 0 here): _trajectory's cut-back recomputes the same rounded level",
-)
+# Fixed defect (found by the adversarial run): arbitrage_value's returned soc can fall below
+# soc_min * E by rounding (-1.1e-16 < 0 here): _trajectory's cut-back recomputes the same
+# rounded level
 def test_arbitrage_value_soc_stays_in_range():
     from powermarket import analysis
 
@@ -255,11 +224,8 @@ def test_arbitrage_value_soc_stays_in_range():
     assert res.soc.max() <= 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="arbitrage_value(scenario='x') fails with AttributeError (no 'costs') "
-    "instead of a TypeError naming `scenario`",
-)
+# Fixed defect (found by the adversarial run): arbitrage_value(scenario='x') fails with
+# AttributeError (no 'costs') instead of a TypeError naming `scenario`
 def test_arbitrage_value_bad_scenario_is_a_type_error():
     from powermarket import analysis
 
@@ -267,33 +233,28 @@ def test_arbitrage_value_bad_scenario_is_a_type_error():
         analysis.arbitrage_value([10.0, 20.0], pm.Storage(power=1, energy=2), scenario="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent names with leading zeros are accepted: gym.make(agent='sto_01') "
-    "silently learns as sto_1 (not a name of any agent)",
-)
+# Fixed defect (found by the adversarial run): agent names with leading zeros are accepted:
+# gym.make(agent='sto_01') silently learns as sto_1 (not a name of any agent)
 def test_agent_name_with_leading_zero_is_refused():
     with pytest.raises(ValueError, match="sto_01"):
         gym.make(ENV_ID, scenario=two_units(), agent="sto_01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pm.Storage keeps what it is given: efficiency_charge=None passes the check "
-    "(None means 'the default'), and a scenario built from the unit holds 0.95, so "
-    "Scenario(storage=[u]).storage[0] != u",
-)
+# Fixed defect (found by the adversarial run): pm.Storage keeps what it is given:
+# efficiency_charge=None passes the check (None means 'the default'), and a scenario built from
+# the unit holds 0.95, so Scenario(storage=[u]).storage[0] != u
 def test_storage_fields_round_trip_through_a_scenario():
-    u = pm.Storage(power=1, energy=1, efficiency_charge=None)
+    # None is "derived" for the optional fields only; numbers are kept as floats.
+    with pytest.raises(TypeError, match="efficiency_charge.*number"):
+        pm.Storage(power=1, energy=1, efficiency_charge=None)
+    u = pm.Storage(power=1, energy=np.float32(2), soc_initial=np.array(0.25))
+    assert type(u.energy) is float and u.soc_initial == 0.25
     assert pm.Scenario.default().replace(storage=[u]).storage[0] == u
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a storage unit given as a Mapping that is not a dict (MappingProxyType, "
-    "UserDict) is read by attribute: 'missing required field `power`' although the key "
-    "is there (arbitrage_value takes any Mapping)",
-)
+# Fixed defect (found by the adversarial run): a storage unit given as a Mapping that is not a
+# dict (MappingProxyType, UserDict) is read by attribute: 'missing required field `power`'
+# although the key is there (arbitrage_value takes any Mapping)
 def test_storage_units_as_any_mapping():
     import types
 
@@ -301,34 +262,26 @@ def test_storage_units_as_any_mapping():
     assert pm.Scenario.default().replace(storage=[unit]).storage[0].power == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a reference price too large for the price action to show (2^50 with "
-    "max_bid_delta 0.1: every bid rounds to r_u) is accepted, where the same generator "
-    "cost is refused (|cost| <= 2^40 x max(1, max_bid_delta))",
-)
+# Fixed defect (found by the adversarial run): a reference price too large for the price action
+# to show (2^50 with max_bid_delta 0.1: every bid rounds to r_u) is accepted, where the same
+# generator cost is refused (|cost| <= 2^40 x max(1, max_bid_delta))
 def test_reference_price_too_coarse_for_markups_is_refused():
     unit = pm.Storage(power=1, energy=1, reference_price=BIG)
     with pytest.raises(ValueError, match="reference_price|storage"):
         pm.Scenario.default(n=2).replace(storage=[unit], max_bid_delta=0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pm.Storage's TypeErrors say 'storage[0] (sto_0)' for a unit made on its "
-    "own, and a name with a lone surrogate is called 'not a str'",
-)
+# Fixed defect (found by the adversarial run): pm.Storage's TypeErrors say 'storage[0] (sto_0)'
+# for a unit made on its own, and a name with a lone surrogate is called 'not a str'
 def test_standalone_storage_type_errors_name_the_field_only():
     with pytest.raises(TypeError) as e:
         pm.Storage(power="1", energy=1)
     assert "sto_0" not in str(e.value) and "power" in str(e.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="(not storage-specific) render_mode='rgb_array' with segments > 1 fails in "
-    "matplotlib's stackplot ('y2' is not 1-dimensional): episode() plots (T, N, K)",
-)
+# Fixed defect (found by the adversarial run): (not storage-specific) render_mode='rgb_array'
+# with segments > 1 fails in matplotlib's stackplot ('y2' is not 1-dimensional): episode() plots
+# (T, N, K)
 def test_render_with_segments_and_storage():
     pytest.importorskip("matplotlib")
     sc = two_units(segments=2)
@@ -395,7 +348,7 @@ def test_failed_vec_env_calls_leave_the_soc_unchanged():
 EXTREME_UNITS = [
     pm.Storage(power=1e-300, energy=1.0, efficiency_charge=5e-324, soc_initial=0.0),
     pm.Storage(power=BIG, energy=1.0, efficiency_discharge=1e-300, soc_initial=1.0),
-    pm.Storage(power=1.0, energy=BIG, reference_price=-BIG, terminal_value=BIG, cost=BIG),
+    pm.Storage(power=1.0, energy=BIG, reference_price=-(2.0**45), terminal_value=BIG, cost=BIG),
     pm.Storage(power=3.0, energy=1e-12, soc_min=0.3, soc_initial=0.3, soc_max=0.3),
     pm.Storage(power=5.0, energy=7.0, efficiency_charge=1.0, efficiency_discharge=1.0),
 ]

@@ -120,8 +120,13 @@ def _read_storage(storage: Any, mean_cost: float | None = None) -> dict[str, flo
 
 
 def _read_prices(prices: npt.ArrayLike) -> np.ndarray:
+    raw = np.asarray(prices)
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(
+            f"prices must be an array of real numbers (€/MWh), got dtype {raw.dtype.name}"
+        )
     try:
-        p = np.asarray(prices, dtype=np.float64)
+        p = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValueError(f"prices must be a 1-D array of finite numbers: {e}") from None
     if p.ndim != 1:
@@ -158,6 +163,7 @@ def _trajectory(
     soc[1:] = soc0 + np.cumsum(eta_c * c - d / eta_d)
     if np.all(soc[1:] >= lo) and np.all(soc[1:] <= hi):
         return soc
+    # One or more steps leave the range: walk the hours and cut back.
     level = soc0
     for t in range(c.size):
         after = level + eta_c * c[t] - d[t] / eta_d
@@ -167,6 +173,8 @@ def _trajectory(
             c[t] = max(0.0, min(c[t], (hi - level + d[t] / eta_d) / eta_c))
         level = level + eta_c * c[t] - d[t] / eta_d
         soc[t + 1] = level
+    # What rounding leaves beyond a bound after the cut-back (an ulp).
+    np.clip(soc, lo, hi, out=soc)
     return soc
 
 
@@ -213,7 +221,15 @@ def arbitrage_value(prices: npt.ArrayLike, storage: Any, *, scenario: Any = None
     message if it does not report an optimum.
     """
     p = _read_prices(prices)
-    mean_cost = None if scenario is None else float(np.mean(scenario.costs))
+    mean_cost = None
+    if scenario is not None:
+        costs = getattr(scenario, "costs", None)
+        if costs is None:
+            raise TypeError(
+                f"scenario must be a powermarket.Scenario or None, got {type(scenario).__name__}"
+            )
+        # The env's mean: a plain left-to-right sum, then the division.
+        mean_cost = sum(float(c) for c in costs) / max(1, len(costs))
     s = _read_storage(storage, mean_cost)
     try:
         from scipy import sparse
@@ -229,6 +245,16 @@ def arbitrage_value(prices: npt.ArrayLike, storage: Any, *, scenario: Any = None
     eta_c, eta_d = s["efficiency_charge"], s["efficiency_discharge"]
     cost, terminal = s["cost"], s["terminal_value"]
     soc0 = s["soc_initial"] * E
+    # The objective's terms must stay finite: every hour at full power at the
+    # largest price and cost, and the terminal value of the whole energy.
+    with np.errstate(over="ignore"):
+        bound = T * s["power"] * 2.0 * (float(np.max(np.abs(p))) + cost) + abs(terminal) * E
+    if not math.isfinite(bound):
+        raise ValueError(
+            "prices and storage overflow float64: hours x 2 x power x (largest |price| + cost) "
+            f"+ |terminal_value| x energy = {bound} (prices up to {float(np.max(np.abs(p))):e}, "
+            f"power {s['power']:e}); use values of ordinary magnitudes"
+        )
 
     # Solved in units of E (variables c/E, d/E, soc/E) and of a price scale, so
     # HiGHS's absolute tolerances are relative to the unit's size and prices.

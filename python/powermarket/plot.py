@@ -70,6 +70,8 @@ def episode(record: dict, *, axes: Any = None, agent_names: list[str] | None = N
     """
     prices = np.asarray(record["prices"])
     cleared = np.asarray(record["cleared"])
+    if cleared.ndim == 3:  # (hours, N, K) with K offer blocks: each generator's total
+        cleared = cleared.sum(axis=2)
     demand = np.asarray(record["demand"])
     hours = np.arange(len(prices))
     if axes is None:

@@ -22,7 +22,13 @@ _FIELDS.append(("name", str | None, dataclasses.field(default=None)))
 
 
 def _check(self: Any) -> None:
+    """Check the unit (the core's check: errors name the field), then keep
+    its numbers as floats, so that equal units compare equal."""
     _core.check_storage(dataclasses.asdict(self))
+    for name, _, _ in _core.STORAGE_FIELDS:
+        value = getattr(self, name)
+        if value is not None:
+            object.__setattr__(self, name, float(value))
 
 
 def _replace(self: Any, **changes: Any) -> Any:

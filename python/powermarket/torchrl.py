@@ -337,6 +337,15 @@ class MarketEnv(EnvBase):
                 "them (the '_reset' entry, or step_and_maybe_reset) before stepping"
             )
         actions = [_action_of(tensordict, group) for group, _ in self._groups]
+        if len(actions) > 1:
+            # The groups' actions join on the agent axis: each must be whole.
+            for (group, cols), a in zip(self._groups, actions, strict=True):
+                want = (self._m, cols.stop - cols.start, *self._action_block)
+                if tuple(a.shape) != want:
+                    raise ValueError(
+                        f"step: ('{group}', 'action') must have shape {list(want)}, got "
+                        f"{list(a.shape)}"
+                    )
         action = actions[0] if len(actions) == 1 else torch.cat(actions, dim=1)
         if action.requires_grad:
             action = action.detach()

@@ -79,9 +79,10 @@ fn check_actions<'py>(
             }
             _ => None,
         };
-        // The agent's kind names a0: a storage unit's when `where` named
-        // one ("sto_..."), else a generator's.
-        let storage = who.as_deref().is_some_and(|w| w.starts_with("sto_"));
+        // The agent's kind names a0: a storage unit's when the place (or,
+        // without one, the argument) names one ("sto_<u>"), else a
+        // generator's.
+        let storage = names_storage(who.as_deref().unwrap_or(arg));
         let kind = &powermarket::units::KINDS[usize::from(storage)];
         let message = not_finite_message(arg, who.as_deref(), kind, k % 2, values[k] as f64);
         return Err(crate::errors::action_error(
@@ -94,6 +95,12 @@ fn check_actions<'py>(
         ));
     }
     numpy::PyArray1::from_vec(py, values).reshape(shape)
+}
+
+/// Whether `text` names a storage unit: "sto_" and a digit.
+fn names_storage(text: &str) -> bool {
+    text.match_indices("sto_")
+        .any(|(i, _)| text[i + 4..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// The multi-index of flat index `k` in a C-ordered array of `shape`.

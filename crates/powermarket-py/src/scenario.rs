@@ -138,7 +138,7 @@ fn field_py<'py>(py: Python<'py>, f: &Field, v: Value, n: usize) -> PyResult<Bou
             .into_bound_py_any(py)?,
         Value::OptNumbers(v) => v.into_bound_py_any(py)?,
         Value::Pairs(v) => v.into_bound_py_any(py)?,
-        Value::Storage(v) => crate::storage::storage_to_py(py, &v)?,
+        Value::Storage(v) => crate::storage::storage_to_dicts(py, &v)?,
     })
 }
 

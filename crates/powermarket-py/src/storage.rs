@@ -5,64 +5,95 @@
 use powermarket::units::storage::{Storage, STORAGE_FIELDS};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyMapping, PyString, PyTuple};
 
 /// One unit from a `pm.Storage` (or any object with its attributes) or a
-/// dict of its fields; `u` names it in errors. Not validated.
-fn unit_from_py(obj: &Bound<'_, PyAny>, u: usize) -> PyResult<Storage> {
-    let dict = obj.cast::<PyDict>().ok();
-    if let Some(d) = dict {
+/// mapping of its fields; `u` (None: a unit on its own) names it in errors.
+/// Not validated.
+fn unit_from_py(obj: &Bound<'_, PyAny>, u: Option<usize>) -> PyResult<Storage> {
+    let py = obj.py();
+    let who = match u {
+        Some(u) => format!("storage[{u}] (sto_{u})"),
+        None => "Storage".to_string(),
+    };
+    // Any mapping (a dict, a MappingProxyType, a UserDict) is read as a dict.
+    let dict = if obj.cast::<PyMapping>().is_ok() && !obj.hasattr("power")? {
+        let d = PyDict::new(py);
+        d.call_method1("update", (obj,))?;
+        Some(d)
+    } else {
+        None
+    };
+    if let Some(d) = &dict {
         for key in d.keys() {
             let key: String = key.extract().map_err(|_| {
-                PyTypeError::new_err(format!("storage[{u}]: keys must be field names (str)"))
+                PyTypeError::new_err(format!("{who}: keys must be field names (str)"))
             })?;
             if key != "name" && !STORAGE_FIELDS.iter().any(|f| f.0 == key) {
                 let valid: Vec<&str> = STORAGE_FIELDS.iter().map(|f| f.0).collect();
                 return Err(PyValueError::new_err(format!(
-                    "storage[{u}]: unknown field {key:?}; valid fields are: {}, name",
+                    "{who}: unknown field {key:?}; valid fields are: {}, name",
                     valid.join(", ")
                 )));
             }
         }
     }
     let get = |name: &str| -> PyResult<Option<Bound<'_, PyAny>>> {
-        match dict {
+        match &dict {
             Some(d) => d.get_item(name),
             None => match obj.getattr(name) {
                 Ok(v) => Ok(Some(v)),
-                Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(obj.py()) => {
-                    Ok(None)
-                }
+                Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => Ok(None),
                 Err(e) => Err(e),
             },
         }
     };
     let mut unit = Storage::new(0.0, 0.0);
     for &(field, default, optional) in STORAGE_FIELDS {
-        let value = match get(field)? {
-            Some(v) if !v.is_none() => Some(v.extract::<f64>().map_err(|_| {
+        let number = |v: &Bound<'_, PyAny>| -> PyResult<f64> {
+            // A real number (a NumPy one too), not a bool or a str.
+            let bad = v.is_instance_of::<PyBool>() || v.is_instance_of::<PyString>();
+            let x = if bad { None } else { v.extract::<f64>().ok() };
+            x.ok_or_else(|| {
                 PyTypeError::new_err(format!(
-                    "storage[{u}] (sto_{u}): `{field}` must be a number, got {}",
+                    "{who}: `{field}` must be a number{}, got {}",
+                    if optional { " or None" } else { "" },
                     v.repr().map(|r| r.to_string()).unwrap_or_default()
                 ))
-            })?),
+            })
+        };
+        let value = match get(field)? {
+            Some(v) if !v.is_none() => Some(number(&v)?),
+            // None means "derived" for the optional fields only.
             Some(_) if optional => None,
-            _ if default.is_some() || optional => default,
-            _ => {
+            Some(v) => Some(number(&v)?),
+            None if default.is_some() || optional => default,
+            None => {
                 return Err(PyTypeError::new_err(format!(
-                    "storage[{u}] (sto_{u}): missing required field `{field}`"
+                    "{who}: missing required field `{field}`"
                 )))
             }
         };
         unit.set(field, value)
-            .map_err(|e| PyValueError::new_err(format!("storage[{u}] (sto_{u}): {e}")))?;
+            .map_err(|e| PyValueError::new_err(format!("{who}: {e}")))?;
     }
     unit.name = match get("name")? {
-        Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "storage[{u}] (sto_{u}): `name` must be a str or None"
-            ))
-        })?),
+        Some(v) if !v.is_none() => Some(match v.cast::<PyString>() {
+            Ok(text) => text.to_str().map(str::to_string).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{who}: `name` cannot be encoded as UTF-8 (a lone surrogate?)"
+                ))
+            })?,
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "{who}: `name` must be a str or None, got {}",
+                    v.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                )))
+            }
+        }),
         _ => None,
     };
     Ok(unit)
@@ -90,8 +121,27 @@ pub(crate) fn storage_from_py(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<St
     })?;
     items
         .enumerate()
-        .map(|(u, item)| unit_from_py(&item?, u))
+        .map(|(u, item)| unit_from_py(&item?, Some(u)))
         .collect()
+}
+
+/// The units as a list of dicts of plain values (for `Scenario.to_dict`).
+pub(crate) fn storage_to_dicts<'py>(
+    py: Python<'py>,
+    units: &[Storage],
+) -> PyResult<Bound<'py, PyAny>> {
+    let list = units
+        .iter()
+        .map(|unit| {
+            let d = PyDict::new(py);
+            for &(field, _, _) in STORAGE_FIELDS {
+                d.set_item(field, unit.get(field))?;
+            }
+            d.set_item("name", unit.name.clone())?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(pyo3::types::PyList::new(py, list)?.into_any())
 }
 
 /// The units as a list of `powermarket.Storage`.
@@ -120,7 +170,7 @@ pub(crate) fn storage_to_py<'py>(
 /// checked only when given.
 #[pyfunction]
 fn check_storage(unit: &Bound<'_, PyAny>) -> PyResult<()> {
-    let unit = unit_from_py(unit, 0)?;
+    let unit = unit_from_py(unit, None)?;
     unit.validate(0, 0).map_err(|e| {
         let text = e.to_string();
         let text = text

@@ -268,10 +268,16 @@ impl PyMarketEnv {
         if actions.len() != n {
             for key in actions.keys() {
                 if !agents.contains(&key)? {
+                    let gens = this.env.market().n();
+                    let last = powermarket::env::action::agent_name(n - 1, gens);
+                    let kinds = if n > gens {
+                        format!("gen_0 ... gen_{}, sto_0 ... {last}", gens - 1)
+                    } else {
+                        format!("gen_0 ... {last}")
+                    };
                     return Err(PyValueError::new_err(format!(
-                        "actions: unknown agent {}; agents are gen_0 ... gen_{}",
-                        key.repr()?,
-                        n - 1
+                        "actions: unknown agent {}; agents are {kinds}",
+                        key.repr()?
                     )));
                 }
             }
@@ -390,6 +396,9 @@ impl PyMarketEnv {
         let row = PyArray1::from_slice(py, &out.obs[agent * d..(agent + 1) * d]);
         let dict = info_dict(py, &out.info)?;
         let (reward, terminated) = (out.rewards[agent] as f64, out.info.terminated);
+        if !env.soc().is_empty() {
+            dict.set_item(intern!(py, "soc"), env.soc().to_pyarray(py))?;
+        }
         debug_assert_eq!(out.rewards.len(), n);
         dict.set_item(intern!(py, "cleared"), env.last_cleared()[agent])?;
         PyTuple::new(

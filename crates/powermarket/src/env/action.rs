@@ -64,7 +64,9 @@ pub fn agent_index(name: &str, n: usize, s: usize) -> Option<usize> {
             .strip_prefix(kind.prefix)
             .and_then(|r| r.strip_prefix('_'))
         {
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            // Digits only, and no leading zero ("gen_01" is no agent's name).
+            let leading_zero = digits.len() > 1 && digits.starts_with('0');
+            if digits.is_empty() || leading_zero || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }
             let j: usize = digits.parse().ok()?;
@@ -165,7 +167,7 @@ mod tests {
         assert_eq!(agent_name(12, 10), "sto_2");
         assert_eq!(agent_index("sto_2", 10, 3), Some(12));
         for bad in [
-            "gen_", "gen_-1", "gen_1a", "sto_0", "gen_ 1", "gen_+1", "gen_20", "sto_",
+            "gen_", "gen_-1", "gen_1a", "sto_0", "gen_ 1", "gen_+1", "gen_20", "sto_", "gen_01",
         ] {
             assert_eq!(agent_index(bad, 20, 0), None, "{bad}");
         }

@@ -88,6 +88,20 @@ impl Scenario {
         for (u, unit) in self.storage.iter().enumerate() {
             unit.validate(u, n + u)?;
             let r = unit.reference(self.mean_cost());
+            // As for costs: the price action must be able to move a bid.
+            let limit = MAX_COST_TO_DELTA * self.max_bid_delta.max(1.0);
+            if r.abs() > limit {
+                return Err(MarketError::scenario(
+                    crate::units::storage::field_path("reference_price"),
+                    format!(
+                        "sto_{u}: reference price {r:e} is too large for max_bid_delta {:e}: \
+                         |reference price| must be at most 2^40 x max(1, max_bid_delta) = \
+                         {limit:e}, or every bid rounds to it",
+                        self.max_bid_delta
+                    ),
+                )
+                .at_agent(n + u));
+            }
             if !((r + self.max_bid_delta).is_finite() && (r - self.max_bid_delta).is_finite()) {
                 return Err(MarketError::scenario(
                     "storage",
@@ -282,6 +296,28 @@ impl Scenario {
                     self.lol_penalty
                 ),
             );
+        }
+        // A storage unit's money in an hour: both legs at the most extreme
+        // price (2 P |p|), the throughput cost (2 P cost) and, in the last
+        // hour, the terminal value of at most E MWh.
+        let pmax = plo.abs().max(phi.abs());
+        let mean_cost = self.mean_cost();
+        for (u, unit) in self.storage.iter().enumerate() {
+            let money = 2.0 * unit.power * (pmax + unit.cost)
+                + unit.terminal(mean_cost).abs() * unit.energy;
+            let worst = money * reward_scale;
+            if worst >= f32_max || worst.is_nan() {
+                return Err(MarketError::scenario(
+                    crate::units::storage::field_path("power"),
+                    format!(
+                        "sto_{u}: rewards could overflow float32: reward scale \
+                         {reward_scale:e} times up to {money:e} € in an hour (2 x power x \
+                         (|price| up to {pmax:e} + cost) + |terminal value| x energy); use \
+                         values of ordinary magnitudes"
+                    ),
+                )
+                .at_agent(self.n() + u));
+            }
         }
         let worst_price_feature = plo.abs().max(phi.abs()) / self.cost_scale();
         if worst_price_feature >= f32_max || worst_price_feature.is_nan() {

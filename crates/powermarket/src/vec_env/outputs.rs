@@ -279,7 +279,7 @@ outputs! {
     /// net sale, discharge minus charge), MW.
     cleared: f64, Agents, All, Place::Info("cleared");
     /// (M, S) state of charge of each storage unit after the step (for a
-    /// market that just ended, at the start of its next episode), MWh.
+    /// market that just ended, the last state of that episode), MWh.
     soc: f64, Storage, All, Place::Info("soc");
 }
 
