@@ -9,6 +9,7 @@ mod checks;
 mod clearing;
 mod env;
 mod errors;
+mod network;
 mod opponents;
 mod pickle;
 mod scenario;
@@ -360,6 +361,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     checks::register(m)?;
     errors::register(m)?;
     clearing::register(m)?;
+    network::register(m)?;
     scenario::register(m)?;
     env::register(m)?;
     opponents::register(m)?;
