@@ -373,7 +373,15 @@ pub fn clear_network_unchecked(
         ws.inj[k] -= s;
     }
     if copper_flows_fit(net, &ws.inj, out.flows, &mut ws.lp, &mut ws.simplex)? {
-        out.prices.fill(c.price);
+        // A shortage is priced at the LP's price of shedding load, which is
+        // the copper plate's shortage price unless that lies below some
+        // offer or bid price.
+        let price = if c.shortage {
+            shed_price(&ws.clipped, &ws.bid_prices, rules)
+        } else {
+            c.price
+        };
+        out.prices.fill(price);
         return Ok(NetworkClearing {
             congestion_rent: 0.0,
             shortfall: out.shed.iter().sum(),
