@@ -110,9 +110,14 @@ def check_dispatch(out, bids, q, nodes, demand, lines, model, kw, ref):
             np.testing.assert_allclose(served[lo_b], 0.0, atol=1e-7 * scale)
         below_v = prices < v - 1e-7 * price_scale
         np.testing.assert_allclose(shed[below_v], 0.0, atol=1e-7 * scale)
-    if model == "dc" and unique and ref.shed.sum() <= 1e-9 * scale and shed.sum() <= 1e-9 * scale:
+    distinct = len(np.unique(np.concatenate([clip(bids, cap, floor), bid_p]))) == len(bids) + len(
+        bid_p
+    )
+    no_shed = ref.shed.sum() <= 1e-9 * scale and shed.sum() <= 1e-9 * scale
+    if model == "dc" and unique and distinct and no_shed:
         # Flows are unique where the dispatch is: with continuous random
-        # data, everywhere but where shedding (at one price V) could move.
+        # data, everywhere but where offers tie (clipped to the cap or
+        # floor) or shedding (at one price V) could move.
         np.testing.assert_allclose(flows, ref.flows, rtol=1e-6, atol=1e-6 * scale)
     # The price rule per node.
     p_off = prices[nodes]

@@ -322,12 +322,9 @@ fn clear_network_batch<'py>(
     PyTuple::new(py, items)
 }
 
-/// The models of `clear_network`, in order.
-const MODELS: [&str; 2] = Model::NAMES;
-
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(clear_network, m)?)?;
     m.add_function(wrap_pyfunction!(clear_network_batch, m)?)?;
-    m.add("NETWORK_MODELS", MODELS.to_vec())?;
+    m.add("NETWORK_MODELS", PyTuple::new(m.py(), Model::NAMES)?)?;
     Ok(())
 }
