@@ -101,6 +101,9 @@ pub struct NetWorkspace {
     local_c: Vec<f64>,
     zone: Vec<usize>,
     fixed: Vec<Option<f64>>,
+    /// The crash basis of the LP, and the lines in it (DC).
+    crash: Vec<usize>,
+    active: Vec<usize>,
 }
 
 impl NetWorkspace {
@@ -138,6 +141,8 @@ impl NetWorkspace {
         more(&mut self.local_c, n)?;
         more(&mut self.zone, z)?;
         more(&mut self.fixed, z)?;
+        more(&mut self.crash, rows)?;
+        more(&mut self.active, l)?;
         self.lp.try_reserve(rows, cols, size(rows, cols)?)?;
         self.simplex.try_reserve(rows, cols, size(rows, rows)?)?;
         Ok(())
@@ -389,7 +394,8 @@ pub fn clear_network_unchecked(
         });
     }
     // 2. The LP.
-    solve_lp(quantities, nodes, demand, net, db, rules, ws)?;
+    let mut out = out;
+    solve_lp(quantities, nodes, demand, net, db, rules, ws, &mut out)?;
     // 3. Per-node dispatch.
     dispatch_by_node(quantities, nodes, demand, net, db, rules, ws, out)
 }
@@ -435,7 +441,7 @@ fn copper_flows_fit(
         let cap = finite_cap(line.capacity, inj);
         lp.push(0.0, -cap, cap, col);
     }
-    match simplex.solve(lp, false) {
+    match simplex.solve(lp, false, None) {
         Ok(()) => {
             for (l, (f, line)) in flows.iter_mut().zip(net.lines()).enumerate() {
                 *f = snap_flow(simplex.x[l], line.capacity);
@@ -501,8 +507,16 @@ fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules) -> f64 {
     rules.shortage_price_or(hi).max(hi).max(bid_hi)
 }
 
-/// Build and solve the LP; node prices go to `out.prices`, flows to
-/// `out.flows`, and the LP values stay in `ws.simplex.x`.
+/// Build and solve the LP: raw node prices (the duals) go to `out.prices`,
+/// flows to `out.flows`, and the LP values stay in `ws.simplex.x`
+/// (offers, bids, shed first, as [`columns`] lays them out).
+///
+/// Both models start from a feasible basis (every node sheds its demand,
+/// nothing else runs), so there is no phase 1. Under the DC model the line
+/// rows are added lazily: the LP starts with the lines the copper-plate
+/// dispatch overloads (in `out.flows` on entry) and adds any line the
+/// solution overloads, until none is (each round solves afresh); the lines
+/// left out are not binding, so their duals are zero.
 #[allow(clippy::too_many_arguments)]
 fn solve_lp(
     quantities: &[f64],
@@ -512,102 +526,164 @@ fn solve_lp(
     db: NodalBids<'_>,
     rules: &Rules,
     ws: &mut NetWorkspace,
+    out: &mut NetworkOut<'_>,
 ) -> Result<()> {
-    let (n, b, z, nl) = (
-        quantities.len(),
-        db.prices.len(),
-        net.nodes(),
-        net.lines().len(),
-    );
+    let (n, b, z) = (quantities.len(), db.prices.len(), net.nodes());
+    let cols = columns(n, b, z);
     let v = shed_price(&ws.clipped, &ws.bid_prices, rules);
     // Every absolute term, for the finite stand-in of an unlimited line.
     let scale: f64 = quantities.iter().sum::<f64>()
         + demand.iter().sum::<f64>()
         + db.quantities.iter().sum::<f64>();
     let big = 2.0 * scale + 1.0;
-    let lp = &mut ws.lp;
-    match net.model() {
-        Model::Transport => {
-            lp.reset(z);
-            lp.b.copy_from_slice(demand);
-            let unit = |k: usize, s: f64| (0..z).map(move |r| if r == k { s } else { 0.0 });
-            for i in 0..n {
-                lp.push(ws.clipped[i], 0.0, quantities[i], unit(nodes[i], 1.0));
-            }
-            for k in 0..b {
-                lp.push(
-                    -ws.bid_prices[k],
-                    0.0,
-                    db.quantities[k],
-                    unit(db.nodes[k], -1.0),
-                );
-            }
-            for (node, &d) in demand.iter().enumerate() {
-                lp.push(v, 0.0, d, unit(node, 1.0));
-            }
-            for line in net.lines() {
-                let cap = if line.capacity.is_finite() {
-                    line.capacity
-                } else {
-                    big
-                };
-                let col = (0..z).map(|r| {
-                    if r == line.from {
-                        -1.0
-                    } else if r == line.to {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                });
-                lp.push(0.0, -cap, cap, col);
-            }
+    let cap_of = |line: &Line| {
+        if line.capacity.is_finite() {
+            line.capacity
+        } else {
+            big
         }
-        Model::Dc => {
-            // Row 0: the balance of the whole grid; row 1 + l: line l's
-            // flow equals its PTDF row times the injections.
-            lp.reset(1 + nl);
-            lp.b[0] = total_demand(demand);
-            for l in 0..nl {
-                let row = net.ptdf_row(l);
-                lp.b[1 + l] = row.iter().zip(demand).map(|(a, d)| a * d).sum();
-            }
-            let at = |k: usize, s: f64| {
-                std::iter::once(s).chain((0..nl).map(move |l| s * net.ptdf_row(l)[k]))
-            };
-            for i in 0..n {
-                lp.push(ws.clipped[i], 0.0, quantities[i], at(nodes[i], 1.0));
-            }
-            for k in 0..b {
-                lp.push(
-                    -ws.bid_prices[k],
-                    0.0,
-                    db.quantities[k],
-                    at(db.nodes[k], -1.0),
-                );
-            }
-            for (node, &d) in demand.iter().enumerate() {
-                lp.push(v, 0.0, d, at(node, 1.0));
-            }
-            for (l, line) in net.lines().iter().enumerate() {
-                let cap = if line.capacity.is_finite() {
-                    line.capacity
+    };
+    if net.model() == Model::Transport {
+        let lp = &mut ws.lp;
+        lp.reset(z);
+        lp.b.copy_from_slice(demand);
+        let unit = |k: usize, s: f64| (0..z).map(move |r| if r == k { s } else { 0.0 });
+        for i in 0..n {
+            lp.push(ws.clipped[i], 0.0, quantities[i], unit(nodes[i], 1.0));
+        }
+        for k in 0..b {
+            lp.push(
+                -ws.bid_prices[k],
+                0.0,
+                db.quantities[k],
+                unit(db.nodes[k], -1.0),
+            );
+        }
+        for (node, &d) in demand.iter().enumerate() {
+            let j = lp.push(v, 0.0, d, unit(node, 1.0));
+            lp.init[j] = d;
+        }
+        for line in net.lines() {
+            let cap = cap_of(line);
+            let col = (0..z).map(|r| {
+                if r == line.from {
+                    -1.0
+                } else if r == line.to {
+                    1.0
                 } else {
-                    big
-                };
-                lp.push(
-                    0.0,
-                    -cap,
-                    cap,
-                    (0..=nl).map(move |r| if r == 1 + l { -1.0 } else { 0.0 }),
-                );
-            }
+                    0.0
+                }
+            });
+            let j = lp.push(0.0, -cap, cap, col);
+            // Free at zero: the start needs no flow at a limit.
+            lp.init[j] = 0.0;
+        }
+        ws.crash.clear();
+        ws.crash.extend((0..z).map(|node| cols.shed + node));
+        ws.simplex
+            .solve(lp, true, Some(&ws.crash))
+            .map_err(|e| e.into_error("the dispatch LP"))?;
+        let x = &ws.simplex.x;
+        for (l, (f, line)) in out.flows.iter_mut().zip(net.lines()).enumerate() {
+            *f = snap_flow(x[cols.lines + l], line.capacity) + 0.0;
+        }
+        out.prices.copy_from_slice(&ws.simplex.y[..z]);
+        return Ok(());
+    }
+    // DC: the lines the copper plate overloads first.
+    ws.active.clear();
+    for (l, (f, line)) in out.flows.iter().zip(net.lines()).enumerate() {
+        if f.abs() > line.capacity {
+            ws.active.push(l);
         }
     }
-    debug_assert_eq!(lp.n, n + b + z + nl);
-    ws.simplex
-        .solve(lp, true)
-        .map_err(|e| e.into_error("the dispatch LP"))
+    loop {
+        let k = ws.active.len();
+        let lp = &mut ws.lp;
+        // Row 0: the balance of the grid; row 1 + i: active line i's flow
+        // equals its PTDF row times the injections.
+        lp.reset(1 + k);
+        lp.b[0] = total_demand(demand);
+        for (i, &l) in ws.active.iter().enumerate() {
+            let row = net.ptdf_row(l);
+            lp.b[1 + i] = row.iter().zip(demand).map(|(a, d)| a * d).sum();
+        }
+        let active = &ws.active;
+        let at = |node: usize, s: f64| {
+            std::iter::once(s).chain(active.iter().map(move |&l| s * net.ptdf_row(l)[node]))
+        };
+        for i in 0..n {
+            lp.push(ws.clipped[i], 0.0, quantities[i], at(nodes[i], 1.0));
+        }
+        for j in 0..b {
+            lp.push(
+                -ws.bid_prices[j],
+                0.0,
+                db.quantities[j],
+                at(db.nodes[j], -1.0),
+            );
+        }
+        for (node, &d) in demand.iter().enumerate() {
+            let j = lp.push(v, 0.0, d, at(node, 1.0));
+            lp.init[j] = d;
+        }
+        for (i, &l) in active.iter().enumerate() {
+            let cap = cap_of(&net.lines()[l]);
+            let j = lp.push(
+                0.0,
+                -cap,
+                cap,
+                (0..=k).map(move |r| if r == 1 + i { -1.0 } else { 0.0 }),
+            );
+            lp.init[j] = 0.0;
+        }
+        // The start: node 0 (the reference: a zero PTDF column) sheds in
+        // the basis, and the active lines' flows (all zero).
+        ws.crash.clear();
+        ws.crash.push(cols.shed);
+        ws.crash.extend((0..k).map(|i| cols.lines + i));
+        ws.simplex
+            .solve(lp, true, Some(&ws.crash))
+            .map_err(|e| e.into_error("the dispatch LP"))?;
+        // Flows of every line from the LP's injections.
+        let x = &ws.simplex.x;
+        for (node, &d) in demand.iter().enumerate() {
+            ws.inj[node] = x[cols.shed + node] - d;
+        }
+        for (i, &node) in nodes.iter().enumerate() {
+            ws.inj[node] += x[i];
+        }
+        for (j, &node) in db.nodes.iter().enumerate() {
+            ws.inj[node] -= x[cols.bids + j];
+        }
+        net.flows_of(&ws.inj, out.flows);
+        for (i, &l) in ws.active.iter().enumerate() {
+            out.flows[l] = x[cols.lines + i];
+        }
+        let before = ws.active.len();
+        for (l, (f, line)) in out.flows.iter().zip(net.lines()).enumerate() {
+            let tol = 1e-9 * (1.0 + line.capacity);
+            if f.abs() > line.capacity + tol && !ws.active.contains(&l) {
+                ws.active.push(l);
+            }
+        }
+        if ws.active.len() == before {
+            break;
+        }
+    }
+    for (f, line) in out.flows.iter_mut().zip(net.lines()) {
+        *f = snap_flow(*f, line.capacity) + 0.0;
+    }
+    let y = &ws.simplex.y;
+    for (node, p) in out.prices.iter_mut().enumerate() {
+        *p = y[0]
+            + ws.active
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| net.ptdf_row(l)[node] * y[1 + i])
+                .sum::<f64>();
+    }
+    Ok(())
 }
 
 /// Per-node dispatch from the LP's node totals, the prices and the flows.
@@ -626,23 +702,6 @@ fn dispatch_by_node(
     let cols = columns(n, b, z);
     let v = shed_price(&ws.clipped, &ws.bid_prices, rules);
     let x = &ws.simplex.x;
-    let y = &ws.simplex.y;
-    // Flows.
-    for (l, (f, line)) in out.flows.iter_mut().zip(net.lines()).enumerate() {
-        *f = snap_flow(x[cols.lines + l], line.capacity) + 0.0;
-    }
-    // Prices: the duals of the node balances.
-    match net.model() {
-        Model::Transport => out.prices.copy_from_slice(&y[..z]),
-        Model::Dc => {
-            for (node, p) in out.prices.iter_mut().enumerate() {
-                *p = y[0]
-                    + (0..net.lines().len())
-                        .map(|l| net.ptdf_row(l)[node] * y[1 + l])
-                        .sum::<f64>();
-            }
-        }
-    }
     // Exact prices where a node has a variable strictly inside its bounds.
     ws.fixed.clear();
     ws.fixed.resize(z, None);

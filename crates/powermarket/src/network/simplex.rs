@@ -26,16 +26,23 @@ const REFACTOR: usize = 40;
 /// Degenerate pivots in a row after which Bland's rule takes over.
 const DEGENERATE_RUN: usize = 30;
 
-/// An LP in computational form; `a` is column-major (`m` rows).
+/// An LP in computational form, its columns stored sparse (`m` rows).
 #[derive(Clone, Debug, Default)]
 pub struct Lp {
     pub m: usize,
     pub n: usize,
-    pub a: Vec<f64>,
+    /// Column j's nonzeros are `rows[start[j]..start[j + 1]]`, `vals[..]`.
+    start: Vec<usize>,
+    rows: Vec<u32>,
+    vals: Vec<f64>,
     pub b: Vec<f64>,
     pub c: Vec<f64>,
     pub lo: Vec<f64>,
     pub hi: Vec<f64>,
+    /// Value of each column when nonbasic at the start of a crash solve
+    /// (its lower bound unless set): a value inside the bounds makes it a
+    /// free nonbasic column that can move either way.
+    pub init: Vec<f64>,
 }
 
 impl Lp {
@@ -43,38 +50,56 @@ impl Lp {
     pub fn reset(&mut self, m: usize) {
         self.m = m;
         self.n = 0;
-        self.a.clear();
+        self.start.clear();
+        self.start.push(0);
+        self.rows.clear();
+        self.vals.clear();
         self.b.clear();
         self.b.resize(m, 0.0);
         self.c.clear();
         self.lo.clear();
         self.hi.clear();
+        self.init.clear();
     }
 
-    /// Append a column with cost `c`, bounds `[lo, hi]` and the coefficients
-    /// `col` (length `m`). Returns its index.
+    /// Append a column with cost `c`, bounds `[lo, hi]` and the dense
+    /// coefficients `col` (length `m`; zeros are dropped). Returns its index.
     pub fn push(&mut self, c: f64, lo: f64, hi: f64, col: impl IntoIterator<Item = f64>) -> usize {
-        let start = self.a.len();
-        self.a.extend(col);
-        debug_assert_eq!(self.a.len() - start, self.m);
+        for (r, v) in col.into_iter().enumerate() {
+            if v != 0.0 {
+                self.rows.push(r as u32);
+                self.vals.push(v);
+            }
+        }
+        self.start.push(self.rows.len());
         self.c.push(c);
         self.lo.push(lo);
         self.hi.push(hi);
+        self.init.push(lo);
         self.n += 1;
         self.n - 1
     }
 
     /// Reserve, fallibly, room for `m` rows, `n` columns and `mn` coefficients.
     pub fn try_reserve(&mut self, m: usize, n: usize, mn: usize) -> crate::error::Result<()> {
-        reserve(&mut self.a, mn)?;
+        reserve(&mut self.start, n + 1)?;
+        reserve(&mut self.rows, mn)?;
+        reserve(&mut self.vals, mn)?;
         reserve(&mut self.b, m)?;
         reserve(&mut self.c, n)?;
         reserve(&mut self.lo, n)?;
-        reserve(&mut self.hi, n)
+        reserve(&mut self.hi, n)?;
+        reserve(&mut self.init, n)
     }
 
-    fn col(&self, j: usize) -> &[f64] {
-        &self.a[j * self.m..(j + 1) * self.m]
+    /// Nonzeros of column j: (row, value).
+    #[inline]
+    fn col(&self, j: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let (a, b) = (self.start[j], self.start[j + 1]);
+        self.rows[a..b]
+            .iter()
+            .zip(&self.vals[a..b])
+            .map(|(&r, &v)| (r as usize, v))
     }
 }
 
@@ -92,6 +117,8 @@ enum Status {
     #[default]
     Lower,
     Upper,
+    /// Nonbasic strictly inside its bounds (a crash start): may move either way.
+    Free,
     Basic,
 }
 
@@ -140,6 +167,23 @@ impl Failure {
     }
 }
 
+/// The magnitude of the LP's values, for tolerances.
+fn scale_x(lp: &Lp) -> f64 {
+    let scale_b = lp.b.iter().fold(1.0f64, |s, v| s.max(v.abs()));
+    (0..lp.n).fold(scale_b, |s, j| {
+        s.max(lp.lo[j].abs()).max(if lp.hi[j].is_finite() {
+            lp.hi[j].abs()
+        } else {
+            0.0
+        })
+    })
+}
+
+/// Iteration limit of one phase.
+fn limit(lp: &Lp) -> usize {
+    100 * (lp.m + lp.n) + 1000
+}
+
 impl Simplex {
     /// Reserve, fallibly, room for an LP of `m` rows and `n` columns
     /// (`mm` = m x m).
@@ -163,10 +207,22 @@ impl Simplex {
     }
 
     /// Solve `lp`. With `phase_two` false only a feasible point is sought.
-    pub fn solve(&mut self, lp: &Lp, phase_two: bool) -> std::result::Result<(), Failure> {
+    /// `crash` names a basic column for each row: when that basis, with the
+    /// other columns at `lp.init`, is feasible, phase 1 is skipped.
+    pub fn solve(
+        &mut self,
+        lp: &Lp,
+        phase_two: bool,
+        crash: Option<&[usize]>,
+    ) -> std::result::Result<(), Failure> {
         let (m, n) = (lp.m, lp.n);
         let total = n + m;
         self.iterations = 0;
+        if let Some(basis) = crash {
+            if self.start_from(lp, basis)? {
+                return self.finish(lp, phase_two);
+            }
+        }
         self.x.clear();
         self.x.resize(total, 0.0);
         self.status.clear();
@@ -180,8 +236,8 @@ impl Simplex {
         for j in 0..n {
             let v = self.x[j];
             if v != 0.0 {
-                for (r, &a) in self.work.iter_mut().zip(lp.col(j)) {
-                    *r -= a * v;
+                for (r, a) in lp.col(j) {
+                    self.work[r] -= a * v;
                 }
             }
         }
@@ -199,25 +255,16 @@ impl Simplex {
             self.basis.push(n + i);
             self.binv[i * m + i] = s;
         }
-        let scale_b = lp.b.iter().fold(1.0f64, |s, v| s.max(v.abs()));
-        let scale_x = (0..n).fold(scale_b, |s, j| {
-            s.max(lp.lo[j].abs()).max(if lp.hi[j].is_finite() {
-                lp.hi[j].abs()
-            } else {
-                0.0
-            })
-        });
-        let primal_tol = 1e-9 * scale_x;
+        let primal_tol = 1e-9 * scale_x(lp);
         // Phase 1: minimise the artificials.
         self.cost.clear();
         self.cost.resize(total, 0.0);
         for i in 0..m {
             self.cost[n + i] = 1.0;
         }
-        let limit = 100 * (m + n) + 1000;
-        self.run(lp, primal_tol, 1e-11, limit)?;
+        self.run(lp, primal_tol, 1e-11, limit(lp))?;
         let infeasibility: f64 = (0..m).map(|i| self.x[n + i]).sum();
-        if infeasibility > 1e-7 * scale_x {
+        if infeasibility > 1e-7 * scale_x(lp) {
             return Err(Failure::Infeasible);
         }
         // Artificials stay at zero from now on.
@@ -227,27 +274,80 @@ impl Simplex {
                 self.x[n + i] = 0.0;
             }
         }
+        self.finish(lp, phase_two)
+    }
+
+    /// Start from the basis `basis` with the other columns at `lp.init`;
+    /// false (and no harm done) when that point is infeasible or singular.
+    fn start_from(&mut self, lp: &Lp, basis: &[usize]) -> std::result::Result<bool, Failure> {
+        let (m, n) = (lp.m, lp.n);
+        if basis.len() != m || basis.iter().any(|&j| j >= n) {
+            return Ok(false);
+        }
+        let total = n + m;
+        self.x.clear();
+        self.x.resize(total, 0.0);
+        self.status.clear();
+        self.status.resize(total, Status::Lower);
+        for j in 0..n {
+            let v = lp.init[j].max(lp.lo[j]).min(lp.hi[j]);
+            self.x[j] = v;
+            self.status[j] = if v == lp.lo[j] {
+                Status::Lower
+            } else if v == lp.hi[j] {
+                Status::Upper
+            } else {
+                Status::Free
+            };
+        }
+        self.art_sign.clear();
+        self.art_sign.resize(m, 1.0);
+        self.art_hi.clear();
+        self.art_hi.resize(m, 0.0);
+        self.basis.clear();
+        self.basis.extend_from_slice(basis);
+        for &j in basis {
+            if self.status[j] == Status::Basic {
+                return Ok(false);
+            }
+            self.status[j] = Status::Basic;
+        }
+        self.binv.clear();
+        self.binv.resize(m * m, 0.0);
+        if self.refactor(lp).is_err() {
+            return Ok(false);
+        }
+        let tol = 1e-9 * scale_x(lp);
+        let feasible = basis
+            .iter()
+            .all(|&j| self.x[j] >= lp.lo[j] - tol && self.x[j] <= lp.hi[j] + tol);
+        Ok(feasible)
+    }
+
+    /// Phase 2 (when asked), a fresh factorisation, and the duals.
+    fn finish(&mut self, lp: &Lp, phase_two: bool) -> std::result::Result<(), Failure> {
+        let (m, n) = (lp.m, lp.n);
+        let total = n + m;
         if phase_two {
             self.cost.clear();
             self.cost.extend_from_slice(&lp.c);
             self.cost.resize(total, 0.0);
             let scale_c = lp.c.iter().fold(1.0f64, |s, v| s.max(v.abs()));
-            self.run(lp, primal_tol, 1e-11 * scale_c, limit)?;
+            self.run(lp, 1e-9 * scale_x(lp), 1e-11 * scale_c, limit(lp))?;
         }
         self.refactor(lp)?;
         // Duals of the final basis: y = c_B B^-1.
         self.y.clear();
         self.y.resize(m, 0.0);
-        for (r, &j) in self.basis.iter().enumerate() {
-            let cj = self.cost[j];
-            if cj != 0.0 {
-                for (yi, &v) in self.y.iter_mut().zip(&self.binv[r * m..(r + 1) * m]) {
-                    *yi += cj * v;
+        if phase_two {
+            for (r, &j) in self.basis.iter().enumerate() {
+                let cj = self.cost[j];
+                if cj != 0.0 {
+                    for (yi, &v) in self.y.iter_mut().zip(&self.binv[r * m..(r + 1) * m]) {
+                        *yi += cj * v;
+                    }
                 }
             }
-        }
-        if !phase_two {
-            self.y.fill(0.0);
         }
         Ok(())
     }
@@ -263,7 +363,10 @@ impl Simplex {
     /// Column `j` into `out` (artificials: a signed unit column).
     fn column_into(&self, lp: &Lp, j: usize, out: &mut [f64]) {
         if j < lp.n {
-            out.copy_from_slice(lp.col(j));
+            out.fill(0.0);
+            for (r, v) in lp.col(j) {
+                out[r] = v;
+            }
         } else {
             out.fill(0.0);
             out[j - lp.n] = self.art_sign[j - lp.n];
@@ -273,7 +376,7 @@ impl Simplex {
     /// `sum_i y_i A_ij` for column `j`.
     fn dot_col(&self, lp: &Lp, y: &[f64], j: usize) -> f64 {
         if j < lp.n {
-            lp.col(j).iter().zip(y).map(|(a, v)| a * v).sum()
+            lp.col(j).map(|(r, a)| a * y[r]).sum()
         } else {
             self.art_sign[j - lp.n] * y[j - lp.n]
         }
@@ -292,8 +395,6 @@ impl Simplex {
         let mut y = std::mem::take(&mut self.y);
         let mut alpha = std::mem::take(&mut self.alpha);
         alpha.resize(m, 0.0);
-        let mut col = std::mem::take(&mut self.work);
-        col.resize(m, 0.0);
         let mut degenerate = 0usize;
         let mut since_refactor = 0usize;
         let result = loop {
@@ -334,6 +435,7 @@ impl Simplex {
                 let gain = match st {
                     Status::Lower if d < -dual_tol => -d,
                     Status::Upper if d > dual_tol => d,
+                    Status::Free if d.abs() > dual_tol => d.abs(),
                     _ => continue,
                 };
                 if bland {
@@ -349,22 +451,32 @@ impl Simplex {
                 break Ok(());
             };
             // alpha = B^-1 A_q.
-            self.column_into(lp, q, &mut col);
-            for (r, a) in alpha.iter_mut().enumerate() {
-                *a = self.binv[r * m..(r + 1) * m]
-                    .iter()
-                    .zip(col.iter())
-                    .map(|(b, c)| b * c)
-                    .sum();
-            }
-            // Increasing (from its lower bound) or decreasing (from its upper).
-            let dir = if self.status[q] == Status::Lower {
-                1.0
+            alpha.fill(0.0);
+            if q < n {
+                for (k, v) in lp.col(q) {
+                    for (r, a) in alpha.iter_mut().enumerate() {
+                        *a += self.binv[r * m + k] * v;
+                    }
+                }
             } else {
-                -1.0
+                let (k, v) = (q - n, self.art_sign[q - n]);
+                for (r, a) in alpha.iter_mut().enumerate() {
+                    *a = self.binv[r * m + k] * v;
+                }
+            }
+            // Increasing (from its lower bound, or free with d < 0) or
+            // decreasing.
+            let dir = match self.status[q] {
+                Status::Lower => 1.0,
+                Status::Free if self.cost[q] - self.dot_col(lp, &y, q) < 0.0 => 1.0,
+                _ => -1.0,
             };
             let (qlo, qhi) = self.bounds(lp, q);
-            let mut step = qhi - qlo;
+            let mut step = if dir > 0.0 {
+                qhi - self.x[q]
+            } else {
+                self.x[q] - qlo
+            };
             let mut leave: Option<(usize, bool)> = None;
             let mut leave_pivot = 0.0f64;
             for r in 0..m {
@@ -460,7 +572,6 @@ impl Simplex {
         };
         self.y = y;
         self.alpha = alpha;
-        self.work = col;
         result
     }
 
@@ -531,8 +642,8 @@ impl Simplex {
                 let v = self.x[j];
                 if v != 0.0 {
                     if j < n {
-                        for (r, &a) in rhs.iter_mut().zip(lp.col(j)) {
-                            *r -= a * v;
+                        for (r, a) in lp.col(j) {
+                            rhs[r] -= a * v;
                         }
                     } else {
                         rhs[j - n] -= self.art_sign[j - n] * v;
@@ -567,7 +678,7 @@ mod tests {
         lp.push(1.0, 0.0, 2.0, [1.0]);
         lp.push(2.0, 0.0, 5.0, [1.0]);
         let mut s = Simplex::default();
-        s.solve(&lp, true).unwrap();
+        s.solve(&lp, true, None).unwrap();
         assert_eq!(&s.x[..2], &[2.0, 1.0]);
         assert_eq!(s.y[0], 2.0);
     }
@@ -579,7 +690,7 @@ mod tests {
         lp.b[0] = 10.0;
         lp.push(1.0, 0.0, 2.0, [1.0]);
         let mut s = Simplex::default();
-        assert_eq!(s.solve(&lp, true), Err(Failure::Infeasible));
+        assert_eq!(s.solve(&lp, true, None), Err(Failure::Infeasible));
     }
 
     #[test]
@@ -593,7 +704,7 @@ mod tests {
         lp.push(5.0, 0.0, 10.0, [0.0, 1.0]);
         lp.push(0.0, -1.0, 1.0, [-1.0, 1.0]);
         let mut s = Simplex::default();
-        s.solve(&lp, true).unwrap();
+        s.solve(&lp, true, None).unwrap();
         assert!((s.x[0] - 1.0).abs() < 1e-12 && (s.x[1] - 2.0).abs() < 1e-12);
         assert!((s.x[2] - 1.0).abs() < 1e-12);
         assert!((s.y[0] - 1.0).abs() < 1e-12 && (s.y[1] - 5.0).abs() < 1e-12);
