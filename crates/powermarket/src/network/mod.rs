@@ -911,6 +911,12 @@ impl NetWorkspace {
     pub fn clipped(&self) -> &[f64] {
         &self.clipped
     }
+
+    /// Simplex iterations of the last LP solve, and the LP's rows and
+    /// columns (for benchmarks and tests).
+    pub fn lp_stats(&self) -> (usize, usize, usize) {
+        (self.simplex.iterations, self.lp.m, self.lp.n)
+    }
 }
 
 /// What each offer is paid per MWh under `rules.mechanism`: its node's

@@ -22,7 +22,7 @@
 use crate::error::MarketError;
 
 /// Iterations between two fresh factorisations of the basis.
-const REFACTOR: usize = 40;
+const REFACTOR: usize = 100;
 /// Degenerate pivots in a row after which Bland's rule takes over.
 const DEGENERATE_RUN: usize = 30;
 
@@ -418,20 +418,36 @@ impl Simplex {
                     }
                 }
             }
-            // Pricing.
+            // Pricing. Artificials fixed at zero (phase 2) are skipped.
             let bland = degenerate >= DEGENERATE_RUN;
             let mut entering = None;
             let mut best = 0.0;
-            for j in 0..total {
+            let priced = if self.art_hi.iter().all(|&h| h == 0.0) {
+                n
+            } else {
+                total
+            };
+            let (starts, rows, vals) = (&lp.start, &lp.rows, &lp.vals);
+            for j in 0..priced {
                 let st = self.status[j];
                 if st == Status::Basic {
                     continue;
                 }
-                let (lo, hi) = self.bounds(lp, j);
-                if hi <= lo {
-                    continue;
-                }
-                let d = self.cost[j] - self.dot_col(lp, &y, j);
+                let d = if j < n {
+                    if lp.hi[j] <= lp.lo[j] {
+                        continue;
+                    }
+                    let mut dot = 0.0;
+                    for k in starts[j]..starts[j + 1] {
+                        dot += vals[k] * y[rows[k] as usize];
+                    }
+                    self.cost[j] - dot
+                } else {
+                    if self.art_hi[j - n] <= 0.0 {
+                        continue;
+                    }
+                    self.cost[j] - self.art_sign[j - n] * y[j - n]
+                };
                 let gain = match st {
                     Status::Lower if d < -dual_tol => -d,
                     Status::Upper if d > dual_tol => d,
@@ -555,15 +571,23 @@ impl Simplex {
                     self.basis[r] = q;
                     // Gauss-Jordan pivot of B^-1 on row r.
                     let p = alpha[r];
-                    for v in &mut self.binv[r * m..(r + 1) * m] {
+                    let (head, rest) = self.binv.split_at_mut(r * m);
+                    let (pivot, tail) = rest.split_at_mut(m);
+                    for v in pivot.iter_mut() {
                         *v /= p;
                     }
-                    for i in 0..m {
-                        let f = alpha[i];
-                        if i != r && f != 0.0 {
-                            for k in 0..m {
-                                let v = self.binv[r * m + k];
-                                self.binv[i * m + k] -= f * v;
+                    let pivot = &*pivot;
+                    let rows = head.chunks_exact_mut(m).chain(tail.chunks_exact_mut(m));
+                    for (row, &f) in rows.zip(
+                        alpha
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != r)
+                            .map(|(_, f)| f),
+                    ) {
+                        if f != 0.0 {
+                            for (a, &v) in row.iter_mut().zip(pivot) {
+                                *a -= f * v;
                             }
                         }
                     }
