@@ -439,7 +439,9 @@ fn copper_flows_fit(
             }
         });
         let cap = finite_cap(line.capacity, inj);
-        lp.push(0.0, -cap, cap, col);
+        let j = lp.push(0.0, -cap, cap, col);
+        // From zero flows: no flow moves unless it has to.
+        lp.init[j] = 0.0;
     }
     match simplex.solve(lp, false, None) {
         Ok(()) => {

@@ -39,9 +39,9 @@ pub struct Lp {
     pub c: Vec<f64>,
     pub lo: Vec<f64>,
     pub hi: Vec<f64>,
-    /// Value of each column when nonbasic at the start of a crash solve
-    /// (its lower bound unless set): a value inside the bounds makes it a
-    /// free nonbasic column that can move either way.
+    /// Value of each column when nonbasic at the start (its lower bound
+    /// unless set): a value inside the bounds makes it a free nonbasic
+    /// column that can move either way.
     pub init: Vec<f64>,
 }
 
@@ -228,9 +228,17 @@ impl Simplex {
         self.status.clear();
         self.status.resize(total, Status::Lower);
         for j in 0..n {
-            self.x[j] = lp.lo[j];
+            let v = lp.init[j].max(lp.lo[j]).min(lp.hi[j]);
+            self.x[j] = v;
+            self.status[j] = if v == lp.lo[j] {
+                Status::Lower
+            } else if v == lp.hi[j] {
+                Status::Upper
+            } else {
+                Status::Free
+            };
         }
-        // Residual of the rows with every structural column at its lower bound.
+        // Residual of the rows with every structural column at its start.
         self.work.clear();
         self.work.extend_from_slice(&lp.b);
         for j in 0..n {
