@@ -349,6 +349,12 @@ GOOD = dict(
         ),
         (dict(demand_bids=([1.0], [1.0, 2.0], [0])), ValueError, "demand_bids quantities"),
         (dict(bids="abc"), TypeError, "bids"),
+        (dict(quantities=[5e307, 5e307, 5e307]), ValueError, "beyond the float64 range"),
+        (
+            dict(demand=[0.0] * 1025, lines=[[0, k, 1.0, 1.0] for k in range(1, 1025)]),
+            ValueError,
+            "at most 1024 nodes",
+        ),
     ],
 )
 def test_bad_inputs_name_the_argument_and_value(change, exc, words):

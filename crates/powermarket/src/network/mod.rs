@@ -41,7 +41,7 @@ pub mod simplex;
 mod topology;
 
 pub use batch::{clear_network_batch, NetworkBatch, NetworkBatchOut};
-pub use topology::{node_index, node_indices, Line, Model, Network};
+pub use topology::{node_index, node_indices, Line, Model, Network, MAX_LINES, MAX_NODES};
 
 use crate::clearing::{
     self, clear_elastic_unchecked, group_bids, spread_served, validate_bids, validate_demand_total,
@@ -197,6 +197,15 @@ pub fn validate(
         });
     }
     clearing::validate(bids, quantities, total, rules)?;
+    // The LP's stand-in for an unlimited line is 2 x (every MW) + 1.
+    if !(4.0 * (quantities.iter().sum::<f64>() + total)).is_finite() {
+        return Err(MarketError::Invalid {
+            arg: "quantities",
+            message: "the offered quantities and the demand add up beyond the float64 range; \
+                      use quantities of ordinary magnitudes"
+                .into(),
+        });
+    }
     if nodes.len() != bids.len() {
         return Err(MarketError::LengthMismatch {
             arg: "nodes",
@@ -232,6 +241,12 @@ pub fn validate(
         }
         validate_bids(db.prices, db.quantities)?;
         validate_demand_total(total, db.quantities)?;
+        if !(4.0 * (total + db.quantities.iter().sum::<f64>())).is_finite() {
+            return Err(MarketError::Invalid {
+                arg: "demand_bids",
+                message: "the demand and the bids add up beyond the float64 range".into(),
+            });
+        }
         if let Some(index) = db.nodes.iter().position(|&k| k >= z) {
             return Err(MarketError::BadNode {
                 arg: "demand_bids nodes",

@@ -103,6 +103,11 @@ pub fn node_indices(arg: &'static str, values: &[f64], z: usize) -> Result<Vec<u
     Ok(out)
 }
 
+/// Most nodes of a network: the dense PTDF costs O(Z^3) to build.
+pub const MAX_NODES: usize = 1024;
+/// Most lines of a network.
+pub const MAX_LINES: usize = 16384;
+
 impl Network {
     /// Check and build a network of `z` nodes from rows
     /// `[from, to, capacity, reactance]`.
@@ -111,10 +116,28 @@ impl Network {
     /// an integer in `[0, z)`, a line from a node to itself, a capacity that
     /// is NaN or negative (`inf` means no limit), under `"dc"` a reactance
     /// that is not finite and > 0; and a network that is not connected
-    /// (islands are refused, not cleared separately).
+    /// (islands are refused, not cleared separately); more than
+    /// [`MAX_NODES`] nodes or [`MAX_LINES`] lines.
     pub fn new(z: usize, rows: &[[f64; 4]], model: Model) -> Result<Self> {
         if z == 0 {
             return Err(MarketError::Empty { arg: "demand" });
+        }
+        if z > MAX_NODES {
+            return Err(MarketError::Invalid {
+                arg: "demand",
+                message: format!(
+                    "a network has at most {MAX_NODES} nodes (the dense PTDF is O(Z^3)), got {z}"
+                ),
+            });
+        }
+        if rows.len() > MAX_LINES {
+            return Err(MarketError::Invalid {
+                arg: "lines",
+                message: format!(
+                    "a network has at most {MAX_LINES} lines, got {}",
+                    rows.len()
+                ),
+            });
         }
         let mut lines = Vec::new();
         lines
