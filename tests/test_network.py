@@ -374,3 +374,47 @@ def test_batch_errors_name_the_market():
         pm.clear_network_batch(bids, q, [0, 0, 1], demand, [[0, 1, 60.0, 0.1]])
     with pytest.raises(ValueError, match="demand"):
         pm.clear_network_batch(bids, np.abs(q), [0, 0, 1], demand[:2], [[0, 1, 60.0, 0.1]])
+
+
+def integer_market(rng, z):
+    """Prices, quantities, demands and capacities on coarse integer grids:
+    ties, supplies that meet demand exactly, lines loaded exactly to their
+    limits (a degenerate LP, with non-unique prices and dispatch)."""
+    n = int(rng.integers(1, 13))
+    kw = {}
+    if rng.random() < 0.3:
+        kw["price_cap"] = 80.0
+    if rng.random() < 0.3:
+        b = int(rng.integers(1, 4))
+        kw["demand_bids"] = (
+            rng.integers(0, 10, b) * 10.0,
+            rng.integers(0, 4, b) * 10.0,
+            rng.integers(0, z, b),
+        )
+    return (
+        rng.integers(0, 10, n) * 10.0,
+        rng.integers(0, 5, n) * 10.0,
+        rng.integers(0, z, n),
+        rng.integers(0, 5, z) * 10.0,
+        kw,
+    )
+
+
+@pytest.mark.parametrize("model", ["transport", "dc"])
+def test_degenerate_networks_are_optimal(model):
+    """Integer data (ties everywhere): the dispatch cost equals HiGHS's optimum
+    and the prices are optimal duals, even where they differ from HiGHS's."""
+    rng = np.random.default_rng(5 if model == "dc" else 6)
+    for case in range(CASES // 2):
+        z = int(rng.integers(2, 7))
+        lines = random_grid(rng, z, meshed=case % 2 == 1)
+        lines[:, 2] = np.where(np.isfinite(lines[:, 2]), np.round(lines[:, 2] / 10) * 10, np.inf)
+        lines[:, 3] = np.round(lines[:, 3] * 4 + 1) / 4
+        bids, q, nodes, demand, kw = integer_market(rng, z)
+        tie_rule = "index" if case % 2 else "pro_rata"
+        out = pm.clear_network(bids, q, nodes, demand, lines, model=model, tie_rule=tie_rule, **kw)
+        ref = solve(bids, q, nodes, demand, lines, model=model, **kw)
+        try:
+            check_dispatch(out, bids, q, nodes, demand, lines, model, kw, ref)
+        except AssertionError as e:
+            raise AssertionError(f"case {case}: {e}") from e
