@@ -14,6 +14,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+thread_local! {
+    /// One workspace per thread, reused across calls (the GIL is released
+    /// while it is in use, so each OS thread needs its own).
+    static NWS: std::cell::RefCell<NetWorkspace> = std::cell::RefCell::new(NetWorkspace::default());
+}
+
 /// `lines` as rows `[from, to, capacity, reactance]`: an (L, 4) array, or
 /// an empty sequence for no lines.
 fn lines_arg(obj: &Bound<'_, PyAny>) -> PyResult<Vec<[f64; 4]>> {
@@ -160,32 +166,35 @@ fn clear_network<'py>(
     };
     let has_bids = demand_bids.is_some();
     py.detach(|| -> powermarket::Result<()> {
-        let mut ws = NetWorkspace::default();
-        network::clear_network(
-            &bs,
-            &qs,
-            &node_of,
-            &ds,
-            &net,
-            has_bids.then_some(NodalBids {
-                prices: &bp,
-                quantities: &bq,
-                nodes: &bn,
-            }),
-            &rules,
-            &mut ws,
-            NetworkOut {
-                prices: &mut prices,
-                cleared: &mut cleared,
-                flows: &mut flows,
-                served: &mut served,
-                shed: &mut shed,
-            },
-        )?;
-        if want_paid {
-            network::settle(&rules, &prices, &node_of, ws.clipped(), &mut paid);
-        }
-        Ok(())
+        NWS.with(|cell| {
+            let mut ws = cell.borrow_mut();
+            let ws = &mut *ws;
+            network::clear_network(
+                &bs,
+                &qs,
+                &node_of,
+                &ds,
+                &net,
+                has_bids.then_some(NodalBids {
+                    prices: &bp,
+                    quantities: &bq,
+                    nodes: &bn,
+                }),
+                &rules,
+                ws,
+                NetworkOut {
+                    prices: &mut prices,
+                    cleared: &mut cleared,
+                    flows: &mut flows,
+                    served: &mut served,
+                    shed: &mut shed,
+                },
+            )?;
+            if want_paid {
+                network::settle(&rules, &prices, &node_of, ws.clipped(), &mut paid);
+            }
+            Ok(())
+        })
     })
     .py()?;
     let mut items = vec![

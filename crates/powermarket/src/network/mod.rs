@@ -101,6 +101,8 @@ pub struct NetWorkspace {
     local_c: Vec<f64>,
     zone: Vec<usize>,
     fixed: Vec<Option<f64>>,
+    /// Offers the copper-plate workspace was sized for.
+    ws_offers: usize,
     /// The crash basis of the LP, and the lines in it (DC).
     crash: Vec<usize>,
     active: Vec<usize>,
@@ -125,7 +127,10 @@ impl NetWorkspace {
                 bytes: usize::MAX,
             })
         };
-        self.ws = Workspace::try_with_capacity(n.max(1), "bids")?;
+        if n > self.ws_offers {
+            self.ws = Workspace::try_with_capacity(n, "bids")?;
+            self.ws_offers = n;
+        }
         more(&mut self.clipped, n)?;
         more(&mut self.bid_prices, b)?;
         more(&mut self.groups, b)?;
