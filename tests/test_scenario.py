@@ -28,6 +28,7 @@ FIELDS = {
     "availability_noise",
     "ramp_limits",
     "ramp_costs",
+    "storage",
 }
 
 

@@ -10,6 +10,8 @@ from powermarket import _core
 
 ACTION_LOW = np.array(_core.ACTION_LOW, dtype=np.float32)
 ACTION_HIGH = np.array(_core.ACTION_HIGH, dtype=np.float32)
+STORAGE_ACTION_LOW = np.array(_core.STORAGE_ACTION_LOW, dtype=np.float32)
+STORAGE_ACTION_HIGH = np.array(_core.STORAGE_ACTION_HIGH, dtype=np.float32)
 
 
 def action_shape(segments: int = 1) -> tuple[int, ...]:
@@ -17,20 +19,37 @@ def action_shape(segments: int = 1) -> tuple[int, ...]:
     return (2,) if segments == 1 else (segments, 2)
 
 
-def action_space(segments: int = 1) -> spaces.Box:
-    """The per-agent action box: ``[withheld share, price action]``, one row
-    per offer block when ``segments`` K > 1 (shape ``(K, 2)``)."""
+def action_space(segments: int = 1, storage: bool = False) -> spaces.Box:
+    """One agent's action box, one row per offer block when ``segments`` K > 1
+    (shape ``(K, 2)``): a generator's ``[withheld share, price action]`` in
+    ``[0, 1] x [-10, 10]``, or with ``storage`` a storage unit's ``[signed
+    power share, price action]`` in ``[-1, 1] x [-10, 10]``."""
     shape = action_shape(segments)
+    low, high = (STORAGE_ACTION_LOW, STORAGE_ACTION_HIGH) if storage else (ACTION_LOW, ACTION_HIGH)
     return spaces.Box(
-        np.broadcast_to(ACTION_LOW, shape).copy(),
-        np.broadcast_to(ACTION_HIGH, shape).copy(),
+        np.broadcast_to(low, shape).copy(),
+        np.broadcast_to(high, shape).copy(),
         dtype=np.float32,
     )
 
 
-def agent_names(n: int) -> list[str]:
-    """``["gen_0", ..., "gen_{n-1}"]``."""
-    return [_core.agent_name(i) for i in range(n)]
+def shared_action_space(scenario: _core.Scenario) -> spaces.Box:
+    """One box for every agent of ``scenario`` (for the fronts with a single
+    action space): a generator's box without storage units; with them, the
+    box that holds every kind's actions, ``[-1, 1] x [-10, 10]``, in which a
+    generator's ``a0`` is clipped to ``[0, 1]`` by the step."""
+    return action_space(scenario.segments, storage=scenario.s > 0)
+
+
+def agent_action_spaces(scenario: _core.Scenario) -> list[spaces.Box]:
+    """Each agent's action box, generators then storage units."""
+    k, n = scenario.segments, scenario.n
+    return [action_space(k, storage=i >= n) for i in range(scenario.num_agents)]
+
+
+def agent_names(n: int, s: int = 0) -> list[str]:
+    """``["gen_0", ..., "gen_{n-1}", "sto_0", ..., "sto_{s-1}"]``."""
+    return [_core.agent_name(i, n) for i in range(n + s)]
 
 
 def check_render_mode(render_mode: str | None, modes: list[str]) -> None:

@@ -9,7 +9,9 @@ power does it exert, and how far is it from an equilibrium?
 - :func:`equilibrium`: an approximate pure Nash equilibrium of the per-hour bidding
   game on the same grid, by best-response dynamics (a ground truth for learned bids);
 - :func:`pure_nash`: every pure Nash equilibrium of a one-hour uniform-price auction;
-- :func:`cournot`: the Cournot equilibrium with linear inverse demand.
+- :func:`cournot`: the Cournot equilibrium with linear inverse demand;
+- :func:`arbitrage_value`: the perfect-foresight arbitrage optimum of one storage
+  unit over a price series (an LP solved by HiGHS; needs SciPy, the ``analysis`` extra).
 
 The hot loops run in Rust with the GIL released. Exact definitions, units and
 edge cases: ``docs/semantics.md`` (section 10).
@@ -24,12 +26,15 @@ import numpy as np
 import numpy.typing as npt
 
 from powermarket import _core
+from powermarket._arbitrage import Arbitrage, arbitrage_value
 from powermarket._core import MarketEnv, Scenario
 
 __all__ = [
     "EXPLOITABILITY_MAX_WORK",
     "EQUILIBRIUM_MAX_CLEARINGS",
     "PURE_NASH_MAX_PROFILES",
+    "Arbitrage",
+    "arbitrage_value",
     "competitive",
     "cournot",
     "default_grid",

@@ -177,7 +177,7 @@ fn exploitability_of_play<'py>(
             "actions[{}, {}] for {}: {} must be finite, got {}",
             row / t,
             row % t,
-            agent_name(agent),
+            agent_name(agent, n),
             if comp == 0 {
                 "a0 (withheld share)"
             } else {
