@@ -418,3 +418,27 @@ def test_degenerate_networks_are_optimal(model):
             check_dispatch(out, bids, q, nodes, demand, lines, model, kw, ref)
         except AssertionError as e:
             raise AssertionError(f"case {case}: {e}") from e
+
+
+def test_threads_clear_concurrently_with_the_same_results():
+    """The GIL is released while clearing; each thread has its own workspace."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    problems = []
+    for _ in range(64):
+        z = int(rng.integers(2, 9))
+        lines = random_grid(rng, z, meshed=True)
+        bids, q, nodes, demand, kw = random_market(rng, z)
+        problems.append((bids, q, nodes, demand, lines, kw))
+
+    def run(p):
+        bids, q, nodes, demand, lines, kw = p
+        return pm.clear_network(bids, q, nodes, demand, lines, **kw)
+
+    alone = [run(p) for p in problems]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, problems * 4))
+    for k, out in enumerate(together):
+        for a, b in zip(out, alone[k % len(problems)], strict=True):
+            assert a.tobytes() == b.tobytes()
