@@ -92,3 +92,9 @@ def test_the_numba_baseline_agrees_with_the_core():
         actions = rng.uniform([0.0, -3.0], [1.0, 3.0], size=(24, n, 2)).astype(np.float32)
         env = pm.MarketEnv(scenario, tie_rule="index", seed=0)
         compare_episode(env, BaselineMarketEnv.from_scenario(scenario, 1), actions)
+
+
+def test_bench_network_runs():
+    # The script itself stops if the prices of clear_network and HiGHS differ.
+    out = _run("bench_network.py", "--quick")
+    assert "| transport |" in out and "| dc |" in out

@@ -4,6 +4,8 @@ The Rust core clears a uniform-price day-ahead market in merit order and runs
 the reset/step loop; Python sees the standard fronts:
 
 - :func:`clear` / :func:`clear_batch`: the clearing itself;
+- :func:`clear_network` / :func:`clear_network_batch`: one hour on a grid
+  (transport or DC model, nodal prices);
 - :class:`MarketEnv`: one market, arrays in and out (the fastest single path);
 - :func:`parallel_env`: a PettingZoo ``ParallelEnv``;
 - ``gymnasium.make("powermarket/Market-v0")``: one learner against fixed opponents;
@@ -12,6 +14,7 @@ the reset/step loop; Python sees the standard fronts:
 """
 
 from powermarket._core import (
+    NETWORK_MODELS,
     OBSERVERS,
     TIE_RULES,
     ActionError,
@@ -22,6 +25,8 @@ from powermarket._core import (
     __version__,
     clear,
     clear_batch,
+    clear_network,
+    clear_network_batch,
 )
 from powermarket.gymnasium import register_envs as _register_envs
 from powermarket.pettingzoo import MarketParallelEnv, parallel_env
@@ -30,6 +35,7 @@ from powermarket.scenario_files import save as save_scenario
 from powermarket.storage import Storage
 
 __all__ = [
+    "NETWORK_MODELS",
     "OBSERVERS",
     "TIE_RULES",
     "ActionError",
@@ -42,6 +48,8 @@ __all__ = [
     "__version__",
     "clear",
     "clear_batch",
+    "clear_network",
+    "clear_network_batch",
     "load_scenario",
     "parallel_env",
     "save_scenario",

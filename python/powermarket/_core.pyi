@@ -68,6 +68,41 @@ def clear_batch(
     mechanism: str | None = None,
 ) -> tuple[Any, ...]: ...
 
+_NodalBids = tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]
+
+NETWORK_MODELS: tuple[str, ...]
+
+def clear_network(
+    bids: npt.ArrayLike,
+    quantities: npt.ArrayLike,
+    nodes: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    lines: npt.ArrayLike,
+    *,
+    model: str = "dc",
+    demand_bids: _NodalBids | None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    shortage_price: float | None = None,
+    mechanism: str | None = None,
+    tie_rule: str = "pro_rata",
+) -> tuple[_F64, ...]: ...
+def clear_network_batch(
+    bids: npt.ArrayLike,
+    quantities: npt.ArrayLike,
+    nodes: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    lines: npt.ArrayLike,
+    *,
+    model: str = "dc",
+    demand_bids: _NodalBids | None = None,
+    price_cap: float | None = None,
+    price_floor: float | None = None,
+    shortage_price: float | None = None,
+    mechanism: str | None = None,
+    tie_rule: str = "pro_rata",
+) -> tuple[_F64, ...]: ...
+
 @final
 class Scenario:
     def __new__(

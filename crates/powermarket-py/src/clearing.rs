@@ -9,7 +9,7 @@ use pyo3::types::PyTuple;
 use pyo3::IntoPyObjectExt;
 use std::cell::RefCell;
 
-fn rules(
+pub(crate) fn rules(
     tie_rule: &str,
     shortage_price: Option<f64>,
     price_cap: Option<f64>,
@@ -59,7 +59,7 @@ fn demand_bids_arg<'py>(
     Ok((p, q))
 }
 
-fn copy_vec(src: &[f64], arg: &str) -> PyResult<Vec<f64>> {
+pub(crate) fn copy_vec(src: &[f64], arg: &str) -> PyResult<Vec<f64>> {
     let mut v = Vec::new();
     v.try_reserve_exact(src.len())
         .map_err(|_| PyMemoryError::new_err(format!("{arg}: cannot copy {} values", src.len())))?;

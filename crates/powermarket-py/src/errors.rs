@@ -43,7 +43,7 @@ fn to_py(py: Python<'_>, e: &MarketError, market: Option<usize>) -> PyResult<PyE
     };
     Ok(match e {
         MarketError::InMarket { market, source } => to_py(py, source, Some(*market))?,
-        MarketError::Misuse(_) => PyRuntimeError::new_err(msg),
+        MarketError::Misuse(_) | MarketError::Solver { .. } => PyRuntimeError::new_err(msg),
         MarketError::Memory { .. } => PyMemoryError::new_err(msg),
         MarketError::Scenario {
             field,

@@ -9,6 +9,7 @@ mod checks;
 mod clearing;
 mod env;
 mod errors;
+mod network;
 mod opponents;
 mod pickle;
 mod scenario;
@@ -361,6 +362,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     checks::register(m)?;
     errors::register(m)?;
     clearing::register(m)?;
+    network::register(m)?;
     scenario::register(m)?;
     storage::register(m)?;
     env::register(m)?;

@@ -87,6 +87,29 @@ pub enum MarketError {
     /// An argument that is invalid for a reason the message states.
     #[error("{arg}: {message}")]
     Invalid { arg: &'static str, message: String },
+    /// A node index (of an offer or a demand bid) that is not an integer
+    /// in `[0, nodes)`.
+    #[error("{arg}[{index}] must be an integer node index in [0, {nodes}), got {value}")]
+    BadNode {
+        arg: &'static str,
+        index: usize,
+        value: f64,
+        nodes: usize,
+    },
+    /// A bad value in row `line` of the network's lines.
+    #[error("lines[{line}] {column}: {message}")]
+    BadLine {
+        line: usize,
+        column: &'static str,
+        message: String,
+    },
+    /// The network LP could not be solved (a bug or a numerically extreme
+    /// input; RuntimeError in Python).
+    #[error("network clearing ({what}): {reason}; please report the input")]
+    Solver {
+        what: &'static str,
+        reason: &'static str,
+    },
     /// An allocation sized by the caller's input failed.
     #[error("{what}: cannot allocate {bytes} bytes")]
     Memory { what: &'static str, bytes: usize },
@@ -99,7 +122,7 @@ impl MarketError {
     /// True for errors that are misuse of the API rather than bad values.
     pub fn is_misuse(&self) -> bool {
         match self {
-            MarketError::Misuse(_) => true,
+            MarketError::Misuse(_) | MarketError::Solver { .. } => true,
             MarketError::InMarket { source, .. } => source.is_misuse(),
             _ => false,
         }

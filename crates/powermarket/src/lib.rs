@@ -13,6 +13,7 @@ pub mod clearing;
 pub mod env;
 pub mod error;
 pub mod fastmath;
+pub mod network;
 pub mod observe;
 pub mod opponents;
 pub mod pool;
