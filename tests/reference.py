@@ -313,6 +313,7 @@ class ReferenceEnv:
     segments: int = 1
     demand_bids: tuple = ()
     mechanism: str = "uniform"
+    price_action: str = "tanh"  # or "linear": bid = cost + clip(a1, -1, 1) * delta
     price_cap: float | None = None
     price_floor: float | None = None
     demand: np.ndarray = field(init=False, default=None)
@@ -337,6 +338,7 @@ class ReferenceEnv:
             segments=int(scenario.segments),
             demand_bids=tuple(tuple(b) for b in scenario.demand_bids),
             mechanism=scenario.mechanism,
+            price_action=scenario.price_action,
             price_cap=scenario.price_cap,
             price_floor=scenario.price_floor,
         )
@@ -450,11 +452,14 @@ class ReferenceEnv:
         k, n = self.segments, self.n
         a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(n * k, 2)
         a0 = np.clip(a[:, 0], 0.0, 1.0)
-        a1 = np.clip(a[:, 1], -10.0, 10.0)
+        if self.price_action == "linear":
+            share = np.clip(a[:, 1], -1.0, 1.0)
+        else:
+            share = np.tanh(np.clip(a[:, 1], -10.0, 10.0))
         cap = np.repeat(self.capacities, k)
         cost = np.repeat(self.costs, k)
         q = (1.0 - a0) * cap / k
-        b = clip_prices(cost + np.tanh(a1) * self.max_bid_delta, self.price_cap, self.price_floor)
+        b = clip_prices(cost + share * self.max_bid_delta, self.price_cap, self.price_floor)
         if self.t < self.horizon:
             lf = self.lf[self.t]
             q = q * np.repeat(lf, k)

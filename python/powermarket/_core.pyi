@@ -90,6 +90,7 @@ class Scenario:
         availability_noise: float = 0.0,
         ramp_limits: npt.ArrayLike | None = None,
         ramp_costs: npt.ArrayLike | None = None,
+        price_action: str | None = None,
     ) -> Scenario: ...
     @staticmethod
     def default(n: int | None = None, t: int | None = None) -> Scenario: ...
@@ -136,6 +137,8 @@ class Scenario:
     def demand_bids(self) -> list[tuple[float, float]]: ...
     @property
     def mechanism(self) -> str: ...
+    @property
+    def price_action(self) -> str: ...
     @property
     def price_cap(self) -> float | None: ...
     @property
@@ -221,8 +224,11 @@ class Opponents:
         max_bid_delta: float,
         seed: int | None = None,
         num_markets: int | None = None,
+        price_action: str = "tanh",
     ) -> Opponents: ...
     def reseed(self, seed: int | Sequence[int], mask: npt.ArrayLike | None = None) -> None: ...
+    @property
+    def price_action(self) -> str: ...
     @property
     def num_markets(self) -> int: ...
     def fill(self, actions: _F32, skip: int) -> None: ...
@@ -284,6 +290,7 @@ EQUILIBRIUM_MAX_CLEARINGS: int
 OBSERVERS: tuple[str, ...]
 TIE_RULES: tuple[str, ...]
 MECHANISMS: tuple[str, ...]
+PRICE_ACTIONS: tuple[str, ...]
 
 class ScenarioError(ValueError):
     field: str
@@ -302,6 +309,7 @@ ACTION_LOW: tuple[float, float]
 ACTION_HIGH: tuple[float, float]
 ACTION_COMPONENTS: tuple[str, str]
 
+def action_box(price_action: str = "tanh") -> tuple[tuple[float, float], tuple[float, float]]: ...
 def check_actions(
     actions: Any,
     shape: list[int] | tuple[int, ...],

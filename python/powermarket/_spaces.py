@@ -1,5 +1,5 @@
 """The spaces and names every front shares, built from the core's declarations
-(``_core.ACTION_LOW``, ``_core.ACTION_HIGH``, ``_core.agent_name``)."""
+(``_core.action_box``, ``_core.agent_name``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from gymnasium import spaces
 
 from powermarket import _core
 
+#: The action box of the default price action (``"tanh"``).
 ACTION_LOW = np.array(_core.ACTION_LOW, dtype=np.float32)
 ACTION_HIGH = np.array(_core.ACTION_HIGH, dtype=np.float32)
+
+
+def action_bounds(price_action: str = "tanh") -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)`` of one agent's ``[a0, a1]`` under the scenario's
+    ``price_action``: ``a1`` in [-10, 10] (``"tanh"``) or [-1, 1] (``"linear"``)."""
+    low, high = _core.action_box(price_action)
+    return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
 
 
 def action_shape(segments: int = 1) -> tuple[int, ...]:
@@ -17,13 +25,15 @@ def action_shape(segments: int = 1) -> tuple[int, ...]:
     return (2,) if segments == 1 else (segments, 2)
 
 
-def action_space(segments: int = 1) -> spaces.Box:
+def action_space(segments: int = 1, price_action: str = "tanh") -> spaces.Box:
     """The per-agent action box: ``[withheld share, price action]``, one row
-    per offer block when ``segments`` K > 1 (shape ``(K, 2)``)."""
+    per offer block when ``segments`` K > 1 (shape ``(K, 2)``), with the
+    price action's bounds (:func:`action_bounds`)."""
     shape = action_shape(segments)
+    low, high = action_bounds(price_action)
     return spaces.Box(
-        np.broadcast_to(ACTION_LOW, shape).copy(),
-        np.broadcast_to(ACTION_HIGH, shape).copy(),
+        np.broadcast_to(low, shape).copy(),
+        np.broadcast_to(high, shape).copy(),
         dtype=np.float32,
     )
 

@@ -52,25 +52,36 @@ Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
 
 _RECORD_KEYS = ("bids", "cleared", "prices", "demand")
-# The action box of MarketEnv, from the core.
+# The widest action box of MarketEnv (the default price action's), from the
+# core; the env clips a linear price action further, to [-1, 1].
 _LOW = np.array(_core.ACTION_LOW)
 _HIGH = np.array(_core.ACTION_HIGH)
 
 
-def default_grid(withheld: int = 21, price_action: int = 41) -> tuple[np.ndarray, np.ndarray]:
+def default_grid(
+    withheld: int = 21, price_action: int = 41, *, scenario: Scenario | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A deviation grid: ``withheld`` shares evenly spaced in [0, 1], and
-    ``price_action`` values whose bids ``c_i + tanh(a1) * max_bid_delta`` are
-    evenly spaced from ``c_i - max_bid_delta`` to ``c_i + max_bid_delta``
-    (``a1 = arctanh(linspace(-1, 1, k))``, the ends clipped to ±10).
+    ``price_action`` values whose bids are evenly spaced from
+    ``c_i - max_bid_delta`` to ``c_i + max_bid_delta``. Under the default
+    price action (``"tanh"``, bid ``c_i + tanh(a1) * max_bid_delta``) these are
+    ``a1 = arctanh(linspace(-1, 1, k))``, the ends clipped to ±10; for a
+    ``scenario`` with ``price_action="linear"`` they are ``linspace(-1, 1, k)``.
     The default, 21 x 41, steps by 5 % of capacity and 2.5 €/MWh at
     ``max_bid_delta = 50``."""
     if withheld < 1 or price_action < 1:
         raise ValueError(
             f"default_grid needs at least one value per axis, got {withheld} x {price_action}"
         )
+    kind = "tanh" if scenario is None else scenario.price_action
+    _, high = _core.action_box(kind)
     w = np.linspace(0.0, 1.0, withheld)
-    with np.errstate(divide="ignore"):
-        a = np.clip(np.arctanh(np.linspace(-1.0, 1.0, price_action)), _LOW[1], _HIGH[1])
+    shares = np.linspace(-1.0, 1.0, price_action)
+    if kind == "linear":
+        a = shares
+    else:
+        with np.errstate(divide="ignore"):
+            a = np.clip(np.arctanh(shares), -high[1], high[1])
     if price_action == 1:
         a = np.zeros(1)
     return w, a

@@ -94,6 +94,7 @@ class _OpponentPlan:
         max_bid_delta: float,
         num_markets: int | None,
         segments: int = 1,
+        price_action: str = "tanh",
     ) -> None:
         self.n, self.agent, self.num_markets = n, agent, num_markets
         self.block = action_shape(segments)
@@ -134,7 +135,9 @@ class _OpponentPlan:
                 f"got {type(opponents).__name__}"
             )
         specs[agent] = "truthful"
-        self.rust = Opponents(specs, max_bid_delta, num_markets=num_markets or 1)
+        self.rust = Opponents(
+            specs, max_bid_delta, num_markets=num_markets or 1, price_action=price_action
+        )
 
     def reseed(self, seed: int | list[int | None], mask: np.ndarray | None = None) -> None:
         """Reseed the built-in strategies' RNGs from an already checked seed.
@@ -278,14 +281,15 @@ class MarketSingleAgentEnv(gymnasium.Env):
         n = self.market.num_agents
         self.agent = _agent_index(agent, n)
         segments = self.market.scenario.segments
+        scenario = self.market.scenario
         self.plan = _OpponentPlan(
-            opponents, n, self.agent, self.market.scenario.max_bid_delta, None, segments
+            opponents, n, self.agent, scenario.max_bid_delta, None, segments, scenario.price_action
         )
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.market.observation_bounds()
         self.observation_space = spaces.Box(low[self.agent], high[self.agent], dtype=np.float32)
-        self.action_space = action_space(segments)
+        self.action_space = action_space(segments, scenario.price_action)
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
 
@@ -382,8 +386,15 @@ class MarketVectorEnv(VectorEnv):
         self.num_envs = self.vec.num_envs
         self.agent = _agent_index(agent, n)
         segments = self.vec.scenario.segments
+        scenario = self.vec.scenario
         self.plan = _OpponentPlan(
-            opponents, n, self.agent, self.vec.scenario.max_bid_delta, self.num_envs, segments
+            opponents,
+            n,
+            self.agent,
+            scenario.max_bid_delta,
+            self.num_envs,
+            segments,
+            scenario.price_action,
         )
         if seed is not None:
             self.plan.reseed(seed)
@@ -391,7 +402,7 @@ class MarketVectorEnv(VectorEnv):
         self.single_observation_space = spaces.Box(
             low[self.agent], high[self.agent], dtype=np.float32
         )
-        self.single_action_space = action_space(segments)
+        self.single_action_space = action_space(segments, scenario.price_action)
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )

@@ -52,7 +52,8 @@ class MarketParallelEnv(ParallelEnv):
             for i, a in enumerate(self.possible_agents)
         }
         segments = self.market.scenario.segments
-        self.action_spaces = {a: action_space(segments) for a in self.possible_agents}
+        box = action_space(segments, self.market.scenario.price_action)
+        self.action_spaces = {a: box for a in self.possible_agents}
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]

@@ -109,7 +109,7 @@ class MarketVecEnv(VecEnv):
         obs_space = spaces.Box(low.min(axis=0), high.max(axis=0), dtype=np.float32)
         segments = self.vec.scenario.segments
         self._block = action_shape(segments)
-        super().__init__(count, obs_space, action_space(segments))
+        super().__init__(count, obs_space, action_space(segments, self.vec.scenario.price_action))
         self._actions: np.ndarray | None = None
         self._pending_seed: int | None = None
         self._started = False

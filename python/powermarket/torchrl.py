@@ -136,7 +136,7 @@ class MarketEnv(EnvBase):
     def _make_specs(self) -> None:
         m, n, d, dev = self._m, self._n, self._d, self.device
         low, high = self._vec.observation_bounds()  # (N, D) each
-        box = action_space(self._vec.scenario.segments)
+        box = action_space(self._vec.scenario.segments, self._vec.scenario.price_action)
         shape = (m, n, *box.shape)  # (M, N, 2), or (M, N, K, 2) with K segments
         self._action_shape = shape
         observation = Bounded(

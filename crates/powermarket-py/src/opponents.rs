@@ -4,6 +4,7 @@ use super::{expect_shape, seed_arg};
 use crate::pickle::{check_format, item, new_state, rng_to_py, rngs_from_py};
 use crate::Core;
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::env::PriceAction;
 use powermarket::error::MarketError;
 use powermarket::opponents::{Opponents, Strategy};
 use pyo3::exceptions::PyValueError;
@@ -16,7 +17,8 @@ use pyo3::IntoPyObjectExt;
 ///
 /// ``strategies`` has one entry per agent: ``"truthful"``, ``"random"``,
 /// ``("constant", a0, a1)`` or ``("markup", eur_per_mwh)``; the learner's own
-/// entry is ignored.
+/// entry is ignored. ``price_action`` (``"tanh"`` or ``"linear"``, the
+/// scenario's) sets the box their price actions are drawn from or mapped to.
 #[pyclass(name = "Opponents", module = "powermarket._core")]
 #[derive(Clone)]
 pub struct PyOpponents {
@@ -58,21 +60,25 @@ fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
 #[pymethods]
 impl PyOpponents {
     #[new]
-    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None))]
+    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None, price_action="tanh"))]
     fn new(
         strategies: Vec<Bound<'_, PyAny>>,
         max_bid_delta: f64,
         seed: Option<&Bound<'_, PyAny>>,
         num_markets: Option<&Bound<'_, PyAny>>,
+        price_action: &str,
     ) -> PyResult<Self> {
+        let pa: PriceAction = price_action.parse().py()?;
         let parsed = strategies
             .iter()
             .enumerate()
             .map(|(i, s)| parse_strategy(s, i))
             .collect::<PyResult<Vec<_>>>()?;
         let num_markets = super::opt_count_arg(num_markets, "num_markets")?.unwrap_or(1);
+        let mut inner = Opponents::new(parsed, seed_arg(seed)?, num_markets).py()?;
+        inner.price_action = pa;
         Ok(PyOpponents {
-            inner: Opponents::new(parsed, seed_arg(seed)?, num_markets).py()?,
+            inner,
             max_bid_delta,
         })
     }
@@ -94,6 +100,12 @@ impl PyOpponents {
             }
         }
         Ok(())
+    }
+
+    /// The price action their actions are for: ``"tanh"`` or ``"linear"``.
+    #[getter]
+    fn price_action(&self) -> &'static str {
+        self.inner.price_action.name()
     }
 
     /// Number of markets (one RNG each).
@@ -151,6 +163,7 @@ impl PyOpponents {
         let state = new_state(py)?;
         state.set_item("strategies", specs)?;
         state.set_item("max_bid_delta", self.max_bid_delta)?;
+        state.set_item("price_action", self.inner.price_action.name())?;
         state.set_item("rngs", states)?;
         Ok((restore, (state,).into_pyobject(py)?))
     }
@@ -210,8 +223,13 @@ fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
         .map(|(i, s)| parse_strategy(&s?, i))
         .collect::<PyResult<Vec<_>>>()?;
     let states = rngs_from_py(&item(state, "rngs")?)?;
+    let mut inner = Opponents::restore(parsed, &states).py()?;
+    inner.price_action = item(state, "price_action")?
+        .extract::<String>()?
+        .parse::<PriceAction>()
+        .py()?;
     Ok(PyOpponents {
-        inner: Opponents::restore(parsed, &states).py()?,
+        inner,
         max_bid_delta: item(state, "max_bid_delta")?.extract()?,
     })
 }

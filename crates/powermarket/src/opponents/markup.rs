@@ -1,10 +1,10 @@
 //! `("markup", eur_per_mwh)`: the whole capacity at `cost + markup` €/MWh;
 //! the markup is limited to what the action can express,
 //! `|markup| < max_bid_delta` (`a1 = atanh(markup / max_bid_delta)`, clipped
-//! to the action box).
+//! to the action box, or `markup / max_bid_delta` with the linear price action).
 
 use super::Rule;
-use crate::env::action::{ACTION_HIGH, ACTION_LOW};
+use crate::env::PriceAction;
 use rand_chacha::ChaCha8Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -22,13 +22,12 @@ impl Rule for Markup {
         vec![self.0]
     }
 
-    fn action(&self, max_bid_delta: f64, _: &mut ChaCha8Rng) -> [f32; 2] {
+    fn action(&self, max_bid_delta: f64, pa: PriceAction, _: &mut ChaCha8Rng) -> [f32; 2] {
         let x = if max_bid_delta > 0.0 {
             (self.0 / max_bid_delta).clamp(-1.0, 1.0)
         } else {
             0.0
         };
-        let (lo, hi) = (ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64);
-        [0.0, (x.atanh().clamp(lo, hi)) as f32]
+        [0.0, pa.from_share(x)]
     }
 }

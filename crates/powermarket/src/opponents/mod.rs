@@ -1,5 +1,6 @@
 //! Built-in bidding strategies for the generators a learner plays against.
 
+use crate::env::PriceAction;
 use crate::error::{MarketError, Result};
 use crate::rng::RngState;
 use rand_chacha::ChaCha8Rng;
@@ -20,9 +21,10 @@ pub trait Rule: Sized {
     fn from_params(params: &[f64]) -> Self;
     /// Its parameters, in spec order.
     fn params(&self) -> Vec<f64>;
-    /// Its action `[a0, a1]` in a market of `max_bid_delta` €/MWh, drawing
-    /// from `rng` if it is random.
-    fn action(&self, max_bid_delta: f64, rng: &mut ChaCha8Rng) -> [f32; 2];
+    /// Its action `[a0, a1]` in a market of `max_bid_delta` €/MWh whose
+    /// price action is `pa` (the box of `a1`), drawing from `rng` if it is
+    /// random.
+    fn action(&self, max_bid_delta: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2];
 }
 
 macro_rules! strategies {
@@ -88,9 +90,9 @@ macro_rules! strategies {
             }
 
             #[inline]
-            fn action(&self, max_bid_delta: f64, rng: &mut ChaCha8Rng) -> [f32; 2] {
+            fn action(&self, max_bid_delta: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2] {
                 match self {
-                    $( Strategy::$variant(r) => r.action(max_bid_delta, rng), )*
+                    $( Strategy::$variant(r) => r.action(max_bid_delta, pa, rng), )*
                 }
             }
         }
@@ -120,6 +122,8 @@ pub use truthful::Truthful;
 #[derive(Clone, Debug)]
 pub struct Opponents {
     pub strategies: Vec<Strategy>,
+    /// The price action of the market the opponents bid in (the box of `a1`).
+    pub price_action: PriceAction,
     rngs: Vec<ChaCha8Rng>,
 }
 
@@ -143,7 +147,11 @@ impl Opponents {
                 bytes: num_markets.saturating_mul(std::mem::size_of::<ChaCha8Rng>()),
             })?;
         rngs.extend((0..num_markets).map(|i| crate::rng::stream_rng(key, i as u64)));
-        Ok(Opponents { strategies, rngs })
+        Ok(Opponents {
+            strategies,
+            price_action: PriceAction::default(),
+            rngs,
+        })
     }
 
     pub fn num_markets(&self) -> usize {
@@ -218,6 +226,7 @@ impl Opponents {
     pub fn fill_market(&mut self, market: usize, actions: &mut [f32], skip: usize, delta: f64) {
         let n = self.strategies.len().max(1);
         let per_agent = (actions.len() / n).max(2);
+        let pa = self.price_action;
         let rng = &mut self.rngs[market];
         for (i, (agent, s)) in actions
             .chunks_exact_mut(per_agent)
@@ -226,7 +235,7 @@ impl Opponents {
         {
             if i != skip {
                 for a in agent.chunks_exact_mut(2) {
-                    a.copy_from_slice(&s.action(delta, rng));
+                    a.copy_from_slice(&s.action(delta, pa, rng));
                 }
             }
         }
@@ -287,6 +296,23 @@ mod tests {
         assert_eq!(a[0], 0.0);
         assert!(((a[1] as f64).tanh() * 50.0 - 10.0).abs() < 1e-4);
         assert_eq!(&a[2..], &[9.0, 9.0]);
+    }
+
+    #[test]
+    fn linear_price_action_maps_markup_and_random_into_its_box() {
+        let mut o = Opponents::new(
+            vec![Strategy::Markup(Markup(10.0)), Strategy::Random(Random)],
+            Some(0),
+            1,
+        )
+        .unwrap();
+        o.price_action = PriceAction::Linear;
+        let mut a = [9f32; 4];
+        for _ in 0..100 {
+            o.fill(&mut a, 9, 50.0);
+            assert_eq!(&a[..2], &[0.0, 0.2]);
+            assert!((0.0..=1.0).contains(&a[2]) && (-1.0..=1.0).contains(&a[3]));
+        }
     }
 
     #[test]

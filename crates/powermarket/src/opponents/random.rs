@@ -2,7 +2,7 @@
 //! drawn from the strategy set's own RNG.
 
 use super::Rule;
-use crate::env::action::{ACTION_HIGH, ACTION_LOW};
+use crate::env::PriceAction;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -21,8 +21,8 @@ impl Rule for Random {
         Vec::new()
     }
 
-    fn action(&self, _: f64, rng: &mut ChaCha8Rng) -> [f32; 2] {
-        let (lo, hi) = (ACTION_LOW[1], ACTION_HIGH[1]);
+    fn action(&self, _: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2] {
+        let (lo, hi) = (pa.low()[1], pa.high()[1]);
         [rng.random::<f32>(), rng.random::<f32>() * (hi - lo) + lo]
     }
 }

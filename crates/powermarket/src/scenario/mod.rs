@@ -16,6 +16,7 @@ pub use advanced::{
 };
 
 use crate::clearing::{Mechanism, Rules};
+use crate::env::PriceAction;
 
 pub use fields::{Field, InFile, Kind, Value};
 
@@ -65,6 +66,8 @@ scenario_fields! {
     /// Cost of a change of cleared quantity, € per MW of change (N values,
     /// >= 0); `None`: no ramp costs.
     ramp_costs: Option<Vec<f64>> = None, OptPerAgent, InFile::Generators { key: "ramp_cost", missing: Some(0.0) };
+    /// How the price action becomes a bid: `"tanh"` (a1 in [-10, 10]) or `"linear"` (a1 in [-1, 1]).
+    price_action: PriceAction = PriceAction::Tanh, Name, InFile::Market;
 }
 
 /// How far the demand-bid shares may sum above 1 (float rounding); the
