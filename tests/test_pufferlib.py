@@ -5,6 +5,10 @@ learns. Needs the ``pufferlib`` extra (``make test-integration``)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -163,3 +167,22 @@ def test_a_short_seeded_pufferl_run_beats_the_random_policy():
         sc, lambda obs: rng.uniform(*box, size=(sc.n, 2)).astype(np.float32), episodes=16
     )
     assert learned.mean() > rand.mean() + 0.2, (learned, rand)
+
+
+def test_bench_train_quick_has_the_pufferlib_and_benchmarl_columns():
+    pytest.importorskip("benchmarl")
+    root = Path(__file__).resolve().parents[1]
+    contenders = "torchrl,pufferlib,benchmarl_mappo,benchmarl_ippo"
+    done = subprocess.run(
+        [sys.executable, str(root / "benches" / "bench_train.py"), "--quick"]
+        + ["--contenders", contenders],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for name in ("TorchRL IPPO", "PufferLib PPO", "BenchMARL MAPPO", "BenchMARL IPPO"):
+        assert f"| {name} |" in out, out
+    assert "NashConv % per seed" in out
+    assert "TorchRL / PufferLib PPO agent-steps/s (median of per-round ratios)" in out
