@@ -199,6 +199,12 @@ def test_analysis_grid_follows_the_price_action(pa):
     np.testing.assert_allclose(np.diff(share(pa, a)), 0.25, atol=1e-6)
     out = analysis.exploitability(sc, lambda obs: np.zeros((sc.n, 2)), grid=(w, a), seed=0)
     assert out["nash_conv"] >= 0.0
+    # the equilibrium's default grid is the scenario's, and its actions lie in its box
+    eq = analysis.equilibrium(sc)
+    acts = np.asarray(eq["actions"])
+    assert acts[..., 1].min() >= lo[1] and acts[..., 1].max() <= hi[1]
+    grid41 = analysis.default_grid(scenario=sc)[1].astype(np.float32)
+    assert np.isin(acts[..., 1], grid41).all()
     if pa == "linear":
         with pytest.raises(ValueError, match=r"price_action.*action box \[-1, 1\]"):
             analysis.exploitability(

@@ -58,6 +58,15 @@ _LOW = np.array(_core.ACTION_LOW)
 _HIGH = np.array(_core.ACTION_HIGH)
 
 
+def _price_action_of(scenario: Any) -> str:
+    """The price action of a Scenario or a scenario dict (``"tanh"`` for None)."""
+    if isinstance(scenario, Scenario):
+        return scenario.price_action
+    if isinstance(scenario, dict):
+        return str(scenario.get("price_action", "tanh"))
+    return "tanh"
+
+
 def default_grid(
     withheld: int = 21, price_action: int = 41, *, scenario: Scenario | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +82,7 @@ def default_grid(
         raise ValueError(
             f"default_grid needs at least one value per axis, got {withheld} x {price_action}"
         )
-    kind = "tanh" if scenario is None else scenario.price_action
+    kind = _price_action_of(scenario)
     _, high = _core.action_box(kind)
     w = np.linspace(0.0, 1.0, withheld)
     shares = np.linspace(-1.0, 1.0, price_action)
@@ -385,7 +394,7 @@ def equilibrium(
     - ``start``: the start of this profile; ``equilibria``: the distinct
       converged profiles (same keys, without ``equilibria``), in start order.
     """
-    withheld, price_action = _grid_arg(default_grid() if grid is None else grid)
+    withheld, price_action = _grid_arg(default_grid(scenario=scenario) if grid is None else grid)
     max_moves = _count(max_moves, "max_moves", 0)
     starts = _count(starts, "starts", 1)
     seed = _count(seed, "seed", 0)
