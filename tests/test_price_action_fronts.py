@@ -58,7 +58,7 @@ def test_the_default_is_tanh_and_the_names_come_from_the_core():
 
 @pytest.mark.parametrize(
     ("value", "exc", "match"),
-    [("cubic", ValueError, "price_action.*cubic.*tanh, linear"), (3, Exception, "price_action")],
+    [("cubic", ValueError, "price_action.*cubic.*tanh, linear"), (3, ValueError, "price_action")],
 )
 def test_a_bad_price_action_names_the_field_and_value(value, exc, match):
     s = pm.Scenario.default()

@@ -251,7 +251,7 @@ impl PyScenario {
         availability_noise: f64,
         ramp_limits: Option<&Bound<'_, PyAny>>,
         ramp_costs: Option<&Bound<'_, PyAny>>,
-        price_action: Option<&str>,
+        price_action: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = capacities.py();
         let mut items: Vec<(&str, Bound<'_, PyAny>)> = vec![
@@ -270,7 +270,6 @@ impl PyScenario {
                 availability_noise.into_bound_py_any(py)?,
             ),
             ("mechanism", mechanism.into_bound_py_any(py)?),
-            ("price_action", price_action.into_bound_py_any(py)?),
         ];
         for (name, obj) in [
             ("segments", segments),
@@ -278,6 +277,7 @@ impl PyScenario {
             ("availability", availability),
             ("ramp_limits", ramp_limits),
             ("ramp_costs", ramp_costs),
+            ("price_action", price_action),
         ] {
             if let Some(o) = obj {
                 items.push((name, o.clone()));
