@@ -58,9 +58,9 @@ $(TRAIN_STAMP): pyproject.toml
 	$(TRAIN_PY) -m pip install -q "maturin>=1.7,<2"
 	touch $(TRAIN_STAMP)
 
-train-venv: $(TRAIN_STAMP) ## Build the extension into $(TRAIN_VENV) with the pufferlib and benchmarl extras
+train-venv: $(TRAIN_STAMP) ## Build the extension into $(TRAIN_VENV) with the pufferlib, benchmarl and train extras
 	VIRTUAL_ENV=$(abspath $(TRAIN_VENV)) $(TRAIN_VENV)/bin/maturin develop --release -q \
-		--extras pufferlib,benchmarl,test
+		--extras pufferlib,benchmarl,train,test
 
 test-integration: develop train-venv ## Heavy tests: SB3, TorchRL, RLlib in .venv; PufferLib, BenchMARL, TorchRL 0.11 in $(TRAIN_VENV)
 	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40" "torchrl>=0.14" "tensordict>=0.14"

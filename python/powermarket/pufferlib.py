@@ -55,6 +55,14 @@ from powermarket._spaces import action_bounds
 __all__ = ["MarketPufferEnv"]
 
 
+def _view(a: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``a`` reshaped without a copy (a buffer PufferLib reads back)."""
+    v = a.reshape(shape)
+    if not np.shares_memory(v, a):
+        raise ValueError(f"buf[{name!r}] must be a C-contiguous array, got strides {a.strides}")
+    return v
+
+
 class MarketPufferEnv(pufferlib.PufferEnv):
     """``num_envs`` markets of ``scenario`` (default ``Scenario.default()``)
     as ``num_envs * N`` PufferLib agents; ``buf`` is PufferLib's shared
@@ -114,10 +122,11 @@ class MarketPufferEnv(pufferlib.PufferEnv):
         self._grid: Any = None
         self.render_mode = None
         super().__init__(buf)
-        self._obs = self.observations.reshape(m, n, d)
-        self._rew = self.rewards.reshape(m, n)
-        self._term = self.terminals.reshape(m, n)
-        self._trunc = self.truncations.reshape(m, n)
+        # Per-market views of PufferLib's flat buffers (written in place).
+        self._obs = _view(self.observations, (m, n, d), "observations")
+        self._rew = _view(self.rewards, (m, n), "rewards")
+        self._term = _view(self.terminals, (m, n), "terminals")
+        self._trunc = _view(self.truncations, (m, n), "truncations")
 
     @property
     def scenario(self) -> Any:
