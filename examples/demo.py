@@ -38,7 +38,9 @@ Run: ``make demo`` (or ``.venv/bin/python examples/demo.py --seed 0``). With
 ``examples/scenarios/graf_duopoly.toml``; ``--scenario advanced`` runs it on
 easy_marl's advanced week (``Scenario.advanced()``: wind, solar, ramp limits
 and costs, 168 hours) with the ``market_v2`` observer (no equilibrium there:
-``analysis.equilibrium`` refuses ramps).
+``analysis.equilibrium`` refuses ramps). A scenario with storage units is
+refused with the reason: an hour-by-hour best response cannot value a
+battery, whose earnings come through its state of charge in later hours.
 """
 
 from __future__ import annotations
@@ -463,6 +465,16 @@ def main(argv: list[str] | None = None) -> dict:
                 "and scores one [withheld share, price action] offer per generator, so it "
                 "needs segments = 1 (train multi-block offers with the PettingZoo, Gymnasium "
                 "or TorchRL fronts instead)"
+            )
+        if scenario.s:
+            raise SystemExit(
+                f"demo: {args.scenario} has {scenario.s} storage unit(s); the IBR demo learns "
+                "a best response hour by hour (each cell of its policy table is chosen for "
+                "its own hour's reward), which cannot value a battery: what a unit earns by "
+                "charging now comes back in later hours, through its state of charge. Train "
+                "storage with the PettingZoo, Gymnasium (agent='sto_0') or TorchRL fronts "
+                "(examples/rllib_ppo.py --batteries 1), and score it with "
+                "analysis.arbitrage_value"
             )
     observer = args.observer or ("market_v2" if args.scenario == "advanced" else "simple")
     budget = BUDGETS[args.budget]

@@ -30,17 +30,24 @@ ENV_NAME = "powermarket_parallel"
 def make_env(config: dict) -> ParallelPettingZooEnv:
     """Env factory for RLlib: ``config`` holds ``parallel_env`` keyword arguments."""
     cfg = dict(config)
-    n, t = cfg.pop("n", 5), cfg.pop("t", 24)
-    return ParallelPettingZooEnv(pm.parallel_env(pm.Scenario.default(n=n, t=t), **cfg))
+    n, t, batteries = cfg.pop("n", 5), cfg.pop("t", 24), cfg.pop("batteries", 0)
+    scenario = pm.Scenario.default(n=n, t=t)
+    if batteries:
+        # SustainGym-sized batteries: 20 MW, 80 MWh each.
+        scenario = scenario.replace(storage=[pm.Storage(power=20, energy=80)] * batteries)
+    return ParallelPettingZooEnv(pm.parallel_env(scenario, **cfg))
 
 
 def build_config(args: argparse.Namespace) -> PPOConfig:
     agents = [f"gen_{i}" for i in range(args.generators)]
+    agents += [f"sto_{u}" for u in range(args.batteries)]
     if args.shared:
-        policies = {"shared"}
+        # One policy per agent kind: generators and storage units have
+        # different action boxes, so they cannot share one policy.
+        policies = {"generators"} | ({"storage"} if args.batteries else set())
 
         def mapping(agent_id, episode, **kwargs):
-            return "shared"
+            return "storage" if agent_id.startswith("sto_") else "generators"
 
     else:
         policies = set(agents)
@@ -48,10 +55,18 @@ def build_config(args: argparse.Namespace) -> PPOConfig:
         def mapping(agent_id, episode, **kwargs):
             return agent_id
 
-    batch = args.generators * 24 * (2 if args.smoke else 16)
+    batch = len(agents) * 24 * (2 if args.smoke else 16)
     return (
         PPOConfig()
-        .environment(ENV_NAME, env_config={"n": args.generators, "t": 24, "seed": args.seed})
+        .environment(
+            ENV_NAME,
+            env_config={
+                "n": args.generators,
+                "t": 24,
+                "batteries": args.batteries,
+                "seed": args.seed,
+            },
+        )
         .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=1)
         .multi_agent(policies=policies, policy_mapping_fn=mapping)
         .training(train_batch_size_per_learner=batch, minibatch_size=min(batch, 128), num_epochs=2)
@@ -65,7 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--generators", type=int, default=5)
     ap.add_argument("--env-runners", type=int, default=1)
-    ap.add_argument("--shared", action="store_true", help="one policy shared by all generators")
+    ap.add_argument("--batteries", type=int, default=0, help="storage units (20 MW, 80 MWh)")
+    ap.add_argument(
+        "--shared", action="store_true", help="one policy per agent kind (generators, storage)"
+    )
     ap.add_argument("--smoke", action="store_true", help="small batches, for a quick check")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)

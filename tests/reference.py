@@ -273,6 +273,134 @@ def market_clear(
     return top, q.copy(), np.zeros(len(bq)), True
 
 
+# --- storage units (batteries) ----------------------------------------------------------------
+
+# What a storage unit's row holds in its observer's own features, in order
+# (zeros past the last); the other features are copied from the generators'.
+STORAGE_FEATURE_NAMES = (
+    "soc / E",
+    "P / E",
+    "last net sale / P",
+    "max discharge now / P",
+    "max charge now / P",
+    "reference price / cmax",
+    "eta_c * eta_d",
+)
+
+# The features of each observer that belong to the agent itself (a storage
+# unit's row holds its own features there).
+OWN_FEATURES = {
+    "simple": lambda n: [1, 2],
+    "simple_v2": lambda n: [1, 2],
+    "simple_v3": lambda n: [1, 2],
+    "basic": lambda n: list(range(1, 2 + 2 * (n - 1))),
+    "market": lambda n: [1, 2, 5],
+    "market_v2": lambda n: [1, 2, 5, 6, 7, 8],
+}
+
+
+def mean_cost(costs) -> float:
+    """The mean generator cost, summed in index order."""
+    total = 0.0
+    for c in costs:
+        total += float(c)
+    return total / max(1, len(costs))
+
+
+@dataclass(frozen=True)
+class StorageUnit:
+    """One battery with its prices resolved (reference price, terminal value)."""
+
+    power: float
+    energy: float
+    efficiency_charge: float = 0.95
+    efficiency_discharge: float = 0.95
+    soc_initial: float = 0.5
+    soc_min: float = 0.0
+    soc_max: float = 1.0
+    cost: float = 0.0
+    reference_price: float = 0.0
+    terminal_value: float = 0.0
+
+    @classmethod
+    def from_storage(cls, unit, generator_costs) -> StorageUnit:
+        """From a ``pm.Storage``: reference price None -> the mean generator
+        cost; terminal value None -> the reference price."""
+        ref = unit.reference_price
+        ref = mean_cost(generator_costs) if ref is None else float(ref)
+        term = ref if unit.terminal_value is None else float(unit.terminal_value)
+        return cls(
+            power=float(unit.power),
+            energy=float(unit.energy),
+            efficiency_charge=float(unit.efficiency_charge),
+            efficiency_discharge=float(unit.efficiency_discharge),
+            soc_initial=float(unit.soc_initial),
+            soc_min=float(unit.soc_min),
+            soc_max=float(unit.soc_max),
+            cost=float(unit.cost),
+            reference_price=ref,
+            terminal_value=term,
+        )
+
+    @property
+    def soc0(self) -> float:
+        return self.soc_initial * self.energy
+
+    @property
+    def lowest(self) -> float:
+        return self.soc_min * self.energy
+
+    @property
+    def highest(self) -> float:
+        return self.soc_max * self.energy
+
+    def max_discharge(self, soc: float) -> float:
+        """dmax = max(0, min(P, (soc - soc_min E) eta_d)), MW."""
+        return max(0.0, min(self.power, (soc - self.lowest) * self.efficiency_discharge))
+
+    def max_charge(self, soc: float) -> float:
+        """cmax = max(0, min(P, (soc_max E - soc) / eta_c)), MW."""
+        return max(0.0, min(self.power, (self.highest - soc) / self.efficiency_charge))
+
+    def next_soc(self, soc: float, discharge: float, charge: float) -> float:
+        """soc + eta_c c - d / eta_d, clipped to [soc_min E, soc_max E]."""
+        x = soc + self.efficiency_charge * charge - discharge / self.efficiency_discharge
+        return min(max(x, self.lowest), self.highest)
+
+    def features(self, soc: float, net: float, cost_scale: float) -> list[float]:
+        """The values of ``STORAGE_FEATURE_NAMES`` (net: last net sale, MW)."""
+        p, e = self.power, self.energy
+        return [
+            soc / e,
+            p / e,
+            net / p,
+            self.max_discharge(soc) / p,
+            self.max_charge(soc) / p,
+            self.reference_price / cost_scale,
+            self.efficiency_charge * self.efficiency_discharge,
+        ]
+
+
+def soc_cut(prices, quantities, dmax: float, cmax: float) -> np.ndarray:
+    """A unit's signed block quantities kept within its SoC limits: the
+    discharge blocks (> 0) taken in merit order (price ascending, then block
+    index) up to ``dmax`` MW in total; the charge blocks (< 0) in buyer order
+    (price descending, then block index) up to ``cmax``."""
+    p = [float(x) for x in prices]
+    q = [float(x) for x in quantities]
+    room = dmax
+    for j in sorted(range(len(q)), key=lambda j: (p[j], j)):
+        if q[j] > 0.0:
+            q[j] = min(q[j], room)
+            room -= q[j]
+    room = cmax
+    for j in sorted(range(len(q)), key=lambda j: (-p[j], j)):
+        if q[j] < 0.0:
+            q[j] = -min(-q[j], room)
+            room += q[j]
+    return np.array(q, dtype=np.float64)
+
+
 def _positive_or_one(x: float) -> float:
     return x if x > 0 else 1.0
 
@@ -287,6 +415,7 @@ class StepResult:
     shortfall: float
     cleared: np.ndarray
     average_paid: float = 0.0
+    soc: np.ndarray | None = None  # (S,) MWh after the step
 
 
 @dataclass
@@ -316,6 +445,7 @@ class ReferenceEnv:
     price_action: str = "tanh"  # or "linear": bid = cost + clip(a1, -1, 1) * delta
     price_cap: float | None = None
     price_floor: float | None = None
+    storage: tuple = ()  # StorageUnit, agents N .. N + S - 1
     demand: np.ndarray = field(init=False, default=None)
     t: int = field(init=False, default=0)
     record: dict = field(init=False, default_factory=dict)
@@ -341,11 +471,22 @@ class ReferenceEnv:
             price_action=scenario.price_action,
             price_cap=scenario.price_cap,
             price_floor=scenario.price_floor,
+            storage=tuple(
+                StorageUnit.from_storage(u, scenario.costs) for u in (scenario.storage or ())
+            ),
         )
 
     @property
     def n(self) -> int:
         return len(self.capacities)
+
+    @property
+    def s(self) -> int:
+        return len(self.storage)
+
+    @property
+    def agents(self) -> int:
+        return self.n + self.s
 
     @property
     def horizon(self) -> int:
@@ -386,10 +527,35 @@ class ReferenceEnv:
         }
         self._last_price = 0.0
         self._last_cleared = np.zeros(self.n)
+        self.soc = np.array([u.soc0 for u in self.storage], dtype=np.float64)
+        self._last_net = np.zeros(self.s)
+        if self.s:
+            for key in ("storage_bids", "storage_offered", "storage_cleared"):
+                self.record[key] = []
+            self.record["soc"] = [self.soc.copy()]
         return self.observe(0, float(self.demand[0]))
 
     def observe(self, hour: int, demand_t: float) -> np.ndarray:
-        """Features at hour index ``hour`` with demand ``demand_t`` (float32)."""
+        """Features at hour index ``hour`` with demand ``demand_t`` (float32):
+        the generators' rows, then one row per storage unit holding its
+        ``STORAGE_FEATURE_NAMES`` in the observer's own features (zeros past
+        the last) and generator 0's values in every other feature."""
+        gens = self._observe_generators(hour, demand_t)
+        if not self.s:
+            return gens
+        dim = self.obs_dim
+        own = [f for f in OWN_FEATURES[self.observer](self.n) if f < dim]
+        rows = np.zeros((self.s, dim))
+        for u, unit in enumerate(self.storage):
+            rows[u] = gens[0]
+            rows[u, own] = 0.0
+            net = self._last_net[u] if hour > 0 else 0.0
+            values = unit.features(float(self.soc[u]), net, self.cost_scale)
+            for f, x in zip(own, values, strict=False):
+                rows[u, f] = x
+        return np.concatenate([gens, rows.astype(np.float32)], axis=0)
+
+    def _observe_generators(self, hour: int, demand_t: float) -> np.ndarray:
         n, k, c = self.n, self.capacities, self.costs
         d = np.full(n, demand_t / self.demand_scale)
         own_k = k / self.capacity_scale
@@ -450,12 +616,9 @@ class ReferenceEnv:
         raised from the cheapest block up (each to its available K LF / K) to
         the floor. Returns flat (N * K,) arrays, generator-major."""
         k, n = self.segments, self.n
-        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(n * k, 2)
+        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(-1, 2)[: n * k]
         a0 = np.clip(a[:, 0], 0.0, 1.0)
-        if self.price_action == "linear":
-            share = np.clip(a[:, 1], -1.0, 1.0)
-        else:
-            share = np.tanh(np.clip(a[:, 1], -10.0, 10.0))
+        share = self.share(a[:, 1])
         cap = np.repeat(self.capacities, k)
         cost = np.repeat(self.costs, k)
         q = (1.0 - a0) * cap / k
@@ -486,6 +649,42 @@ class ReferenceEnv:
                         q[i * k : (i + 1) * k] = blocks
         return b, q
 
+    def share(self, a1: np.ndarray) -> np.ndarray:
+        """The markup share of float64 price actions: ``tanh(clip(a1, -10, 10))``,
+        or ``clip(a1, -1, 1)`` with ``price_action="linear"``."""
+        if self.price_action == "linear":
+            return np.clip(a1, -1.0, 1.0)
+        return np.tanh(np.clip(a1, -10.0, 10.0))
+
+    def storage_blocks(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The storage units' blocks from the last S x K rows of the actions:
+        ``(prices, signed quantities after the SoC cut, a0)``, flat (S * K,),
+        unit-major. a0 clipped to [-1, 1], a1 to [-10, 10] (float64 from the
+        float32 actions); price = clip(ref + share(a1) max_bid_delta) to the
+        cap and floor; quantity a0 P / K."""
+        k, nk = self.segments, self.n * self.segments
+        a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(-1, 2)[nk:]
+        assert a.shape == (self.s * k, 2)
+        a0 = np.clip(a[:, 0], -1.0, 1.0)
+        share = self.share(a[:, 1])
+        prices = np.empty(self.s * k)
+        quantities = np.empty(self.s * k)
+        for u, unit in enumerate(self.storage):
+            js = slice(u * k, (u + 1) * k)
+            prices[js] = clip_prices(
+                unit.reference_price + share[js] * self.max_bid_delta,
+                self.price_cap,
+                self.price_floor,
+            )
+            soc = float(self.soc[u])
+            quantities[js] = soc_cut(
+                prices[js],
+                a0[js] * unit.power / k,
+                unit.max_discharge(soc),
+                unit.max_charge(soc),
+            )
+        return prices, quantities, a0
+
     def demand_curve(self, d: float):
         """(inelastic MW, (bid prices, bid MW)) of an hour with demand ``d``: bids
         of one price merge (their shares summed in the order given)."""
@@ -504,12 +703,26 @@ class ReferenceEnv:
         b, q = self.bids_and_quantities(actions)
         d = float(self.demand[self.t])
         inelastic, bids = self.demand_curve(d)
-        price, cleared, _, shortage = market_clear(
-            b, q, inelastic, bids, self.tie_rule, self.shortage_price, self.price_cap
-        )
-        shortfall = max(0.0, inelastic - float(np.sum(q))) if shortage else 0.0
-        paid = settle(self.mechanism, price, b)
         k, n = self.segments, self.n
+        if self.s:
+            # Discharge blocks join the offer book after the generators' offers;
+            # charge blocks join the demand bids (after the scenario's).
+            sp, sq, a0 = self.storage_blocks(actions)
+            dis, chg = np.flatnonzero(a0 > 0.0), np.flatnonzero(a0 < 0.0)
+            book_b = np.concatenate([b, sp[dis]])
+            book_q = np.concatenate([q, sq[dis]])
+            if len(chg):
+                bp, bq = bids if bids is not None else (np.zeros(0), np.zeros(0))
+                bids = (np.concatenate([bp, sp[chg]]), np.concatenate([bq, -sq[chg]]))
+            n_scenario_bids = 0 if bids is None else len(bids[0]) - len(chg)
+        else:
+            book_b, book_q = b, q
+        price, book_cleared, served, shortage = market_clear(
+            book_b, book_q, inelastic, bids, self.tie_rule, self.shortage_price, self.price_cap
+        )
+        cleared = book_cleared[: n * k]
+        shortfall = max(0.0, inelastic - float(np.sum(book_q))) if shortage else 0.0
+        paid = settle(self.mechanism, price, b)
         c = np.repeat(self.costs, k)
         profit = ((paid - c) * cleared).reshape(n, k).sum(axis=1)
         penalty = (self.bid_penalty * (b - c) ** 2).reshape(n, k).sum(axis=1) / k
@@ -519,9 +732,40 @@ class ReferenceEnv:
             raw = raw - self.ramp_costs * np.abs(x - self._last_cleared)
         scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
         rewards = (raw * scale).astype(np.float32)
-        volume = float(np.sum(cleared))
-        average = float(np.sum(paid * cleared)) / volume if volume > 0 else price
+        book_paid = settle(self.mechanism, price, book_b)
+        volume = float(np.sum(book_cleared))
+        average = float(np.sum(book_paid * book_cleared)) / volume if volume > 0 else price
         per_agent = cleared.reshape(n, k).sum(axis=1)
+        if self.s:
+            # Signed per block: + sold (discharge cleared), - bought (charge served).
+            x = np.zeros(self.s * k)
+            x[dis] = book_cleared[n * k :]
+            x[chg] = -served[n_scenario_bids:]
+            sto_paid = settle(self.mechanism, price, sp)
+            last = self.t == self.horizon - 1
+            sto_rewards = np.zeros(self.s, dtype=np.float32)
+            net = np.zeros(self.s)
+            for u, unit in enumerate(self.storage):
+                sold = bought = revenue = 0.0
+                for j in range(u * k, (u + 1) * k):
+                    revenue += sto_paid[j] * x[j]
+                    if x[j] > 0.0:
+                        sold += x[j]
+                    elif x[j] < 0.0:
+                        bought += -x[j]
+                self.soc[u] = unit.next_soc(float(self.soc[u]), sold, bought)
+                value = revenue - unit.cost * (sold + bought)
+                if last:
+                    value += unit.terminal_value * (self.soc[u] - unit.soc0)
+                sto_rewards[u] = np.float32(value * scale)
+                net[u] = sold - bought
+            rewards = np.concatenate([rewards, sto_rewards])
+            per_agent = np.concatenate([per_agent, net])
+            self._last_net = net
+            self.record["storage_bids"].append(sp)
+            self.record["storage_offered"].append(sq)
+            self.record["storage_cleared"].append(x)
+            self.record["soc"].append(self.soc.copy())
         for key, val in (
             ("bids", b),
             ("offered", q),
@@ -532,12 +776,13 @@ class ReferenceEnv:
             ("prices", price),
         ):
             self.record[key].append(val)
-        self._last_price, self._last_cleared = price, per_agent
+        self._last_price, self._last_cleared = price, per_agent[:n]
         self.t += 1
         terminated = self.t == self.horizon
         # The final observation: hour T's time features, last hour's demand.
         obs = self.observe(self.t, float(self.demand[min(self.t, self.horizon - 1)]))
-        return StepResult(obs, rewards, terminated, price, d, shortfall, per_agent, average)
+        soc = self.soc.copy() if self.s else None
+        return StepResult(obs, rewards, terminated, price, d, shortfall, per_agent, average, soc)
 
     def episode_record(self) -> dict[str, np.ndarray]:
         n, t, k = self.n, self.t, self.segments
@@ -547,10 +792,19 @@ class ReferenceEnv:
             "offered": np.asarray(self.record["offered"], dtype=np.float64).reshape(blocks),
             "cleared": np.asarray(self.record["cleared"], dtype=np.float64).reshape(blocks),
             "paid": np.asarray(self.record["paid"], dtype=np.float64).reshape(blocks),
-            "rewards": np.asarray(self.record["rewards"], dtype=np.float32).reshape(t, n),
+            "rewards": np.asarray(self.record["rewards"], dtype=np.float32).reshape(t, self.agents),
             "prices": np.asarray(self.record["prices"], dtype=np.float64).reshape(t),
             "average_paid": np.asarray(self.record["average_paid"], dtype=np.float64).reshape(t),
             "demand": self.demand[:t].copy(),
             "availability": self.lf[:t].copy(),
         }
+        if self.s:
+            s = self.s
+            units = (t, s) if k == 1 else (t, s, k)
+            for key in ("storage_bids", "storage_offered", "storage_cleared"):
+                out[key] = np.asarray(self.record[key], dtype=np.float64).reshape(units)
+            x = out["storage_cleared"].reshape(t, s, k)
+            out["discharge"] = np.where(x > 0, x, 0.0).sum(axis=2)
+            out["charge"] = np.where(x < 0, -x, 0.0).sum(axis=2)
+            out["soc"] = np.asarray(self.record["soc"], dtype=np.float64).reshape(t + 1, s)
         return out

@@ -101,5 +101,5 @@ def test_vec_env_whose_step_memory_does_not_fit_raises_before_stepping(m, n, num
     )
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     out = proc.stdout.strip()
-    assert out.startswith("MemoryError:") and "scenario (N x segments)" in out, out
+    assert out.startswith("MemoryError:") and "scenario (agents x segments)" in out, out
     assert out.endswith(str([0] * m)), out

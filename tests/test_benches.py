@@ -45,6 +45,11 @@ def test_bench_design_runs():
     assert "| 10 demand bids |" in out and "| segments K=4 |" in out
 
 
+def test_bench_storage_runs():
+    out = _run("bench_storage.py", "--quick")
+    assert "| N=5, S=1 |" in out and "| N=50, S=5 |" in out
+
+
 def test_bench_builds_runs(tmp_path):
     """Against a copy of this very build, every ratio is a positive number
     within 10x of 1 (so the two modules really were both timed; the bound is

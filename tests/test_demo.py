@@ -112,3 +112,13 @@ def test_demo_runs_on_the_advanced_week(tmp_path, capsys):
     assert out.exists() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "n=5, t=168" in printed and "'market_v2'" in printed
+
+
+def test_demo_refuses_storage_scenarios_and_says_why(tmp_path):
+    """The hour-by-hour IBR cannot value a battery: the demo says so, naming
+    the fronts that can train one."""
+    demo = load_example("demo")
+    path = SCENARIOS / "two_batteries_day.toml"
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--budget", "quick", "--out", str(tmp_path / "x.png"), "--scenario", str(path)])
+    assert "2 storage unit(s)" in str(e.value) and "state of charge" in str(e.value)

@@ -178,6 +178,8 @@ def test_refusals_are_clear_value_errors():
         pa.equilibrium(s.replace(ramp_limits=[0.5, 0.5]))
     with pytest.raises(ValueError, match="ramp"):
         pa.equilibrium(s.replace(ramp_costs=[1.0, 1.0]))
+    with pytest.raises(ValueError, match="1 storage unit.*state of charge"):
+        pa.equilibrium(s.replace(storage=[pm.Storage(power=1.0, energy=2.0)]))
     with pytest.raises(ValueError, match="segments"):
         pa.equilibrium(s.replace(segments=2))
     with pytest.raises(ValueError, match="work bound"):

@@ -130,7 +130,8 @@ def test_train_sb3_example_smoke(capsys):
     assert float(scored[0].split("= ")[1].split(" %")[0]) >= 0.0
 
 
-def test_rllib_example_smoke():
+@pytest.mark.parametrize("extra", [[], ["--batteries", "1", "--shared"]])
+def test_rllib_example_smoke(extra):
     # As a user runs it: a script whose env factory Ray workers must import.
     done = subprocess.run(
         [
@@ -141,6 +142,7 @@ def test_rllib_example_smoke():
             "--smoke",
             "--generators",
             "2",
+            *extra,
         ],
         capture_output=True,
         text=True,

@@ -67,8 +67,6 @@ def test_a_bad_price_action_names_the_field_and_value(value, exc, match):
     with pytest.raises(exc, match=match):
         pm.Scenario([10.0], [5.0], [3.0], price_action=value)
     assert s.price_action == "tanh"  # a failed replace changes nothing
-    with pytest.raises(ValueError, match="price_action.*cubic"):
-        pm._core.Opponents(["truthful"], 50.0, price_action="cubic")
 
 
 @pytest.mark.parametrize("pa", PRICE_ACTIONS)

@@ -29,6 +29,7 @@ FIELDS = {
     "availability_noise",
     "ramp_limits",
     "ramp_costs",
+    "storage",
 }
 
 

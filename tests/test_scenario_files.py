@@ -99,17 +99,17 @@ def test_shipped_example_loads_and_runs(path: Path) -> None:
     assert s.n >= 2 and s.t >= 24
     env = pm.MarketEnv(s, seed=0)
     env.reset()
-    total = np.zeros(s.n)
+    total = np.zeros(s.num_agents)
     block = (2,) if s.segments == 1 else (s.segments, 2)
     for h in range(s.t):
-        _, rewards, term, trunc, info = env.step(np.zeros((s.n, *block), np.float32))
+        _, rewards, term, trunc, info = env.step(np.zeros((s.num_agents, *block), np.float32))
         assert np.all(np.isfinite(rewards))
         total += rewards
         assert bool(term or trunc) == (h == s.t - 1)
     assert np.all(np.isfinite(total))
     vec = pm.VecMarketEnv(num_envs=2, scenario=s, seed=1)
     vec.reset()
-    vec.step(np.zeros((2, s.n, *block), np.float32))
+    vec.step(np.zeros((2, s.num_agents, *block), np.float32))
 
 
 def test_shipped_examples_exist() -> None:

@@ -27,6 +27,7 @@ from powermarket.gymnasium import register_envs as _register_envs
 from powermarket.pettingzoo import MarketParallelEnv, parallel_env
 from powermarket.scenario_files import load as load_scenario
 from powermarket.scenario_files import save as save_scenario
+from powermarket.storage import Storage
 
 __all__ = [
     "OBSERVERS",
@@ -36,6 +37,7 @@ __all__ = [
     "MarketParallelEnv",
     "Scenario",
     "ScenarioError",
+    "Storage",
     "VecMarketEnv",
     "__version__",
     "clear",

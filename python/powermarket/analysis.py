@@ -9,7 +9,9 @@ power does it exert, and how far is it from an equilibrium?
 - :func:`equilibrium`: an approximate pure Nash equilibrium of the per-hour bidding
   game on the same grid, by best-response dynamics (a ground truth for learned bids);
 - :func:`pure_nash`: every pure Nash equilibrium of a one-hour uniform-price auction;
-- :func:`cournot`: the Cournot equilibrium with linear inverse demand.
+- :func:`cournot`: the Cournot equilibrium with linear inverse demand;
+- :func:`arbitrage_value`: the perfect-foresight arbitrage optimum of one storage
+  unit over a price series (an LP solved by HiGHS; needs SciPy, the ``analysis`` extra).
 
 The hot loops run in Rust with the GIL released. Exact definitions, units and
 edge cases: ``docs/semantics.md`` (section 10).
@@ -24,12 +26,16 @@ import numpy as np
 import numpy.typing as npt
 
 from powermarket import _core
+from powermarket._arbitrage import Arbitrage, arbitrage_value
 from powermarket._core import MarketEnv, Scenario
 
 __all__ = [
     "EXPLOITABILITY_MAX_WORK",
+    "EXPLOITABILITY_SOC_GRID",
     "EQUILIBRIUM_MAX_CLEARINGS",
     "PURE_NASH_MAX_PROFILES",
+    "Arbitrage",
+    "arbitrage_value",
     "competitive",
     "cournot",
     "default_grid",
@@ -43,8 +49,11 @@ __all__ = [
 #: Largest number of price profiles (``len(prices_grid) ** N``) :func:`pure_nash` enumerates.
 PURE_NASH_MAX_PROFILES: int = _core.PURE_NASH_MAX_PROFILES
 #: Largest work :func:`exploitability` takes on: ``G x E x T x N`` clearings of
-#: ``N`` offers (``G`` grid pairs, ``E`` episodes, ``T`` hours, ``N`` agents), 2**35.
+#: ``A`` offers (``G`` grid pairs, ``E`` episodes, ``T`` hours, ``N`` generators,
+#: ``A`` agents), 2**35; the storage units' search is bounded by the same number.
 EXPLOITABILITY_MAX_WORK: int = _core.EXPLOITABILITY_MAX_WORK
+#: Default number of points of a storage unit's state-of-charge grid in :func:`exploitability`.
+EXPLOITABILITY_SOC_GRID: int = _core.EXPLOITABILITY_SOC_GRID
 #: Work bound of :func:`equilibrium`, in clearings (2**32).
 EQUILIBRIUM_MAX_CLEARINGS: int = _core.EQUILIBRIUM_MAX_CLEARINGS
 
@@ -52,10 +61,13 @@ Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
 
 _RECORD_KEYS = ("bids", "cleared", "prices", "demand")
-# The widest action box of MarketEnv (the default price action's), from the
-# core; the env clips a linear price action further, to [-1, 1].
+# The action boxes of MarketEnv's generators and storage units, from the core
+# (the default price action's, the widest); the env clips a linear price
+# action further, to [-1, 1].
 _LOW = np.array(_core.ACTION_LOW)
 _HIGH = np.array(_core.ACTION_HIGH)
+_STO_LOW = np.array(_core.STORAGE_ACTION_LOW)
+_STO_HIGH = np.array(_core.STORAGE_ACTION_HIGH)
 
 
 def _price_action_of(scenario: Any) -> str:
@@ -118,19 +130,29 @@ def competitive(
 def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Market-power metrics of an episode record (``MarketEnv.episode_record()``:
     it needs ``bids``, ``cleared`` (T, N), or (T, N, K) with K > 1 offer
-    blocks, ``prices`` and ``demand`` (T,)). With blocks, a generator's
+    blocks, ``prices`` and ``demand`` (T,); with storage units also ``soc``
+    (T + 1, S) and ``discharge`` (T, S)). With blocks, a generator's
     ``cleared`` is the sum of its blocks, and ``markup`` is per block.
 
-    Returns, per hour (T,) or per hour and generator (T, N):
+    The suppliers are the N generators and, in a scenario with storage, the
+    S storage units after them (A = N + S): their discharge counts as supply.
 
-    - ``rsi``: residual supply index ``(sum_j A_tj - A_ti) / D_t`` with available
-      capacity ``A_ti = K_i LF[t, i]`` (the record's ``availability``, else the
-      scenario's load factors) (``inf`` if ``D_t = 0``);
-    - ``pivotal`` (bool): ``rsi < 1``, demand cannot be met without ``i``;
-    - ``hhi``: ``sum_i (100 x_i / sum_j x_j) ** 2`` of cleared quantities, in
+    Returns, per hour (T,), per hour and supplier (T, N) or (T, A), or per
+    hour and generator (T, N):
+
+    - ``rsi`` (T, A): residual supply index ``(sum_j A_tj - A_ti) / D_t`` with
+      available capacity ``A_ti = K_i LF[t, i]`` of a generator (the record's
+      ``availability``, else the scenario's load factors) and
+      ``min(power, max(0, (soc[t] - soc_min * energy) * efficiency_discharge))``
+      of a storage unit, what its state of charge at the start of hour ``t``
+      lets it sell (``inf`` if ``D_t = 0``);
+    - ``pivotal`` (T, A) bool: ``rsi < 1``, demand cannot be met without ``i``;
+    - ``hhi`` (T,): ``sum_i (100 x_i / sum_j x_j) ** 2`` of the quantities sold
+      (the generators' cleared MW and the storage units' discharge), in
       [0, 10000] (NaN when nothing cleared);
-    - ``lerner``: ``(P_t - c_i) / P_t`` where ``i`` is dispatched and ``P_t > 0``, else NaN;
-    - ``markup``: bid minus cost, €/MWh, (T, N) or (T, N, K).
+    - ``lerner`` (T, N): ``(P_t - c_i) / P_t`` where generator ``i`` is
+      dispatched and ``P_t > 0``, else NaN;
+    - ``markup``: a generator's bid minus its cost, €/MWh, (T, N) or (T, N, K).
     """
     missing = [k for k in _RECORD_KEYS if k not in record]
     if missing:
@@ -138,6 +160,7 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
             f"record is missing {', '.join(missing)}: pass MarketEnv.episode_record() "
             f"(keys {', '.join(_RECORD_KEYS)} are used)"
         )
+    scenario = _scenario_obj(scenario)
     bids, cleared = record["bids"], record["cleared"]
     if np.ndim(bids) == 3 or np.ndim(cleared) == 3:
         return _market_power_blocks(scenario, record)
@@ -148,21 +171,51 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
         record["prices"],
         record["demand"],
         record.get("availability"),
+        **_storage_supply(scenario, record),
     )
+
+
+def _scenario_obj(scenario: Any) -> Scenario:
+    if scenario is None:
+        return Scenario.default()
+    if isinstance(scenario, dict):
+        return Scenario.from_dict(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ValueError(
+            "scenario must be a powermarket.Scenario, a dict or None, "
+            f"got {type(scenario).__name__}"
+        )
+    return scenario
+
+
+def _storage_supply(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's ``soc`` at the start of each hour (its first T rows) and
+    ``discharge``, for a scenario with storage units (else nothing)."""
+    s = len(scenario.storage)
+    if s == 0:
+        return {}
+    missing = [k for k in ("soc", "discharge") if k not in record]
+    if missing:
+        raise ValueError(
+            f"record is missing {', '.join(missing)}: a scenario with storage units needs "
+            "the record's soc (T + 1, S) and discharge (T, S) (MarketEnv.episode_record())"
+        )
+    t = int(np.shape(record["prices"])[0]) if np.ndim(record["prices"]) == 1 else -1
+    try:
+        soc = np.asarray(record["soc"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("soc must be an array of real numbers") from None
+    if soc.shape != (t + 1, s):
+        raise ValueError(
+            f"soc must have shape (T + 1, S) = ({t + 1}, {s}) (the state of charge at the "
+            f"start of each hour and after the last), got {soc.shape}"
+        )
+    return {"soc": soc[:t], "discharge": record["discharge"]}
 
 
 def _market_power_blocks(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """:func:`market_power` of a record with (T, N, K) offer blocks: the metrics
     of the per-generator dispatch (the sum of the blocks), markups per block."""
-    if scenario is None:
-        scenario = Scenario.default()
-    elif isinstance(scenario, dict):
-        scenario = Scenario.from_dict(scenario)
-    elif not isinstance(scenario, Scenario):
-        raise ValueError(
-            "scenario must be a powermarket.Scenario, a dict or None, "
-            f"got {type(scenario).__name__}"
-        )
     t = np.shape(record["prices"])[0] if np.ndim(record["prices"]) == 1 else None
     want = (t, scenario.n, scenario.segments)
     arrays = {}
@@ -191,20 +244,24 @@ def _market_power_blocks(scenario: Scenario, record: Mapping[str, Any]) -> dict[
         record["prices"],
         record["demand"],
         record.get("availability"),
+        **_storage_supply(scenario, record),
     )
     out["markup"] = bids - scenario.costs[None, :, None]
     return out
 
 
-def _env_actions(a: npt.ArrayLike) -> np.ndarray:
-    """Actions exactly as ``MarketEnv.step`` takes them: float32 arrays as they
-    are, anything else through float64 clipped to the box (NaN stays, and the
-    env rejects it)."""
+def _env_actions(a: npt.ArrayLike, n: int) -> np.ndarray:
+    """Actions of a market of ``n`` generators as ``MarketEnv.step`` takes
+    them: float32 arrays as they are, anything else through float64 clipped
+    to each agent's box (the generators' rows, then the storage units'; NaN
+    stays, and the env rejects it). The env's offers are the same."""
     if isinstance(a, np.ndarray) and a.dtype == np.float32:
         return np.ascontiguousarray(a)
     wide = np.asarray(a, dtype=np.float64)
     if wide.ndim == 2 and wide.shape[1] == 2:
-        wide = np.where(np.isfinite(wide), np.clip(wide, _LOW, _HIGH), wide)
+        low = np.where(np.arange(wide.shape[0])[:, None] < n, _LOW, _STO_LOW)
+        high = np.where(np.arange(wide.shape[0])[:, None] < n, _HIGH, _STO_HIGH)
+        wide = np.where(np.isfinite(wide), np.clip(wide, low, high), wide)
     return wide.astype(np.float32)
 
 
@@ -217,11 +274,13 @@ def exploitability(
     episodes: int = 1,
     observer: str = "simple",
     tie_rule: str = "pro_rata",
+    soc_grid: int = EXPLOITABILITY_SOC_GRID,
 ) -> dict[str, Any]:
     """How much each agent could gain by deviating, hour by hour, on a grid.
 
-    ``policy`` maps the (N, D) observations of one hour to (N, 2) actions of
-    ``MarketEnv``. It plays ``episodes`` consecutive episodes of
+    ``policy`` maps the (A, D) observations of one hour to (A, 2) actions of
+    ``MarketEnv`` (A = N generators, then S storage units). It plays
+    ``episodes`` consecutive episodes of
     ``MarketEnv(scenario, observer=observer, seed=seed)`` (the seed is applied
     once, at construction; each episode starts with ``reset()``). Then, for
     every agent in every hour, every deviation ``(a0, a1)`` in
@@ -229,20 +288,32 @@ def exploitability(
     others' actions as played and the hour's realised demand, and scored with
     the env reward of that hour.
 
+    A storage unit's deviation is a whole-episode path instead: the best path
+    of a dynamic program over ``soc_grid`` evenly spaced states of charge
+    (plus the initial one), each hour's move valued by re-clearing that hour
+    with the unit's block (priced at the most aggressive price of its box or
+    at the grid's price actions, counted only when the whole block clears)
+    and the terminal value at the end; for every deviation the other storage
+    units' blocks are held at their played, SoC-cut quantities and prices.
+    Exact definition: ``docs/semantics.md`` (section 10, "With storage").
+
     Returns a dict:
 
-    - ``regret`` (N,): ``sum_t max(best deviation reward, played reward) -
-      sum_t played reward``, mean over episodes (reward units, >= 0);
+    - ``regret`` (A,): ``sum_t max(best deviation reward, played reward) -
+      sum_t played reward``, mean over episodes (reward units, >= 0); for a
+      storage unit ``max(best path value, played reward) - played reward``;
     - ``nash_conv``: ``sum(regret)``;
-    - ``best_response`` (episodes, T, N, 2) float32: each agent's best action
-      per hour (the played action when no deviation beats it strictly);
-    - ``played_reward`` (N,): ``sum_t`` played reward, mean over episodes;
+    - ``best_response`` (episodes, T, A, 2) float32: each agent's best action
+      per hour (the played action when no deviation beats it strictly); a
+      storage unit's best path, or its played actions;
+    - ``played_reward`` (A,): ``sum_t`` played reward, mean over episodes;
     - ``regret_eur_per_day``, ``nash_conv_eur_per_day``,
       ``played_reward_eur_per_day``: the same in € per day (reward divided by
       the env's reward scale, times 24 / T), and the factor
       ``eur_per_day_per_reward``;
-    - ``regret_per_episode`` (episodes, N);
-    - ``lower_bound``: False without ramps: hours are independent, so the
+    - ``regret_per_episode`` (episodes, A);
+    - ``lower_bound``: True with storage units (see the docs); else False
+      without ramps: hours are independent, so the
       regret is the exact best-response gain on the grid against the others'
       play. True when the scenario has ramp limits or ramp costs: the search
       is still per hour (static): each hour's deviation is kept in the ramp
@@ -258,21 +329,21 @@ def exploitability(
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     withheld, price_action = _grid_arg(grid)
     env = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
-    n, t = env.num_agents, env.horizon
+    a, n, t = env.num_agents, env.scenario.n, env.horizon
     if env.scenario.segments != 1:
         raise ValueError(
             "scenario: exploitability searches one [withheld, price action] per agent and "
             f"hour; it supports segments=1, got segments={env.scenario.segments}"
         )
-    actions = np.empty((episodes, t, n, 2), dtype=np.float32)
+    actions = np.empty((episodes, t, a, 2), dtype=np.float32)
     demand = np.empty((episodes, t), dtype=np.float64)
     availability = np.empty((episodes, t, n), dtype=np.float64)
     for e in range(episodes):
         obs, _ = env.reset()
         for h in range(t):
-            a = _env_actions(policy(obs))
-            obs, *_ = env.step(a)
-            actions[e, h] = a
+            act = _env_actions(policy(obs), n)
+            obs, *_ = env.step(act)
+            actions[e, h] = act
         demand[e] = env.demand
         availability[e] = env.availability
     return exploitability_of_play(
@@ -282,6 +353,7 @@ def exploitability(
         grid=(withheld, price_action),
         tie_rule=tie_rule,
         availability=availability,
+        soc_grid=soc_grid,
     )
 
 
@@ -304,8 +376,9 @@ def exploitability_of_play(
     grid: Grid,
     tie_rule: str = "pro_rata",
     availability: npt.ArrayLike | None = None,
+    soc_grid: int = EXPLOITABILITY_SOC_GRID,
 ) -> dict[str, Any]:
-    """:func:`exploitability` of recorded play: ``actions`` (E, T, N, 2) as the
+    """:func:`exploitability` of recorded play: ``actions`` (E, T, A, 2) as the
     env received them (non-float32 input is clipped to the box and rounded to
     float32, as ``MarketEnv.step`` does), the realised ``demand`` (E, T) MW
     of each episode (``MarketEnv.demand`` after the episode, or
@@ -313,8 +386,15 @@ def exploitability_of_play(
     ``availability_noise``, the realised load factors ``availability``
     (E, T, N) (``MarketEnv.availability``, ``VecMarketEnv.episode_availability(i)``;
     None: the scenario's). With ramps the played path (each hour's previous
-    dispatch) is replayed from the actions. Same result dict."""
+    dispatch) and, with storage, the played states of charge are replayed
+    from the actions; ``soc_grid`` (an int >= 2) is the number of points of
+    each storage unit's state-of-charge grid. Same result dict."""
     withheld, price_action = _grid_arg(grid)
+    is_int = isinstance(soc_grid, int | np.integer) and not isinstance(soc_grid, bool)
+    if not is_int or soc_grid < 2:
+        raise ValueError(
+            f"soc_grid must be an int >= 2 (points of the state-of-charge grid), got {soc_grid!r}"
+        )
     out = _core.exploitability_of_play(
         scenario,
         actions,
@@ -323,8 +403,13 @@ def exploitability_of_play(
         price_action,
         tie_rule=tie_rule,
         availability=availability,
+        soc_grid=int(soc_grid),
     )
-    out["lower_bound"] = scenario.ramp_limits is not None or scenario.ramp_costs is not None
+    out["lower_bound"] = (
+        scenario.ramp_limits is not None
+        or scenario.ramp_costs is not None
+        or len(scenario.storage) > 0
+    )
     return out
 
 

@@ -48,6 +48,7 @@ from typing import Any
 from benchmarl.environments.common import Task, TaskClass
 
 import powermarket as pm
+from powermarket._spaces import agent_names
 from powermarket.torchrl import MarketEnv
 
 __all__ = ["DEFAULT_CONFIG", "MarketTask", "MarketTaskClass"]
@@ -126,7 +127,7 @@ class MarketTaskClass(TaskClass):
         return self.scenario.t
 
     def group_map(self, env: Any) -> dict[str, list[str]]:
-        return {"agents": [f"gen_{i}" for i in range(self.scenario.n)]}
+        return {"agents": agent_names(self.scenario.n, self.scenario.s)}
 
     def observation_spec(self, env: Any) -> Any:
         return env.full_observation_spec_unbatched.clone()

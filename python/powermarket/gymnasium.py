@@ -94,9 +94,10 @@ class _OpponentPlan:
         max_bid_delta: float,
         num_markets: int | None,
         segments: int = 1,
-        price_action: str = "tanh",
+        scenario: Any = None,
     ) -> None:
         self.n, self.agent, self.num_markets = n, agent, num_markets
+        self.generators = n if scenario is None else scenario.n
         self.block = action_shape(segments)
         others = [i for i in range(n) if i != agent]
         self.others = np.array(others, dtype=np.intp)
@@ -127,7 +128,8 @@ class _OpponentPlan:
                     specs[i] = item
                 else:
                     raise ValueError(
-                        f"opponents: entry for {agent_name(i)} is not a strategy: {item!r}"
+                        f"opponents: entry for {agent_name(i, self.generators)} is not a "
+                        f"strategy: {item!r}"
                     )
         else:
             raise ValueError(
@@ -135,9 +137,7 @@ class _OpponentPlan:
                 f"got {type(opponents).__name__}"
             )
         specs[agent] = "truthful"
-        self.rust = Opponents(
-            specs, max_bid_delta, num_markets=num_markets or 1, price_action=price_action
-        )
+        self.rust = Opponents(specs, max_bid_delta, num_markets=num_markets or 1, scenario=scenario)
 
     def reseed(self, seed: int | list[int | None], mask: np.ndarray | None = None) -> None:
         """Reseed the built-in strategies' RNGs from an already checked seed.
@@ -164,7 +164,7 @@ class _OpponentPlan:
         self.rust = saved
 
     def _where(self, market: int | None, agent: int) -> str:
-        name = agent_name(agent)
+        name = agent_name(agent, self.generators)
         return name if market is None else f"{name} in market {market}"
 
     def python_rows(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -181,12 +181,17 @@ class _OpponentPlan:
         mask[list(self.per_agent)] = True
         return rows, mask
 
-    def fill(self, actions: np.ndarray, obs: np.ndarray) -> None:
+    def fill(
+        self, actions: np.ndarray, obs: np.ndarray, last_prices: np.ndarray | None = None
+    ) -> None:
         """Write the opponents' actions into ``actions``: (N, 2) or (M, N, 2), with
-        a (K, 2) block per agent in place of (2,) when there are K > 1 segments."""
+        a (K, 2) block per agent in place of (2,) when there are K > 1 segments.
+        ``last_prices`` (M,) are the markets' last clearing prices (NaN before
+        a market's first step), for the rules that look at them."""
         vector = self.num_markets is not None
         if vector:
-            self.rust.fill_batch(actions, self.agent)
+            prices = None if last_prices is None else last_prices.tolist()
+            self.rust.fill_batch(actions, self.agent, prices)
         else:
             self.rust.fill(actions, self.agent)
         self._callables(actions, obs, vector)
@@ -228,14 +233,17 @@ class _OpponentPlan:
                     actions[m, i] = a
 
 
-def _agent_index(agent: int | str, n: int) -> int:
+def _agent_index(agent: int | str, scenario: Any) -> int:
+    n, s = scenario.n, scenario.s
+    names = f"'gen_0'..'gen_{n - 1}'" + (f" or 'sto_0'..'sto_{s - 1}'" if s else "")
     if isinstance(agent, str):
-        index = agent_index(agent)
+        index = agent_index(agent, n, s)
         if index is None:
-            raise ValueError(f"agent must be an index or 'gen_<i>', got {agent!r}")
+            raise ValueError(f"agent must be an index or one of {names}, got {agent!r}")
         agent = index
-    if isinstance(agent, bool) or not (isinstance(agent, (int, np.integer)) and 0 <= agent < n):
-        raise ValueError(f"agent must be in [0, {n}) (or 'gen_0'..'gen_{n - 1}'), got {agent!r}")
+    a = n + s
+    if isinstance(agent, bool) or not (isinstance(agent, (int, np.integer)) and 0 <= agent < a):
+        raise ValueError(f"agent must be in [0, {a}) (or {names}), got {agent!r}")
     return int(agent)
 
 
@@ -279,17 +287,17 @@ class MarketSingleAgentEnv(gymnasium.Env):
         seed = check_seed(seed)
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         n = self.market.num_agents
-        self.agent = _agent_index(agent, n)
-        segments = self.market.scenario.segments
         scenario = self.market.scenario
+        self.agent = _agent_index(agent, scenario)
+        segments = scenario.segments
         self.plan = _OpponentPlan(
-            opponents, n, self.agent, scenario.max_bid_delta, None, segments, scenario.price_action
+            opponents, n, self.agent, scenario.max_bid_delta, None, segments, scenario
         )
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.market.observation_bounds()
         self.observation_space = spaces.Box(low[self.agent], high[self.agent], dtype=np.float32)
-        self.action_space = action_space(segments, scenario.price_action)
+        self.action_space = action_space(segments, self.agent >= scenario.n, scenario.price_action)
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
 
@@ -384,25 +392,22 @@ class MarketVectorEnv(VectorEnv):
         seed = check_seeds(seed, self.vec.num_envs)
         n = self.vec.num_agents
         self.num_envs = self.vec.num_envs
-        self.agent = _agent_index(agent, n)
-        segments = self.vec.scenario.segments
         scenario = self.vec.scenario
+        self.agent = _agent_index(agent, scenario)
+        segments = scenario.segments
         self.plan = _OpponentPlan(
-            opponents,
-            n,
-            self.agent,
-            scenario.max_bid_delta,
-            self.num_envs,
-            segments,
-            scenario.price_action,
+            opponents, n, self.agent, scenario.max_bid_delta, self.num_envs, segments, scenario
         )
+        self._last_prices = np.full(self.num_envs, np.nan)
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.vec.observation_bounds()
         self.single_observation_space = spaces.Box(
             low[self.agent], high[self.agent], dtype=np.float32
         )
-        self.single_action_space = action_space(segments, scenario.price_action)
+        self.single_action_space = action_space(
+            segments, self.agent >= scenario.n, scenario.price_action
+        )
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )
@@ -437,6 +442,7 @@ class MarketVectorEnv(VectorEnv):
                 self._np_random, self._np_random_seed = gymnasium.utils.seeding.np_random(seed)
         if seed is not None:
             self.plan.reseed(seed, mask)
+        self._last_prices[slice(None) if mask is None else mask] = np.nan
         self._obs = obs
         return obs[:, self.agent].copy(), {}
 
@@ -445,21 +451,25 @@ class MarketVectorEnv(VectorEnv):
             check_steppable(None, self.vec.horizon)
 
         def where(idx: tuple[int, ...]) -> str:
-            return f"{agent_name(self.agent)} in market {idx[0]}"
+            return f"{agent_name(self.agent, self.plan.generators)} in market {idx[0]}"
 
         a = actions_f32(actions, (self.num_envs, *self.plan.block), "actions", where)
         saved = self.plan.checkpoint()
         try:
-            self.plan.fill(self._actions, self._obs)
+            self.plan.fill(self._actions, self._obs, self._last_prices)
             self._actions[:, self.agent] = a
             obs, rewards, terminated, truncated, info = self.vec.step(self._actions)
         except BaseException:
             self.plan.rollback(saved)
             raise
         self._obs = obs
+        # A market that ended has started its next episode: no last price.
+        self._last_prices = np.where(terminated, np.nan, info["price"])
         every = np.ones(self.num_envs, dtype=bool)
         out_info: dict[str, Any] = {}
         for key, width in _INFO_OUTPUTS:
+            if key not in info:  # the storage outputs, in a market without storage
+                continue
             out_info[key] = (info[key][:, self.agent] if width == "agent" else info[key]).copy()
             out_info["_" + key] = every
         mask = info["_final_obs"]

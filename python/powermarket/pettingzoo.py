@@ -9,7 +9,13 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from powermarket._core import MarketEnv, check_steppable
-from powermarket._spaces import action_shape, action_space, agent_names, check_render_mode
+from powermarket._spaces import (
+    action_shape,
+    action_space,
+    agent_action_spaces,
+    agent_names,
+    check_render_mode,
+)
 
 __all__ = ["MarketParallelEnv", "parallel_env", "action_shape", "action_space", "agent_names"]
 
@@ -41,8 +47,8 @@ class MarketParallelEnv(ParallelEnv):
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.market = MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
         self.render_mode = render_mode
-        n = self.market.num_agents
-        self.possible_agents = agent_names(n)
+        scenario = self.market.scenario
+        self.possible_agents = agent_names(scenario.n, scenario.s)
         self.agents: list[str] = []
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self._agent_list = list(self.possible_agents)
@@ -51,9 +57,9 @@ class MarketParallelEnv(ParallelEnv):
             a: spaces.Box(low[i], high[i], dtype=np.float32)
             for i, a in enumerate(self.possible_agents)
         }
-        segments = self.market.scenario.segments
-        box = action_space(segments, self.market.scenario.price_action)
-        self.action_spaces = {a: box for a in self.possible_agents}
+        self.action_spaces = dict(
+            zip(self.possible_agents, agent_action_spaces(scenario), strict=True)
+        )
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]

@@ -9,7 +9,8 @@ is with ``pufferlib.vector.make(MarketPufferEnv, backend=pufferlib.vector.Puffer
 (or the ``Serial`` / ``Multiprocessing`` backends, which pass ``buf`` and
 ``seed``) and with ``pufferlib.pufferl.PuffeRL``.
 
-- **Spaces.** ``single_action_space`` is the scenario's action box, flat:
+- **Spaces.** ``single_action_space`` is the scenario's action box (with storage
+  units, the box that holds every kind's actions), flat:
   ``(2,)``, or ``(2K,)`` with ``segments`` K > 1 (block-major, ``[a0, a1]``
   per block), because PufferLib's policies decode one flat vector.
   ``single_observation_space`` is one ``Box`` for every agent: per feature,
@@ -50,7 +51,7 @@ import pufferlib
 from gymnasium import spaces
 
 from powermarket import VecMarketEnv
-from powermarket._spaces import action_bounds
+from powermarket._spaces import action_bounds, agent_names
 
 __all__ = ["MarketPufferEnv"]
 
@@ -107,11 +108,12 @@ class MarketPufferEnv(pufferlib.PufferEnv):
         self.single_observation_space = spaces.Box(
             low.min(axis=0), high.max(axis=0), shape=(d,), dtype=np.float32
         )
-        alow, ahigh = action_bounds(sc.price_action)
+        alow, ahigh = action_bounds(sc.price_action, storage=sc.s > 0)
         self.single_action_space = spaces.Box(
             np.tile(alow, k), np.tile(ahigh, k), shape=(2 * k,), dtype=np.float32
         )
         self._action_shape = (m, n, 2) if k == 1 else (m, n, k, 2)
+        self._names = agent_names(sc.n, sc.s)
         self._seed = seed
         self._reward_scale = float(reward_scale)
         self._nash_conv = bool(nash_conv)
@@ -193,7 +195,7 @@ class MarketPufferEnv(pufferlib.PufferEnv):
             "episode_length": t,
             "mean_price": float(self._price_sum[ended].mean() / t),
             "episodes": int(ended.sum()),
-            "return": {f"gen_{i}": float(r) for i, r in enumerate(returns.mean(axis=0))},
+            "return": dict(zip(self._names, returns.mean(axis=0).tolist(), strict=True)),
         }
         if self._nash_conv and ended[0] and len(self._played) == t:
             out["nash_conv"] = self._score_market_0()

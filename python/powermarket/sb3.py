@@ -48,7 +48,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from powermarket._checks import actions_f32, check_seed
 from powermarket._core import VecMarketEnv, agent_name, check_steppable
-from powermarket._spaces import action_shape, action_space
+from powermarket._spaces import action_shape, shared_action_space
 
 
 class AgentView:
@@ -60,7 +60,7 @@ class AgentView:
         self._adapter = adapter
         self.index = index
         self.market = index // adapter.num_agents
-        self.agent = agent_name(index % adapter.num_agents)
+        self.agent = agent_name(index % adapter.num_agents, adapter.vec.scenario.n)
 
     def episode_demand(self) -> np.ndarray:
         """Realised demand of this env's market in the current episode, MW."""
@@ -109,7 +109,7 @@ class MarketVecEnv(VecEnv):
         obs_space = spaces.Box(low.min(axis=0), high.max(axis=0), dtype=np.float32)
         segments = self.vec.scenario.segments
         self._block = action_shape(segments)
-        super().__init__(count, obs_space, action_space(segments, self.vec.scenario.price_action))
+        super().__init__(count, obs_space, shared_action_space(self.vec.scenario))
         self._actions: np.ndarray | None = None
         self._pending_seed: int | None = None
         self._started = False
@@ -147,7 +147,8 @@ class MarketVecEnv(VecEnv):
         return self._flat(obs).copy()
 
     def _where(self, k: int) -> str:
-        return f"env {k} ({agent_name(k % self.num_agents)} in market {k // self.num_agents})"
+        name = agent_name(k % self.num_agents, self.vec.scenario.n)
+        return f"env {k} ({name} in market {k // self.num_agents})"
 
     def step_async(self, actions: np.ndarray) -> None:
         a = actions_f32(

@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from powermarket._core import SCENARIO_FIELDS, Scenario, ScenarioError
+from powermarket._core import SCENARIO_FIELDS, STORAGE_FIELDS, Scenario, ScenarioError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,7 +69,12 @@ __all__ = ["load", "save"]
 # of the core is read and written here without a change to this module.
 _MARKET = {key: (name, kind) for name, kind, sec, key, _ in SCENARIO_FIELDS if sec == "market"}
 MARKET_FIELDS = tuple(_MARKET)
-TOP_FIELDS = ("description", "market", "generators", "demand")
+TOP_FIELDS = ("description", "market", "generators", "demand", "storage")
+# The keys of a ``[[storage]]`` table: the core's storage fields and a name.
+STORAGE_KEYS = ("name",) + tuple(name for name, _, _ in STORAGE_FIELDS)
+_STORAGE_REQUIRED = tuple(
+    name for name, default, optional in STORAGE_FIELDS if default is None and not optional
+)
 # Per-generator keys that every generator must have -> Scenario field.
 _GEN_REQUIRED = {
     key: name
@@ -315,6 +320,8 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
         demand, csv_lines = _read_csv(f, csv_path, column)
 
     extra: dict[str, Any] = {}
+    if "storage" in doc:
+        extra["storage"] = _storage_units(f, doc["storage"])
     for key, (field, missing) in _GEN_OPTIONAL.items():
         if any(v is not None for v in ramps[key]):
             extra[field] = [missing if v is None else v for v in ramps[key]]
@@ -351,7 +358,7 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
         fleet_fields = {_GEN_REQUIRED[key]: values for key, values in fleet.items()}
         return Scenario(**fleet_fields, demand=demand, **rules, **extra)  # type: ignore[arg-type]
     except ValueError as e:
-        raise _locate(f, e, csv_path, csv_lines, lf_lines) from None
+        raise _locate(f, e, csv_path, csv_lines, lf_lines, len(gens)) from None
 
 
 def _locate(
@@ -360,6 +367,7 @@ def _locate(
     csv_path: Path | None,
     csv_lines: list[int] | None,
     lf_lines: dict[int, tuple[Path | None, list[int] | None]] | None = None,
+    generators: int | None = None,
 ) -> ValueError:
     """Map a core validation error to the file's field and line, from the
     place the error carries (``ScenarioError.field``, ``.agent``, ``.hour``)."""
@@ -391,7 +399,36 @@ def _locate(
             return _File(where).error(f"generators[{gen}].availability", detail, rows[hour])
         line = f.line("generators", "availability", gen)
         return f.error(f"generators[{gen}].availability[{hour}]", detail, line)
+    if field.startswith("storage") and gen is not None and generators is not None:
+        # `agent` is on the agent axis: storage unit u is agent N + u.
+        u, key = gen - generators, field.partition(".")[2]
+        name = f"storage[{u}].{key}" if key else f"storage[{u}]"
+        return f.error(name, detail, f.line("storage", key, u))
     return f.error(field, detail)
+
+
+def _storage_units(f: _File, value: Any) -> list[dict[str, Any]]:
+    """The ``[[storage]]`` tables as dicts of ``powermarket.Storage`` fields."""
+    if not isinstance(value, list):
+        raise f.error("storage", "must be [[storage]] tables", f.line("", "storage"))
+    units = []
+    for u, table in enumerate(value):
+        where = f"storage[{u}]"
+        table = _table(f, table, where, STORAGE_KEYS, f.line("storage", index=u))
+        for key in _STORAGE_REQUIRED:
+            if key not in table:
+                raise f.error(f"{where}.{key}", "is missing", f.line("storage", index=u))
+        unit: dict[str, Any] = {}
+        for key, v in table.items():
+            line = f.line("storage", key, u)
+            if key == "name":
+                if not isinstance(v, str):
+                    raise f.error(f"{where}.name", "must be a string", line)
+                unit[key] = v
+            else:
+                unit[key] = _number(f, v, f"{where}.{key}", line)
+        units.append(unit)
+    return units
 
 
 def _market_value(f: _File, key: str, kind: str, value: Any, line: int | None) -> Any:
@@ -499,6 +536,15 @@ def save(
                 v = [_fmt(x) for x in lf[:, i]]
                 lines += ["    " + ", ".join(v[j : j + 6]) + "," for j in range(0, len(v), 6)]
                 lines.append("]")
+    defaults = {name: default for name, default, _ in STORAGE_FIELDS}
+    for unit in scenario.storage:
+        lines += ["", "[[storage]]"]
+        if unit.name is not None:
+            lines.append(f"name = {_toml_string(unit.name, 'storage name')}")
+        for name, _, _ in STORAGE_FIELDS:
+            v = getattr(unit, name)
+            if v is not None and (defaults[name] is None or v != defaults[name]):
+                lines.append(f"{name} = {_fmt(v)}")
     lines += ["", "[demand]  # MW per hour"]
     csv_text = None
     if csv:

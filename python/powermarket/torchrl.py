@@ -22,6 +22,15 @@ Keys (M markets, N generators, D observation features):
 - ``"done"``, ``"terminated"``, ``"truncated"`` [M, 1] bool: a market's
   generators end their episode together, after T hours.
 
+**Storage units.** In a scenario with S storage units the agents form two
+groups, as TorchRL's multi-agent conventions do for agents of different
+specs: ``"agents"`` holds the N generators, exactly as above, and
+``"storage"`` the S units, with ``("storage", "observation")`` [M, S, D],
+``("storage", "action")`` [M, S, 2] (or [M, S, K, 2]) in ``[-1, 1] x [-10,
+10]`` (signed power share, price action) and ``("storage", "reward")`` [M, S,
+1]. ``group_map`` lists both, so a shared generator policy and a storage
+policy train side by side.
+
 **Episode ends.** ``VecMarketEnv`` resets a market in the same step in which
 it ends. TorchRL instead expects an env to stop at the end of an episode and
 to be reset through ``"_reset"``. This env presents the TorchRL convention on
@@ -52,7 +61,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from powermarket._core import VecMarketEnv, check_seed, check_steppable
-from powermarket._spaces import action_space, agent_names
+from powermarket._spaces import agent_action_spaces, agent_names
 
 __all__ = ["MarketEnv"]
 
@@ -66,20 +75,20 @@ def _device_arg(device: Any) -> torch.device:
         raise ValueError(f"device must name a torch device, got {device!r}") from err
 
 
-def _action_of(tensordict: TensorDictBase) -> torch.Tensor:
-    """The ``("agents", "action")`` tensor of a step's input, or a ValueError
+def _action_of(tensordict: TensorDictBase, group: str = "agents") -> torch.Tensor:
+    """The ``(group, "action")`` tensor of a step's input, or a ValueError
     saying what is missing (not an error from inside TensorDict or TorchRL)."""
     try:
-        action = tensordict.get(("agents", "action"), None)
+        action = tensordict.get((group, "action"), None)
     except (KeyError, TypeError, AttributeError):
         action = None
     if not isinstance(action, torch.Tensor):
         got = "nothing" if action is None else type(action).__name__
         keys = sorted(str(k) for k in tensordict.keys(include_nested=True, leaves_only=True))
         raise ValueError(
-            "step: the tensordict needs the actions as a tensor at ('agents', 'action') "
-            f"(shape [num_envs, N, 2], or [num_envs, N, K, 2] with segments), got {got}; "
-            f"its entries are: {', '.join(keys) if keys else 'none'} "
+            f"step: the tensordict needs the actions as a tensor at ('{group}', 'action') "
+            f"(shape [num_envs, agents of the group, 2], or [..., K, 2] with segments), got "
+            f"{got}; its entries are: {', '.join(keys) if keys else 'none'} "
             "(env.rand_action(td) or a policy writes the actions)"
         )
     return action
@@ -127,46 +136,64 @@ class MarketEnv(EnvBase):
         self._next_obs: torch.Tensor | None = None
         self._seed: int | None = None
         self._started = False
-        self.agent_names = agent_names(n)
-        self.group_map = {"agents": list(self.agent_names)}
+        sc = self._vec.scenario
+        self.agent_names = agent_names(sc.n, sc.s)
+        # The groups and their agents' columns: the generators, then the
+        # storage units (only when there are some).
+        self._groups = [("agents", slice(0, sc.n))]
+        if sc.s:
+            self._groups.append(("storage", slice(sc.n, sc.n + sc.s)))
+        self.group_map = {g: self.agent_names[cols] for g, cols in self._groups}
         self._make_specs()
 
     # -- specs -------------------------------------------------------------
 
     def _make_specs(self) -> None:
-        m, n, d, dev = self._m, self._n, self._d, self.device
-        low, high = self._vec.observation_bounds()  # (N, D) each
-        box = action_space(self._vec.scenario.segments, self._vec.scenario.price_action)
-        shape = (m, n, *box.shape)  # (M, N, 2), or (M, N, K, 2) with K segments
-        self._action_shape = shape
-        observation = Bounded(
-            low=torch.as_tensor(low).expand(m, n, d).clone(),
-            high=torch.as_tensor(high).expand(m, n, d).clone(),
-            shape=(m, n, d),
-            dtype=torch.float32,
-            device=dev,
-        )
-        action = Bounded(
-            low=torch.as_tensor(box.low).expand(*shape).clone(),
-            high=torch.as_tensor(box.high).expand(*shape).clone(),
-            shape=shape,
-            dtype=torch.float32,
-            device=dev,
-        )
-        self._action_low = torch.as_tensor(box.low, device=dev)
-        self._action_span = torch.as_tensor(box.high - box.low, device=dev)
-        reward = Unbounded(shape=(m, n, 1), dtype=torch.float32, device=dev)
-        self.full_observation_spec = Composite(
-            agents=Composite(observation=observation, shape=(m, n), device=dev),
-            shape=(m,),
-            device=dev,
-        )
-        self.full_action_spec = Composite(
-            agents=Composite(action=action, shape=(m, n), device=dev), shape=(m,), device=dev
-        )
-        self.full_reward_spec = Composite(
-            agents=Composite(reward=reward, shape=(m, n), device=dev), shape=(m,), device=dev
-        )
+        m, d, dev = self._m, self._d, self.device
+        low, high = self._vec.observation_bounds()  # (A, D) each
+        # Each agent's box: generators', then storage units' (A, *block).
+        boxes = agent_action_spaces(self._vec.scenario)
+        box_low = np.stack([b.low for b in boxes])
+        box_high = np.stack([b.high for b in boxes])
+        self._action_block = boxes[0].shape  # (2,), or (K, 2) with K segments
+        self._action_low: dict[str, torch.Tensor] = {}
+        self._action_span: dict[str, torch.Tensor] = {}
+        obs_specs, action_specs, reward_specs = {}, {}, {}
+        for group, cols in self._groups:
+            k = cols.stop - cols.start
+            shape = (m, k, *self._action_block)
+            obs_specs[group] = Composite(
+                observation=Bounded(
+                    low=torch.as_tensor(low[cols]).expand(m, k, d).clone(),
+                    high=torch.as_tensor(high[cols]).expand(m, k, d).clone(),
+                    shape=(m, k, d),
+                    dtype=torch.float32,
+                    device=dev,
+                ),
+                shape=(m, k),
+                device=dev,
+            )
+            action_specs[group] = Composite(
+                action=Bounded(
+                    low=torch.as_tensor(box_low[cols]).expand(*shape).clone(),
+                    high=torch.as_tensor(box_high[cols]).expand(*shape).clone(),
+                    shape=shape,
+                    dtype=torch.float32,
+                    device=dev,
+                ),
+                shape=(m, k),
+                device=dev,
+            )
+            reward_specs[group] = Composite(
+                reward=Unbounded(shape=(m, k, 1), dtype=torch.float32, device=dev),
+                shape=(m, k),
+                device=dev,
+            )
+            self._action_low[group] = torch.as_tensor(box_low[cols], device=dev)
+            self._action_span[group] = torch.as_tensor(box_high[cols] - box_low[cols], device=dev)
+        self.full_observation_spec = Composite(obs_specs, shape=(m,), device=dev)
+        self.full_action_spec = Composite(action_specs, shape=(m,), device=dev)
+        self.full_reward_spec = Composite(reward_specs, shape=(m,), device=dev)
         self.full_done_spec = Composite(
             {
                 key: Categorical(n=2, shape=(m, 1), dtype=torch.bool, device=dev)
@@ -185,7 +212,7 @@ class MarketEnv(EnvBase):
 
     @property
     def num_agents(self) -> int:
-        """N, the number of generators per market."""
+        """The number of agents per market: N generators plus S storage units."""
         return self._n
 
     @property
@@ -278,11 +305,17 @@ class MarketEnv(EnvBase):
         if not self._num_pending:
             self._next_obs = None
         done = torch.from_numpy(self._pending.copy()).unsqueeze(-1)
+        groups = {
+            group: TensorDict(
+                {"observation": self._out(obs[:, cols])},
+                batch_size=(m, cols.stop - cols.start),
+                device=self.device,
+            )
+            for group, cols in self._groups
+        }
         return TensorDict(
             {
-                "agents": TensorDict(
-                    {"observation": self._out(obs)}, batch_size=(m, self._n), device=self.device
-                ),
+                **groups,
                 "done": self._out(done),
                 "terminated": self._out(done.clone()),
                 "truncated": self._out(torch.zeros_like(done)),
@@ -303,7 +336,8 @@ class MarketEnv(EnvBase):
                 f"{self._num_pending} market(s) are done (first: {ended[:5].tolist()}): reset "
                 "them (the '_reset' entry, or step_and_maybe_reset) before stepping"
             )
-        action = _action_of(tensordict)
+        actions = [_action_of(tensordict, group) for group, _ in self._groups]
+        action = actions[0] if len(actions) == 1 else torch.cat(actions, dim=1)
         if action.requires_grad:
             action = action.detach()
         if action.device.type != "cpu":
@@ -311,7 +345,7 @@ class MarketEnv(EnvBase):
         # Copies (numpy's, single-threaded): TorchRL keeps every step's data.
         obs, rewards, terminated, truncated, info = self._vec.step(action.numpy())
         ended = info["_final_obs"]
-        m, n = self._m, self._n
+        m = self._m
         if ended.any():
             # Present the last observation of ended markets; keep the first
             # observation of their next episode for the coming reset.
@@ -323,16 +357,26 @@ class MarketEnv(EnvBase):
             next_obs = obs.copy()
         term = torch.from_numpy(terminated[:, None].copy())
         trunc = torch.from_numpy(truncated[:, None].copy())
+        one = len(self._groups) == 1
+
+        def part(a: np.ndarray, cols: slice) -> torch.Tensor:
+            # One group: the whole (already copied) array; else its columns.
+            return torch.from_numpy(a if one else np.ascontiguousarray(a[:, cols]))
+
+        groups = {
+            group: TensorDict(
+                {
+                    "observation": self._out(part(next_obs, cols)),
+                    "reward": self._out(torch.from_numpy(rewards[:, cols, None].copy())),
+                },
+                batch_size=(m, cols.stop - cols.start),
+                device=self.device,
+            )
+            for group, cols in self._groups
+        }
         return TensorDict(
             {
-                "agents": TensorDict(
-                    {
-                        "observation": self._out(torch.from_numpy(next_obs)),
-                        "reward": self._out(torch.from_numpy(rewards[:, :, None].copy())),
-                    },
-                    batch_size=(m, n),
-                    device=self.device,
-                ),
+                **groups,
                 "done": self._out(term | trunc),
                 "terminated": self._out(term),
                 "truncated": self._out(trunc),
@@ -349,7 +393,9 @@ class MarketEnv(EnvBase):
         """
         if tensordict is None:
             tensordict = TensorDict(batch_size=self.batch_size, device=self.device)
-        low, span = self._action_low, self._action_span
-        action = torch.rand(self._action_shape, device=self.device) * span + low
-        tensordict.set(("agents", "action"), action)
+        for group, cols in self._groups:
+            shape = (self._m, cols.stop - cols.start, *self._action_block)
+            low, span = self._action_low[group], self._action_span[group]
+            action = torch.rand(shape, device=self.device) * span + low
+            tensordict.set((group, "action"), action)
         return tensordict

@@ -84,10 +84,15 @@ fn competitive<'py>(
 
 /// Market-power metrics of an episode: ``bids`` and ``cleared`` (T, N),
 /// ``prices`` and ``demand`` (T,), and optionally the episode's load factors
-/// ``availability`` (T, N). Returns ``rsi``, ``pivotal``, ``hhi``,
-/// ``lerner`` and ``markup`` (see ``powermarket.analysis.market_power``).
+/// ``availability`` (T, N). With storage units, ``soc`` (T, S), the state of
+/// charge at the start of each hour, and ``discharge`` (T, S) MW make them
+/// suppliers too (``rsi`` and ``pivotal`` (T, A)). Returns ``rsi``,
+/// ``pivotal``, ``hhi``, ``lerner`` and ``markup`` (see
+/// ``powermarket.analysis.market_power``).
 #[pyfunction]
-#[pyo3(signature = (scenario, bids, cleared, prices, demand, availability=None))]
+#[pyo3(signature = (scenario, bids, cleared, prices, demand, availability=None, *, soc=None,
+                    discharge=None))]
+#[allow(clippy::too_many_arguments)]
 fn market_power<'py>(
     py: Python<'py>,
     scenario: &Bound<'py, PyAny>,
@@ -96,6 +101,8 @@ fn market_power<'py>(
     prices: &Bound<'py, PyAny>,
     demand: &Bound<'py, PyAny>,
     availability: Option<&Bound<'py, PyAny>>,
+    soc: Option<&Bound<'py, PyAny>>,
+    discharge: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = scenario_arg(Some(scenario))?;
     let n = s.n();
@@ -115,21 +122,46 @@ fn market_power<'py>(
         }
         _ => None,
     };
+    let storage = match (
+        soc.filter(|x| !x.is_none()),
+        discharge.filter(|x| !x.is_none()),
+    ) {
+        (None, None) => None,
+        (Some(soc), Some(dis)) => {
+            let su = s.s();
+            let (shape, soc) = nd_arg(soc, "soc", 2)?;
+            expect_shape("soc", &shape, &[t, su])?;
+            let (shape, dis) = nd_arg(dis, "discharge", 2)?;
+            expect_shape("discharge", &shape, &[t, su])?;
+            Some((soc, dis))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(PyValueError::new_err(
+                "soc and discharge must be given together (the storage units' state of \
+                 charge at the start of each hour and their discharge), or neither",
+            ))
+        }
+    };
     let out = py
         .detach(|| {
-            analysis::market_power(
+            analysis::market_power_with_storage(
                 &s,
                 &bids,
                 &cleared,
                 &prices,
                 &demand,
                 availability.as_deref(),
+                storage.as_ref().map(|(soc, dis)| analysis::StorageRecord {
+                    soc,
+                    discharge: dis,
+                }),
             )
         })
         .py()?;
+    let a = if storage.is_some() { n + s.s() } else { n };
     let d = PyDict::new(py);
-    d.set_item("rsi", array(py, out.rsi, &[t, n])?)?;
-    d.set_item("pivotal", array(py, out.pivotal, &[t, n])?)?;
+    d.set_item("rsi", array(py, out.rsi, &[t, a])?)?;
+    d.set_item("pivotal", array(py, out.pivotal, &[t, a])?)?;
     d.set_item("hhi", PyArray1::from_vec(py, out.hhi))?;
     d.set_item("lerner", array(py, out.lerner, &[t, n])?)?;
     d.set_item("markup", array(py, out.markup, &[t, n])?)?;
@@ -137,14 +169,15 @@ fn market_power<'py>(
 }
 
 /// Regret of played episodes on a grid of deviations (the hot loop of
-/// ``powermarket.analysis.exploitability``). ``actions`` (E, T, N, 2) as the
+/// ``powermarket.analysis.exploitability``). ``actions`` (E, T, A, 2) as the
 /// env received them, ``demand`` (E, T) realised MW, ``availability``
 /// (E, T, N) realised load factors (None: the scenario's); the candidate
-/// deviations are every pair of ``withheld`` x ``price_action``. The GIL is
-/// released and large inputs use several threads.
+/// deviations are every pair of ``withheld`` x ``price_action``; storage
+/// units are searched on ``soc_grid`` states of charge (None: 101). The GIL
+/// is released and large inputs use several threads.
 #[pyfunction]
 #[pyo3(signature = (scenario, actions, demand, withheld, price_action, *, tie_rule="pro_rata",
-                    availability=None))]
+                    availability=None, soc_grid=None))]
 #[allow(clippy::too_many_arguments)]
 fn exploitability_of_play<'py>(
     py: Python<'py>,
@@ -155,31 +188,52 @@ fn exploitability_of_play<'py>(
     price_action: &Bound<'py, PyAny>,
     tie_rule: &str,
     availability: Option<&Bound<'py, PyAny>>,
+    soc_grid: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let soc_grid = match soc_grid.filter(|g| !g.is_none()) {
+        None => analysis::DEFAULT_SOC_GRID,
+        Some(g) => {
+            let bad = || {
+                PyValueError::new_err(format!(
+                    "soc_grid must be an int >= 2 (points of the state-of-charge grid), got {}",
+                    g.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            };
+            if g.is_instance_of::<pyo3::types::PyBool>() {
+                return Err(bad());
+            }
+            match g.extract::<i64>() {
+                Ok(k) if k >= 2 => usize::try_from(k).map_err(|_| bad())?,
+                _ => return Err(bad()),
+            }
+        }
+    };
     let market = Market::new(
         scenario_arg(Some(scenario))?,
         Observer::Simple,
         TieRule::parse(tie_rule).py()?,
     )
     .py()?;
-    let (n, t) = (market.n(), market.horizon());
+    let (n, t, na) = (market.n(), market.horizon(), market.agents());
     let a = actions_arg(actions, 4)?;
     let e = a.shape()[0];
-    expect_shape("actions", a.shape(), &[e, t, n, 2])?;
+    expect_shape("actions", a.shape(), &[e, t, na, 2])?;
     if e == 0 {
         return Err(PyValueError::new_err(
             "actions must hold at least one episode, got shape (0, ...)",
         ));
     }
     if let Some(k) = a.values().iter().position(|x| !x.is_finite()) {
-        let (row, agent, comp) = (k / (2 * n), (k / 2) % n, k % 2);
+        let (row, agent, comp) = (k / (2 * na), (k / 2) % na, k % 2);
         return Err(PyValueError::new_err(format!(
             "actions[{}, {}] for {}: {} must be finite, got {}",
             row / t,
             row % t,
-            agent_name(agent),
-            if comp == 0 {
+            agent_name(agent, n),
+            if comp == 0 && agent < n {
                 "a0 (withheld share)"
+            } else if comp == 0 {
+                "a0 (signed power share)"
             } else {
                 "a1 (price action)"
             },
@@ -205,7 +259,15 @@ fn exploitability_of_play<'py>(
     };
     let x = py
         .detach(|| {
-            analysis::exploitability(&market, &acts, &demand, availability.as_deref(), e, &grid)
+            analysis::exploitability_with(
+                &market,
+                &acts,
+                &demand,
+                availability.as_deref(),
+                e,
+                &grid,
+                soc_grid,
+            )
         })
         .py()?;
     let eur = analysis::eur_per_day(&market);
@@ -226,9 +288,9 @@ fn exploitability_of_play<'py>(
     d.set_item("played_reward", PyArray1::from_vec(py, x.played_reward))?;
     d.set_item(
         "regret_per_episode",
-        array(py, x.regret_per_episode, &[e, n])?,
+        array(py, x.regret_per_episode, &[e, na])?,
     )?;
-    d.set_item("best_response", array(py, x.best_response, &[e, t, n, 2])?)?;
+    d.set_item("best_response", array(py, x.best_response, &[e, t, na, 2])?)?;
     d.set_item("eur_per_day_per_reward", eur)?;
     Ok(d)
 }
@@ -359,6 +421,7 @@ fn cournot<'py>(
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PURE_NASH_MAX_PROFILES", analysis::MAX_PROFILES)?;
     m.add("EXPLOITABILITY_MAX_WORK", analysis::MAX_EXPLOIT_WORK)?;
+    m.add("EXPLOITABILITY_SOC_GRID", analysis::DEFAULT_SOC_GRID)?;
     m.add(
         "EQUILIBRIUM_MAX_CLEARINGS",
         analysis::EQUILIBRIUM_MAX_CLEARINGS,

@@ -79,7 +79,11 @@ fn check_actions<'py>(
             }
             _ => None,
         };
-        let message = not_finite_message(arg, who.as_deref(), k % 2, values[k] as f64);
+        // The agent's kind names a0: a storage unit's when `where` named
+        // one ("sto_..."), else a generator's.
+        let storage = who.as_deref().is_some_and(|w| w.starts_with("sto_"));
+        let kind = &powermarket::units::KINDS[usize::from(storage)];
+        let message = not_finite_message(arg, who.as_deref(), kind, k % 2, values[k] as f64);
         return Err(crate::errors::action_error(
             py,
             message,
@@ -120,16 +124,21 @@ fn check_steppable(hour: Option<usize>, horizon: usize) -> PyResult<()> {
     powermarket::env::check_steppable(hour.unwrap_or(powermarket::env::NOT_STARTED), horizon).py()
 }
 
-/// The name of agent ``i`` (``"gen_3"``).
+/// The name of agent ``i`` in a market of ``n`` generators (``"gen_3"``,
+/// or ``"sto_0"`` for agent ``n``); ``n`` None: every agent a generator.
 #[pyfunction(name = "agent_name")]
-fn py_agent_name(i: usize) -> String {
-    agent_name(i)
+#[pyo3(signature = (i, n=None))]
+fn py_agent_name(i: usize, n: Option<usize>) -> String {
+    agent_name(i, n.unwrap_or(usize::MAX))
 }
 
-/// The index of an agent name such as ``"gen_3"``, or None for any other text.
+/// The index of an agent name such as ``"gen_3"`` or ``"sto_0"`` in a
+/// market of ``n`` generators and ``s`` storage units, or None for any other
+/// text (``n`` None: any number of generators and no storage).
 #[pyfunction(name = "agent_index")]
-fn py_agent_index(name: &str) -> Option<usize> {
-    agent_index(name)
+#[pyo3(signature = (name, n=None, s=0))]
+fn py_agent_index(name: &str, n: Option<usize>, s: usize) -> Option<usize> {
+    agent_index(name, n.unwrap_or(usize::MAX), s)
 }
 
 /// The action box ``(low, high)`` of one agent under ``price_action``
@@ -146,6 +155,24 @@ fn action_box(price_action: &str) -> PyResult<((f64, f64), (f64, f64))> {
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ACTION_LOW", PyTuple::new(py, ACTION_LOW.map(f64::from))?)?;
+    m.add(
+        "STORAGE_ACTION_LOW",
+        PyTuple::new(
+            py,
+            powermarket::units::storage::STORAGE_ACTION_LOW.map(f64::from),
+        )?,
+    )?;
+    m.add(
+        "STORAGE_ACTION_HIGH",
+        PyTuple::new(
+            py,
+            powermarket::units::storage::STORAGE_ACTION_HIGH.map(f64::from),
+        )?,
+    )?;
+    m.add(
+        "STORAGE_FEATURES",
+        PyTuple::new(py, powermarket::observe::STORAGE_FEATURES)?,
+    )?;
     m.add("ACTION_HIGH", PyTuple::new(py, ACTION_HIGH.map(f64::from))?)?;
     m.add("ACTION_COMPONENTS", PyTuple::new(py, COMPONENTS)?)?;
     m.add(

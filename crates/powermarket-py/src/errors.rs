@@ -65,6 +65,7 @@ fn to_py(py: Python<'_>, e: &MarketError, market: Option<usize>) -> PyResult<PyE
             market: m,
             component,
             value,
+            ..
         } => action_error(py, msg, Some(*agent), m.or(market), *component, *value),
         _ => PyValueError::new_err(msg),
     })

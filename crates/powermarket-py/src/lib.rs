@@ -12,6 +12,7 @@ mod errors;
 mod opponents;
 mod pickle;
 mod scenario;
+mod storage;
 mod vec_env;
 
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -296,7 +297,7 @@ pub(crate) fn filled<'a, T: Element, D: numpy::ndarray::Dimension>(
     unsafe { a.as_slice_mut() }.expect("arrays created here are contiguous")
 }
 
-/// Per-agent observation bounds of a market as two (N, D) float32 arrays.
+/// Per-agent observation bounds of a market as two (A, D) float32 arrays.
 pub(crate) fn bounds<'py>(
     py: Python<'py>,
     market: &powermarket::env::Market,
@@ -305,7 +306,7 @@ pub(crate) fn bounds<'py>(
     Bound<'py, numpy::PyArray2<f32>>,
 )> {
     use numpy::ToPyArray;
-    let shape = [market.n(), market.obs_dim()];
+    let shape = [market.agents(), market.obs_dim()];
     Ok((
         market.obs.low().to_pyarray(py).reshape(shape)?,
         market.obs.high().to_pyarray(py).reshape(shape)?,
@@ -361,6 +362,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     clearing::register(m)?;
     scenario::register(m)?;
+    storage::register(m)?;
     env::register(m)?;
     opponents::register(m)?;
     vec_env::register(m)?;

@@ -17,8 +17,9 @@ use pyo3::IntoPyObjectExt;
 ///
 /// ``strategies`` has one entry per agent: ``"truthful"``, ``"random"``,
 /// ``("constant", a0, a1)`` or ``("markup", eur_per_mwh)``; the learner's own
-/// entry is ignored. ``price_action`` (``"tanh"`` or ``"linear"``, the
-/// scenario's) sets the box their price actions are drawn from or mapped to.
+/// entry is ignored. ``scenario`` (the market's) sets which agents are storage
+/// units, their costs or reference prices, and its ``price_action`` (the box
+/// their price actions are drawn from or mapped to; ``"tanh"`` without one).
 #[pyclass(name = "Opponents", module = "powermarket._core")]
 #[derive(Clone)]
 pub struct PyOpponents {
@@ -28,8 +29,8 @@ pub struct PyOpponents {
 
 /// A strategy spec: a name, or a tuple `(name, *parameters)`; the core
 /// checks it (`Strategy::from_spec`). Errors name the agent.
-fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
-    let who = powermarket::env::action::agent_name(agent);
+fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize, generators: usize) -> PyResult<Strategy> {
+    let who = powermarket::env::action::agent_name(agent, generators);
     let bad = || {
         PyValueError::new_err(format!(
             "opponent for {who}: expected {}, got {}",
@@ -60,23 +61,25 @@ fn parse_strategy(obj: &Bound<'_, PyAny>, agent: usize) -> PyResult<Strategy> {
 #[pymethods]
 impl PyOpponents {
     #[new]
-    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None, price_action="tanh"))]
+    #[pyo3(signature = (strategies, max_bid_delta, seed=None, num_markets=None, scenario=None))]
     fn new(
         strategies: Vec<Bound<'_, PyAny>>,
         max_bid_delta: f64,
         seed: Option<&Bound<'_, PyAny>>,
         num_markets: Option<&Bound<'_, PyAny>>,
-        price_action: &str,
+        scenario: Option<&Bound<'_, crate::scenario::PyScenario>>,
     ) -> PyResult<Self> {
-        let pa: PriceAction = price_action.parse().py()?;
+        let n = scenario.map_or(usize::MAX, |s| s.get().inner.n());
         let parsed = strategies
             .iter()
             .enumerate()
-            .map(|(i, s)| parse_strategy(s, i))
+            .map(|(i, s)| parse_strategy(s, i, n))
             .collect::<PyResult<Vec<_>>>()?;
         let num_markets = super::opt_count_arg(num_markets, "num_markets")?.unwrap_or(1);
         let mut inner = Opponents::new(parsed, seed_arg(seed)?, num_markets).py()?;
-        inner.price_action = pa;
+        if let Some(s) = scenario {
+            inner.set_scenario(&s.get().inner);
+        }
         Ok(PyOpponents {
             inner,
             max_bid_delta,
@@ -117,7 +120,13 @@ impl PyOpponents {
     /// Write every agent's action but ``skip``'s into ``actions`` (N, 2), or
     /// (N, K, 2) with K offer blocks (each block gets the strategy's action),
     /// float32, drawing from market 0's RNG.
-    fn fill(&mut self, actions: &Bound<'_, numpy::PyArrayDyn<f32>>, skip: usize) -> PyResult<()> {
+    #[pyo3(signature = (actions, skip, last_price=None))]
+    fn fill(
+        &mut self,
+        actions: &Bound<'_, numpy::PyArrayDyn<f32>>,
+        skip: usize,
+        last_price: Option<f64>,
+    ) -> PyResult<()> {
         let n = self.inner.strategies.len();
         match actions.shape() {
             [_, _, k] if *k != 2 => expect_shape("actions", actions.shape(), &[n, 2])?,
@@ -126,7 +135,12 @@ impl PyOpponents {
         }
         let mut rw = writable(actions)?;
         let slice = rw.as_slice_mut()?;
-        self.inner.fill(slice, skip, self.max_bid_delta);
+        self.inner.fill(
+            slice,
+            skip,
+            self.max_bid_delta,
+            last_price.filter(|p| !p.is_nan()),
+        );
         Ok(())
     }
 
@@ -165,16 +179,21 @@ impl PyOpponents {
         state.set_item("max_bid_delta", self.max_bid_delta)?;
         state.set_item("price_action", self.inner.price_action.name())?;
         state.set_item("rngs", states)?;
+        let (generators, references) = self.inner.agents();
+        state.set_item("generators", generators)?;
+        state.set_item("references", references.to_vec())?;
         Ok((restore, (state,).into_pyobject(py)?))
     }
 
     /// Fill (M, N, 2) float32 ``actions``, or (M, N, K, 2) with K offer
     /// blocks, market by market (market ``i`` from RNG ``i``; M must equal
     /// ``num_markets``), skipping agent ``skip``.
+    #[pyo3(signature = (actions, skip, last_prices=None))]
     fn fill_batch(
         &mut self,
         actions: &Bound<'_, numpy::PyArrayDyn<f32>>,
         skip: usize,
+        last_prices: Option<Vec<f64>>,
     ) -> PyResult<()> {
         let n = self.inner.strategies.len();
         let m = self.inner.num_markets();
@@ -189,7 +208,13 @@ impl PyOpponents {
         }
         let mut rw = writable(actions)?;
         self.inner
-            .fill_batch(rw.as_slice_mut()?, skip, self.max_bid_delta, k)
+            .fill_batch(
+                rw.as_slice_mut()?,
+                skip,
+                self.max_bid_delta,
+                k,
+                last_prices.as_deref().unwrap_or(&[]),
+            )
             .py()?;
         Ok(())
     }
@@ -220,7 +245,7 @@ fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
     let parsed = item(state, "strategies")?
         .try_iter()?
         .enumerate()
-        .map(|(i, s)| parse_strategy(&s?, i))
+        .map(|(i, s)| parse_strategy(&s?, i, usize::MAX))
         .collect::<PyResult<Vec<_>>>()?;
     let states = rngs_from_py(&item(state, "rngs")?)?;
     let mut inner = Opponents::restore(parsed, &states).py()?;
@@ -228,6 +253,10 @@ fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
         .extract::<String>()?
         .parse::<PriceAction>()
         .py()?;
+    inner.set_agents(
+        item(state, "generators")?.extract()?,
+        item(state, "references")?.extract()?,
+    );
     Ok(PyOpponents {
         inner,
         max_bid_delta: item(state, "max_bid_delta")?.extract()?,

@@ -118,6 +118,7 @@ fn field_value(f: &Field, obj: &Bound<'_, PyAny>, n: usize, t: usize) -> PyResul
             Kind::OptPerAgent => Value::OptNumbers(opt_vec_arg(given, f.name)?),
             Kind::OptPerHourAgent => Value::OptNumbers(availability_arg(given, t, n)?),
             Kind::Pairs => Value::Pairs(demand_bids_arg(given)?),
+            Kind::Storage => Value::Storage(crate::storage::storage_from_py(given)?),
         })
     };
     in_field(f.name, convert())
@@ -137,6 +138,7 @@ fn field_py<'py>(py: Python<'py>, f: &Field, v: Value, n: usize) -> PyResult<Bou
             .into_bound_py_any(py)?,
         Value::OptNumbers(v) => v.into_bound_py_any(py)?,
         Value::Pairs(v) => v.into_bound_py_any(py)?,
+        Value::Storage(v) => crate::storage::storage_to_py(py, &v)?,
     })
 }
 
@@ -231,7 +233,7 @@ impl PyScenario {
                         lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
                         segments=None, demand_bids=None, mechanism=None, price_cap=None,
                         price_floor=None, availability=None, availability_noise=0.0,
-                        ramp_limits=None, ramp_costs=None, price_action=None))]
+                        ramp_limits=None, ramp_costs=None, storage=None, price_action=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -251,6 +253,7 @@ impl PyScenario {
         availability_noise: f64,
         ramp_limits: Option<&Bound<'_, PyAny>>,
         ramp_costs: Option<&Bound<'_, PyAny>>,
+        storage: Option<&Bound<'_, PyAny>>,
         price_action: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = capacities.py();
@@ -277,6 +280,7 @@ impl PyScenario {
             ("availability", availability),
             ("ramp_limits", ramp_limits),
             ("ramp_costs", ramp_costs),
+            ("storage", storage),
             ("price_action", price_action),
         ] {
             if let Some(o) = obj {
@@ -296,6 +300,18 @@ impl PyScenario {
         let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
         Ok(PyScenario {
             inner: Scenario::default_preset(n, t).py()?,
+        })
+    }
+
+    /// The default market plus one battery sized like SustainGym's: a
+    /// ``Storage(power=20, energy=80)`` (efficiencies 0.95 / 0.95, half full
+    /// at the start), agent ``sto_0`` after the ``n`` generators.
+    #[staticmethod]
+    #[pyo3(signature = (n=None, t=None))]
+    fn with_battery(n: Option<&Bound<'_, PyAny>>, t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let (n, t) = (size(n, "n", 5)?, size(t, "t", 24)?);
+        Ok(PyScenario {
+            inner: Scenario::with_battery(n, t).py()?,
         })
     }
 
@@ -422,6 +438,30 @@ impl PyScenario {
         self.inner.n()
     }
 
+    /// Number of storage units.
+    #[getter]
+    fn s(&self) -> usize {
+        self.inner.s()
+    }
+
+    /// Number of agents, generators then storage units.
+    #[getter]
+    fn num_agents(&self) -> usize {
+        self.inner.agents()
+    }
+
+    /// The reference price of each storage unit, €/MWh (its own, or the mean
+    /// generator cost).
+    #[getter]
+    fn storage_reference_prices(&self) -> Vec<f64> {
+        let mean = self.inner.mean_cost();
+        self.inner
+            .storage
+            .iter()
+            .map(|u| u.reference(mean))
+            .collect()
+    }
+
     /// Hours per episode.
     #[getter]
     fn t(&self) -> usize {
@@ -487,6 +527,13 @@ impl PyScenario {
     #[getter]
     fn demand_bids(&self) -> Vec<(f64, f64)> {
         self.inner.demand_bids.clone()
+    }
+
+    /// Storage units: a list of ``powermarket.Storage`` (agents ``sto_0``,
+    /// ``sto_1``, ... after the generators).
+    #[getter]
+    fn storage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::storage::storage_to_py(py, &self.inner.storage)
     }
 
     /// Settlement: ``"uniform"`` or ``"pay_as_bid"``.
@@ -576,8 +623,13 @@ impl PyScenario {
 
     fn __repr__(&self) -> String {
         format!(
-            "Scenario(n={}, t={}, capacity={} MW, peak_demand={} MW, demand_noise={})",
+            "Scenario(n={}, {}t={}, capacity={} MW, peak_demand={} MW, demand_noise={})",
             self.inner.n(),
+            if self.inner.s() > 0 {
+                format!("storage={}, ", self.inner.s())
+            } else {
+                String::new()
+            },
             self.inner.t(),
             self.inner.capacities.iter().sum::<f64>(),
             self.inner.demand_scale(),
@@ -630,6 +682,7 @@ fn field_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
                 InFile::Market => ("market", f.name, None),
                 InFile::Generators { key, missing } => ("generators", key, missing),
                 InFile::Demand => ("demand", "values", None),
+                InFile::Storage => ("storage", f.name, None),
             };
             (f.name, kind, section, key, missing).into_pyobject(py)
         })

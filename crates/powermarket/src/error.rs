@@ -51,9 +51,12 @@ pub enum MarketError {
     },
     /// A non-finite action component (0: a0, 1: a1) of one agent, in one
     /// market of a batch.
-    #[error("{}", crate::env::action::not_finite_message("actions", Some(&crate::env::action::agent_place(*.agent, *.market)), *.component, *.value))]
+    #[error("{}", crate::env::action::not_finite_message("actions", Some(&crate::env::action::agent_place(*.agent, *.generators, *.market)), crate::env::action::kind_of(*.agent, *.generators).0, *.component, *.value))]
     BadAction {
+        /// The agent on the agent axis (generators, then storage units).
         agent: usize,
+        /// Generators N of the market (to name the agent).
+        generators: usize,
         market: Option<usize>,
         component: usize,
         value: f64,
@@ -142,11 +145,13 @@ impl MarketError {
         match self {
             MarketError::BadAction {
                 agent,
+                generators,
                 component,
                 value,
                 ..
             } => MarketError::BadAction {
                 agent,
+                generators,
                 market: Some(market),
                 component,
                 value,

@@ -118,8 +118,12 @@ pub(super) fn learner_action(
     action: &Bound<'_, PyAny>,
     k: usize,
     agent: usize,
+    generators: usize,
 ) -> PyResult<Vec<f32>> {
     let shape: Vec<usize> = if k == 1 { vec![2] } else { vec![k, 2] };
-    let arg = format!("action for {}", powermarket::env::action::agent_name(agent));
+    let arg = format!(
+        "action for {}",
+        powermarket::env::action::agent_name(agent, generators)
+    );
     crate::checks::actions_values(action, &shape, &arg, true)
 }

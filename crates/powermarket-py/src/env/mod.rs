@@ -67,26 +67,28 @@ impl PyMarketEnv {
 fn record_dict<'py>(
     py: Python<'py>,
     r: &Record,
-    n: usize,
-    segments: usize,
+    market: &Market,
     load_factors: &[f64],
 ) -> PyResult<Bound<'py, PyDict>> {
+    let (n, a, s, segments) = (market.n(), market.agents(), market.s(), market.segments());
     let h = r.prices.len();
     let d = PyDict::new(py);
-    // Per-offer arrays: (hours, N), or (hours, N, K) with K blocks.
-    let mat = |v: &[f64]| -> PyResult<Bound<'py, PyAny>> {
+    // Per-offer arrays: (hours, N), or (hours, N, K) with K blocks; the
+    // storage units' (hours, S[, K]).
+    let blocks = |v: &[f64], units: usize| -> PyResult<Bound<'py, PyAny>> {
         let a = v.to_pyarray(py);
         Ok(if segments == 1 {
-            a.reshape([h, n])?.into_any()
+            a.reshape([h, units])?.into_any()
         } else {
-            a.reshape([h, n, segments])?.into_any()
+            a.reshape([h, units, segments])?.into_any()
         })
     };
+    let mat = |v: &[f64]| blocks(v, n);
     d.set_item("bids", mat(&r.bids)?)?;
     d.set_item("offered", mat(&r.offered)?)?;
     d.set_item("cleared", mat(&r.cleared)?)?;
     d.set_item("paid", mat(&r.paid)?)?;
-    d.set_item("rewards", r.rewards.to_pyarray(py).reshape([h, n])?)?;
+    d.set_item("rewards", r.rewards.to_pyarray(py).reshape([h, a])?)?;
     d.set_item("prices", r.prices.to_pyarray(py))?;
     d.set_item("average_paid", r.average_paid.to_pyarray(py))?;
     d.set_item("demand", r.demand.to_pyarray(py))?;
@@ -94,6 +96,25 @@ fn record_dict<'py>(
         "availability",
         load_factors[..h * n].to_pyarray(py).reshape([h, n])?,
     )?;
+    if s > 0 {
+        d.set_item("storage_bids", blocks(&r.storage_bids, s)?)?;
+        d.set_item("storage_offered", blocks(&r.storage_offered, s)?)?;
+        d.set_item("storage_cleared", blocks(&r.storage_cleared, s)?)?;
+        // Per unit and hour: what it sold and bought, MW (= MWh).
+        let (mut dis, mut chg) = (vec![0.0; h * s], vec![0.0; h * s]);
+        for (j, blk) in r.storage_cleared.chunks_exact(segments).enumerate() {
+            for &x in blk {
+                if x > 0.0 {
+                    dis[j] += x;
+                } else {
+                    chg[j] -= x;
+                }
+            }
+        }
+        d.set_item("discharge", dis.to_pyarray(py).reshape([h, s])?)?;
+        d.set_item("charge", chg.to_pyarray(py).reshape([h, s])?)?;
+        d.set_item("soc", r.soc.to_pyarray(py).reshape([h + 1, s])?)?;
+    }
     Ok(d)
 }
 
@@ -114,7 +135,7 @@ fn market_actions<'py>(
     actions: &Bound<'py, PyAny>,
     market: &Market,
 ) -> PyResult<super::Actions<'py>> {
-    let (n, k) = (market.n(), market.segments());
+    let (n, k) = (market.agents(), market.segments());
     let shape: &[usize] = if k == 1 { &[n, 2] } else { &[n, k, 2] };
     let a = actions_arg(actions, shape.len()).map_err(|e| {
         let py = actions.py();
@@ -197,6 +218,9 @@ impl PyMarketEnv {
         let cleared = this.env.last_cleared().to_pyarray(py);
         let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), cleared)?;
+        if !this.env.soc().is_empty() {
+            dict.set_item(intern!(py, "soc"), this.env.soc().to_pyarray(py))?;
+        }
         let term = info.terminated.into_bound_py_any(py)?;
         let trunc = false.into_bound_py_any(py)?;
         super::tuple(
@@ -235,7 +259,12 @@ impl PyMarketEnv {
             .iter()
             .map(|s| s.to_str())
             .collect::<PyResult<Vec<&str>>>()?;
-        check_agent_names(strs.iter().copied(), n).py()?;
+        check_agent_names(
+            strs.iter().copied(),
+            this.env.market().n(),
+            this.env.market().s(),
+        )
+        .py()?;
         if actions.len() != n {
             for key in actions.keys() {
                 if !agents.contains(&key)? {
@@ -283,6 +312,10 @@ impl PyMarketEnv {
             one.set_item(intern!(py, "average_paid"), &average_paid)?;
             one.set_item(intern!(py, "cleared"), env.last_cleared()[i])?;
             one.set_item(intern!(py, "demand"), &demand)?;
+            let gens = env.market().n();
+            if i >= gens {
+                one.set_item(intern!(py, "soc"), env.soc()[i - gens])?;
+            }
             inf.set_item(name, one)?;
         }
         super::tuple(
@@ -330,7 +363,7 @@ impl PyMarketEnv {
                 &pair
             }
             _ => {
-                owned = learner_action(action, k, agent)?;
+                owned = learner_action(action, k, agent, this.env.market().n())?;
                 &owned
             }
         };
@@ -377,13 +410,7 @@ impl PyMarketEnv {
     /// and ``prices``, ``average_paid``, ``demand`` (hours,).
     fn episode_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let lf = self.env.load_factors();
-        record_dict(
-            py,
-            &self.env.record(),
-            self.env.num_agents(),
-            self.env.market().segments(),
-            &lf,
-        )
+        record_dict(py, &self.env.record(), self.env.market(), &lf)
     }
 
     /// The current observation (N, D): the one the last ``reset`` or
@@ -413,11 +440,11 @@ impl PyMarketEnv {
     /// scenario's (all ones without availability).
     #[getter]
     fn availability<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let (n, t) = (self.env.num_agents(), self.env.horizon());
+        let (n, t) = (self.env.market().n(), self.env.horizon());
         self.env.load_factors().to_pyarray(py).reshape([t, n])
     }
 
-    /// Number of generators N.
+    /// Number of agents A = N + S (generators, then storage units).
     #[getter]
     fn num_agents(&self) -> usize {
         self.env.num_agents()

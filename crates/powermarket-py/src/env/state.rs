@@ -25,6 +25,7 @@ pub(super) fn reduce<'py>(
     state.set_item("demand", s.demand.to_pyarray(py))?;
     state.set_item("last_price", s.last_price)?;
     state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+    state.set_item("soc", s.soc.to_pyarray(py))?;
     state.set_item("availability", s.availability.to_pyarray(py))?;
     let r = &s.record;
     state.set_item("bids", r.bids.to_pyarray(py))?;
@@ -33,6 +34,10 @@ pub(super) fn reduce<'py>(
     state.set_item("rewards", r.rewards.to_pyarray(py))?;
     state.set_item("prices", r.prices.to_pyarray(py))?;
     state.set_item("record_demand", r.demand.to_pyarray(py))?;
+    state.set_item("storage_bids", r.storage_bids.to_pyarray(py))?;
+    state.set_item("storage_offered", r.storage_offered.to_pyarray(py))?;
+    state.set_item("storage_cleared", r.storage_cleared.to_pyarray(py))?;
+    state.set_item("record_soc", r.soc.to_pyarray(py))?;
     let restore = py
         .import("powermarket._core")?
         .getattr("_restore_market_env")?;
@@ -70,6 +75,7 @@ pub(super) fn _restore_market_env(
         demand: vec_item(state, "demand", None)?,
         last_price: get("last_price")?.extract()?,
         last_cleared: vec_item(state, "last_cleared", None)?,
+        soc: vec_item(state, "soc", None)?,
         availability: vec_item(state, "availability", None)?,
         record: Record {
             bids: vec_item(state, "bids", None)?,
@@ -81,6 +87,10 @@ pub(super) fn _restore_market_env(
             rewards: vec_item(state, "rewards", None)?,
             prices: vec_item(state, "prices", None)?,
             demand: vec_item(state, "record_demand", None)?,
+            storage_bids: vec_item(state, "storage_bids", None)?,
+            storage_offered: vec_item(state, "storage_offered", None)?,
+            storage_cleared: vec_item(state, "storage_cleared", None)?,
+            soc: vec_item(state, "record_soc", None)?,
         },
     };
     Ok(PyMarketEnv {

@@ -82,7 +82,7 @@ fn maybe_copy<'py>(a: Bound<'py, PyAny>, copy: bool) -> PyResult<Bound<'py, PyAn
 impl PyVecMarketEnv {
     fn shape_md(&self) -> [usize; 3] {
         let m = self.env.market();
-        [self.env.num_envs(), m.n(), m.obs_dim()]
+        [self.env.num_envs(), m.agents(), m.obs_dim()]
     }
 
     fn build(
@@ -245,7 +245,13 @@ impl PyVecMarketEnv {
         this.publish_step(py, false, None)?;
         let info = PyDict::new(py);
         let mut items: [Option<Bound<'py, PyAny>>; 5] = Default::default();
+        let sizes = this.env.sizes();
         for (spec, view) in OUTPUTS.iter().zip(this.views.all(py)) {
+            // Outputs with no value per market (the storage outputs of a
+            // market without storage) are left out of `info`.
+            if sizes.per_market(spec.width) == 0 && matches!(spec.place, Place::Info(_)) {
+                continue;
+            }
             let view = maybe_copy(view, copy)?;
             match spec.place {
                 Place::Tuple(i) => items[i] = Some(view),
@@ -308,10 +314,10 @@ impl PyVecMarketEnv {
         self.env.num_envs()
     }
 
-    /// Number of generators N.
+    /// Number of agents A = N + S (generators, then storage units).
     #[getter]
     fn num_agents(&self) -> usize {
-        self.env.market().n()
+        self.env.market().agents()
     }
 
     /// Features per agent, D.
@@ -400,6 +406,7 @@ fn output_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
                 Width::One => "market",
                 Width::Agents => "agent",
                 Width::Obs => "obs",
+                Width::Storage => "storage",
             };
             let key = match o.place {
                 Place::Tuple(_) => None,

@@ -35,6 +35,7 @@ impl PyVecMarketEnv {
         d.set_item("demand", s.demand.to_pyarray(py))?;
         d.set_item("last_price", s.last_price.to_pyarray(py))?;
         d.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
+        d.set_item("soc", s.soc.to_pyarray(py))?;
         d.set_item("availability", s.availability.to_pyarray(py))?;
         let outputs = PyDict::new(py);
         for (spec, col) in self.out.columns() {
@@ -63,13 +64,14 @@ pub(super) fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMa
     let market = Arc::new(Market::new(scenario_arg(Some(&scenario))?, observer, tie_rule).py()?);
     let rngs = rngs_from_py(&item(d, "rngs")?)?;
     let m = rngs.len();
-    let (n, t) = (market.n(), market.horizon());
+    let (n, t) = (market.agents(), market.horizon());
     let snap = VecSnapshot {
         rngs,
         ts: item(d, "hours")?.extract()?,
         demand: vec_item(d, "demand", Some(m * t))?,
         last_price: vec_item(d, "last_price", Some(m))?,
         last_cleared: vec_item(d, "last_cleared", Some(m * n))?,
+        soc: vec_item(d, "soc", Some(m * market.s()))?,
         availability: vec_item(d, "availability", Some(m * market.availability_len()))?,
     };
     let env = VecMarketEnv::restore(market, snap, num_threads).py()?;

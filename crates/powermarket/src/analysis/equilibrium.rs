@@ -268,6 +268,17 @@ pub fn equilibrium(
                 .into(),
         });
     }
+    if s.s() > 0 {
+        return Err(MarketError::Invalid {
+            arg: "scenario",
+            message: format!(
+                "equilibrium solves each hour as its own game among the generators; the \
+                 scenario's {} storage unit(s) couple the hours through their state of \
+                 charge, so scenarios with storage are not supported yet (score play with storage with exploitability)",
+                s.s()
+            ),
+        });
+    }
     if episodes == 0 {
         return Err(MarketError::BadScalar {
             arg: "demand",
@@ -346,6 +357,7 @@ pub fn equilibrium(
             hour: row % t,
             lf: m.load_factors(&[], row % t),
             prev: &zeros,
+            soc: &[],
         };
         solve_game(
             m,

@@ -4,16 +4,23 @@ use super::{check_finite, check_non_negative, checked_size, try_vec};
 use crate::error::{MarketError, Result};
 use crate::scenario::Scenario;
 
-/// Metrics per hour (T,) or per hour and generator (T, N), row-major.
+/// Metrics per hour (T,) or per hour and generator (T, N), row-major. With
+/// a [`StorageRecord`] the suppliers are the N generators and then the S
+/// storage units (A = N + S), for `rsi`, `pivotal` and `hhi`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarketPower {
     /// Residual supply index `(sum_j A_tj - A_ti) / D_t` with available
-    /// capacity `A_ti = K_i LF[t, i]`, (T, N); `+inf` when `D_t = 0`.
+    /// capacity `A_ti = K_i LF[t, i]` of a generator and
+    /// `min(P_u, max(0, (soc_tu - soc_min E_u) eta_d))` of a storage unit
+    /// (what its state of charge at the start of hour `t` lets it sell),
+    /// (T, N) or (T, A); `+inf` when `D_t = 0`.
     pub rsi: Vec<f64>,
-    /// `rsi < 1`: demand cannot be met without generator `i`, (T, N).
+    /// `rsi < 1`: demand cannot be met without supplier `i`, (T, N) or (T, A).
     pub pivotal: Vec<bool>,
-    /// Herfindahl–Hirschman index of cleared quantities in percent shares,
-    /// `sum_i (100 x_i / sum_j x_j)^2` in [0, 10000], (T,); NaN when nothing cleared.
+    /// Herfindahl–Hirschman index of sold quantities in percent shares,
+    /// `sum_i (100 x_i / sum_j x_j)^2` in [0, 10000], (T,), over the
+    /// generators' cleared quantities and the storage units' discharge; NaN
+    /// when nothing cleared.
     pub hhi: Vec<f64>,
     /// Lerner index `(P_t - c_i) / P_t` of dispatched generators, (T, N);
     /// NaN where `x_ti = 0` or `P_t <= 0`.
@@ -22,10 +29,21 @@ pub struct MarketPower {
     pub markup: Vec<f64>,
 }
 
+/// The storage units' part of an episode record of T hours.
+#[derive(Clone, Copy, Debug)]
+pub struct StorageRecord<'a> {
+    /// State of charge at the start of each hour, MWh, (T, S) (the first T
+    /// rows of the record's `soc`).
+    pub soc: &'a [f64],
+    /// MW sold by each unit in each hour, (T, S) (the record's `discharge`).
+    pub discharge: &'a [f64],
+}
+
 /// The metrics of an episode of `prices.len()` hours: `bids` and `cleared`
 /// are (T, N) row-major (€/MWh and MW), `prices` and `demand` (T,), and
 /// `availability` the (T, N) load factors of the episode (`None`: the
-/// scenario's, hour `t mod T`).
+/// scenario's, hour `t mod T`). The suppliers are the generators only
+/// ([`market_power_with_storage`] counts storage discharge too).
 pub fn market_power(
     s: &Scenario,
     bids: &[f64],
@@ -34,8 +52,40 @@ pub fn market_power(
     demand: &[f64],
     availability: Option<&[f64]>,
 ) -> Result<MarketPower> {
+    market_power_with_storage(s, bids, cleared, prices, demand, availability, None)
+}
+
+/// [`market_power`] with the scenario's storage units as suppliers: their
+/// discharge counts as supply (`rsi`, `pivotal` and `hhi` over A = N + S
+/// suppliers; `lerner` and `markup` stay the generators').
+pub fn market_power_with_storage(
+    s: &Scenario,
+    bids: &[f64],
+    cleared: &[f64],
+    prices: &[f64],
+    demand: &[f64],
+    availability: Option<&[f64]>,
+    storage: Option<StorageRecord<'_>>,
+) -> Result<MarketPower> {
     s.validate()?;
     let (t, n) = (prices.len(), s.n());
+    let su = if storage.is_some() { s.s() } else { 0 };
+    let a = n + su;
+    let sto_size = checked_size("prices", &[t, su])?;
+    if let Some(r) = storage {
+        for (arg, got) in [("soc", r.soc.len()), ("discharge", r.discharge.len())] {
+            if got != sto_size {
+                return Err(MarketError::Shape {
+                    arg,
+                    expected: format!("({t}, {su})"),
+                    got: format!("{got} values"),
+                });
+            }
+        }
+        check_finite("soc", r.soc)?;
+        check_non_negative("discharge", r.discharge)?;
+    }
+    let wide = checked_size("prices", &[t, a])?;
     let size = checked_size("prices", &[t, n])?;
     for (arg, got, expected) in [
         ("bids", bids.len(), size),
@@ -73,36 +123,45 @@ pub fn market_power(
         }
     }
     let mut out = MarketPower {
-        rsi: try_vec("prices", size, 0.0)?,
-        pivotal: try_vec("prices", size, false)?,
+        rsi: try_vec("prices", wide, 0.0)?,
+        pivotal: try_vec("prices", wide, false)?,
         hhi: try_vec("prices", t, 0.0)?,
         lerner: try_vec("prices", size, f64::NAN)?,
         markup: try_vec("prices", size, 0.0)?,
     };
-    let mut avail = s.capacities.clone();
+    let mut avail = try_vec("scenario", a, 0.0)?;
+    let mut x = try_vec("scenario", a, 0.0)?;
     for h in 0..t {
         let row = h * n..(h + 1) * n;
-        for (i, a) in avail.iter_mut().enumerate() {
+        for (i, a) in avail[..n].iter_mut().enumerate() {
             let lf = availability.map_or_else(|| s.load_factor(h % s.t(), i), |a| a[h * n + i]);
             *a = s.capacities[i] * lf;
         }
+        x[..n].copy_from_slice(&cleared[row.clone()]);
+        if let Some(r) = storage {
+            for (u, unit) in s.storage.iter().enumerate() {
+                avail[n + u] = unit.max_discharge(r.soc[h * su + u]);
+                x[n + u] = r.discharge[h * su + u];
+            }
+        }
         let total_k: f64 = avail.iter().sum();
         let (d, p) = (demand[h], prices[h]);
-        let x = &cleared[row.clone()];
         let total_x: f64 = x.iter().sum();
         out.hhi[h] = if total_x > 0.0 {
             x.iter().map(|&xi| (100.0 * xi / total_x).powi(2)).sum()
         } else {
             f64::NAN
         };
-        for (i, k) in row.enumerate() {
+        for (i, &own) in avail.iter().enumerate() {
             let rsi = if d > 0.0 {
-                (total_k - avail[i]) / d
+                (total_k - own) / d
             } else {
                 f64::INFINITY
             };
-            out.rsi[k] = rsi;
-            out.pivotal[k] = rsi < 1.0;
+            out.rsi[h * a + i] = rsi;
+            out.pivotal[h * a + i] = rsi < 1.0;
+        }
+        for (i, k) in row.enumerate() {
             out.markup[k] = bids[k] - s.costs[i];
             if cleared[k] > 0.0 && p > 0.0 {
                 out.lerner[k] = (p - s.costs[i]) / p;

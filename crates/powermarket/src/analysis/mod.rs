@@ -23,6 +23,7 @@ mod equilibrium;
 mod exploit;
 mod metrics;
 mod nash;
+mod storage_dp;
 
 pub use competitive::{competitive, Competitive};
 pub use cournot::cournot;
@@ -30,9 +31,10 @@ pub use equilibrium::{
     equilibrium, Equilibrium, Options as EquilibriumOptions, Profile, EQUILIBRIUM_MAX_CLEARINGS,
 };
 pub use exploit::{
-    eur_per_day, exploitability, Exploitability, Grid, MAX_WORK as MAX_EXPLOIT_WORK,
+    eur_per_day, exploitability, exploitability_with, Exploitability, Grid, DEFAULT_SOC_GRID,
+    MAX_WORK as MAX_EXPLOIT_WORK,
 };
-pub use metrics::{market_power, MarketPower};
+pub use metrics::{market_power, market_power_with_storage, MarketPower, StorageRecord};
 pub use nash::{pure_nash, PureNash, MAX_PROFILES};
 
 use crate::error::{MarketError, Result};

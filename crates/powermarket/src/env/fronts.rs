@@ -3,7 +3,7 @@
 //! (one action per named agent) and the Gymnasium single-learner step (one
 //! learner; built-in opponents fill the other rows).
 
-use super::action::agent_index;
+use super::action::{agent_index, agent_name};
 use super::{MarketEnv, StepInfo};
 use crate::error::{MarketError, Result};
 use crate::opponents::Opponents;
@@ -34,27 +34,29 @@ pub struct GivenRows<'a> {
     pub mask: &'a [bool],
 }
 
-/// Check that `names` are the agent names in index order, each once.
+/// Check that `names` are the agent names of a market of `n` generators
+/// and `s` storage units, in index order, each once.
 pub fn check_agent_names<'a>(
     names: impl ExactSizeIterator<Item = &'a str>,
     n: usize,
+    s: usize,
 ) -> Result<()> {
     let got = names.len();
-    if got != n {
+    if got != n + s {
         return Err(MarketError::Invalid {
             arg: "agents",
-            message: format!("expected {n} names, got {got}"),
+            message: format!("expected {} names, got {got}", n + s),
         });
     }
     for (i, name) in names.enumerate() {
         // "gen_01" parses to 1 but is not the name of agent 1.
-        if agent_index(name) != Some(i) || super::action::agent_name(i) != name {
+        if agent_index(name, n, s) != Some(i) || agent_name(i, n) != name {
+            let last = agent_name(n + s - 1, n);
             return Err(MarketError::Invalid {
                 arg: "agents",
                 message: format!(
-                    "must be the agent names in index order (gen_0 ... gen_{}, each once), \
-                     got {name:?} at position {i}",
-                    n - 1
+                    "must be the agent names in index order (gen_0 ... {last}, each once), \
+                     got {name:?} at position {i}"
                 ),
             });
         }
@@ -90,6 +92,7 @@ impl MarketEnv {
         sc: &'a mut FrontScratch,
     ) -> Result<Stepped<'a>> {
         let (n, per) = (self.num_agents(), self.row_len());
+        let gens = self.market().n();
         if rows.len() != n {
             return Err(MarketError::Invalid {
                 arg: "actions",
@@ -100,14 +103,14 @@ impl MarketEnv {
         for (i, row) in rows.iter().enumerate() {
             let row = row.ok_or_else(|| MarketError::Invalid {
                 arg: "actions",
-                message: format!("no action for agent {}", super::action::agent_name(i)),
+                message: format!("no action for agent {}", agent_name(i, gens)),
             })?;
             if row.len() != per {
                 return Err(MarketError::Shape {
                     arg: "actions",
                     expected: format!(
                         "{per} values for {} ({})",
-                        super::action::agent_name(i),
+                        agent_name(i, gens),
                         if per == 2 {
                             "[a0, a1]".to_string()
                         } else {
@@ -137,6 +140,7 @@ impl MarketEnv {
         sc: &'a mut FrontScratch,
     ) -> Result<Stepped<'a>> {
         let (n, per) = (self.num_agents(), self.row_len());
+        let gens = self.market().n();
         if agent >= n {
             return Err(MarketError::Invalid {
                 arg: "agent",
@@ -164,7 +168,7 @@ impl MarketEnv {
             });
         }
         super::check_steppable(self.t().unwrap_or(super::NOT_STARTED), self.horizon())?;
-        super::action::check_finite(action, per / 2).map_err(|e| relabel(e, agent))?;
+        super::action::check_finite(action, per / 2, gens).map_err(|e| relabel(e, agent, gens))?;
         if let Some(g) = given {
             if g.actions.len() != n * per || g.mask.len() != n {
                 return Err(MarketError::Shape {
@@ -175,12 +179,15 @@ impl MarketEnv {
             }
             for (i, row) in g.actions.chunks_exact(per).enumerate() {
                 if g.mask[i] && i != agent {
-                    super::action::check_finite(row, per / 2).map_err(|e| relabel(e, i))?;
+                    super::action::check_finite(row, per / 2, gens)
+                        .map_err(|e| relabel(e, i, gens))?;
                 }
             }
         }
         sc.actions.resize(n * per, 0.0);
-        opponents.fill(&mut sc.actions, agent, max_bid_delta);
+        opponents.set_scenario(self.scenario());
+        let last = self.last_price();
+        opponents.fill(&mut sc.actions, agent, max_bid_delta, last);
         if let Some(g) = given {
             for (i, (dst, src)) in sc
                 .actions
@@ -198,8 +205,9 @@ impl MarketEnv {
     }
 }
 
-/// An action error of one agent's row, moved to agent `agent`.
-fn relabel(e: MarketError, agent: usize) -> MarketError {
+/// An action error of one agent's row, moved to agent `agent` of a
+/// market of `generators` generators.
+fn relabel(e: MarketError, agent: usize, generators: usize) -> MarketError {
     match e {
         MarketError::BadAction {
             market,
@@ -208,6 +216,7 @@ fn relabel(e: MarketError, agent: usize) -> MarketError {
             ..
         } => MarketError::BadAction {
             agent,
+            generators,
             market,
             component,
             value,
@@ -253,7 +262,8 @@ mod tests {
                 let (obs, rewards, price) =
                     (got.obs.to_vec(), got.rewards.to_vec(), got.info.price);
                 let mut full = vec![0.0; 3 * 2 * k];
-                twin_ops.fill(&mut full, 1, 50.0);
+                twin_ops.set_scenario(b.scenario());
+                twin_ops.fill(&mut full, 1, 50.0, b.last_price());
                 full[2 * k..4 * k].copy_from_slice(&action);
                 let (mut o, mut r) = (vec![0.0; obs.len()], vec![0.0; 3]);
                 let info = b.step(&full, &mut o, &mut r).unwrap();
@@ -320,9 +330,11 @@ mod tests {
         assert_eq!(e.t(), Some(0));
         let got = e.step_rows(&[Some(a); 3], &mut sc).unwrap();
         assert_eq!(got.rewards.len(), 3);
-        assert!(check_agent_names(["gen_0", "gen_1"].into_iter(), 2).is_ok());
+        assert!(check_agent_names(["gen_0", "gen_1"].into_iter(), 2, 0).is_ok());
+        assert!(check_agent_names(["gen_0", "sto_0"].into_iter(), 1, 1).is_ok());
         for bad in [["gen_1", "gen_0"], ["gen_0", "gen_01"], ["gen_0", "gen_0"]] {
-            assert!(check_agent_names(bad.into_iter(), 2).is_err(), "{bad:?}");
+            assert!(check_agent_names(bad.into_iter(), 2, 0).is_err(), "{bad:?}");
         }
+        assert!(check_agent_names(["gen_0", "gen_1"].into_iter(), 1, 1).is_err());
     }
 }

@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 /// The per-step history of one episode; row `h` is hour `h`. Per-offer
-/// arrays are (T, N) with one block per generator, else (T, N, K).
+/// arrays are (T, N) with one block per generator, else (T, N, K); the
+/// storage units' per-block arrays are (T, S[, K]) alike.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
     /// Bid prices (clipped to the cap and floor), €/MWh, (T, N[, K]).
@@ -26,12 +27,22 @@ pub struct Record {
     pub paid: Vec<f64>,
     /// Volume-weighted average paid price, €/MWh, (T,); as `paid`.
     pub average_paid: Vec<f64>,
-    /// Rewards, (T, N), exactly as returned by `step`.
+    /// Rewards, (T, A), exactly as returned by `step`.
     pub rewards: Vec<f32>,
     /// Clearing prices, €/MWh, (T,).
     pub prices: Vec<f64>,
     /// Realised demand, MW, (T,).
     pub demand: Vec<f64>,
+    /// Storage block prices (clipped), €/MWh, (T, S[, K]).
+    pub storage_bids: Vec<f64>,
+    /// Storage block quantities after the state-of-charge cut, signed
+    /// (> 0 offered for sale, < 0 bid to buy), MW, (T, S[, K]).
+    pub storage_offered: Vec<f64>,
+    /// Storage blocks cleared, signed (> 0 sold, < 0 bought), MW, (T, S[, K]).
+    pub storage_cleared: Vec<f64>,
+    /// State of charge at the start of each hour and after the last, MWh,
+    /// (T + 1, S).
+    pub soc: Vec<f64>,
 }
 
 /// The full state of a [`MarketEnv`], for pickling.
@@ -43,6 +54,8 @@ pub struct Snapshot {
     pub demand: Vec<f64>,
     pub last_price: f64,
     pub last_cleared: Vec<f64>,
+    /// State of charge of each storage unit, MWh.
+    pub soc: Vec<f64>,
     /// The episode's own load factors (empty unless it draws them).
     pub availability: Vec<f64>,
     pub record: Record,
@@ -57,6 +70,7 @@ pub struct MarketEnv {
     demand: Vec<f64>,
     last_price: f64,
     last_cleared: Vec<f64>,
+    soc: Vec<f64>,
     availability: Vec<f64>,
     scratch: Scratch,
     record: Record,
@@ -78,17 +92,20 @@ impl MarketEnv {
     /// A market of `market`'s kind; its memory (the episode record is T x N)
     /// is allocated fallibly: too large a scenario is an error, not an abort.
     pub fn from_market(market: Arc<Market>, seed: Option<u64>) -> Result<Self> {
-        let (n, t) = (market.n(), market.horizon());
-        let tn = checked_size(t, n, "scenario (T x N)")?;
-        let tnk = checked_size(tn, market.segments(), "scenario (T x N x segments)")?;
+        let (t, a, s) = (market.horizon(), market.agents(), market.s());
+        let ta = checked_size(t, a, "scenario (T x agents)")?;
+        let tnk = checked_size(t, market.offers(), "scenario (T x N x segments)")?;
+        let tsk = checked_size(t, market.storage_blocks(), "scenario (T x S x segments)")?;
+        let socs = checked_size(t + 1, s, "scenario (T x S)")?;
         Ok(MarketEnv {
             rng: make_rng(seed),
             t: NOT_STARTED,
             demand: try_zeros(t, "scenario (T)")?,
             last_price: f64::NAN,
-            last_cleared: try_zeros(n, "scenario (N)")?,
+            last_cleared: try_zeros(a, "scenario (agents)")?,
+            soc: try_zeros(s, "scenario (S)")?,
             availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
-            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
+            scratch: Scratch::try_for(&market, "scenario (agents x segments)")?,
             record: Record {
                 bids: try_zeros(tnk, "scenario (T x N x segments)")?,
                 offered: try_zeros(tnk, "scenario (T x N x segments)")?,
@@ -96,9 +113,13 @@ impl MarketEnv {
                 // Derived from the prices, bids and dispatch in `record()`.
                 paid: Vec::new(),
                 average_paid: Vec::new(),
-                rewards: try_zeros(tn, "scenario (T x N)")?,
+                rewards: try_zeros(ta, "scenario (T x agents)")?,
                 prices: try_zeros(t, "scenario (T)")?,
                 demand: try_zeros(t, "scenario (T)")?,
+                storage_bids: try_zeros(tsk, "scenario (T x S x segments)")?,
+                storage_offered: try_zeros(tsk, "scenario (T x S x segments)")?,
+                storage_cleared: try_zeros(tsk, "scenario (T x S x segments)")?,
+                soc: try_zeros(socs, "scenario (T x S)")?,
             },
             market,
         })
@@ -112,8 +133,14 @@ impl MarketEnv {
         &self.market.scenario
     }
 
+    /// Agents A = N + S.
     pub fn num_agents(&self) -> usize {
-        self.market.n()
+        self.market.agents()
+    }
+
+    /// State of charge of each storage unit, MWh.
+    pub fn soc(&self) -> &[f64] {
+        &self.soc
     }
 
     pub fn obs_dim(&self) -> usize {
@@ -134,6 +161,11 @@ impl MarketEnv {
         &self.demand
     }
 
+    /// The last clearing price (`None` before the first step of an episode).
+    pub fn last_price(&self) -> Option<f64> {
+        (!self.last_price.is_nan()).then_some(self.last_price)
+    }
+
     /// Cleared quantities of the last step, MW.
     pub fn last_cleared(&self) -> &[f64] {
         &self.last_cleared
@@ -143,7 +175,7 @@ impl MarketEnv {
     /// when the scenario has `availability_noise`, else the scenario's
     /// (all ones without availability).
     pub fn load_factors(&self) -> Vec<f64> {
-        let (n, t) = (self.num_agents(), self.horizon());
+        let (n, t) = (self.market.n(), self.horizon());
         if !self.availability.is_empty() {
             self.availability.clone()
         } else {
@@ -165,6 +197,7 @@ impl MarketEnv {
                 demand: &mut self.demand,
                 last_price: &mut self.last_price,
                 last_cleared: &mut self.last_cleared,
+                soc: &mut self.soc,
                 availability: &mut self.availability,
             },
             &mut self.scratch,
@@ -180,6 +213,8 @@ impl MarketEnv {
         }
         let (market, mut state, _) = self.parts();
         reset_market(market, &mut state, Some(obs));
+        let s = self.soc.len();
+        self.record.soc[..s].copy_from_slice(&self.soc);
         Ok(())
     }
 
@@ -211,6 +246,7 @@ impl MarketEnv {
             &self.demand,
             self.last_price,
             &self.last_cleared,
+            &self.soc,
             &self.availability,
             obs,
         );
@@ -241,12 +277,21 @@ impl MarketEnv {
         let nk = market.offers();
         let offers = h * nk..(h + 1) * nk;
         let (record, scratch) = (&mut self.record, &self.scratch);
-        record.bids[offers.clone()].copy_from_slice(&scratch.bids);
-        record.offered[offers.clone()].copy_from_slice(&scratch.offered);
-        record.cleared[offers.clone()].copy_from_slice(&scratch.cleared);
+        record.bids[offers.clone()].copy_from_slice(&scratch.bids[..nk]);
+        record.offered[offers.clone()].copy_from_slice(&scratch.offered[..nk]);
+        record.cleared[offers.clone()].copy_from_slice(&scratch.cleared[..nk]);
         record.rewards[h * n..(h + 1) * n].copy_from_slice(rewards);
         record.prices[h] = info.price;
         record.demand[h] = info.demand;
+        let sk = scratch.sto.bids.len();
+        if sk > 0 {
+            let blocks = h * sk..(h + 1) * sk;
+            record.storage_bids[blocks.clone()].copy_from_slice(&scratch.sto.bids);
+            record.storage_offered[blocks.clone()].copy_from_slice(&scratch.sto.quantities);
+            record.storage_cleared[blocks].copy_from_slice(&scratch.sto.cleared);
+            let s = self.soc.len();
+            record.soc[(h + 1) * s..(h + 2) * s].copy_from_slice(&self.soc);
+        }
         Ok(info)
     }
 
@@ -254,6 +299,7 @@ impl MarketEnv {
     pub fn record(&self) -> Record {
         let n = self.num_agents();
         let nk = self.market.offers();
+        let (sk, s) = (self.market.storage_blocks(), self.market.s());
         let h = self.t().unwrap_or(0);
         // What each offer was paid, and the volume-weighted average, follow
         // from the price, the (clipped) bids and the dispatch of each hour.
@@ -268,7 +314,25 @@ impl MarketEnv {
             let offers = hour * nk..(hour + 1) * nk;
             let price = self.record.prices[hour];
             settlement.settle(price, &self.record.bids[offers.clone()], row);
-            *avg = settlement.average(price, row, &self.record.cleared[offers]);
+            // The average over every offer cleared: the generators' and
+            // the storage units' sales.
+            let blocks = hour * sk..(hour + 1) * sk;
+            let (mut bids, mut cleared) = (
+                self.record.bids[offers.clone()].to_vec(),
+                self.record.cleared[offers].to_vec(),
+            );
+            for (&b, &x) in self.record.storage_bids[blocks.clone()]
+                .iter()
+                .zip(&self.record.storage_cleared[blocks])
+            {
+                if x > 0.0 {
+                    bids.push(b);
+                    cleared.push(x);
+                }
+            }
+            let mut paid_all = vec![0.0; bids.len()];
+            settlement.settle(price, &bids, &mut paid_all);
+            *avg = settlement.average(price, &paid_all, &cleared);
         }
         Record {
             bids: self.record.bids[..h * nk].to_vec(),
@@ -279,6 +343,10 @@ impl MarketEnv {
             rewards: self.record.rewards[..h * n].to_vec(),
             prices: self.record.prices[..h].to_vec(),
             demand: self.record.demand[..h].to_vec(),
+            storage_bids: self.record.storage_bids[..h * sk].to_vec(),
+            storage_offered: self.record.storage_offered[..h * sk].to_vec(),
+            storage_cleared: self.record.storage_cleared[..h * sk].to_vec(),
+            soc: self.record.soc[..(h + 1) * s].to_vec(),
         }
     }
 
@@ -290,6 +358,7 @@ impl MarketEnv {
             demand: self.demand.clone(),
             last_price: self.last_price,
             last_cleared: self.last_cleared.clone(),
+            soc: self.soc.clone(),
             availability: self.availability.clone(),
             record: self.record.clone(),
         }
@@ -297,12 +366,13 @@ impl MarketEnv {
 
     /// Rebuild a market from [`MarketEnv::snapshot`].
     pub fn restore(market: Arc<Market>, snap: Snapshot) -> Result<Self> {
-        let (n, horizon) = (market.n(), market.horizon());
+        let (n, horizon) = (market.agents(), market.horizon());
         let nk = market.offers();
+        let (s, sk) = (market.s(), market.storage_blocks());
         let bad = |what: &str| {
             Err(MarketError::Shape {
                 arg: "state",
-                expected: format!("a snapshot of a market with N={n}, T={horizon}"),
+                expected: format!("a snapshot of a market with {n} agents, T={horizon}"),
                 got: what.to_string(),
             })
         };
@@ -316,6 +386,11 @@ impl MarketEnv {
             || r.rewards.len() != n * horizon
             || r.prices.len() != horizon
             || r.demand.len() != horizon
+            || snap.soc.len() != s
+            || r.storage_bids.len() != sk * horizon
+            || r.storage_offered.len() != sk * horizon
+            || r.storage_cleared.len() != sk * horizon
+            || r.soc.len() != s * (horizon + 1)
         {
             return bad("arrays of other sizes");
         }
@@ -328,8 +403,9 @@ impl MarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
+            soc: snap.soc,
             availability: snap.availability,
-            scratch: Scratch::try_new(market.offers(), "scenario (N x segments)")?,
+            scratch: Scratch::try_for(&market, "scenario (agents x segments)")?,
             record: snap.record,
             market,
         })

@@ -24,6 +24,7 @@ pub mod fronts;
 mod market_env;
 pub mod price_action;
 mod step;
+pub(crate) mod storage;
 
 use crate::error::{try_zeros, MarketError, Result};
 use crate::observe::{ObsBuilder, Observer};
@@ -66,18 +67,22 @@ pub struct Market {
     bid_groups: Vec<(f64, f64)>,
     /// Share of each hour's demand that is inelastic.
     inelastic_share: f64,
+    /// Reference price of each storage unit, €/MWh.
+    pub(crate) sto_reference: Vec<f64>,
+    /// Terminal value of each storage unit, €/MWh.
+    pub(crate) sto_terminal: Vec<f64>,
 }
 
 impl Market {
     pub fn new(scenario: Scenario, observer: Observer, tie_rule: TieRule) -> Result<Self> {
         scenario.validate()?;
-        let n = scenario.n();
-        let values = n.saturating_mul(observer.dim(n));
+        let (n, a) = (scenario.n(), scenario.agents());
+        let values = a.saturating_mul(observer.dim(n));
         if values > MAX_OBS_VALUES {
             return Err(MarketError::Invalid {
                 arg: "observer",
                 message: format!(
-                    "{:?} observes {} features for each of N={n} agents ({values} values \
+                    "{:?} observes {} features for each of {a} agents ({values} values \
                      per market), more than the limit of {MAX_OBS_VALUES}; use fewer \
                      generators or a per-agent observer such as \"simple\"",
                     observer.name(),
@@ -97,7 +102,18 @@ impl Market {
             .unzip();
         let mut bid_groups = Vec::new();
         crate::clearing::group_bids(&prices, &shares, &mut bid_groups, &mut Vec::new())?;
+        let mean_cost = scenario.mean_cost();
         Ok(Market {
+            sto_reference: scenario
+                .storage
+                .iter()
+                .map(|u| u.reference(mean_cost))
+                .collect(),
+            sto_terminal: scenario
+                .storage
+                .iter()
+                .map(|u| u.terminal(mean_cost))
+                .collect(),
             obs: ObsBuilder::new(observer, &scenario),
             rules,
             segments: scenario.segments,
@@ -112,8 +128,29 @@ impl Market {
         })
     }
 
+    /// Generators N.
     pub fn n(&self) -> usize {
         self.scenario.n()
+    }
+
+    /// Storage units S.
+    pub fn s(&self) -> usize {
+        self.scenario.s()
+    }
+
+    /// Agents A = N + S: the agent axis of actions, observations and rewards.
+    pub fn agents(&self) -> usize {
+        self.scenario.agents()
+    }
+
+    /// Reference price of storage unit `u`, €/MWh.
+    pub fn storage_reference(&self, u: usize) -> f64 {
+        self.sto_reference[u]
+    }
+
+    /// Terminal value of storage unit `u`, €/MWh.
+    pub fn storage_terminal(&self, u: usize) -> f64 {
+        self.sto_terminal[u]
     }
 
     pub fn horizon(&self) -> usize {
@@ -129,22 +166,27 @@ impl Market {
         self.segments
     }
 
-    /// Offers per market, N x K.
+    /// Generator offers per market, N x K.
     pub fn offers(&self) -> usize {
         self.n() * self.segments
     }
 
-    /// Action values per market, N x K x 2.
-    pub fn action_len(&self) -> usize {
-        self.offers() * 2
+    /// Storage blocks per market, S x K.
+    pub fn storage_blocks(&self) -> usize {
+        self.s() * self.segments
     }
 
-    /// The action shape of one market as text: "(N, 2)" or "(N, K, 2)".
+    /// Action values per market, A x K x 2.
+    pub fn action_len(&self) -> usize {
+        (self.offers() + self.storage_blocks()) * 2
+    }
+
+    /// The action shape of one market as text: "(A, 2)" or "(A, K, 2)".
     pub fn action_shape(&self) -> String {
         if self.segments == 1 {
-            format!("({}, 2)", self.n())
+            format!("({}, 2)", self.agents())
         } else {
-            format!("({}, {}, 2)", self.n(), self.segments)
+            format!("({}, {}, 2)", self.agents(), self.segments)
         }
     }
 
@@ -187,7 +229,11 @@ pub struct StateMut<'a> {
     /// Realised (noisy) demand of each hour of the episode, MW.
     pub demand: &'a mut [f64],
     pub last_price: &'a mut f64,
+    /// Last cleared quantity of each agent, MW (A values; a storage unit's
+    /// is its net sale, discharge minus charge).
     pub last_cleared: &'a mut [f64],
+    /// State of charge of each storage unit, MWh (S values).
+    pub soc: &'a mut [f64],
     /// The episode's load factors (T, N) when it draws its own
     /// ([`Market::availability_len`]), else empty.
     pub availability: &'a mut [f64],
@@ -209,6 +255,49 @@ pub struct Scratch {
     /// Served MW of each demand bid group.
     pub served: Vec<f64>,
     pub ws: Workspace,
+    /// The storage blocks of the hour ([`StorageScratch`]).
+    pub sto: StorageScratch,
+}
+
+/// Per-step memory of the storage blocks of a market (S x K each).
+#[derive(Clone, Debug, Default)]
+pub struct StorageScratch {
+    /// Block prices (clipped to the cap and floor), €/MWh.
+    pub bids: Vec<f64>,
+    /// Signed block quantities after the state-of-charge cut, MW: > 0 a
+    /// discharge offer, < 0 a charge bid.
+    pub quantities: Vec<f64>,
+    /// Signed cleared quantities, MW: > 0 sold, < 0 bought.
+    pub cleared: Vec<f64>,
+    /// Price paid per MWh of each block (received when selling), €/MWh.
+    pub paid: Vec<f64>,
+    /// The discharge blocks in the offer book, in order: offer
+    /// `offers() + r` of the hour is block `discharging[r]`.
+    pub discharging: Vec<u32>,
+    /// The charge blocks among the demand bids, and their bid group.
+    pub charging: Vec<(u32, u32)>,
+}
+
+impl StorageScratch {
+    /// Memory for `blocks` storage blocks, allocated fallibly.
+    pub fn try_new(blocks: usize, what: &'static str) -> Result<Self> {
+        let mut discharging = Vec::new();
+        let mut charging = Vec::new();
+        let fail = |_| MarketError::Memory {
+            what,
+            bytes: blocks.saturating_mul(8),
+        };
+        discharging.try_reserve_exact(blocks).map_err(fail)?;
+        charging.try_reserve_exact(blocks).map_err(fail)?;
+        Ok(StorageScratch {
+            bids: try_zeros(blocks, what)?,
+            quantities: try_zeros(blocks, what)?,
+            cleared: try_zeros(blocks, what)?,
+            paid: try_zeros(blocks, what)?,
+            discharging,
+            charging,
+        })
+    }
 }
 
 impl Scratch {
@@ -222,7 +311,48 @@ impl Scratch {
             groups: Vec::new(),
             served: Vec::new(),
             ws: Workspace::new(),
+            sto: StorageScratch {
+                bids: Vec::new(),
+                quantities: Vec::new(),
+                cleared: Vec::new(),
+                paid: Vec::new(),
+                discharging: Vec::new(),
+                charging: Vec::new(),
+            },
         }
+    }
+
+    /// Scratch for a step of market `m`: its N x K generator offers, room
+    /// for its S x K storage blocks in the offer book, and their own
+    /// memory; allocated fallibly.
+    pub fn try_for(m: &Market, what: &'static str) -> Result<Self> {
+        let mut sc = Scratch::try_new(m.offers() + m.storage_blocks(), what)?;
+        sc.try_ensure_for(m, what)?;
+        Ok(sc)
+    }
+
+    /// [`Scratch::try_for`] in place: no-op when already sized for `m`;
+    /// `self` unchanged on error.
+    pub fn try_ensure_for(&mut self, m: &Market, what: &'static str) -> Result<()> {
+        let blocks = m.storage_blocks();
+        if self.sto.bids.len() != blocks {
+            self.sto = StorageScratch::try_new(blocks, what)?;
+        }
+        // The bid groups of an hour: the scenario's and every charge block.
+        let groups = m.bid_groups.len().saturating_add(blocks);
+        self.groups
+            .try_reserve(groups.saturating_sub(self.groups.len()))
+            .map_err(|_| MarketError::Memory {
+                what,
+                bytes: groups.saturating_mul(16),
+            })?;
+        self.served
+            .try_reserve(groups.saturating_sub(self.served.len()))
+            .map_err(|_| MarketError::Memory {
+                what,
+                bytes: groups.saturating_mul(8),
+            })?;
+        self.try_ensure(m.offers() + blocks, what)
     }
 
     pub fn new(n: usize) -> Self {
@@ -242,6 +372,7 @@ impl Scratch {
             groups: Vec::new(),
             served: Vec::new(),
             ws: Workspace::try_with_capacity(n, what)?,
+            sto: StorageScratch::default(),
         })
     }
 
@@ -259,6 +390,23 @@ impl Scratch {
             );
         }
         Ok(())
+    }
+
+    /// [`Scratch::try_ensure_for`], growing infallibly (for memory that
+    /// was had before).
+    pub fn ensure_for(&mut self, m: &Market) {
+        let blocks = m.storage_blocks();
+        if self.sto.bids.len() != blocks {
+            self.sto = StorageScratch {
+                bids: vec![0.0; blocks],
+                quantities: vec![0.0; blocks],
+                cleared: vec![0.0; blocks],
+                paid: vec![0.0; blocks],
+                discharging: Vec::with_capacity(blocks),
+                charging: Vec::with_capacity(blocks),
+            };
+        }
+        self.ensure(m.offers() + blocks);
     }
 
     /// Grow to `n` offers (no-op once large enough).

@@ -92,7 +92,7 @@ pub fn validate_actions(actions: &[f32], m: &Market) -> Result<()> {
             got: format!("{} values", actions.len()),
         });
     }
-    super::action::check_finite(actions, m.segments)
+    super::action::check_finite(actions, m.segments, m.n())
 }
 
 /// The error for stepping a market at hour `t` (NOT_STARTED: never reset)
@@ -131,6 +131,9 @@ pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: Option<&mut [f32]>) 
     *st.t = 0;
     *st.last_price = f64::NAN;
     st.last_cleared.fill(0.0);
+    for (soc, unit) in st.soc.iter_mut().zip(&m.scenario.storage) {
+        *soc = unit.soc0();
+    }
     if let Some(obs) = obs {
         observe(m, st, obs);
     }
@@ -144,20 +147,24 @@ pub(crate) fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
         st.demand,
         *st.last_price,
         st.last_cleared,
+        st.soc,
         st.availability,
         obs,
     );
 }
 
 /// [`observe`] from the parts of a market's state: hour `t`, its demand
-/// row, last price (NaN before the first step), last dispatch and realised
-/// load factors (empty unless drawn per episode).
+/// row, last price (NaN before the first step), last dispatch (A values),
+/// storage states of charge (S values) and realised load factors (empty
+/// unless drawn per episode).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn observe_parts(
     m: &Market,
     t: usize,
     demand: &[f64],
     last_price: f64,
     last_cleared: &[f64],
+    soc: &[f64],
     availability: &[f64],
     obs: &mut [f32],
 ) {
@@ -167,6 +174,7 @@ pub(crate) fn observe_parts(
         demand: demand[t.min(horizon - 1)],
         last_price: (!last_price.is_nan()).then_some(last_price),
         last_cleared,
+        soc,
         load_factors: m.load_factors(availability, t),
     };
     m.obs.write(&input, obs);
@@ -187,17 +195,24 @@ pub fn step_market(
     let s = &m.scenario;
     let t = *st.t;
     let k = m.segments;
-    offers_into(s, k, actions, &mut sc.bids, &mut sc.offered);
-    m.rules.clip_all(&mut sc.bids);
+    let (n, nk) = (m.n(), m.offers());
+    offers_into(
+        s,
+        k,
+        &actions[..2 * nk],
+        &mut sc.bids[..nk],
+        &mut sc.offered[..nk],
+    );
+    m.rules.clip_all(&mut sc.bids[..nk]);
     if let Some(l) = &m.limits {
         let lf = m.load_factors(st.availability, t);
         if k == 1 {
-            for (i, q) in sc.offered.iter_mut().enumerate() {
+            for (i, q) in sc.offered[..n].iter_mut().enumerate() {
                 let ramp = l.ramp(i, t, st.last_cleared[i]);
                 *q = limited_quantity(*q, s.capacities[i], lf.map_or(1.0, |r| r[i]), ramp);
             }
         } else {
-            for i in 0..m.n() {
+            for i in 0..n {
                 let js = i * k..(i + 1) * k;
                 limited_blocks(
                     &sc.bids[js.clone()],
@@ -208,6 +223,9 @@ pub fn step_market(
                 );
             }
         }
+    }
+    if m.s() > 0 {
+        super::storage::into_book(m, st.soc, &actions[2 * nk..], sc);
     }
     let demand = st.demand[t];
     let (c, shortfall) = clear_hour(m, demand, sc);
@@ -224,7 +242,7 @@ pub fn step_market(
         }
     } else {
         settle_hour(m, c.price, sc);
-        for (i, r) in rewards.iter_mut().enumerate() {
+        for (i, r) in rewards[..n].iter_mut().enumerate() {
             let js = i * k..(i + 1) * k;
             let ramp = limits.map_or(0.0, |l| {
                 let x = if k == 1 {
@@ -247,11 +265,19 @@ pub fn step_market(
     }
     *st.last_price = c.price;
     if k == 1 {
-        st.last_cleared.copy_from_slice(&sc.cleared);
+        st.last_cleared[..n].copy_from_slice(&sc.cleared[..n]);
     } else {
-        for (x, blocks) in st.last_cleared.iter_mut().zip(sc.cleared.chunks_exact(k)) {
+        for (x, blocks) in st.last_cleared[..n]
+            .iter_mut()
+            .zip(sc.cleared[..nk].chunks_exact(k))
+        {
             *x = blocks.iter().sum();
         }
+    }
+    let book = nk + sc.sto.discharging.len();
+    if m.s() > 0 {
+        let last = t + 1 == m.horizon();
+        super::storage::settle(m, st, sc, c.price, &mut rewards[n..], last);
     }
     *st.t = t + 1;
     if let Some(obs) = obs {
@@ -267,26 +293,31 @@ pub fn step_market(
             m.rules
                 .mechanism
                 .settlement()
-                .average(c.price, &sc.paid, &sc.cleared)
+                .average(c.price, &sc.paid[..book], &sc.cleared[..book])
         },
         terminated: t + 1 == m.horizon(),
     }
 }
 
 /// Clear the offers in `sc` (prices already clipped) against the hour's
-/// `demand` (its inelastic part and its demand bids). Returns the clearing
-/// and the unserved inelastic demand, MW. The one clearing of an hour, for
-/// the env step and for the analysis; [`settle_hour`] then pays the offers.
+/// `demand` (its inelastic part and its demand bids). The book is the N x K
+/// generator offers, then the storage discharge blocks listed in
+/// `sc.sto.discharging`; the storage charge blocks in `sc.sto.charging` join
+/// the demand bids (their bid groups are written there). Returns the
+/// clearing and the unserved inelastic demand, MW. The one clearing of an
+/// hour, for the env step and for the analysis; [`settle_hour`] then pays
+/// the offers.
 #[inline]
 pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
-    if m.bid_groups.is_empty() {
+    let len = m.offers() + sc.sto.discharging.len();
+    if m.bid_groups.is_empty() && sc.sto.charging.is_empty() {
         let c = clear_unchecked(
-            &sc.bids,
-            &sc.offered,
+            &sc.bids[..len],
+            &sc.offered[..len],
             demand,
             &m.rules,
             &mut sc.ws,
-            &mut sc.cleared,
+            &mut sc.cleared[..len],
         );
         let sf = shortfall(demand, &c);
         (c, sf)
@@ -295,6 +326,7 @@ pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) 
         sc.groups.clear();
         sc.groups
             .extend(m.bid_groups.iter().map(|&(p, share)| (p, share * demand)));
+        merge_charge_bids(sc);
         sc.served.clear();
         sc.served.resize(sc.groups.len(), 0.0);
         let curve = DemandCurve {
@@ -302,12 +334,12 @@ pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) 
             groups: &sc.groups,
         };
         let c = clear_elastic_unchecked(
-            &sc.bids,
-            &sc.offered,
+            &sc.bids[..len],
+            &sc.offered[..len],
             &curve,
             &m.rules,
             &mut sc.ws,
-            &mut sc.cleared,
+            &mut sc.cleared[..len],
             &mut sc.served,
         );
         let sf = shortfall(inelastic, &c);
@@ -315,11 +347,37 @@ pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) 
     }
 }
 
+/// Add the storage charge blocks of `sc` to its bid groups (ascending by
+/// price; a block of a group's price adds its MW to the group, after the
+/// scenario's bids, in block order) and note each block's group.
+fn merge_charge_bids(sc: &mut Scratch) {
+    if sc.sto.charging.is_empty() {
+        return;
+    }
+    let (groups, sto) = (&mut sc.groups, &mut sc.sto);
+    for &(b, _) in sto.charging.iter() {
+        let p = sto.bids[b as usize] + 0.0;
+        let q = -sto.quantities[b as usize];
+        let at = groups.partition_point(|g| g.0 < p);
+        match groups.get_mut(at) {
+            Some(g) if g.0 == p => g.1 += q,
+            _ => groups.insert(at, (p, q)),
+        }
+    }
+    for (b, g) in sto.charging.iter_mut() {
+        let p = sto.bids[*b as usize] + 0.0;
+        *g = groups.partition_point(|x| x.0 < p) as u32;
+    }
+}
+
 /// The price paid per MWh of each offer in `sc` under the market's
 /// mechanism, into `sc.paid`.
 #[inline]
 pub fn settle_hour(m: &Market, price: f64, sc: &mut Scratch) {
-    m.rules.mechanism.settle(price, &sc.bids, &mut sc.paid);
+    let len = m.offers() + sc.sto.discharging.len();
+    m.rules
+        .mechanism
+        .settle(price, &sc.bids[..len], &mut sc.paid[..len]);
 }
 
 /// Unserved demand of a clearing, MW: `demand - total cleared` in a

@@ -32,4 +32,8 @@ impl Observe for Basic {
         lo[others.clone()].fill(ctx.cost_bounds.0);
         hi[others].fill(ctx.cost_bounds.1);
     }
+
+    fn own(n: usize) -> Vec<usize> {
+        (1..2 + 2 * (n - 1)).collect()
+    }
 }

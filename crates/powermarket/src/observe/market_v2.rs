@@ -40,4 +40,8 @@ impl Observe for MarketV2 {
     fn bounds(ctx: &ObsContext, i: usize, lo: &mut [f32], hi: &mut [f32]) {
         Market::bounds(ctx, i, lo, hi);
     }
+
+    fn own(_n: usize) -> Vec<usize> {
+        vec![1, 2, 5, 6, 7, 8]
+    }
 }

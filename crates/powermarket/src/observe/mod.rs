@@ -30,8 +30,11 @@ pub struct ObsInput<'a> {
     pub demand: f64,
     /// Last clearing price, €/MWh (`None` before the first step).
     pub last_price: Option<f64>,
-    /// Last cleared quantity per agent, MW (ignored before the first step).
+    /// Last cleared quantity per agent, MW (ignored before the first step);
+    /// A values, a storage unit's being its net sale (discharge - charge).
     pub last_cleared: &'a [f64],
+    /// State of charge of each storage unit, MWh (S values).
+    pub soc: &'a [f64],
     /// Load factors of the hour shown (the last hour on the final
     /// observation), N values; `None`: all ones.
     pub load_factors: Option<&'a [f64]>,
@@ -60,6 +63,8 @@ pub struct ObsContext {
     pub price_bounds: (f32, f32),
     /// Range of the cost features over the fleet, widened to [0, 1].
     pub cost_bounds: (f32, f32),
+    /// The storage units, with their reference prices (€/MWh).
+    pub storage: Vec<(crate::units::storage::Storage, f64)>,
 }
 
 impl ObsContext {
@@ -107,6 +112,11 @@ impl ObsContext {
             demand_bounds: (d_lo, d_hi),
             price_bounds: (p_lo, p_hi),
             cost_bounds: (c_lo, c_hi),
+            storage: s
+                .storage
+                .iter()
+                .map(|u| (u.clone(), u.reference(s.mean_cost())))
+                .collect(),
         }
     }
 
@@ -146,6 +156,55 @@ pub trait Observe {
     /// cost) the fleet's cost range.
     fn bounds(ctx: &ObsContext, _i: usize, lo: &mut [f32], hi: &mut [f32]) {
         (lo[2], hi[2]) = ctx.cost_bounds;
+    }
+
+    /// The features that belong to the agent itself (its capacity, cost,
+    /// dispatch, limits, or its view of the others) in a market of `n`
+    /// generators: a storage unit's row holds [`STORAGE_FEATURES`] there,
+    /// and every other feature as the generators' rows have it. The
+    /// default is features 1 and 2 (capacity and cost).
+    fn own(_n: usize) -> Vec<usize> {
+        vec![1, 2]
+    }
+}
+
+/// What a storage unit's row holds in its observer's own features
+/// ([`Observe::own`]), in order (zeros past the last): the state of
+/// charge as a share of E, P / E (per hour), the last net sale as a share
+/// of P (0 before the first step), what it can discharge and charge now as
+/// shares of P, its reference price / cmax, and its round-trip efficiency.
+pub const STORAGE_FEATURES: [&str; 7] = [
+    "soc / E",
+    "P / E",
+    "last net sale / P",
+    "max discharge now / P",
+    "max charge now / P",
+    "reference price / cmax",
+    "eta_c * eta_d",
+];
+
+impl ObsContext {
+    /// Storage unit `u`'s features ([`STORAGE_FEATURES`]) and their bounds.
+    fn storage_features(&self, input: Option<&ObsInput<'_>>, u: usize) -> [[f32; 3]; 7] {
+        let (unit, reference) = &self.storage[u];
+        let (p, e) = (unit.power, unit.energy);
+        let soc = input.map_or(unit.soc0(), |i| i.soc[u]);
+        let net = match input {
+            Some(i) if i.last_price.is_some() => i.last_cleared[self.n + u] / p,
+            _ => 0.0,
+        };
+        let rp = reference * self.inv_cost_scale;
+        let pe = p / e;
+        let f = |x: f64, lo: f64, hi: f64| [x as f32, lo as f32, hi as f32];
+        [
+            f(soc / e, 0.0, 1.0),
+            f(pe, 0.0, pe.max(1.0)),
+            f(net, -1.0, 1.0),
+            f(unit.max_discharge(soc) / p, 0.0, 1.0),
+            f(unit.max_charge(soc) / p, 0.0, 1.0),
+            f(rp, rp.min(0.0), rp.max(1.0)),
+            f(unit.efficiency_charge * unit.efficiency_discharge, 0.0, 1.0),
+        ]
     }
 }
 
@@ -216,6 +275,12 @@ macro_rules! observers {
                     $( Observer::$variant => <$ty>::bounds(ctx, i, lo, hi), )*
                 }
             }
+
+            fn own(self, n: usize) -> Vec<usize> {
+                match self {
+                    $( Observer::$variant => <$ty>::own(n), )*
+                }
+            }
         }
     };
 }
@@ -245,16 +310,19 @@ pub struct ObsBuilder {
     template: Vec<f32>,
     low: Vec<f32>,
     high: Vec<f32>,
+    /// The observer's own features ([`Observe::own`]) and the others.
+    own: Vec<usize>,
+    shared: Vec<usize>,
 }
 
 impl ObsBuilder {
     pub fn new(kind: Observer, s: &Scenario) -> Self {
-        let n = s.n();
+        let (n, a) = (s.n(), s.agents());
         let dim = kind.dim(n);
         let ctx = ObsContext::new(s, dim);
-        let mut template = vec![0f32; n * dim];
-        let mut low = vec![0f32; n * dim];
-        let mut high = vec![1f32; n * dim];
+        let mut template = vec![0f32; a * dim];
+        let mut low = vec![0f32; a * dim];
+        let mut high = vec![1f32; a * dim];
         for i in 0..n {
             let rows = i * dim..(i + 1) * dim;
             kind.fixed(&ctx, i, &mut template[rows.clone()]);
@@ -262,12 +330,27 @@ impl ObsBuilder {
             (lo[0], hi[0]) = ctx.demand_bounds;
             kind.bounds(&ctx, i, lo, hi);
         }
+        let own: Vec<usize> = kind.own(n).into_iter().filter(|&f| f < dim).collect();
+        let shared: Vec<usize> = (0..dim).filter(|f| !own.contains(f)).collect();
+        for u in 0..s.s() {
+            let rows = (n + u) * dim..(n + u + 1) * dim;
+            for &f in &shared {
+                low[rows.start + f] = low[f];
+                high[rows.start + f] = high[f];
+            }
+            let features = ctx.storage_features(None, u);
+            for (&f, [_, lo, hi]) in own.iter().zip(features) {
+                (low[rows.start + f], high[rows.start + f]) = (lo, hi);
+            }
+        }
         ObsBuilder {
             kind,
             ctx,
             template,
             low,
             high,
+            own,
+            shared,
         }
     }
 
@@ -275,20 +358,32 @@ impl ObsBuilder {
         self.ctx.dim
     }
 
-    /// Write the (N, D) observation matrix into `out`.
+    /// Write the (A, D) observation matrix into `out`: the generators' rows,
+    /// then the storage units'.
     #[inline]
     pub fn write(&self, input: &ObsInput<'_>, out: &mut [f32]) {
-        debug_assert_eq!(out.len(), self.ctx.n * self.ctx.dim);
+        let (n, dim) = (self.ctx.n, self.ctx.dim);
+        debug_assert_eq!(out.len(), (n + self.ctx.storage.len()) * dim);
         out.copy_from_slice(&self.template);
-        self.kind.write(&self.ctx, input, out);
+        let (gens, units) = out.split_at_mut(n * dim);
+        self.kind.write(&self.ctx, input, gens);
+        for (u, row) in units.chunks_exact_mut(dim.max(1)).enumerate() {
+            for &f in &self.shared {
+                row[f] = gens[f];
+            }
+            let features = self.ctx.storage_features(Some(input), u);
+            for (&f, [x, _, _]) in self.own.iter().zip(features) {
+                row[f] = x;
+            }
+        }
     }
 
-    /// Per-agent lower bounds, (N, D) row-major.
+    /// Per-agent lower bounds, (A, D) row-major.
     pub fn low(&self) -> &[f32] {
         &self.low
     }
 
-    /// Per-agent upper bounds, (N, D) row-major.
+    /// Per-agent upper bounds, (A, D) row-major.
     pub fn high(&self) -> &[f32] {
         &self.high
     }
@@ -311,6 +406,7 @@ mod tests {
                 demand: 75.0,
                 last_price: None,
                 last_cleared: &cleared,
+                soc: &[],
                 load_factors: None,
             },
             &mut out,

@@ -1,7 +1,6 @@
 //! `("constant", a0, a1)`: the same action every hour (float32, as actions are).
 
-use super::Rule;
-use crate::env::PriceAction;
+use super::{Rule, RuleCtx};
 use rand_chacha::ChaCha8Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,7 +18,7 @@ impl Rule for Constant {
         self.0.iter().map(|&x| x as f64).collect()
     }
 
-    fn action(&self, _: f64, _: PriceAction, _: &mut ChaCha8Rng) -> [f32; 2] {
+    fn action(&self, _: &RuleCtx, _: &mut ChaCha8Rng) -> [f32; 2] {
         self.0
     }
 }

@@ -1,14 +1,37 @@
-//! Built-in bidding strategies for the generators a learner plays against.
+//! Built-in bidding strategies for the agents a learner plays against
+//! (generators and storage units).
 
 use crate::env::PriceAction;
 use crate::error::{MarketError, Result};
 use crate::rng::RngState;
 use rand_chacha::ChaCha8Rng;
 
+mod arbitrage;
 mod constant;
+mod idle;
 mod markup;
 mod random;
 mod truthful;
+
+use crate::units::{AgentKind, KINDS};
+
+/// What a rule knows when it bids for one block of one agent.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleCtx<'a> {
+    /// The market's `max_bid_delta`, €/MWh.
+    pub max_bid_delta: f64,
+    /// The market's price action: the box of `a1` and its mapping to a bid.
+    pub price_action: PriceAction,
+    /// The agent's kind (its action box).
+    pub kind: &'a AgentKind,
+    /// Its cost (a generator) or reference price (a storage unit), €/MWh.
+    pub reference: f64,
+    /// The block, and the number of blocks K.
+    pub block: usize,
+    pub blocks: usize,
+    /// The last clearing price of its market (`None` in the first hour).
+    pub last_price: Option<f64>,
+}
 
 /// A fixed bidding rule: one file per rule, each a type implementing this
 /// trait, listed once in the [`strategies!`] registry below.
@@ -21,10 +44,9 @@ pub trait Rule: Sized {
     fn from_params(params: &[f64]) -> Self;
     /// Its parameters, in spec order.
     fn params(&self) -> Vec<f64>;
-    /// Its action `[a0, a1]` in a market of `max_bid_delta` €/MWh whose
-    /// price action is `pa` (the box of `a1`), drawing from `rng` if it is
+    /// Its action `[a0, a1]` for one block, drawing from `rng` if it is
     /// random.
-    fn action(&self, max_bid_delta: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2];
+    fn action(&self, ctx: &RuleCtx<'_>, rng: &mut ChaCha8Rng) -> [f32; 2];
 }
 
 macro_rules! strategies {
@@ -90,9 +112,9 @@ macro_rules! strategies {
             }
 
             #[inline]
-            fn action(&self, max_bid_delta: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2] {
+            fn action(&self, ctx: &RuleCtx<'_>, rng: &mut ChaCha8Rng) -> [f32; 2] {
                 match self {
-                    $( Strategy::$variant(r) => r.action(max_bid_delta, pa, rng), )*
+                    $( Strategy::$variant(r) => r.action(ctx, rng), )*
                 }
             }
         }
@@ -109,9 +131,15 @@ strategies! {
     Constant => constant::Constant;
     /// Whole capacity at `cost + markup` €/MWh.
     Markup => markup::Markup;
+    /// A storage unit that does not trade.
+    Idle => idle::Idle;
+    /// A storage unit that buys at `buy_below` and sells at `sell_above`.
+    Arbitrage => arbitrage::Arbitrage;
 }
 
+pub use arbitrage::Arbitrage;
 pub use constant::Constant;
+pub use idle::Idle;
 pub use markup::Markup;
 pub use random::Random;
 pub use truthful::Truthful;
@@ -122,9 +150,14 @@ pub use truthful::Truthful;
 #[derive(Clone, Debug)]
 pub struct Opponents {
     pub strategies: Vec<Strategy>,
-    /// The price action of the market the opponents bid in (the box of `a1`).
+    /// The price action of the market the opponents bid in (the box of `a1`);
+    /// set by [`Opponents::set_scenario`].
     pub price_action: PriceAction,
     rngs: Vec<ChaCha8Rng>,
+    /// Generators among the agents (the rest are storage units), and each
+    /// agent's cost or reference price ([`Opponents::in_market`]).
+    generators: usize,
+    references: Vec<f64>,
 }
 
 impl Opponents {
@@ -147,11 +180,45 @@ impl Opponents {
                 bytes: num_markets.saturating_mul(std::mem::size_of::<ChaCha8Rng>()),
             })?;
         rngs.extend((0..num_markets).map(|i| crate::rng::stream_rng(key, i as u64)));
+        let generators = strategies.len();
         Ok(Opponents {
-            strategies,
+            references: vec![0.0; generators],
             price_action: PriceAction::default(),
+            strategies,
             rngs,
+            generators,
         })
+    }
+
+    /// Generators among the agents, and each agent's cost or reference
+    /// price (for pickling; [`Opponents::set_agents`] sets them back).
+    pub fn agents(&self) -> (usize, &[f64]) {
+        (self.generators, &self.references)
+    }
+
+    /// Set what [`Opponents::agents`] returned.
+    pub fn set_agents(&mut self, generators: usize, references: Vec<f64>) {
+        self.generators = generators;
+        self.references = references;
+    }
+
+    /// Set the agents to those of scenario `s`: which are storage units,
+    /// and each one's cost or reference price (for the rules that bid at a
+    /// price). Until then every agent is a generator of cost 0. A no-op
+    /// when they are already `s`'s.
+    pub fn set_scenario(&mut self, s: &crate::scenario::Scenario) {
+        self.price_action = s.price_action;
+        let mean = s.mean_cost();
+        let refs = s
+            .costs
+            .iter()
+            .copied()
+            .chain(s.storage.iter().map(|u| u.reference(mean)));
+        if self.generators == s.n() && self.references.iter().copied().eq(refs.clone()) {
+            return;
+        }
+        self.generators = s.n();
+        self.references = refs.collect();
     }
 
     pub fn num_markets(&self) -> usize {
@@ -207,6 +274,7 @@ impl Opponents {
     /// Rebuild from [`Opponents::rng_states`].
     pub fn restore(strategies: Vec<Strategy>, states: &[RngState]) -> Result<Self> {
         let mut o = Opponents::new(strategies, Some(0), states.len().max(1))?;
+        // The market's agents are set again by the caller (`in_market`).
         if states.is_empty() {
             return Err(MarketError::Invalid {
                 arg: "state",
@@ -219,14 +287,20 @@ impl Opponents {
         Ok(o)
     }
 
-    /// Write every agent's action except `skip`'s into `actions`, (N, 2) or
-    /// (N, K, 2) with K offer blocks per agent (each block gets the
+    /// Write every agent's action except `skip`'s into `actions`, (A, 2) or
+    /// (A, K, 2) with K offer blocks per agent (each block gets the
     /// strategy's action; `Random` draws one per block), drawing from market
-    /// `market`'s RNG.
-    pub fn fill_market(&mut self, market: usize, actions: &mut [f32], skip: usize, delta: f64) {
+    /// `market`'s RNG; `last_price` is that market's last clearing price.
+    pub fn fill_market(
+        &mut self,
+        market: usize,
+        actions: &mut [f32],
+        skip: usize,
+        delta: f64,
+        last_price: Option<f64>,
+    ) {
         let n = self.strategies.len().max(1);
         let per_agent = (actions.len() / n).max(2);
-        let pa = self.price_action;
         let rng = &mut self.rngs[market];
         for (i, (agent, s)) in actions
             .chunks_exact_mut(per_agent)
@@ -234,26 +308,46 @@ impl Opponents {
             .enumerate()
         {
             if i != skip {
-                for a in agent.chunks_exact_mut(2) {
-                    a.copy_from_slice(&s.action(delta, pa, rng));
+                let kind = &KINDS[usize::from(i >= self.generators)];
+                let blocks = per_agent / 2;
+                for (block, a) in agent.chunks_exact_mut(2).enumerate() {
+                    let ctx = RuleCtx {
+                        max_bid_delta: delta,
+                        price_action: self.price_action,
+                        kind,
+                        reference: self.references.get(i).copied().unwrap_or(0.0),
+                        block,
+                        blocks,
+                        last_price,
+                    };
+                    a.copy_from_slice(&s.action(&ctx, rng));
                 }
             }
         }
     }
 
     /// [`Opponents::fill_market`] for market 0.
-    pub fn fill(&mut self, actions: &mut [f32], skip: usize, max_bid_delta: f64) {
-        self.fill_market(0, actions, skip, max_bid_delta);
+    pub fn fill(
+        &mut self,
+        actions: &mut [f32],
+        skip: usize,
+        max_bid_delta: f64,
+        last_price: Option<f64>,
+    ) {
+        self.fill_market(0, actions, skip, max_bid_delta, last_price);
     }
 
-    /// Fill (M, N, 2) actions, or (M, N, K, 2) with `segments` K > 1, market
-    /// i from RNG i; M must be `num_markets`.
+    /// Fill (M, A, 2) actions, or (M, A, K, 2) with `segments` K > 1, market
+    /// i from RNG i; M must be `num_markets`. `last_prices` (M values, NaN
+    /// before a market's first step) are the markets' last clearing prices,
+    /// or empty for none.
     pub fn fill_batch(
         &mut self,
         actions: &mut [f32],
         skip: usize,
         delta: f64,
         segments: usize,
+        last_prices: &[f64],
     ) -> Result<()> {
         let n = self.strategies.len();
         let m = self.rngs.len();
@@ -273,7 +367,8 @@ impl Opponents {
             return Ok(());
         }
         for (i, chunk) in actions.chunks_exact_mut(2 * n * k).enumerate() {
-            self.fill_market(i, chunk, skip, delta);
+            let last = last_prices.get(i).copied().filter(|p| !p.is_nan());
+            self.fill_market(i, chunk, skip, delta, last);
         }
         Ok(())
     }
@@ -292,7 +387,7 @@ mod tests {
         )
         .unwrap();
         let mut a = [9f32; 4];
-        o.fill(&mut a, 1, 50.0);
+        o.fill(&mut a, 1, 50.0, None);
         assert_eq!(a[0], 0.0);
         assert!(((a[1] as f64).tanh() * 50.0 - 10.0).abs() < 1e-4);
         assert_eq!(&a[2..], &[9.0, 9.0]);
@@ -306,10 +401,12 @@ mod tests {
             1,
         )
         .unwrap();
-        o.price_action = PriceAction::Linear;
+        let mut s = crate::scenario::Scenario::default_preset(2, 4).unwrap();
+        s.price_action = PriceAction::Linear;
+        o.set_scenario(&s);
         let mut a = [9f32; 4];
         for _ in 0..100 {
-            o.fill(&mut a, 9, 50.0);
+            o.fill(&mut a, 9, 50.0, None);
             assert_eq!(&a[..2], &[0.0, 0.2]);
             assert!((0.0..=1.0).contains(&a[2]) && (-1.0..=1.0).contains(&a[3]));
         }
@@ -320,7 +417,7 @@ mod tests {
         let mut o = Opponents::new(vec![Strategy::Random(Random); 3], Some(1), 1).unwrap();
         let mut a = [0f32; 6];
         for _ in 0..100 {
-            o.fill(&mut a, 9, 50.0);
+            o.fill(&mut a, 9, 50.0, None);
             for p in a.chunks(2) {
                 assert!((0.0..=1.0).contains(&p[0]) && (-10.0..=10.0).contains(&p[1]));
             }
@@ -338,11 +435,11 @@ mod stream_tests {
         let mut four = Opponents::new(vec![Strategy::Random(Random); 2], Some(9), 4).unwrap();
         let mut a = [0f32; 4];
         let mut b = [0f32; 16];
-        one.fill(&mut a, 9, 50.0);
-        four.fill_batch(&mut b, 9, 50.0, 1).unwrap();
+        one.fill(&mut a, 9, 50.0, None);
+        four.fill_batch(&mut b, 9, 50.0, 1, &[]).unwrap();
         assert_eq!(a, b[..4]);
         assert_ne!(b[..4], b[4..8]);
-        assert!(four.fill_batch(&mut a, 9, 50.0, 1).is_err());
+        assert!(four.fill_batch(&mut a, 9, 50.0, 1, &[]).is_err());
     }
 }
 
@@ -357,13 +454,25 @@ mod spec_tests {
             Strategy::Random(Random),
             Strategy::Constant(Constant([0.25, -3.0])),
             Strategy::Markup(Markup(7.5)),
+            Strategy::Idle(Idle),
+            Strategy::Arbitrage(Arbitrage {
+                buy_below: 20.0,
+                sell_above: 40.0,
+            }),
         ] {
             let (name, params) = s.spec();
             assert_eq!(Strategy::from_spec(name, &params).unwrap(), s);
         }
         assert_eq!(
             Strategy::NAMES,
-            ["truthful", "random", "constant", "markup"]
+            [
+                "truthful",
+                "random",
+                "constant",
+                "markup",
+                "idle",
+                "arbitrage"
+            ]
         );
     }
 
@@ -371,7 +480,7 @@ mod spec_tests {
     fn bad_specs_say_what_the_rules_are() {
         let e = Strategy::from_spec("markup", &[]).unwrap_err().to_string();
         assert!(
-            e.contains(r#""truthful", "random", ("constant", a0, a1) or ("markup", eur_per_mwh)"#),
+            e.contains(r#""truthful", "random", ("constant", a0, a1), ("markup", eur_per_mwh), "idle" or ("arbitrage", buy_below, sell_above)"#),
             "{e}"
         );
         // 1e300 does not fit a float32 parameter: not finite as stored.

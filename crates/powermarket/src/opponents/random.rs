@@ -1,8 +1,9 @@
-//! `"random"`: uniform over the action box, a0 in [0, 1), a1 in [low, high),
-//! drawn from the strategy set's own RNG.
+//! `"random"`: uniform over the agent kind's action box, a0 in [0, 1) for a
+//! generator and [-1, 1) for a storage unit, a1 in [low, high) of the
+//! market's price action ([-10, 10) or [-1, 1)), drawn from the strategy
+//! set's own RNG.
 
-use super::Rule;
-use crate::env::PriceAction;
+use super::{Rule, RuleCtx};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -21,8 +22,16 @@ impl Rule for Random {
         Vec::new()
     }
 
-    fn action(&self, _: f64, pa: PriceAction, rng: &mut ChaCha8Rng) -> [f32; 2] {
-        let (lo, hi) = (pa.low()[1], pa.high()[1]);
-        [rng.random::<f32>(), rng.random::<f32>() * (hi - lo) + lo]
+    fn action(&self, ctx: &RuleCtx, rng: &mut ChaCha8Rng) -> [f32; 2] {
+        let (low, high) = (ctx.kind.low, ctx.kind.high);
+        let a0 = rng.random::<f32>();
+        // A generator's a0 box is [0, 1): the draw itself, as it always was.
+        let a0 = if low[0] == 0.0 && high[0] == 1.0 {
+            a0
+        } else {
+            a0 * (high[0] - low[0]) + low[0]
+        };
+        let (lo1, hi1) = (ctx.price_action.low()[1], ctx.price_action.high()[1]);
+        [a0, rng.random::<f32>() * (hi1 - lo1) + lo1]
     }
 }

@@ -1,7 +1,6 @@
 //! `"truthful"`: the whole capacity at marginal cost, `[0, 0]`.
 
-use super::Rule;
-use crate::env::PriceAction;
+use super::{Rule, RuleCtx};
 use rand_chacha::ChaCha8Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,7 +18,7 @@ impl Rule for Truthful {
         Vec::new()
     }
 
-    fn action(&self, _: f64, _: PriceAction, _: &mut ChaCha8Rng) -> [f32; 2] {
+    fn action(&self, _: &RuleCtx, _: &mut ChaCha8Rng) -> [f32; 2] {
         [0.0, 0.0]
     }
 }

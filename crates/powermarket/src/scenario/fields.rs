@@ -27,6 +27,8 @@ pub enum Kind {
     OptPerHourAgent,
     /// `(float, float)` pairs.
     Pairs,
+    /// A list of storage units ([`crate::units::storage::Storage`]).
+    Storage,
 }
 
 /// Where a scenario file keeps a field.
@@ -42,6 +44,8 @@ pub enum InFile {
     },
     /// The `[demand]` table.
     Demand,
+    /// The `[[storage]]` tables, one per unit, keyed by the storage fields.
+    Storage,
 }
 
 /// One row of the field table.
@@ -62,6 +66,7 @@ pub enum Value {
     Numbers(Vec<f64>),
     OptNumbers(Option<Vec<f64>>),
     Pairs(Vec<(f64, f64)>),
+    Storage(Vec<crate::units::storage::Storage>),
 }
 
 /// The Rust types of fields, and their [`Value`]s.
@@ -95,6 +100,7 @@ field_type!(usize, Count);
 field_type!(Vec<f64>, Numbers);
 field_type!(Option<Vec<f64>>, OptNumbers);
 field_type!(Vec<(f64, f64)>, Pairs);
+field_type!(Vec<crate::units::storage::Storage>, Storage);
 
 /// A field holding the name of an option, parsed by the core (`FromStr`).
 macro_rules! name_field_type {

@@ -17,6 +17,7 @@ pub use advanced::{
 
 use crate::clearing::{Mechanism, Rules};
 use crate::env::PriceAction;
+use crate::units::storage::Storage;
 
 pub use fields::{Field, InFile, Kind, Value};
 
@@ -66,6 +67,9 @@ scenario_fields! {
     /// Cost of a change of cleared quantity, € per MW of change (N values,
     /// >= 0); `None`: no ramp costs.
     ramp_costs: Option<Vec<f64>> = None, OptPerAgent, InFile::Generators { key: "ramp_cost", missing: Some(0.0) };
+    /// Storage units (batteries), agents `sto_0 .. sto_{S-1}` after the
+    /// generators (see [`crate::units::storage`]).
+    storage: Vec<Storage> = Vec::new(), Storage, InFile::Storage;
     /// How the price action becomes a bid: `"tanh"` (a1 in [-10, 10]) or `"linear"` (a1 in [-1, 1]).
     price_action: PriceAction = PriceAction::Tanh, Name, InFile::Market;
 }
@@ -149,6 +153,21 @@ impl Scenario {
         self.capacities.len()
     }
 
+    /// Number of storage units S.
+    pub fn s(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// Number of agents A = N + S: the generators, then the storage units.
+    pub fn agents(&self) -> usize {
+        self.n() + self.s()
+    }
+
+    /// Mean generator cost, €/MWh: the default reference price of storage.
+    pub fn mean_cost(&self) -> f64 {
+        self.costs.iter().sum::<f64>() / self.n().max(1) as f64
+    }
+
     /// Number of hours T in an episode.
     pub fn t(&self) -> usize {
         self.demand.len()
@@ -196,13 +215,20 @@ impl Scenario {
 
     /// Range of possible clearing and paid prices, €/MWh: every price is an
     /// offer `c_i + tanh(a) * delta` or a demand bid price, clipped to the
-    /// cap and floor, or the shortage price (the cap when set).
+    /// cap and floor (or a storage unit's `reference_price +- delta`,
+    /// clipped), or the shortage price (the cap when set).
     pub fn price_bounds(&self) -> (f64, f64) {
         let mut lo = min_of(&self.costs) - self.max_bid_delta;
         let mut hi = max_of(&self.costs) + self.max_bid_delta;
         for &(p, _) in &self.demand_bids {
             lo = lo.min(p);
             hi = hi.max(p);
+        }
+        let mean_cost = self.mean_cost();
+        for u in &self.storage {
+            let r = u.reference(mean_cost);
+            lo = lo.min(r - self.max_bid_delta);
+            hi = hi.max(r + self.max_bid_delta);
         }
         let rules = self.rules(crate::TieRule::default());
         (lo, hi) = (rules.clip(lo), rules.clip(hi));

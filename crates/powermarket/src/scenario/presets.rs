@@ -18,6 +18,16 @@ impl Scenario {
         s.validated()
     }
 
+    /// The default market ([`Scenario::default_preset`]) plus one battery
+    /// sized like SustainGym's: 20 MW, 80 MWh, efficiencies 0.95 / 0.95,
+    /// half full at the start, reference price and terminal value the mean
+    /// generator cost.
+    pub fn with_battery(n: usize, t: usize) -> Result<Self> {
+        let mut s = Self::default_preset(n, t)?;
+        s.storage = vec![crate::units::storage::Storage::new(20.0, 80.0)];
+        s.validated()
+    }
+
     /// easy_marl's `make_competitive_params(n, t, competition_rate)`:
     /// `competition_rate` generators share each cost level. Costs are
     /// `linspace(20, 40, ceil(n / rate))` repeated `rate` times, trimmed to

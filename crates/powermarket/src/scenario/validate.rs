@@ -84,6 +84,18 @@ impl Scenario {
         }
         self.validate_design()?;
         self.validate_limits()?;
+        let n = self.n();
+        for (u, unit) in self.storage.iter().enumerate() {
+            unit.validate(u, n + u)?;
+            let r = unit.reference(self.mean_cost());
+            if !((r + self.max_bid_delta).is_finite() && (r - self.max_bid_delta).is_finite()) {
+                return Err(MarketError::scenario(
+                    "storage",
+                    format!("sto_{u}: reference price {r:e} +/- max_bid_delta overflows"),
+                )
+                .at_agent(n + u));
+            }
+        }
         // Each field finite is not enough: bids, profits and penalties must
         // stay finite too, or a step would return inf/NaN silently.
         for (i, &c) in self.costs.iter().enumerate() {

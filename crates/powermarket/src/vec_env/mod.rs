@@ -33,8 +33,10 @@ struct StateRows<'a> {
     /// (T,) realised demand per market.
     demand_rows: &'a mut [f64],
     last_price: &'a mut [f64],
-    /// (N,) per market.
+    /// (A,) per market.
     last_cleared: &'a mut [f64],
+    /// (S,) per market.
+    soc: &'a mut [f64],
     /// (T, N) load factors per market that draws its own, else empty.
     availability: &'a mut [f64],
 }
@@ -42,7 +44,10 @@ struct StateRows<'a> {
 /// Per-market lengths of the state rows.
 #[derive(Clone, Copy)]
 struct StateSizes {
+    /// Agents A.
     n: usize,
+    /// Storage units S.
+    s: usize,
     horizon: usize,
     avail: usize,
 }
@@ -56,6 +61,7 @@ impl<'a> StateRows<'a> {
             demand: &mut self.demand_rows[k * z.horizon..(k + 1) * z.horizon],
             last_price: &mut self.last_price[k],
             last_cleared: &mut self.last_cleared[k * z.n..(k + 1) * z.n],
+            soc: &mut self.soc[k * z.s..(k + 1) * z.s],
             availability: &mut self.availability[k * z.avail..(k + 1) * z.avail],
         }
     }
@@ -68,6 +74,7 @@ impl<'a> StateRows<'a> {
         let mut demand = self.demand_rows.chunks_mut(cut(z.horizon));
         let mut price = self.last_price.chunks_mut(grain);
         let mut cleared = self.last_cleared.chunks_mut(cut(z.n));
+        let mut soc = self.soc.chunks_mut(cut(z.s));
         let mut avail = self.availability.chunks_mut(cut(z.avail));
         std::iter::from_fn(move || {
             Some(StateRows {
@@ -76,6 +83,7 @@ impl<'a> StateRows<'a> {
                 demand_rows: demand.next().unwrap_or_default(),
                 last_price: price.next().unwrap_or_default(),
                 last_cleared: cleared.next().unwrap_or_default(),
+                soc: soc.next().unwrap_or_default(),
                 availability: avail.next().unwrap_or_default(),
             })
         })
@@ -88,12 +96,12 @@ thread_local! {
 
 /// Step every market of a range, one after another, on this thread.
 fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows<'_>) {
-    let (n, d, na) = (m.n(), m.obs_dim(), m.action_len());
+    let (n, d, na) = (m.agents(), m.obs_dim(), m.action_len());
     let nd = n * d;
     let z = state_sizes(m);
     SCRATCH.with(|cell| {
         let mut sc = cell.borrow_mut();
-        sc.ensure(m.offers());
+        sc.ensure_for(m);
         for k in 0..state.ts.len() {
             let mut st = state.market(k, z);
             let mut obs = (!o.obs.is_empty()).then(|| &mut o.obs[k * nd..(k + 1) * nd]);
@@ -110,6 +118,8 @@ fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows
             o.shortfall[k] = info.shortfall;
             o.average_paid[k] = info.average_paid;
             o.cleared[k * n..(k + 1) * n].copy_from_slice(st.last_cleared);
+            let s = st.soc.len();
+            o.soc[k * s..(k + 1) * s].copy_from_slice(st.soc);
             o.terminated[k] = info.terminated;
             o.truncated[k] = false;
             o.final_mask[k] = info.terminated;
@@ -132,7 +142,8 @@ fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows
 
 fn state_sizes(m: &Market) -> StateSizes {
     StateSizes {
-        n: m.n(),
+        n: m.agents(),
+        s: m.s(),
         horizon: m.horizon(),
         avail: m.availability_len(),
     }
@@ -176,6 +187,8 @@ pub struct VecSnapshot {
     pub demand: Vec<f64>,
     pub last_price: Vec<f64>,
     pub last_cleared: Vec<f64>,
+    /// (M, S) storage states of charge, MWh.
+    pub soc: Vec<f64>,
     /// (M, T, N) load factors of markets that draw their own, else empty.
     pub availability: Vec<f64>,
 }
@@ -188,6 +201,7 @@ pub struct VecMarketEnv {
     demand: Vec<f64>,
     last_price: Vec<f64>,
     last_cleared: Vec<f64>,
+    soc: Vec<f64>,
     availability: Vec<f64>,
     num_threads: usize,
     /// Whether the pool's threads have sized their scratch memory for this
@@ -224,7 +238,7 @@ impl VecMarketEnv {
             Seeds::Base(Some(s)) => s,
             _ => rand::random(),
         };
-        let (n, t) = (market.n(), market.horizon());
+        let (n, t) = (market.agents(), market.horizon());
         let mut rngs = Vec::new();
         rngs.try_reserve_exact(num_envs)
             .map_err(|_| MarketError::Memory {
@@ -242,6 +256,7 @@ impl VecMarketEnv {
             demand: try_zeros(checked_size(num_envs, t, "num_envs")?, "num_envs")?,
             last_price,
             last_cleared: try_zeros(checked_size(num_envs, n, "num_envs")?, "num_envs")?,
+            soc: try_zeros(checked_size(num_envs, market.s(), "num_envs")?, "num_envs")?,
             availability: try_zeros(
                 checked_size(num_envs, market.availability_len(), "num_envs")?,
                 "num_envs",
@@ -302,7 +317,7 @@ impl VecMarketEnv {
         mask: Option<&[bool]>,
         mut obs: Option<&mut [f32]>,
     ) -> Result<()> {
-        let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        let (m_count, n, d) = (self.num_envs(), self.market.agents(), self.market.obs_dim());
         if let Some(mask) = mask {
             if mask.len() != m_count {
                 return Err(MarketError::Shape {
@@ -347,6 +362,7 @@ impl VecMarketEnv {
             demand_rows: &mut self.demand,
             last_price: &mut self.last_price,
             last_cleared: &mut self.last_cleared,
+            soc: &mut self.soc,
             availability: &mut self.availability,
         }
     }
@@ -359,6 +375,7 @@ impl VecMarketEnv {
             demand: self.demand.clone(),
             last_price: self.last_price.clone(),
             last_cleared: self.last_cleared.clone(),
+            soc: self.soc.clone(),
             availability: self.availability.clone(),
         }
     }
@@ -366,18 +383,19 @@ impl VecMarketEnv {
     /// Rebuild from [`VecMarketEnv::snapshot`].
     pub fn restore(market: Arc<Market>, snap: VecSnapshot, num_threads: usize) -> Result<Self> {
         let m = snap.rngs.len();
-        let (n, t) = (market.n(), market.horizon());
+        let (n, t) = (market.agents(), market.horizon());
         if m == 0
             || snap.ts.len() != m
             || snap.demand.len() != m * t
             || snap.last_price.len() != m
             || snap.last_cleared.len() != m * n
+            || snap.soc.len() != m * market.s()
             || snap.availability.len() != m * market.availability_len()
             || snap.ts.iter().any(|h| h.is_some_and(|h| h > t))
         {
             return Err(MarketError::Shape {
                 arg: "state",
-                expected: format!("a snapshot of markets with N={n}, T={t}"),
+                expected: format!("a snapshot of markets with {n} agents, T={t}"),
                 got: "arrays of other sizes".into(),
             });
         }
@@ -388,6 +406,7 @@ impl VecMarketEnv {
             demand: snap.demand,
             last_price: snap.last_price,
             last_cleared: snap.last_cleared,
+            soc: snap.soc,
             availability: snap.availability,
             num_threads: crate::pool::threads_arg(Some(num_threads))?,
             pool_ready: false,
@@ -400,8 +419,9 @@ impl VecMarketEnv {
     /// next episode for a market that just ended); zeros for a market that
     /// was never reset. Large batches are spread over the shared pool.
     pub fn observe(&self, obs: &mut [f32]) -> Result<()> {
-        let (m_count, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        let (m_count, n, d) = (self.num_envs(), self.market.agents(), self.market.obs_dim());
         let (nd, t, av) = (n * d, self.market.horizon(), self.market.availability_len());
+        let s = self.market.s();
         self.check_obs_len(obs.len())?;
         if nd == 0 {
             return Ok(());
@@ -417,6 +437,7 @@ impl VecMarketEnv {
                     &self.demand[i * t..(i + 1) * t],
                     self.last_price[i],
                     &self.last_cleared[i * n..(i + 1) * n],
+                    &self.soc[i * s..(i + 1) * s],
                     &self.availability[i * av..(i + 1) * av],
                     out,
                 );
@@ -443,7 +464,7 @@ impl VecMarketEnv {
 
     /// `obs` must hold (M, N, D) values.
     fn check_obs_len(&self, got: usize) -> Result<()> {
-        let (m, n, d) = (self.num_envs(), self.market.n(), self.market.obs_dim());
+        let (m, n, d) = (self.num_envs(), self.market.agents(), self.market.obs_dim());
         self.check_len("obs", got, m * n * d, format!("({m}, {n}, {d})"))
     }
 
@@ -478,15 +499,18 @@ impl VecMarketEnv {
             validate_actions(a, &market).map_err(|e| e.in_market(i))?;
         }
         let parallel =
-            self.num_threads > 1 && m_count * market.n() >= PARALLEL_MIN_AGENTS && m_count > 1;
+            self.num_threads > 1 && m_count * market.agents() >= PARALLEL_MIN_AGENTS && m_count > 1;
         let (sizes, z) = (self.sizes(), state_sizes(&market));
         // A few pieces per thread, so that a slow piece can be balanced.
         let grain = m_count.div_ceil(self.num_threads * 4).max(1);
         // Every thread that steps markets sizes its scratch memory first,
         // fallibly: a failure is an error before any market has moved.
-        let offers = market.offers();
-        let ready =
-            || SCRATCH.with(|c| c.borrow_mut().try_ensure(offers, "scenario (N x segments)"));
+        let ready = || {
+            SCRATCH.with(|c| {
+                c.borrow_mut()
+                    .try_ensure_for(&market, "scenario (agents x segments)")
+            })
+        };
         if !parallel {
             ready()?;
             run_markets(&market, actions, self.state_rows(), out);
@@ -516,7 +540,8 @@ impl VecMarketEnv {
     /// The sizes of this env's outputs.
     pub fn sizes(&self) -> Sizes {
         Sizes {
-            n: self.market.n(),
+            n: self.market.agents(),
+            s: self.market.s(),
             d: self.market.obs_dim(),
         }
     }

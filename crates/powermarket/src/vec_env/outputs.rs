@@ -38,6 +38,8 @@ pub enum Width {
     Agents,
     /// One observation row per agent: (M, N, D).
     Obs,
+    /// One per storage unit: (M, S).
+    Storage,
 }
 
 /// Where the Python `step` puts an output.
@@ -73,8 +75,10 @@ pub struct OutputSpec {
 /// The sizes that turn a [`Width`] into a number of values per market.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizes {
-    /// Agents per market.
+    /// Agents per market (A = N + S).
     pub n: usize,
+    /// Storage units per market.
+    pub s: usize,
     /// Observation features per agent.
     pub d: usize,
 }
@@ -86,6 +90,7 @@ impl Sizes {
             Width::One => 1,
             Width::Agents => self.n,
             Width::Obs => self.n * self.d,
+            Width::Storage => self.s,
         }
     }
 
@@ -95,6 +100,7 @@ impl Sizes {
             Width::One => vec![m],
             Width::Agents => vec![m, self.n],
             Width::Obs => vec![m, self.n, self.d],
+            Width::Storage => vec![m, self.s],
         }
     }
 }
@@ -269,8 +275,12 @@ outputs! {
     shortfall: f64, One, All, Place::Info("shortfall");
     /// (M,) volume-weighted average paid price, €/MWh.
     average_paid: f64, One, All, Place::Info("average_paid");
-    /// (M, N) cleared quantity (all blocks of an agent), MW.
+    /// (M, A) cleared quantity (all blocks of an agent; a storage unit's
+    /// net sale, discharge minus charge), MW.
     cleared: f64, Agents, All, Place::Info("cleared");
+    /// (M, S) state of charge of each storage unit after the step (for a
+    /// market that just ended, at the start of its next episode), MWh.
+    soc: f64, Storage, All, Place::Info("soc");
 }
 
 #[cfg(test)]
@@ -280,7 +290,7 @@ mod tests {
     #[test]
     fn the_table_names_every_field_once_in_order() {
         let names: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
-        let mut out = VecOutputs::new(2, Sizes { n: 3, d: 4 }, true).unwrap();
+        let mut out = VecOutputs::new(2, Sizes { n: 3, s: 1, d: 4 }, true).unwrap();
         let cols: Vec<&str> = out.columns_mut().iter().map(|(s, _)| s.name).collect();
         assert_eq!(names, cols);
         let mut sorted = names.clone();
@@ -294,7 +304,7 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_market_once() {
-        let sizes = Sizes { n: 3, d: 2 };
+        let sizes = Sizes { n: 3, s: 0, d: 2 };
         let mut out = VecOutputs::new(7, sizes, false).unwrap();
         let pieces: Vec<OutRows<'_>> = out.rows().chunks(3, sizes).collect();
         assert_eq!(pieces.len(), 3);
@@ -310,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_wrong_length_names_the_output() {
-        let sizes = Sizes { n: 2, d: 2 };
+        let sizes = Sizes { n: 2, s: 0, d: 2 };
         let mut out = VecOutputs::new(3, sizes, true).unwrap();
         out.cleared.pop();
         let e = out.rows().check(3, sizes).unwrap_err().to_string();
