@@ -22,8 +22,8 @@ the NashConv of the final deterministic policy (its mean action) from
 ``powermarket.analysis.exploitability``.
 
 Importing ``pufferlib.pufferl`` turns every ``RuntimeWarning`` into an error
-for the whole process; :func:`import_pufferl` restores the warning filters
-after the import.
+and turns torch distributions' argument validation on, for the whole
+process; :func:`import_pufferl` restores both after the import.
 """
 
 from __future__ import annotations
@@ -47,12 +47,16 @@ from powermarket.pufferlib import MarketPufferEnv
 
 
 def import_pufferl() -> Any:
-    """``pufferlib.pufferl``, imported without its process-wide
-    ``warnings.filterwarnings("error", category=RuntimeWarning)``."""
+    """``pufferlib.pufferl``, imported without its process-wide side effects:
+    ``warnings.filterwarnings("error", category=RuntimeWarning)``, and
+    torch distributions' argument validation turned on (which breaks
+    TorchRL 0.11's ``TanhNormal``, and so BenchMARL, in the same process)."""
     saved = list(warnings.filters)
+    validate = torch.distributions.Distribution._validate_args
     from pufferlib import pufferl
 
     warnings.filters[:] = saved
+    torch.distributions.Distribution.set_default_validate_args(validate)
     return pufferl
 
 
