@@ -5,10 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.deps-stamp
+# The second environment of `make test-integration`: the `pufferlib` and
+# `benchmarl` extras (torch 2.9.0 from pufferlib-core, torchrl 0.11 from
+# benchmarl), which cannot share .venv's torchrl >= 0.14.
+TRAIN_VENV ?= .venv-train
+TRAIN_PY := $(TRAIN_VENV)/bin/python
+TRAIN_STAMP := $(TRAIN_VENV)/.deps-stamp
 CARGO_TERM_COLOR ?= never
 export CARGO_TERM_COLOR
 
-.PHONY: help venv build develop lint fmt test test-rust test-python test-integration fuzz bench bench-rust demo clean
+.PHONY: help venv build develop lint fmt test test-rust test-python test-integration train-venv fuzz bench bench-rust demo clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -46,9 +52,21 @@ test-python: develop ## pytest (default suite; integration tests excluded) and s
 
 test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python tests
 
-test-integration: develop ## Heavy tests: SB3 and TorchRL (torch), RLlib (Ray)
+$(TRAIN_STAMP): pyproject.toml
+	test -x $(TRAIN_PY) || python3 -m venv $(TRAIN_VENV)
+	$(TRAIN_PY) -m pip install -q --upgrade pip
+	$(TRAIN_PY) -m pip install -q "maturin>=1.7,<2"
+	touch $(TRAIN_STAMP)
+
+train-venv: $(TRAIN_STAMP) ## Build the extension into $(TRAIN_VENV) with the pufferlib, benchmarl and train extras
+	VIRTUAL_ENV=$(abspath $(TRAIN_VENV)) $(TRAIN_VENV)/bin/maturin develop --release -q \
+		--extras pufferlib,benchmarl,train,test
+
+test-integration: develop train-venv ## Heavy tests: SB3, TorchRL, RLlib in .venv; PufferLib, BenchMARL, TorchRL 0.11 in $(TRAIN_VENV)
 	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40" "torchrl>=0.14" "tensordict>=0.14"
 	$(PY) -m pytest -q -m integration
+	$(TRAIN_PY) -m pytest -q -m integration tests/test_pufferlib.py tests/test_benchmarl.py \
+		tests/test_torchrl.py
 
 FUZZ_EXAMPLES ?= 400
 FUZZ_STEPS ?= 60
@@ -70,4 +88,4 @@ demo: develop ## The main job: learn to bid on the default market, print the tab
 
 clean: ## Remove build outputs
 	cargo clean
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) $(TRAIN_VENV) outputs

@@ -229,7 +229,11 @@ def score_policy(
     ``eq_profit`` (N,) €/day."""
     one = lambda obs: np.asarray(act(obs[None]), np.float32)[0]  # noqa: E731
     x = analysis.exploitability(
-        scenario, one, grid=analysis.default_grid(21, 41), seed=seed, episodes=episodes
+        scenario,
+        one,
+        grid=analysis.default_grid(21, 41, scenario=scenario),
+        seed=seed,
+        episodes=episodes,
     )
     env = pm.MarketEnv(scenario, seed=seed)  # the same episodes again, for the records
     demand = np.zeros((episodes, scenario.t))

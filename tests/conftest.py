@@ -32,8 +32,12 @@ def load_example(name: str):
     return module
 
 
-def random_actions(rng: np.random.Generator, n: int, mix: str = "wide") -> np.ndarray:
-    """(n, 2) float32 actions ``[a0, a1]``:
+def random_actions(
+    rng: np.random.Generator, n: int, mix: str = "wide", a1_high: float = 10.0
+) -> np.ndarray:
+    """(n, 2) float32 actions ``[a0, a1]`` for a price-action box
+    ``[-a1_high, a1_high]`` (10 for ``"tanh"``, 1 for ``"linear"``; the a1
+    values below are for 10 and scale with it):
 
     - ``"box"``: inside the box, a1 in [-3, 3];
     - ``"wide"``: partly outside the box (they must be clipped);
@@ -63,6 +67,8 @@ def random_actions(rng: np.random.Generator, n: int, mix: str = "wide") -> np.nd
         )
     else:
         raise ValueError(f"mix must be 'box', 'wide' or 'edges', got {mix!r}")
+    if a1_high != 10.0:
+        a1 = a1 * (a1_high / 10.0)
     return np.stack([a0, a1], axis=1).astype(np.float32)
 
 

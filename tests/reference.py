@@ -442,6 +442,7 @@ class ReferenceEnv:
     segments: int = 1
     demand_bids: tuple = ()
     mechanism: str = "uniform"
+    price_action: str = "tanh"  # or "linear": bid = cost + clip(a1, -1, 1) * delta
     price_cap: float | None = None
     price_floor: float | None = None
     storage: tuple = ()  # StorageUnit, agents N .. N + S - 1
@@ -467,6 +468,7 @@ class ReferenceEnv:
             segments=int(scenario.segments),
             demand_bids=tuple(tuple(b) for b in scenario.demand_bids),
             mechanism=scenario.mechanism,
+            price_action=scenario.price_action,
             price_cap=scenario.price_cap,
             price_floor=scenario.price_floor,
             storage=tuple(
@@ -616,11 +618,11 @@ class ReferenceEnv:
         k, n = self.segments, self.n
         a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(-1, 2)[: n * k]
         a0 = np.clip(a[:, 0], 0.0, 1.0)
-        a1 = np.clip(a[:, 1], -10.0, 10.0)
+        share = self.share(a[:, 1])
         cap = np.repeat(self.capacities, k)
         cost = np.repeat(self.costs, k)
         q = (1.0 - a0) * cap / k
-        b = clip_prices(cost + np.tanh(a1) * self.max_bid_delta, self.price_cap, self.price_floor)
+        b = clip_prices(cost + share * self.max_bid_delta, self.price_cap, self.price_floor)
         if self.t < self.horizon:
             lf = self.lf[self.t]
             q = q * np.repeat(lf, k)
@@ -647,23 +649,30 @@ class ReferenceEnv:
                         q[i * k : (i + 1) * k] = blocks
         return b, q
 
+    def share(self, a1: np.ndarray) -> np.ndarray:
+        """The markup share of float64 price actions: ``tanh(clip(a1, -10, 10))``,
+        or ``clip(a1, -1, 1)`` with ``price_action="linear"``."""
+        if self.price_action == "linear":
+            return np.clip(a1, -1.0, 1.0)
+        return np.tanh(np.clip(a1, -10.0, 10.0))
+
     def storage_blocks(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The storage units' blocks from the last S x K rows of the actions:
         ``(prices, signed quantities after the SoC cut, a0)``, flat (S * K,),
         unit-major. a0 clipped to [-1, 1], a1 to [-10, 10] (float64 from the
-        float32 actions); price = clip(ref + tanh(a1) max_bid_delta) to the
+        float32 actions); price = clip(ref + share(a1) max_bid_delta) to the
         cap and floor; quantity a0 P / K."""
         k, nk = self.segments, self.n * self.segments
         a = np.asarray(actions, dtype=np.float32).astype(np.float64).reshape(-1, 2)[nk:]
         assert a.shape == (self.s * k, 2)
         a0 = np.clip(a[:, 0], -1.0, 1.0)
-        a1 = np.clip(a[:, 1], -10.0, 10.0)
+        share = self.share(a[:, 1])
         prices = np.empty(self.s * k)
         quantities = np.empty(self.s * k)
         for u, unit in enumerate(self.storage):
             js = slice(u * k, (u + 1) * k)
             prices[js] = clip_prices(
-                unit.reference_price + np.tanh(a1[js]) * self.max_bid_delta,
+                unit.reference_price + share[js] * self.max_bid_delta,
                 self.price_cap,
                 self.price_floor,
             )

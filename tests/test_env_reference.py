@@ -101,9 +101,10 @@ def run_side_by_side(
     rng = np.random.default_rng(seed)
     seen_shortage = seen_tie = False
     k = renv.segments
+    a1_high = pm._core.action_box(scenario.price_action)[1][1]
 
     def draw() -> np.ndarray:
-        a = random_actions(rng, n * k, mix="edges")
+        a = random_actions(rng, n * k, mix="edges", a1_high=a1_high)
         return a if k == 1 else a.reshape(n, k, 2)
 
     for episode in range(episodes):
@@ -414,3 +415,25 @@ def test_ramps_and_availability_with_market_design(segments, observer):
     )
     seen_shortage, _ = run_side_by_side(scenario, observer, "pro_rata", seed=segments, episodes=4)
     assert seen_shortage
+
+
+@pytest.mark.parametrize("tie_rule", TIE_RULES)
+@pytest.mark.parametrize("observer", OBSERVERS)
+def test_linear_price_action(observer, tie_rule):
+    """price_action="linear": a1 in [-1, 1], bid c + a1 * max_bid_delta (issue 21)."""
+    sc = pm.Scenario.default(n=5).replace(price_action="linear")
+    run_side_by_side(sc, observer, tie_rule, seed=21, episodes=3)
+
+
+@pytest.mark.parametrize("segments", [1, 3])
+def test_linear_price_action_with_market_design_and_limits(segments):
+    sc = pm.Scenario.advanced().replace(
+        price_action="linear",
+        segments=segments,
+        demand_bids=[(45.0, 0.1)],
+        mechanism="pay_as_bid",
+        price_cap=80.0,
+        price_floor=-10.0,
+        availability_noise=0.1,
+    )
+    run_side_by_side(sc, "market_v2", "pro_rata", seed=22, episodes=2)

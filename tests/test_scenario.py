@@ -14,6 +14,7 @@ FIELDS = {
     "segments",
     "demand_bids",
     "mechanism",
+    "price_action",
     "price_cap",
     "price_floor",
     "capacities",
@@ -193,6 +194,7 @@ def test_preset_sizes_validated(call, field: str) -> None:
         ),
         pm.Scenario.advanced(),
         pm.Scenario.advanced().replace(availability_noise=0.3, ramp_costs=None),
+        pm.Scenario.default().replace(price_action="linear"),
     ],
 )
 def test_to_dict_from_dict_round_trip(s: pm.Scenario) -> None:

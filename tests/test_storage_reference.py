@@ -652,3 +652,15 @@ def test_vec_env_equals_market_env(segments):
                 assert info[key][i] == inf[key], key
             assert same(info["cleared"][i], inf["cleared"])
             assert same(info["soc"][i], inf["soc"])
+
+
+@pytest.mark.parametrize("segments", [1, 2])
+def test_linear_price_action_with_storage(segments):
+    """price_action="linear" (issue 21): the storage units' bids are
+    reference + clip(a1, -1, 1) * max_bid_delta, as the generators'."""
+    scenario = pm.Scenario.default(4, 24).replace(
+        storage=[pm.Storage(power=20, energy=80), pm.Storage(power=10, energy=12, cost=2.0)],
+        segments=segments,
+        price_action="linear",
+    )
+    run_side_by_side(scenario, "market", "pro_rata", seed=21, episodes=2)

@@ -61,27 +61,48 @@ Policy = Callable[[np.ndarray], npt.ArrayLike]
 Grid = tuple[npt.ArrayLike, npt.ArrayLike]
 
 _RECORD_KEYS = ("bids", "cleared", "prices", "demand")
-# The action boxes of MarketEnv's generators and storage units, from the core.
+# The action boxes of MarketEnv's generators and storage units, from the core
+# (the default price action's, the widest); the env clips a linear price
+# action further, to [-1, 1].
 _LOW = np.array(_core.ACTION_LOW)
 _HIGH = np.array(_core.ACTION_HIGH)
 _STO_LOW = np.array(_core.STORAGE_ACTION_LOW)
 _STO_HIGH = np.array(_core.STORAGE_ACTION_HIGH)
 
 
-def default_grid(withheld: int = 21, price_action: int = 41) -> tuple[np.ndarray, np.ndarray]:
+def _price_action_of(scenario: Any) -> str:
+    """The price action of a Scenario or a scenario dict (``"tanh"`` for None)."""
+    if isinstance(scenario, Scenario):
+        return scenario.price_action
+    if isinstance(scenario, dict):
+        return str(scenario.get("price_action", "tanh"))
+    return "tanh"
+
+
+def default_grid(
+    withheld: int = 21, price_action: int = 41, *, scenario: Scenario | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A deviation grid: ``withheld`` shares evenly spaced in [0, 1], and
-    ``price_action`` values whose bids ``c_i + tanh(a1) * max_bid_delta`` are
-    evenly spaced from ``c_i - max_bid_delta`` to ``c_i + max_bid_delta``
-    (``a1 = arctanh(linspace(-1, 1, k))``, the ends clipped to ±10).
+    ``price_action`` values whose bids are evenly spaced from
+    ``c_i - max_bid_delta`` to ``c_i + max_bid_delta``. Under the default
+    price action (``"tanh"``, bid ``c_i + tanh(a1) * max_bid_delta``) these are
+    ``a1 = arctanh(linspace(-1, 1, k))``, the ends clipped to ±10; for a
+    ``scenario`` with ``price_action="linear"`` they are ``linspace(-1, 1, k)``.
     The default, 21 x 41, steps by 5 % of capacity and 2.5 €/MWh at
     ``max_bid_delta = 50``."""
     if withheld < 1 or price_action < 1:
         raise ValueError(
             f"default_grid needs at least one value per axis, got {withheld} x {price_action}"
         )
+    kind = _price_action_of(scenario)
+    _, high = _core.action_box(kind)
     w = np.linspace(0.0, 1.0, withheld)
-    with np.errstate(divide="ignore"):
-        a = np.clip(np.arctanh(np.linspace(-1.0, 1.0, price_action)), _LOW[1], _HIGH[1])
+    shares = np.linspace(-1.0, 1.0, price_action)
+    if kind == "linear":
+        a = shares
+    else:
+        with np.errstate(divide="ignore"):
+            a = np.clip(np.arctanh(shares), -high[1], high[1])
     if price_action == 1:
         a = np.zeros(1)
     return w, a
@@ -458,7 +479,7 @@ def equilibrium(
     - ``start``: the start of this profile; ``equilibria``: the distinct
       converged profiles (same keys, without ``equilibria``), in start order.
     """
-    withheld, price_action = _grid_arg(default_grid() if grid is None else grid)
+    withheld, price_action = _grid_arg(default_grid(scenario=scenario) if grid is None else grid)
     max_moves = _count(max_moves, "max_moves", 0)
     starts = _count(starts, "starts", 1)
     seed = _count(seed, "seed", 0)

@@ -297,7 +297,7 @@ class MarketSingleAgentEnv(gymnasium.Env):
             self.plan.reseed(seed)
         low, high = self.market.observation_bounds()
         self.observation_space = spaces.Box(low[self.agent], high[self.agent], dtype=np.float32)
-        self.action_space = action_space(segments, storage=self.agent >= scenario.n)
+        self.action_space = action_space(segments, self.agent >= scenario.n, scenario.price_action)
         self.render_mode = render_mode
         self._obs: np.ndarray | None = None
 
@@ -405,7 +405,9 @@ class MarketVectorEnv(VectorEnv):
         self.single_observation_space = spaces.Box(
             low[self.agent], high[self.agent], dtype=np.float32
         )
-        self.single_action_space = action_space(segments, storage=self.agent >= scenario.n)
+        self.single_action_space = action_space(
+            segments, self.agent >= scenario.n, scenario.price_action
+        )
         self.observation_space = gymnasium.vector.utils.batch_space(
             self.single_observation_space, self.num_envs
         )

@@ -13,6 +13,7 @@ A file holds the market rules, the fleet table and the demand series::
     availability_noise = 0.0  # per-episode AR(1) perturbation of load factors
     segments = 1              # offer blocks per generator (an int)
     mechanism = "uniform"     # or "pay_as_bid"
+    price_action = "tanh"     # or "linear": a1 in [-1, 1], bid = cost + a1 * max_bid_delta
     price_cap = 4000.0        # €/MWh; omit for no cap
     price_floor = -500.0      # €/MWh; omit for no floor
     demand_bids = [[45.0, 0.1], [30.0, 0.05]]  # [price, share of demand] pairs

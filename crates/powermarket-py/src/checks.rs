@@ -148,6 +148,17 @@ fn py_agent_index(name: &str, n: Option<usize>, s: usize) -> Option<usize> {
     agent_index(name, n.unwrap_or(usize::MAX), s)
 }
 
+/// The action box ``(low, high)`` of one agent under ``price_action``
+/// (``"tanh"``: ``a1`` in [-10, 10]; ``"linear"``: ``a1`` in [-1, 1]), each
+/// a tuple ``(a0, a1)``. An unknown name is a ValueError listing the valid ones.
+#[pyfunction]
+#[pyo3(signature = (price_action="tanh"))]
+fn action_box(price_action: &str) -> PyResult<((f64, f64), (f64, f64))> {
+    let pa: powermarket::env::PriceAction = price_action.parse().py()?;
+    let (lo, hi) = (pa.low(), pa.high());
+    Ok(((lo[0] as f64, lo[1] as f64), (hi[0] as f64, hi[1] as f64)))
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("ACTION_LOW", PyTuple::new(py, ACTION_LOW.map(f64::from))?)?;
@@ -183,6 +194,11 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         "MECHANISMS",
         PyTuple::new(py, powermarket::clearing::Mechanism::NAMES)?,
     )?;
+    m.add(
+        "PRICE_ACTIONS",
+        PyTuple::new(py, powermarket::env::PriceAction::NAMES)?,
+    )?;
+    m.add_function(wrap_pyfunction!(action_box, m)?)?;
     m.add_function(wrap_pyfunction!(check_actions, m)?)?;
     m.add_function(wrap_pyfunction!(check_seed, m)?)?;
     m.add_function(wrap_pyfunction!(check_steppable, m)?)?;

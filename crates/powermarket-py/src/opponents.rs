@@ -4,6 +4,7 @@ use super::{expect_shape, seed_arg};
 use crate::pickle::{check_format, item, new_state, rng_to_py, rngs_from_py};
 use crate::Core;
 use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+use powermarket::env::PriceAction;
 use powermarket::error::MarketError;
 use powermarket::opponents::{Opponents, Strategy};
 use pyo3::exceptions::PyValueError;
@@ -16,7 +17,9 @@ use pyo3::IntoPyObjectExt;
 ///
 /// ``strategies`` has one entry per agent: ``"truthful"``, ``"random"``,
 /// ``("constant", a0, a1)`` or ``("markup", eur_per_mwh)``; the learner's own
-/// entry is ignored.
+/// entry is ignored. ``scenario`` (the market's) sets which agents are storage
+/// units, their costs or reference prices, and its ``price_action`` (the box
+/// their price actions are drawn from or mapped to; ``"tanh"`` without one).
 #[pyclass(name = "Opponents", module = "powermarket._core")]
 #[derive(Clone)]
 pub struct PyOpponents {
@@ -102,6 +105,12 @@ impl PyOpponents {
         Ok(())
     }
 
+    /// The price action their actions are for: ``"tanh"`` or ``"linear"``.
+    #[getter]
+    fn price_action(&self) -> &'static str {
+        self.inner.price_action.name()
+    }
+
     /// Number of markets (one RNG each).
     #[getter]
     fn num_markets(&self) -> usize {
@@ -168,6 +177,7 @@ impl PyOpponents {
         let state = new_state(py)?;
         state.set_item("strategies", specs)?;
         state.set_item("max_bid_delta", self.max_bid_delta)?;
+        state.set_item("price_action", self.inner.price_action.name())?;
         state.set_item("rngs", states)?;
         let (generators, references) = self.inner.agents();
         state.set_item("generators", generators)?;
@@ -239,6 +249,10 @@ fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
         .collect::<PyResult<Vec<_>>>()?;
     let states = rngs_from_py(&item(state, "rngs")?)?;
     let mut inner = Opponents::restore(parsed, &states).py()?;
+    inner.price_action = item(state, "price_action")?
+        .extract::<String>()?
+        .parse::<PriceAction>()
+        .py()?;
     inner.set_agents(
         item(state, "generators")?.extract()?,
         item(state, "references")?.extract()?,

@@ -233,7 +233,7 @@ impl PyScenario {
                         lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
                         segments=None, demand_bids=None, mechanism=None, price_cap=None,
                         price_floor=None, availability=None, availability_noise=0.0,
-                        ramp_limits=None, ramp_costs=None, storage=None))]
+                        ramp_limits=None, ramp_costs=None, storage=None, price_action=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -254,6 +254,7 @@ impl PyScenario {
         ramp_limits: Option<&Bound<'_, PyAny>>,
         ramp_costs: Option<&Bound<'_, PyAny>>,
         storage: Option<&Bound<'_, PyAny>>,
+        price_action: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = capacities.py();
         let mut items: Vec<(&str, Bound<'_, PyAny>)> = vec![
@@ -280,6 +281,7 @@ impl PyScenario {
             ("ramp_limits", ramp_limits),
             ("ramp_costs", ramp_costs),
             ("storage", storage),
+            ("price_action", price_action),
         ] {
             if let Some(o) = obj {
                 items.push((name, o.clone()));
@@ -538,6 +540,14 @@ impl PyScenario {
     #[getter]
     fn mechanism(&self) -> &'static str {
         self.inner.mechanism.name()
+    }
+
+    /// How the price action ``a1`` becomes a bid: ``"tanh"`` (``a1`` in
+    /// [-10, 10], bid ``c + tanh(a1) * max_bid_delta``) or ``"linear"``
+    /// (``a1`` in [-1, 1], bid ``c + a1 * max_bid_delta``).
+    #[getter]
+    fn price_action(&self) -> &'static str {
+        self.inner.price_action.name()
     }
 
     /// Price cap, €/MWh (None: no cap): prices are clipped to it, and it

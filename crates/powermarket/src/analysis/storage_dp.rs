@@ -268,7 +268,8 @@ fn best_path(
             row_acts[2 * i + 1] = 0.0;
             put_played(m, &row_acts, &hs, sc);
             let at = sc.sto.discharging.iter().position(|&b| b as usize == u);
-            let extreme = -10.0 * side;
+            let pa = m.scenario.price_action;
+            let extreme = -pa.high()[1] * side;
             for id in 0..flows {
                 let q = match block(m, u, st.energy(id)) {
                     Some(q) => q,
@@ -283,7 +284,7 @@ fn best_path(
                     continue;
                 }
                 for a1 in std::iter::once(extreme).chain(cand.price_action.iter().copied()) {
-                    let th = crate::fastmath::tanh(a1 as f64);
+                    let th = pa.share(a1);
                     let bid = m
                         .rules
                         .clip(m.storage_reference(u) + th * m.scenario.max_bid_delta);

@@ -2,7 +2,9 @@
 //!
 //! Each step every generator submits an action `[a0, a1]` from the box
 //! `[0, 1] x [-10, 10]` (values outside are clipped to it): it offers
-//! `q_i = (1 - a0) K_i` MW at `b_i = c_i + tanh(a1) * max_bid_delta` €/MWh.
+//! `q_i = (1 - a0) K_i` MW at `b_i = c_i + tanh(a1) * max_bid_delta` €/MWh
+//! (with the scenario's `price_action = "linear"`: `a1` in [-1, 1] and
+//! `b_i = c_i + a1 * max_bid_delta`; [`price_action`]).
 //! The market clears at a uniform price `P`, and generator `i` earns
 //!
 //! `((P - c_i) x_i - bid_penalty (b_i - c_i)^2 - lol_penalty * shortfall)
@@ -20,6 +22,7 @@ use crate::clearing::{Rules, TieRule, Workspace};
 pub mod action;
 pub mod fronts;
 mod market_env;
+pub mod price_action;
 mod step;
 pub(crate) mod storage;
 
@@ -37,6 +40,7 @@ pub use step::{
 pub(crate) use step::{observe, observe_parts};
 
 pub use action::{ACTION_HIGH, ACTION_LOW};
+pub use price_action::PriceAction;
 
 /// Largest observation (N x D values) of one market: 2^27 float32 (512 MiB).
 pub const MAX_OBS_VALUES: usize = 1 << 27;

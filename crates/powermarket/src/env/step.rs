@@ -4,6 +4,7 @@
 //! over its struct-of-arrays state.
 
 use super::action::{ACTION_HIGH, ACTION_LOW};
+use super::PriceAction;
 use super::{Market, Scratch, StateMut, StepInfo, NOT_STARTED};
 use crate::clearing::{clear_elastic_unchecked, clear_unchecked, Clearing, DemandCurve, Mechanism};
 use crate::error::{MarketError, Result};
@@ -13,21 +14,16 @@ use crate::units::generator::{draw_availability, limited_blocks, limited_quantit
 use rand_distr::{Distribution, StandardNormal};
 
 /// The offer of generator `i` for action `[a0, a1]` (clipped to the box):
-/// `(bid, offered)` = `(c_i + tanh(a1) * max_bid_delta, (1 - a0) K_i)`,
-/// €/MWh and MW, before the cap and floor. A block of a generator with K > 1
-/// segments offers `offered / K` ([`block_offer`]).
+/// `(bid, offered)` = `(c_i + share(a1) * max_bid_delta, (1 - a0) K_i)`,
+/// €/MWh and MW, before the cap and floor, where `share` is the scenario's
+/// price action ([`PriceAction::share`]: `tanh(a1)` or `a1`). A block of a
+/// generator with K > 1 segments offers `offered / K` ([`block_offer`]).
 #[inline(always)]
 pub fn offer(s: &Scenario, i: usize, a0: f32, a1: f32) -> (f64, f64) {
-    offer_from(s, i, a0, crate::fastmath::tanh(price_action(a1)))
+    offer_from(s, i, a0, s.price_action.share(a1))
 }
 
-/// The price action `a1` clipped to the action box.
-#[inline(always)]
-fn price_action(a1: f32) -> f64 {
-    (a1 as f64).clamp(ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64)
-}
-
-/// [`offer`] given `th = tanh(price_action(a1))`.
+/// [`offer`] given `th = share(a1)`.
 #[inline(always)]
 fn offer_from(s: &Scenario, i: usize, a0: f32, th: f64) -> (f64, f64) {
     let withheld = (a0 as f64).clamp(ACTION_LOW[0] as f64, ACTION_HIGH[0] as f64);
@@ -40,22 +36,26 @@ fn offer_from(s: &Scenario, i: usize, a0: f32, th: f64) -> (f64, f64) {
 /// Every offer of a market into `bids` and `offered`: [`offer`] with one
 /// block per generator (`k` = 1), else [`block_offer`] (offer `j` is a block
 /// of generator `j / k`). Two offers at a time
-/// ([`crate::fastmath::tanh2`]: the same bits as one at a time).
+/// ([`PriceAction::share2`]: the same bits as one at a time).
 #[inline]
 fn offers_into(s: &Scenario, k: usize, actions: &[f32], bids: &mut [f64], offered: &mut [f64]) {
+    let pa = s.price_action;
     if k == 1 {
-        offer_pairs(actions, bids, offered, |j, a0, th| offer_from(s, j, a0, th));
+        offer_pairs(pa, actions, bids, offered, |j, a0, th| {
+            offer_from(s, j, a0, th)
+        });
     } else {
-        offer_pairs(actions, bids, offered, |j, a0, th| {
+        offer_pairs(pa, actions, bids, offered, |j, a0, th| {
             let (b, q) = offer_from(s, j / k, a0, th);
             (b, q / s.segments as f64)
         });
     }
 }
 
-/// `one(j, a0, tanh(price_action(a1)))` for every offer `j`, two at a time.
+/// `one(j, a0, pa.share(a1))` for every offer `j`, two at a time.
 #[inline(always)]
 fn offer_pairs(
+    pa: PriceAction,
     actions: &[f32],
     bids: &mut [f64],
     offered: &mut [f64],
@@ -65,13 +65,13 @@ fn offer_pairs(
     let rest = pairs.remainder();
     let mut j = 0;
     for a in pairs {
-        let (t0, t1) = crate::fastmath::tanh2(price_action(a[1]), price_action(a[3]));
+        let (t0, t1) = pa.share2(a[1], a[3]);
         (bids[j], offered[j]) = one(j, a[0], t0);
         (bids[j + 1], offered[j + 1]) = one(j + 1, a[2], t1);
         j += 2;
     }
     if let [a0, a1] = *rest {
-        (bids[j], offered[j]) = one(j, a0, crate::fastmath::tanh(price_action(a1)));
+        (bids[j], offered[j]) = one(j, a0, pa.share(a1));
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn into_book(m: &Market, soc: &[f64], actions: &[f32], sc: &mut Scrat
         let blocks = u * k..(u + 1) * k;
         for b in blocks.clone() {
             let a0 = clamp_to(kind, 0, actions[2 * b]);
-            let th = crate::fastmath::tanh(clamp_to(kind, 1, actions[2 * b + 1]));
+            let th = s.price_action.share(actions[2 * b + 1]);
             sto.bids[b] = m.rules.clip(m.sto_reference[u] + th * delta);
             sto.quantities[b] = a0 * unit.power / k as f64;
         }

@@ -48,6 +48,9 @@ impl Rule for Arbitrage {
             (ctx.kind.low[0], self.buy_below)
         };
         let a0 = if ctx.kind.low[0] >= 0.0 { 0.0 } else { a0 };
-        [a0, price_action(target - ctx.reference, ctx.max_bid_delta)]
+        [
+            a0,
+            price_action(target - ctx.reference, ctx.max_bid_delta, ctx.price_action),
+        ]
     }
 }

@@ -1,10 +1,10 @@
 //! `("markup", eur_per_mwh)`: the whole capacity at `cost + markup` €/MWh;
 //! the markup is limited to what the action can express,
 //! `|markup| < max_bid_delta` (`a1 = atanh(markup / max_bid_delta)`, clipped
-//! to the action box).
+//! to the action box, or `markup / max_bid_delta` with the linear price action).
 
 use super::{Rule, RuleCtx};
-use crate::env::action::{ACTION_HIGH, ACTION_LOW};
+use crate::env::PriceAction;
 use rand_chacha::ChaCha8Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,19 +23,22 @@ impl Rule for Markup {
     }
 
     fn action(&self, ctx: &RuleCtx, _: &mut ChaCha8Rng) -> [f32; 2] {
-        [0.0, price_action(self.0, ctx.max_bid_delta)]
+        [
+            0.0,
+            price_action(self.0, ctx.max_bid_delta, ctx.price_action),
+        ]
     }
 }
 
 /// The price action `a1` that bids `offset` €/MWh over the agent's cost or
-/// reference price: `atanh(offset / max_bid_delta)`, the ratio clipped to
-/// [-1, 1] and the action to the box.
-pub(crate) fn price_action(offset: f64, max_bid_delta: f64) -> f32 {
+/// reference price under `pa`: `atanh(offset / max_bid_delta)` (or the
+/// ratio itself with the linear price action), the ratio clipped to
+/// [-1, 1] and the action to the box ([`PriceAction::from_share`]).
+pub(crate) fn price_action(offset: f64, max_bid_delta: f64, pa: PriceAction) -> f32 {
     let x = if max_bid_delta > 0.0 {
-        (offset / max_bid_delta).clamp(-1.0, 1.0)
+        offset / max_bid_delta
     } else {
         0.0
     };
-    let (lo, hi) = (ACTION_LOW[1] as f64, ACTION_HIGH[1] as f64);
-    (x.atanh().clamp(lo, hi)) as f32
+    pa.from_share(x)
 }

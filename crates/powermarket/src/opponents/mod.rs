@@ -1,6 +1,7 @@
 //! Built-in bidding strategies for the agents a learner plays against
 //! (generators and storage units).
 
+use crate::env::PriceAction;
 use crate::error::{MarketError, Result};
 use crate::rng::RngState;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +20,8 @@ use crate::units::{AgentKind, KINDS};
 pub struct RuleCtx<'a> {
     /// The market's `max_bid_delta`, €/MWh.
     pub max_bid_delta: f64,
+    /// The market's price action: the box of `a1` and its mapping to a bid.
+    pub price_action: PriceAction,
     /// The agent's kind (its action box).
     pub kind: &'a AgentKind,
     /// Its cost (a generator) or reference price (a storage unit), €/MWh.
@@ -147,6 +150,9 @@ pub use truthful::Truthful;
 #[derive(Clone, Debug)]
 pub struct Opponents {
     pub strategies: Vec<Strategy>,
+    /// The price action of the market the opponents bid in (the box of `a1`);
+    /// set by [`Opponents::set_scenario`].
+    pub price_action: PriceAction,
     rngs: Vec<ChaCha8Rng>,
     /// Generators among the agents (the rest are storage units), and each
     /// agent's cost or reference price ([`Opponents::in_market`]).
@@ -177,6 +183,7 @@ impl Opponents {
         let generators = strategies.len();
         Ok(Opponents {
             references: vec![0.0; generators],
+            price_action: PriceAction::default(),
             strategies,
             rngs,
             generators,
@@ -200,6 +207,7 @@ impl Opponents {
     /// price). Until then every agent is a generator of cost 0. A no-op
     /// when they are already `s`'s.
     pub fn set_scenario(&mut self, s: &crate::scenario::Scenario) {
+        self.price_action = s.price_action;
         let mean = s.mean_cost();
         let refs = s
             .costs
@@ -305,6 +313,7 @@ impl Opponents {
                 for (block, a) in agent.chunks_exact_mut(2).enumerate() {
                     let ctx = RuleCtx {
                         max_bid_delta: delta,
+                        price_action: self.price_action,
                         kind,
                         reference: self.references.get(i).copied().unwrap_or(0.0),
                         block,
@@ -382,6 +391,25 @@ mod tests {
         assert_eq!(a[0], 0.0);
         assert!(((a[1] as f64).tanh() * 50.0 - 10.0).abs() < 1e-4);
         assert_eq!(&a[2..], &[9.0, 9.0]);
+    }
+
+    #[test]
+    fn linear_price_action_maps_markup_and_random_into_its_box() {
+        let mut o = Opponents::new(
+            vec![Strategy::Markup(Markup(10.0)), Strategy::Random(Random)],
+            Some(0),
+            1,
+        )
+        .unwrap();
+        let mut s = crate::scenario::Scenario::default_preset(2, 4).unwrap();
+        s.price_action = PriceAction::Linear;
+        o.set_scenario(&s);
+        let mut a = [9f32; 4];
+        for _ in 0..100 {
+            o.fill(&mut a, 9, 50.0, None);
+            assert_eq!(&a[..2], &[0.0, 0.2]);
+            assert!((0.0..=1.0).contains(&a[2]) && (-1.0..=1.0).contains(&a[3]));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `"random"`: uniform over the agent kind's action box, a0 in [0, 1) for a
-//! generator and [-1, 1) for a storage unit, a1 in [low, high),
-//! drawn from the strategy set's own RNG.
+//! generator and [-1, 1) for a storage unit, a1 in [low, high) of the
+//! market's price action ([-10, 10) or [-1, 1)), drawn from the strategy
+//! set's own RNG.
 
 use super::{Rule, RuleCtx};
 use rand::RngExt;
@@ -30,6 +31,7 @@ impl Rule for Random {
         } else {
             a0 * (high[0] - low[0]) + low[0]
         };
-        [a0, rng.random::<f32>() * (high[1] - low[1]) + low[1]]
+        let (lo1, hi1) = (ctx.price_action.low()[1], ctx.price_action.high()[1]);
+        [a0, rng.random::<f32>() * (hi1 - lo1) + lo1]
     }
 }

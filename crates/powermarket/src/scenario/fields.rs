@@ -3,6 +3,7 @@
 //! and the types that describe a field to the bindings and the files.
 
 use crate::clearing::Mechanism;
+use crate::env::PriceAction;
 use crate::error::{MarketError, Result};
 
 /// The shape of a field's value.
@@ -101,19 +102,26 @@ field_type!(Option<Vec<f64>>, OptNumbers);
 field_type!(Vec<(f64, f64)>, Pairs);
 field_type!(Vec<crate::units::storage::Storage>, Storage);
 
-impl FieldType for Mechanism {
-    fn to_value(&self) -> Value {
-        Value::Name(self.name().to_string())
-    }
-    fn from_value(field: &'static str, v: Value) -> Result<Self> {
-        match v {
-            Value::Name(s) => s
-                .parse()
-                .map_err(|e: MarketError| MarketError::scenario(field, e.to_string())),
-            other => Err(wrong(field, &other)),
+/// A field holding the name of an option, parsed by the core (`FromStr`).
+macro_rules! name_field_type {
+    ($t:ty) => {
+        impl FieldType for $t {
+            fn to_value(&self) -> Value {
+                Value::Name(self.name().to_string())
+            }
+            fn from_value(field: &'static str, v: Value) -> Result<Self> {
+                match v {
+                    Value::Name(s) => s
+                        .parse()
+                        .map_err(|e: MarketError| MarketError::scenario(field, e.to_string())),
+                    other => Err(wrong(field, &other)),
+                }
+            }
         }
-    }
+    };
 }
+name_field_type!(Mechanism);
+name_field_type!(PriceAction);
 
 /// Generates `Scenario`, `Scenario::defaults`, `FIELDS`, `Scenario::get`
 /// and `Scenario::set` from the field list in `mod.rs`.

@@ -16,6 +16,7 @@ pub use advanced::{
 };
 
 use crate::clearing::{Mechanism, Rules};
+use crate::env::PriceAction;
 use crate::units::storage::Storage;
 
 pub use fields::{Field, InFile, Kind, Value};
@@ -69,6 +70,8 @@ scenario_fields! {
     /// Storage units (batteries), agents `sto_0 .. sto_{S-1}` after the
     /// generators (see [`crate::units::storage`]).
     storage: Vec<Storage> = Vec::new(), Storage, InFile::Storage;
+    /// How the price action becomes a bid: `"tanh"` (a1 in [-10, 10]) or `"linear"` (a1 in [-1, 1]).
+    price_action: PriceAction = PriceAction::Tanh, Name, InFile::Market;
 }
 
 /// How far the demand-bid shares may sum above 1 (float rounding); the

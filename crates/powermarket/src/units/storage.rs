@@ -6,7 +6,8 @@
 //! state of charge `soc` (MWh) kept in `[soc_min E, soc_max E]`. Each hour
 //! it submits K blocks `[a0, a1]` from `[-1, 1] x [-10, 10]`: `a0 > 0`
 //! offers to discharge `a0 P / K` MW, `a0 < 0` bids to charge `|a0| P / K`
-//! MW, both at `reference_price + tanh(a1) * max_bid_delta` (clipped to the
+//! MW, both at `reference_price + tanh(a1) * max_bid_delta` (`a1` with the
+//! linear price action; clipped to the
 //! cap and floor). Every rule here is stated in `docs/semantics.md`
 //! ("Storage units").
 
