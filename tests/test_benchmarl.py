@@ -62,7 +62,7 @@ def test_config_keys_are_checked_and_follow_through():
         MarketTask.DEFAULT.get_task({"scenario": 3})
 
 
-def tiny_experiment(algo_config, seed=0) -> Experiment:
+def tiny_experiment(algo_config, seed=0, task_config=None) -> Experiment:
     ex = ExperimentConfig.get_from_yaml()
     ex.loggers, ex.create_json, ex.render, ex.evaluation = [], False, False, False
     ex.checkpoint_interval, ex.checkpoint_at_end = 0, False
@@ -73,7 +73,7 @@ def tiny_experiment(algo_config, seed=0) -> Experiment:
     ex.on_policy_n_minibatch_iters, ex.off_policy_n_optimizer_steps = 1, 2
     ex.off_policy_memory_size = 1000
     model = MlpConfig(num_cells=[8], layer_class=torch.nn.Linear, activation_class=torch.nn.Tanh)
-    task = MarketTask.DEFAULT.get_task({"n_generators": 3, "hours": 24})
+    task = MarketTask.DEFAULT.get_task(task_config or {"n_generators": 3, "hours": 24})
     return Experiment(
         task=task,
         algorithm_config=algo_config.get_from_yaml(),
@@ -92,6 +92,22 @@ def test_every_continuous_action_algorithm_runs(algo, tmp_path, monkeypatch):
     exp = tiny_experiment(algo)
     exp.run()
     assert exp.total_frames == 96 and np.isfinite(exp.mean_return)
+
+
+@pytest.mark.parametrize("algo", [MappoConfig, MasacConfig])
+def test_storage_units_train_as_their_own_group(algo, tmp_path, monkeypatch):
+    """A generator policy and a storage policy train together: two groups."""
+    monkeypatch.chdir(tmp_path)
+    sc = pm.Scenario.with_battery(n=3)
+    task = MarketTask.DEFAULT.get_task({"scenario": sc})
+    env = task.get_env_fun(num_envs=2, continuous_actions=True, seed=0, device="cpu")()
+    check_env_specs(env)
+    assert task.group_map(env) == {"agents": ["gen_0", "gen_1", "gen_2"], "storage": ["sto_0"]}
+    box = task.action_spec(env)["storage", "action"].space
+    assert box.low[0].tolist() == [-1.0, -1.0] and box.high[0].tolist() == [1.0, 1.0]
+    exp = tiny_experiment(algo, task_config={"scenario": sc})
+    exp.run()
+    assert set(exp.group_map) == {"agents", "storage"} and np.isfinite(exp.mean_return)
 
 
 @pytest.mark.parametrize("algorithm", ["mappo", "ippo"])

@@ -32,12 +32,20 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("pa", "segments", "observer"),
-    [("tanh", 1, "simple"), ("linear", 1, "market_v2"), ("linear", 2, "basic")],
+    ("pa", "segments", "observer", "storage"),
+    [
+        ("tanh", 1, "simple", 0),
+        ("linear", 1, "market_v2", 0),
+        ("linear", 2, "basic", 0),
+        ("tanh", 2, "market", 2),  # storage units: more agents per market
+    ],
 )
-def test_transitions_equal_vec_market_env_bit_for_bit_across_episode_ends(pa, segments, observer):
-    sc = pm.Scenario.default(n=3, t=5).replace(price_action=pa, segments=segments)
-    m, n, k = 4, 3, segments
+def test_transitions_equal_vec_market_env_bit_for_bit_across_episode_ends(
+    pa, segments, observer, storage
+):
+    units = [pm.Storage(power=15, energy=20)] * storage
+    sc = pm.Scenario.default(n=3, t=5).replace(price_action=pa, segments=segments, storage=units)
+    m, n, k = 4, sc.num_agents, segments
     env = MarketPufferEnv(sc, num_envs=m, observer=observer, seed=11)
     vec = pm.VecMarketEnv(sc, num_envs=m, observer=observer, seed=11)
     assert env.num_agents == m * n

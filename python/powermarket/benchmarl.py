@@ -21,7 +21,9 @@ takes a config dict with any of the keys of :data:`DEFAULT_CONFIG`::
 It works with every BenchMARL algorithm that supports continuous actions
 (the task has no discrete actions): MAPPO, IPPO, MADDPG, IDDPG, MASAC, ISAC.
 All generators are one group, ``"agents"``, as the TorchRL env lays them
-out (``("agents", "observation")`` is [M, N, D]); ``done`` and
+out (``("agents", "observation")`` is [M, N, D]); in a scenario with storage
+units they form a second group, ``"storage"`` ([M, S, D]), so BenchMARL
+trains a generator policy and a storage policy together. ``done`` and
 ``terminated`` are per market, at the root.
 
 **Frames.** BenchMARL counts *frames* as steps of the batched env: one frame
@@ -48,7 +50,6 @@ from typing import Any
 from benchmarl.environments.common import Task, TaskClass
 
 import powermarket as pm
-from powermarket._spaces import agent_names
 from powermarket.torchrl import MarketEnv
 
 __all__ = ["DEFAULT_CONFIG", "MarketTask", "MarketTaskClass"]
@@ -127,7 +128,9 @@ class MarketTaskClass(TaskClass):
         return self.scenario.t
 
     def group_map(self, env: Any) -> dict[str, list[str]]:
-        return {"agents": agent_names(self.scenario.n, self.scenario.s)}
+        # The env's groups: the generators ("agents") and, in a scenario
+        # with storage units, the units ("storage"): one policy each.
+        return {group: list(names) for group, names in env.group_map.items()}
 
     def observation_spec(self, env: Any) -> Any:
         return env.full_observation_spec_unbatched.clone()
