@@ -512,3 +512,27 @@ def test_storage_files_as_editors_write_them(tmp_path):
     path.write_text(BASE + "\n[[storage]]\npower = 2\nenergy = 4\ncost = 1" + "0" * 400 + "\n")
     with pytest.raises(ValueError, match=r"storage\[0\]\.cost` \(line 14\)"):
         pm.load_scenario(path)
+
+
+def test_core_opponents_check_their_arguments():
+    """_core.Opponents (what the Gymnasium fronts build on): one strategy per
+    agent of its scenario, a finite max_bid_delta >= 0, one last price per
+    market, float32 actions; each a clear error, not a silent misfill."""
+    from powermarket._core import Opponents
+
+    sc = two_units()
+    with pytest.raises(ValueError, match=r"one per agent of the scenario \(4\), got 3"):
+        Opponents(["truthful"] * 3, 50.0, scenario=sc)
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="max_bid_delta"):
+            Opponents(["truthful"] * 4, bad, scenario=sc)
+    ops = Opponents(["truthful"] * 4, 50.0, num_markets=2, scenario=sc)
+    with pytest.raises(ValueError, match=r"last_prices: expected one per market \(2\), got 3"):
+        ops.fill_batch(np.zeros((2, 4, 2), np.float32), 0, [1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match="float32.*float64"):
+        ops.fill(np.zeros((4, 2)), 0)
+    with pytest.raises(TypeError, match="float32.*list"):
+        ops.fill_batch([[0.0]], 0)
+    a = np.full((2, 4, 2), 9.0, np.float32)
+    ops.fill_batch(a, 1, [30.0, float("nan")])
+    assert (a[:, 0] == 0).all() and (a[:, 1] == 9).all()

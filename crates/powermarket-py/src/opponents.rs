@@ -69,6 +69,20 @@ impl PyOpponents {
         num_markets: Option<&Bound<'_, PyAny>>,
         scenario: Option<&Bound<'_, crate::scenario::PyScenario>>,
     ) -> PyResult<Self> {
+        if !(max_bid_delta.is_finite() && max_bid_delta >= 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "max_bid_delta must be finite and >= 0, got {max_bid_delta}"
+            )));
+        }
+        if let Some(s) = scenario {
+            let agents = s.get().inner.agents();
+            if strategies.len() != agents {
+                return Err(PyValueError::new_err(format!(
+                    "strategies: expected one per agent of the scenario ({agents}), got {}",
+                    strategies.len()
+                )));
+            }
+        }
         let n = scenario.map_or(usize::MAX, |s| s.get().inner.n());
         let parsed = strategies
             .iter()
@@ -123,10 +137,12 @@ impl PyOpponents {
     #[pyo3(signature = (actions, skip, last_price=None))]
     fn fill(
         &mut self,
-        actions: &Bound<'_, numpy::PyArrayDyn<f32>>,
+        actions: &Bound<'_, PyAny>,
         skip: usize,
         last_price: Option<f64>,
     ) -> PyResult<()> {
+        let actions = float32_array(actions)?;
+        let actions = &actions;
         let n = self.inner.strategies.len();
         match actions.shape() {
             [_, _, k] if *k != 2 => expect_shape("actions", actions.shape(), &[n, 2])?,
@@ -191,12 +207,22 @@ impl PyOpponents {
     #[pyo3(signature = (actions, skip, last_prices=None))]
     fn fill_batch(
         &mut self,
-        actions: &Bound<'_, numpy::PyArrayDyn<f32>>,
+        actions: &Bound<'_, PyAny>,
         skip: usize,
         last_prices: Option<Vec<f64>>,
     ) -> PyResult<()> {
+        let actions = float32_array(actions)?;
+        let actions = &actions;
         let n = self.inner.strategies.len();
         let m = self.inner.num_markets();
+        if let Some(p) = &last_prices {
+            if p.len() != m {
+                return Err(PyValueError::new_err(format!(
+                    "last_prices: expected one per market ({m}), got {}",
+                    p.len()
+                )));
+            }
+        }
         let k = match actions.shape() {
             [_, _, k, _] => *k,
             _ => 1,
@@ -228,6 +254,29 @@ impl PyOpponents {
     fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
         self.clone()
     }
+}
+
+/// `actions` as a float32 NumPy array (written in place), or a TypeError
+/// naming the argument and what it got.
+fn float32_array<'py>(actions: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArrayDyn<f32>>> {
+    actions
+        .cast::<numpy::PyArrayDyn<f32>>()
+        .cloned()
+        .map_err(|_| {
+            let got = actions
+                .getattr("dtype")
+                .map(|d| format!("dtype {d}"))
+                .unwrap_or_else(|_| {
+                    actions
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                });
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "actions must be a float32 NumPy array (filled in place), got {got}"
+            ))
+        })
 }
 
 fn writable<'py, D: numpy::ndarray::Dimension>(
