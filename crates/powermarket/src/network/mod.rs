@@ -534,6 +534,43 @@ fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules) -> f64 {
     rules.shortage_price_or(hi).max(hi).max(bid_hi)
 }
 
+/// The LP's start values of the offers' and the nodes' shedding columns.
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    offer: &'a [f64],
+    shed: &'a [f64],
+}
+
+/// The dispatch columns of the LP, in column order: the offers (cost the
+/// clipped offer price, up to their quantity), the bids (value the bid
+/// price) and each node's shed load (cost `v`), each with the LP column
+/// `col(node, sign)` of its node: the two models differ only in that column.
+/// `costs` is (clipped offer prices, bid prices, `v`).
+#[allow(clippy::too_many_arguments)]
+fn push_dispatch<I: IntoIterator<Item = f64>>(
+    lp: &mut Lp,
+    costs: (&[f64], &[f64], f64),
+    start: Start<'_>,
+    quantities: &[f64],
+    nodes: &[usize],
+    db: &NodalBids<'_>,
+    demand: &[f64],
+    col: impl Fn(usize, f64) -> I,
+) {
+    let (offer_prices, bid_prices, v) = costs;
+    for (i, (&q, &node)) in quantities.iter().zip(nodes).enumerate() {
+        let j = lp.push(offer_prices[i], 0.0, q, col(node, 1.0));
+        lp.init[j] = start.offer[i];
+    }
+    for ((&p, &q), &node) in bid_prices.iter().zip(db.quantities).zip(db.nodes) {
+        lp.push(-p, 0.0, q, col(node, -1.0));
+    }
+    for (node, &d) in demand.iter().enumerate() {
+        let j = lp.push(v, 0.0, d, col(node, 1.0));
+        lp.init[j] = start.shed[node];
+    }
+}
+
 /// Build and solve the LP: raw node prices (the duals) go to `out.prices`,
 /// flows to `out.flows`, and the LP values stay in `ws.simplex.x`
 /// (offers, bids, shed first, as [`columns`] lays them out).
@@ -599,22 +636,12 @@ fn solve_lp(
         lp.reset(z);
         lp.b.copy_from_slice(demand);
         let unit = |k: usize, s: f64| (0..z).map(move |r| if r == k { s } else { 0.0 });
-        for i in 0..n {
-            let j = lp.push(ws.clipped[i], 0.0, quantities[i], unit(nodes[i], 1.0));
-            lp.init[j] = ws.start_offer[i];
-        }
-        for k in 0..b {
-            lp.push(
-                -ws.bid_prices[k],
-                0.0,
-                db.quantities[k],
-                unit(db.nodes[k], -1.0),
-            );
-        }
-        for (node, &d) in demand.iter().enumerate() {
-            let j = lp.push(v, 0.0, d, unit(node, 1.0));
-            lp.init[j] = ws.start_shed[node];
-        }
+        let start = Start {
+            offer: &ws.start_offer,
+            shed: &ws.start_shed,
+        };
+        let costs = (&ws.clipped[..], &ws.bid_prices[..], v);
+        push_dispatch(lp, costs, start, quantities, nodes, &db, demand, unit);
         for line in net.lines() {
             let cap = cap_of(line);
             let col = (0..z).map(|r| {
@@ -664,22 +691,12 @@ fn solve_lp(
         let at = |node: usize, s: f64| {
             std::iter::once(s).chain(active.iter().map(move |&l| s * net.ptdf_row(l)[node]))
         };
-        for i in 0..n {
-            let j = lp.push(ws.clipped[i], 0.0, quantities[i], at(nodes[i], 1.0));
-            lp.init[j] = ws.start_offer[i];
-        }
-        for j in 0..b {
-            lp.push(
-                -ws.bid_prices[j],
-                0.0,
-                db.quantities[j],
-                at(db.nodes[j], -1.0),
-            );
-        }
-        for (node, &d) in demand.iter().enumerate() {
-            let j = lp.push(v, 0.0, d, at(node, 1.0));
-            lp.init[j] = ws.start_shed[node];
-        }
+        let start = Start {
+            offer: &ws.start_offer,
+            shed: &ws.start_shed,
+        };
+        let costs = (&ws.clipped[..], &ws.bid_prices[..], v);
+        push_dispatch(lp, costs, start, quantities, nodes, &db, demand, at);
         for (i, &l) in active.iter().enumerate() {
             let cap = cap_of(&net.lines()[l]);
             let j = lp.push(
