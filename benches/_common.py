@@ -65,3 +65,26 @@ def calibrate(fn: Callable[[], object], target_s: float) -> int:
         if dt > min(0.02, target_s) or k >= 1 << 20:
             return max(1, round(k * target_s / dt))
         k *= 4
+
+
+def check_vec_against_market_env(s, acts) -> None:
+    """Market 0 of a ``VecMarketEnv`` batch equals ``MarketEnv`` with the same
+    seed, bit for bit, over the first ``s.t`` of the (M, ...) actions
+    ``acts``: rewards, price, average paid price and (with storage) the
+    state of charge. A benchmark runs it before timing, so that a wrong
+    result cannot be fast."""
+    import numpy as np
+
+    import powermarket as pm
+
+    vec = pm.VecMarketEnv(s, num_envs=acts[0].shape[0], seed=3, num_threads=1)
+    one = pm.MarketEnv(s, seed=3)
+    vec.reset()
+    one.reset()
+    for a in acts[: s.t]:
+        _, r, _, _, info = vec.step(a)
+        _, r1, _, _, i1 = one.step(a[0])
+        assert np.array_equal(r[0], r1) and info["price"][0] == i1["price"]
+        assert info["average_paid"][0] == i1["average_paid"]
+        if s.s:
+            assert np.array_equal(info["soc"][0], i1["soc"])

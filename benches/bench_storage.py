@@ -18,7 +18,7 @@ import argparse
 import statistics
 
 import numpy as np
-from _common import calibrate, machine, table, timed
+from _common import calibrate, check_vec_against_market_env, machine, table, timed
 
 import powermarket as pm
 
@@ -57,20 +57,6 @@ def actions(rng: np.random.Generator, m: int, s: pm.Scenario, count: int) -> lis
     return out
 
 
-def check(s: pm.Scenario, acts: list[np.ndarray]) -> None:
-    """Market 0 of the batch equals MarketEnv with the same seed, bit for bit."""
-    vec = pm.VecMarketEnv(s, num_envs=acts[0].shape[0], seed=3, num_threads=1)
-    one = pm.MarketEnv(s, seed=3)
-    vec.reset()
-    one.reset()
-    for a in acts[: s.t]:
-        _, r, _, _, info = vec.step(a)
-        _, r1, _, _, i1 = one.step(a[0])
-        assert np.array_equal(r[0], r1) and info["price"][0] == i1["price"]
-        if s.s:
-            assert np.array_equal(info["soc"][0], i1["soc"])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: small M, short rounds")
@@ -91,7 +77,7 @@ def main() -> None:
         pair = []
         for s in (with_storage, without):
             acts = actions(rng, args.envs, s, 48)
-            check(s, acts)
+            check_vec_against_market_env(s, acts)
             env = pm.VecMarketEnv(s, num_envs=args.envs, seed=0, num_threads=1)
             env.reset()
             i = [0]
