@@ -125,6 +125,16 @@ pub(crate) fn storage_from_py(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<St
         .collect()
 }
 
+/// A unit's fields as a dict of plain values (`pm.Storage`'s keywords).
+fn unit_dict<'py>(py: Python<'py>, unit: &Storage) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for &(field, _, _) in STORAGE_FIELDS {
+        d.set_item(field, unit.get(field))?;
+    }
+    d.set_item("name", unit.name.clone())?;
+    Ok(d)
+}
+
 /// The units as a list of dicts of plain values (for `Scenario.to_dict`).
 pub(crate) fn storage_to_dicts<'py>(
     py: Python<'py>,
@@ -132,14 +142,7 @@ pub(crate) fn storage_to_dicts<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let list = units
         .iter()
-        .map(|unit| {
-            let d = PyDict::new(py);
-            for &(field, _, _) in STORAGE_FIELDS {
-                d.set_item(field, unit.get(field))?;
-            }
-            d.set_item("name", unit.name.clone())?;
-            Ok(d)
-        })
+        .map(|unit| unit_dict(py, unit))
         .collect::<PyResult<Vec<_>>>()?;
     Ok(pyo3::types::PyList::new(py, list)?.into_any())
 }
@@ -152,14 +155,7 @@ pub(crate) fn storage_to_py<'py>(
     let class = py.import("powermarket.storage")?.getattr("Storage")?;
     let list = units
         .iter()
-        .map(|unit| {
-            let kwargs = PyDict::new(py);
-            for &(field, _, _) in STORAGE_FIELDS {
-                kwargs.set_item(field, unit.get(field))?;
-            }
-            kwargs.set_item("name", unit.name.clone())?;
-            class.call((), Some(&kwargs))
-        })
+        .map(|unit| class.call((), Some(&unit_dict(py, unit)?)))
         .collect::<PyResult<Vec<_>>>()?;
     Ok(pyo3::types::PyList::new(py, list)?.into_any())
 }
