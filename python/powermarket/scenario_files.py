@@ -493,12 +493,16 @@ def _node_tables(f: _File, value: Any) -> list[dict[str, Any]]:
     seen: dict[str, int] = {}
     for z, table in enumerate(value):
         where = f"nodes[{z}]"
-        table = _table(f, table, where, NODE_FIELDS, f.line("nodes", index=z))
+        # (an inline `nodes = [...]` has no header: the line of its key)
+        head = f.line("nodes", index=z) or f.line("", "nodes")
+        table = _table(f, table, where, NODE_FIELDS, head)
         if _NAME_KEY not in table:
             raise f.error(f"{where}.{_NAME_KEY}", "is missing", f.line("nodes", index=z))
         name, line = table[_NAME_KEY], f.line("nodes", _NAME_KEY, z)
         if not isinstance(name, str):
             raise f.error(f"{where}.{_NAME_KEY}", f"must be a string, got {_kind(name)}", line)
+        if not name.strip():
+            raise f.error(f"{where}.{_NAME_KEY}", "is empty (node names must not be blank)", line)
         if name in seen:
             raise f.error(
                 f"{where}.{_NAME_KEY}",
@@ -624,6 +628,7 @@ def _shares(
     for z, table in enumerate(tables):
         field, line = f"nodes[{z}].{_SHARE_KEY}", f.line("nodes", _SHARE_KEY, z)
         v = table[_SHARE_KEY]
+        values: list[float] | float
         if isinstance(v, str):
             if csv_path is None:
                 raise f.error(
@@ -654,7 +659,7 @@ def _shares(
                 "node's share must have the same form",
                 line,
             )
-        if hourly and len(values) != hours:
+        if isinstance(values, list) and len(values) != hours:
             raise f.error(field, f"has {len(values)} hours but the demand has {hours}", line)
         columns.append(values)
     if per_hour:
@@ -708,15 +713,15 @@ def _locate_network(
     src = share_src or {}
     if m and ":" in detail:  # "node z: a share must be ..."
         z = int(m.group(1))
-        where, rows = src.get(z, (None, None))
-        if where is not None and rows is not None and hour is not None:
-            return _File(where).error(f"nodes[{z}].{key}", detail, rows[hour])
+        csv_file, rows = src.get(z, (None, None))
+        if csv_file is not None and rows is not None and hour is not None:
+            return _File(csv_file).error(f"nodes[{z}].{key}", detail, rows[hour])
         name = f"nodes[{z}].{key}" + (f"[{hour}]" if z in src and hour is not None else "")
         return f.error(name, detail, f.line("nodes", key, z))
     # The shares of an hour do not add up to 1: every node's.
-    for where, rows in src.values():
-        if where is not None and rows is not None and hour is not None:
-            return _File(where).error(f"nodes.{key}", detail, rows[hour])
+    for csv_file, rows in src.values():
+        if csv_file is not None and rows is not None and hour is not None:
+            return _File(csv_file).error(f"nodes.{key}", detail, rows[hour])
     name = f"nodes.{key}" + (f"[{hour}]" if src and hour is not None else "")
     return f.error(name, detail, f.line("nodes", key, 0))
 
