@@ -384,6 +384,7 @@ def test_a_node_in_a_file_without_nodes(tmp_path: Path, text: str, field: str, l
         ("demand_share = 0.6", "demand_share = [0.6, 'x']", "nodes[1].demand_share[1]", 13,
          "must be a number"),
         ("demand_share = 0.6\n", "", "nodes[1].demand_share", 11, "is missing"),
+        ("demand_share = 0.4\n", "", "nodes[0].demand_share", 7, "nodes[1] has one"),
         ("demand_share = 0.6", "demand_share = 0.7", "nodes.demand_share", 9, "add up to 1"),
         ("demand_share = 0.6", "demand_share = -0.6", "nodes[1].demand_share", 13, ">= 0"),
         ("demand_share = 0.6", "share = 0.6", "nodes[1].share", 11, "unknown field"),
@@ -435,6 +436,22 @@ def test_disconnected_grid_names_the_lines(tmp_path: Path) -> None:
     msg = str(e.value)
     assert msg.startswith(f"{tmp_path / 'grid.toml'}: field `lines` (line 19): "), msg
     assert "connected" in msg
+
+
+def test_shares_are_needed_with_two_nodes_not_one(tmp_path: Path) -> None:
+    text = GOOD.replace("demand_share = 0.4\n", "").replace("demand_share = 0.6\n", "")
+    with pytest.raises(ValueError) as e:
+        pm.load_scenario(write(tmp_path, text))
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'grid.toml'}: field `nodes[0].demand_share` (line 7): ")
+    assert "a market of 2 nodes needs" in msg
+    one = '[market]\nnetwork = "dc"\n[[nodes]]\nname = "only"\n' + NO_NODES.replace(
+        "cost = 5.0", 'cost = 5.0\nnode = "only"'
+    )
+    s = pm.load_scenario(write(tmp_path, one, "one.toml"))
+    assert s.node_names == ["only"] and s.demand_shares is None and s.num_nodes == 1
+    s.save(tmp_path / "saved.toml")
+    assert pm.Scenario.load(tmp_path / "saved.toml") == s
 
 
 def test_nodes_must_be_tables(tmp_path: Path) -> None:

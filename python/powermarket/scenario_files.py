@@ -17,9 +17,23 @@ A file holds the market rules, the fleet table and the demand series::
     price_cap = 4000.0        # €/MWh; omit for no cap
     price_floor = -500.0      # €/MWh; omit for no floor
     demand_bids = [[45.0, 0.1], [30.0, 0.05]]  # [price, share of demand] pairs
+    network = "dc"            # or "transport", or "copper" (the default: one price)
+    demand_bid_nodes = ["north", "south"]  # the node of each demand bid (missing: node 0)
+
+    [[nodes]]                 # optional: one table per node, in node order
+    name = "north"            # unique, not blank
+    demand_share = 0.4        # share of each hour's demand, or one per hour:
+    # demand_share = [0.4, 0.45, 0.5], or the name of a column of the demand CSV
+
+    [[lines]]                 # one table per line between two nodes
+    from = "north"            # a node's name or index
+    to = "south"
+    capacity = 40.0           # MW, either direction; `inf` for no limit
+    reactance = 0.1           # required with network = "dc"; else missing: 1 (unused)
 
     [[generators]]            # one table per generator, in agent order
     name = "nuclear"          # optional, for the reader
+    node = "north"            # optional: its node's name or index (missing: node 0)
     capacity = 40.0           # MW
     cost = 10.0               # €/MWh
     ramp_limit = 0.25         # optional: share of capacity per hour (missing: 1, no limit)
@@ -42,6 +56,12 @@ A CSV named by the file must lie in the file's folder or below it (after
 resolving ``..`` and symbolic links); ``load(path, allow_outside=True)`` lifts
 this for files the caller trusts. Error messages quote a CSV's column names,
 never its other contents. Both files may start with a UTF-8 byte-order mark.
+
+Networks: without ``[[nodes]]`` the market has one node, and a ``node`` key (or
+``[[lines]]``, or ``demand_bid_nodes``) is an error. With ``[[nodes]]``, every
+node has a ``demand_share`` (a single node may leave it out), all as numbers or
+all per hour. ``save`` writes nodes by name; a ``[[storage]]`` table takes
+``node`` too.
 """
 
 from __future__ import annotations
@@ -614,6 +634,13 @@ def _shares(
     CSV and its lines, or (None, None) for an inline array)."""
     given = [_SHARE_KEY in t for t in tables]
     if not any(given):
+        if len(tables) > 1:
+            raise f.error(
+                f"nodes[0].{_SHARE_KEY}",
+                f"is missing; a market of {len(tables)} nodes needs each node's share of the "
+                "demand (a number, or one per hour)",
+                f.line("nodes", index=0),
+            )
         return None, {}
     if not all(given):
         z, other = given.index(False), given.index(True)
