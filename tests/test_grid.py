@@ -372,3 +372,70 @@ def test_pypsa_refusals_and_snapshots() -> None:
     g = grid.extract_pypsa(n)
     assert g.kwargs["node_names"] == ["a", "b", "c"]
     assert ("Bus", "e", "an island without load or generation") in g.skipped
+
+
+# ---------------------------------------------------------------------------
+# Scenarios and an episode (networked Scenario fields of the core)
+
+
+def _needs_networked_scenarios() -> None:
+    try:
+        pm.Scenario([1.0], [1.0], [1.0], network="dc")
+    except TypeError:
+        pytest.skip("this build's pm.Scenario has no networked fields yet")
+
+
+def test_from_pandapower_scenario_and_episode() -> None:
+    pp, pn = _pp()
+    _needs_networked_scenarios()
+    net = pn.case24_ieee_rts()
+    mult = 0.8 + 0.3 * np.sin(np.linspace(0.0, np.pi, 24))
+    sc = grid.from_pandapower(net, demand=mult, demand_noise=0.0, max_bid_delta=20.0)
+    g = grid.extract_pandapower(net, demand=mult)
+    assert sc.num_nodes == 24 and sc.num_lines == 38
+    assert sc.n == len(g.kwargs["capacities"]) == 32
+    assert sc.max_bid_delta == 20.0
+    np.testing.assert_allclose(sc.demand, float(net.load.p_mw.sum()) * mult, rtol=1e-12)
+    node_demand = np.asarray(sc.node_demand)
+    assert node_demand.shape == (24, 24)
+    per_bus = net.load.groupby("bus").p_mw.sum()
+    for b, p in per_bus.items():
+        np.testing.assert_allclose(node_demand[:, g.node_of_bus[b]], p * mult, rtol=1e-9)
+    assert list(sc.node_names) == [str(b) for b in net.bus.name]
+    assert list(sc.nodes) == g.kwargs["nodes"]
+
+    env = pm.MarketEnv(sc, seed=0)
+    env.reset(seed=0)
+    actions = np.zeros((sc.n, 2), dtype=np.float32)
+    steps = 0
+    done = False
+    while not done:
+        _, rewards, terminated, truncated, info = env.step(actions)
+        done = bool(terminated or truncated)
+        steps += 1
+        assert np.all(np.isfinite(rewards))
+        assert np.asarray(info["node_prices"]).shape == (24,)
+        assert np.asarray(info["flows"]).shape == (38,)
+        assert info["congestion_rent"] >= 0.0
+    assert steps == 24
+    rec = env.episode_record()
+    assert np.asarray(rec["node_prices"]).shape == (24, 24)
+    assert np.asarray(rec["flows"]).shape == (24, 38)
+
+
+def test_from_pypsa_scenario_and_episode() -> None:
+    pypsa = pytest.importorskip("pypsa")
+    _needs_networked_scenarios()
+    n = _pypsa_loop(pypsa, [1.0, 0.9, 0.8])
+    sc = grid.from_pypsa(n, demand_noise=0.0)
+    assert sc.num_nodes == 3 and sc.num_lines == 3 and sc.n == 2
+    np.testing.assert_allclose(sc.demand, [150.0, 200.0, 260.0])
+    np.testing.assert_allclose(np.asarray(sc.node_demand)[:, 2], [150.0, 200.0, 260.0])
+    np.testing.assert_allclose(np.asarray(sc.node_demand)[:, :2], 0.0)
+    env = pm.MarketEnv(sc, seed=1)
+    env.reset(seed=1)
+    for _ in range(3):
+        *_, info = env.step(np.zeros((2, 2), dtype=np.float32))
+    assert np.asarray(env.episode_record()["node_prices"]).shape == (3, 3)
+    sc_t = grid.from_pypsa(n, network="transport")
+    assert sc_t.to_dict()["network"] == "transport" if "network" in sc_t.to_dict() else True

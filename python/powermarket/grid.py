@@ -598,7 +598,7 @@ def extract_pypsa(network: Any, *, snapshots: Any = None, network_model: str = "
         raise ValueError("stochastic PyPSA networks (with scenarios) are not supported")
     snaps = n.snapshots if snapshots is None else n.snapshots[n.snapshots.isin(snapshots)]
     if snapshots is not None and len(snaps) != len(list(snapshots)):
-        raise ValueError("snapshots: every snapshot must be one of network.snapshots")
+        raise ValueError("snapshots: each must be one of network.snapshots, given once")
     if len(snaps) == 0:
         raise ValueError("snapshots: the network has no snapshots to import")
     skipped: list[tuple[str, Hashable, str]] = []
