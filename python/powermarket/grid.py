@@ -795,7 +795,7 @@ def extract_pypsa(network: Any, *, snapshots: Any = None, network_model: str = "
     )
 
 
-def from_pypsa(network: Any, *, snapshots: Any = None, **overrides: Any) -> Any:
+def from_pypsa(network: Any, /, *, snapshots: Any = None, **overrides: Any) -> Any:
     """A networked ``pm.Scenario`` from a PyPSA network (docs/grids.md).
 
     One node per bus, one generator per active generator (capacity
