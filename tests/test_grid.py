@@ -374,6 +374,22 @@ def test_pypsa_refusals_and_snapshots() -> None:
     assert ("Bus", "e", "an island without load or generation") in g.skipped
 
 
+def test_pypsa_line_types_on_a_copy() -> None:
+    pypsa = pytest.importorskip("pypsa")
+    n = pypsa.Network()
+    n.set_snapshots(range(2))
+    n.add("Bus", "a", v_nom=380.0)
+    n.add("Bus", "b", v_nom=380.0)
+    n.add("Generator", "g", bus="a", p_nom=100.0, marginal_cost=10.0)
+    n.add("Load", "l", bus="b", p_set=50.0)
+    kind = "Al/St 240/40 4-bundle 380.0"
+    n.add("Line", "ab", bus0="a", bus1="b", type=kind, length=100.0, s_nom=1000.0)
+    x = grid.extract_pypsa(n).kwargs["lines"][0][3]
+    assert float(n.lines.at["ab", "x"]) == 0.0  # the network passed in is unchanged
+    x_ohm = float(n.line_types.at[kind, "x_per_length"]) * 100.0
+    assert x == pytest.approx(x_ohm / 380.0**2, rel=1e-12)
+
+
 # ---------------------------------------------------------------------------
 # Scenarios and an episode (networked Scenario fields of the core)
 
