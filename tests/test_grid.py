@@ -394,21 +394,19 @@ def test_pypsa_line_types_on_a_copy() -> None:
 # Scenarios and an episode (networked Scenario fields of the core)
 
 
-def _needs_networked_scenarios() -> None:
-    try:
-        pm.Scenario([1.0], [1.0], [1.0], network="dc")
-    except TypeError:
-        pytest.skip("this build's pm.Scenario has no networked fields yet")
-
-
 def test_from_pandapower_scenario_and_episode() -> None:
     pp, pn = _pp()
-    _needs_networked_scenarios()
     net = pn.case24_ieee_rts()
+    net.line.loc[[17, 22], "max_i_ka"] *= 0.6
     mult = 0.8 + 0.3 * np.sin(np.linspace(0.0, np.pi, 24))
-    sc = grid.from_pandapower(net, demand=mult, demand_noise=0.0, max_bid_delta=20.0)
+    sc = grid.from_pandapower(
+        net, demand=mult, demand_noise=0.0, max_bid_delta=20.0, shortage_price=SHORTAGE
+    )
     g = grid.extract_pandapower(net, demand=mult)
+    assert sc.network == "dc"
     assert sc.num_nodes == 24 and sc.num_lines == 38
+    np.testing.assert_array_equal(np.asarray(sc.lines), np.asarray(g.kwargs["lines"]))
+    assert pm.Scenario.from_dict(sc.to_dict()) == sc
     assert sc.n == len(g.kwargs["capacities"]) == 32
     assert sc.max_bid_delta == 20.0
     np.testing.assert_allclose(sc.demand, float(net.load.p_mw.sum()) * mult, rtol=1e-12)
@@ -430,6 +428,11 @@ def test_from_pandapower_scenario_and_episode() -> None:
         done = bool(terminated or truncated)
         steps += 1
         assert np.all(np.isfinite(rewards))
+        if steps == 1:  # zero actions offer every capacity at cost: the hour clears as imported
+            prices, _, flows, _ = _clear_hour(g.kwargs, hour=0)
+            np.testing.assert_allclose(info["node_prices"], prices, rtol=1e-12)
+            np.testing.assert_allclose(info["flows"], flows, rtol=1e-12, atol=1e-9)
+            assert np.ptp(prices) > 1.0
         assert np.asarray(info["node_prices"]).shape == (24,)
         assert np.asarray(info["flows"]).shape == (38,)
         assert info["congestion_rent"] >= 0.0
@@ -441,7 +444,6 @@ def test_from_pandapower_scenario_and_episode() -> None:
 
 def test_from_pypsa_scenario_and_episode() -> None:
     pypsa = pytest.importorskip("pypsa")
-    _needs_networked_scenarios()
     n = _pypsa_loop(pypsa, [1.0, 0.9, 0.8])
     sc = grid.from_pypsa(n, demand_noise=0.0)
     assert sc.num_nodes == 3 and sc.num_lines == 3 and sc.n == 2
@@ -453,5 +455,7 @@ def test_from_pypsa_scenario_and_episode() -> None:
     for _ in range(3):
         *_, info = env.step(np.zeros((2, 2), dtype=np.float32))
     assert np.asarray(env.episode_record()["node_prices"]).shape == (3, 3)
-    sc_t = grid.from_pypsa(n, network="transport")
-    assert sc_t.to_dict()["network"] == "transport" if "network" in sc_t.to_dict() else True
+    assert sc.network == "dc"
+    assert grid.from_pypsa(n, network="transport").network == "transport"
+    np.testing.assert_array_equal(grid.from_pypsa(n, costs=[1.0, 2.0]).costs, [1.0, 2.0])
+    np.testing.assert_allclose(np.asarray(sc.availability)[:, 0], [1.0, 0.9, 0.8])
