@@ -248,6 +248,17 @@ def _pp_rows(net: Any, table: str) -> Any:
     return list(df.iterrows())
 
 
+def _pp_id(x: Any) -> Any:
+    """An element index as a Python int where it is integral (poly_cost's
+    `element` column may hold floats)."""
+    try:
+        if float(x) == int(x):
+            return int(x)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return x
+
+
 def _pp_cell(row: Any, col: str, default: Any = None) -> Any:
     return row[col] if col in row.index else default
 
@@ -423,14 +434,14 @@ def extract_pandapower(net: Any, *, demand: Any = None, network: str = "dc") -> 
     # Costs: linear term of net.poly_cost; piecewise costs refused.
     cost_of: dict[tuple[str, Hashable], float] = {}
     for idx, row in _pp_rows(net, "poly_cost"):
-        key = (str(row["et"]), row["element"])
+        key = (str(row["et"]), _pp_id(row["element"]))
         if key in cost_of:
             raise ValueError(f"net.poly_cost[{idx}]: a second cost row for net.{key[0]}[{key[1]}]")
         cp1 = float(row["cp1_eur_per_mw"])
         if not _finite(cp1):
             raise ValueError(f"net.poly_cost[{idx}]: cp1_eur_per_mw must be finite, got {cp1}")
         cost_of[key] = cp1
-    pwl = {(str(row["et"]), row["element"]) for _, row in _pp_rows(net, "pwl_cost")}
+    pwl = {(str(row["et"]), _pp_id(row["element"])) for _, row in _pp_rows(net, "pwl_cost")}
 
     # Generators: ext_grid, then gen, then sgen, each in index order.
     gens: list[tuple[int, float, float, tuple[str, Hashable]]] = []
@@ -460,12 +471,12 @@ def extract_pandapower(net: Any, *, demand: Any = None, network: str = "dc") -> 
             if not cap > 0:
                 skipped.append((table, idx, f"no capacity ({cap} MW)"))
                 continue
-            if (table, idx) in pwl:
+            if (table, _pp_id(idx)) in pwl:
                 raise ValueError(
                     f"net.{table}[{idx}]: piecewise-linear costs (net.pwl_cost) are not "
                     "supported; give it a net.poly_cost row"
                 )
-            cost = cost_of.get((table, idx), 0.0)
+            cost = cost_of.get((table, _pp_id(idx)), 0.0)
             gens.append((node0[row["bus"]], cap, cost, (table, idx)))
 
     # Loads.
