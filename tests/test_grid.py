@@ -146,7 +146,7 @@ def _hand_net(pp):
     """Two voltage levels, a loop through both transformers, and every rule
     the import has: fused buses, out-of-service and switched-out branches, an
     out-of-service bus, an empty island, a condenser, a non-controllable sgen
-    without a cost row, a parallel line with a loading limit, an LV tap."""
+    without a cost row, a parallel line with a loading limit, an LV tap, shunts."""
     net = pp.create_empty_network(sn_mva=10.0)
     h1 = pp.create_bus(net, 110.0, name="h1")
     h2 = pp.create_bus(net, 110.0, name="h2")
@@ -178,6 +178,8 @@ def _hand_net(pp):
     pp.create_load(net, l2b, 40.0, controllable=False)
     pp.create_load(net, l1, 12.0, controllable=False)
     pp.create_load(net, h2, 8.0, controllable=False)
+    pp.create_shunt(net, h2, q_mvar=1.0, p_mw=0.5, step=2)  # 1 MW of load at h2
+    pp.create_shunt(net, l1, q_mvar=3.0, p_mw=0.0)  # reactive only: nothing
     pp.create_poly_cost(net, 0, "ext_grid", cp1_eur_per_mw=30.0)
     pp.create_poly_cost(net, 0, "gen", cp1_eur_per_mw=55.0)
     return net
@@ -195,8 +197,8 @@ def test_pandapower_rules_on_a_hand_built_net() -> None:
     assert kw["costs"] == [30.0, 55.0, 0.0]
     assert kw["nodes"] == [0, 3, 1]
     assert g.lines == [("line", 0), ("line", 2), ("trafo", 0), ("trafo", 1)]
-    assert kw["demand"] == pytest.approx([30.0, 60.0, 90.0])
-    assert kw["demand_shares"] == pytest.approx([0.0, 8 / 60, 12 / 60, 40 / 60])
+    assert kw["demand"] == pytest.approx([30.5, 61.0, 91.5])
+    assert kw["demand_shares"] == pytest.approx([0.0, 9 / 61, 12 / 61, 40 / 61])
     reasons = {(t, i): r for t, i, r in g.skipped}
     assert reasons[("line", 1)] == "out of service"
     assert reasons[("line", 3)] == "open switch"

@@ -326,12 +326,6 @@ def extract_pandapower(net: Any, *, demand: Any = None, network: str = "dc") -> 
                     f"net.{table}[{idx}]: {what} are not supported by the import; "
                     f"take it out of service or remove it"
                 )
-    for idx, row in _pp_rows(net, "shunt"):
-        if _truthy(row["in_service"], True) and float(row["p_mw"]) != 0.0:
-            raise ValueError(
-                f"net.shunt[{idx}]: a shunt with active power (p_mw={row['p_mw']}) is not "
-                "supported (a shunt with p_mw = 0 draws no active power and is ignored)"
-            )
 
     # Buses: in service, fused by closed bus-bus switches.
     bus_ids = [idx for idx, row in _pp_rows(net, "bus") if _truthy(row["in_service"], True)]
@@ -498,6 +492,27 @@ def extract_pandapower(net: Any, *, demand: Any = None, network: str = "dc") -> 
         p = float(row["p_mw"]) * scaling
         if not _finite(p):
             raise ValueError(f"net.load[{idx}]: p_mw must be finite, got {row['p_mw']}")
+        load_at[node0[row["bus"]]] += p
+
+    # Shunts: their active power at 1 pu voltage is a load (as in pandapower's
+    # DC model, which puts the shunt conductance at 1 pu into the bus balance).
+    for idx, row in _pp_rows(net, "shunt"):
+        if not _truthy(row["in_service"], True) or row["bus"] not in in_bus:
+            continue
+        p_mw = float(row["p_mw"])
+        if p_mw == 0.0:
+            continue  # reactive only
+        if _truthy(_pp_cell(row, "step_dependency_table"), False):
+            raise ValueError(
+                f"net.shunt[{idx}]: shunts with a step characteristic table are not supported"
+            )
+        step = _pp_cell(row, "step", 1)
+        step = 1.0 if _is_missing(step) else float(step)
+        vn = _pp_cell(row, "vn_kv")
+        v_ratio = 1.0 if _is_missing(vn) else (vn_kv[row["bus"]] / float(vn)) ** 2
+        p = p_mw * step * v_ratio
+        if not _finite(p):
+            raise ValueError(f"net.shunt[{idx}]: p_mw must be finite, got {row['p_mw']}")
         load_at[node0[row["bus"]]] += p
 
     active = [False] * len(group_list)
