@@ -363,6 +363,11 @@ def test_pypsa_refusals_and_snapshots() -> None:
     with pytest.raises(ValueError, match=r"generators\['dear'\].*marginal cost"):
         grid.extract_pypsa(n)
 
+    n = _pypsa_loop(pypsa)
+    n.transformers.loc["ac", "s_nom"] = 0.0
+    with pytest.raises(ValueError, match=r"transformers\['ac'\].*reactance"):
+        grid.extract_pypsa(n)
+
     n = _pypsa_loop(pypsa)  # a second island with a load
     n.add("Bus", "d", v_nom=20.0)
     n.add("Load", "far", bus="d", p_set=5.0)

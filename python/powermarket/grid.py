@@ -694,7 +694,8 @@ def extract_pypsa(network: Any, *, snapshots: Any = None, network_model: str = "
                         f"network.transformers[{name!r}]: phase shifts are not supported"
                     )
                 tap = float(row.get("tap_ratio", 1.0) or 1.0)
-                x_pu = float(row["x"]) / float(row["s_nom"]) * tap
+                s_nom = float(row["s_nom"])
+                x_pu = float(row["x"]) / s_nom * tap if s_nom > 0 else math.nan
             if not (_finite(x_pu) and x_pu > 0):
                 raise ValueError(
                     f"network.{comp}[{name!r}]: the DC model needs a reactance x > 0 "
