@@ -401,7 +401,7 @@ def test_pypsa_line_types_on_a_copy() -> None:
 # Scenarios and an episode (networked Scenario fields of the core)
 
 
-def test_from_pandapower_scenario_and_episode() -> None:
+def test_from_pandapower_scenario_and_episode(tmp_path) -> None:
     pp, pn = _pp()
     net = pn.case24_ieee_rts()
     net.line.loc[[17, 22], "max_i_ka"] *= 0.6
@@ -414,6 +414,8 @@ def test_from_pandapower_scenario_and_episode() -> None:
     assert sc.num_nodes == 24 and sc.num_lines == 38
     np.testing.assert_array_equal(np.asarray(sc.lines), np.asarray(g.kwargs["lines"]))
     assert pm.Scenario.from_dict(sc.to_dict()) == sc
+    sc.save(tmp_path / "rts.toml")
+    assert pm.Scenario.load(tmp_path / "rts.toml", allow_outside=True) == sc
     assert sc.n == len(g.kwargs["capacities"]) == 32
     assert sc.max_bid_delta == 20.0
     np.testing.assert_allclose(sc.demand, float(net.load.p_mw.sum()) * mult, rtol=1e-12)
