@@ -180,12 +180,13 @@ def test_file_without_a_network_is_unchanged(tmp_path: Path) -> None:
 def test_one_node_explicit_node_lists_are_not_written(tmp_path: Path) -> None:
     """Without [[nodes]] every agent and bid is at node 0: explicit all-zero
     `nodes` / `demand_bid_nodes` of a one-node scenario are left out of the file
-    (the core's `==` tells [] from [0, 0, 0]; they mean the same market)."""
+    (the core stores all-zero node lists empty: the same market)."""
     s = pm.Scenario(**base(), nodes=[0, 0, 0], demand_bids=[(4.0, 0.1)], demand_bid_nodes=[0])
     s.save(tmp_path / "one.toml")
     text = (tmp_path / "one.toml").read_text(encoding="utf-8")
     assert "node" not in text
-    assert pm.load_scenario(tmp_path / "one.toml") == s.replace(nodes=[], demand_bid_nodes=[])
+    assert s == s.replace(nodes=[], demand_bid_nodes=[])
+    assert pm.load_scenario(tmp_path / "one.toml") == s
 
 
 # --- hand-written files ---------------------------------------------------------------------
