@@ -714,8 +714,8 @@ def extract_pypsa(network: Any, *, snapshots: Any = None, network_model: str = "
 
     # Generators.
     gen_df = n.generators
-    p_max = _ps_series(n, "generators", "p_max_pu", snaps) if len(gen_df) else None
-    mcost = _ps_series(n, "generators", "marginal_cost", snaps) if len(gen_df) else None
+    p_max = _ps_series(n, "generators", "p_max_pu", snaps)
+    mcost = _ps_series(n, "generators", "marginal_cost", snaps)
     gens: list[tuple[int, float, float, np.ndarray, tuple[str, Hashable]]] = []
     for name, row in gen_df.iterrows():
         if "active" in row.index and not bool(row["active"]):
