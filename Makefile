@@ -62,8 +62,9 @@ train-venv: $(TRAIN_STAMP) ## Build the extension into $(TRAIN_VENV) with the pu
 	VIRTUAL_ENV=$(abspath $(TRAIN_VENV)) $(TRAIN_VENV)/bin/maturin develop --release -q \
 		--extras pufferlib,benchmarl,train,test
 
-test-integration: develop train-venv ## Heavy tests: SB3, TorchRL, RLlib in .venv; PufferLib, BenchMARL, TorchRL 0.11 in $(TRAIN_VENV)
-	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40" "torchrl>=0.14" "tensordict>=0.14"
+test-integration: develop train-venv ## Heavy tests: SB3, TorchRL, RLlib, pandapower, PyPSA in .venv; PufferLib, BenchMARL, TorchRL 0.11 in $(TRAIN_VENV)
+	$(PIP) install -q "stable-baselines3>=2.3" "ray[rllib]>=2.40" "torchrl>=0.14" "tensordict>=0.14" \
+		"pandapower>=2.14" "pypsa>=0.30"
 	$(PY) -m pytest -q -m integration
 	$(TRAIN_PY) -m pytest -q -m integration tests/test_pufferlib.py tests/test_benchmarl.py \
 		tests/test_torchrl.py
