@@ -425,6 +425,7 @@ def market_power(
     *,
     soc: npt.ArrayLike | None = None,
     discharge: npt.ArrayLike | None = None,
+    node_prices: npt.ArrayLike | None = None,
 ) -> dict[str, npt.NDArray[Any]]: ...
 def exploitability_of_play(
     scenario: Scenario | dict[str, Any] | None,

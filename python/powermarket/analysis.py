@@ -13,6 +13,11 @@ power does it exert, and how far is it from an equilibrium?
 - :func:`arbitrage_value`: the perfect-foresight arbitrage optimum of one storage
   unit over a price series (an LP solved by HiGHS; needs SciPy, the ``analysis`` extra).
 
+On networked scenarios (``num_nodes > 1`` or ``network != "copper"``)
+:func:`competitive`, :func:`exploitability` and :func:`equilibrium` clear every
+hour on the network as the env does (node prices), and :func:`market_power`
+adds per-node indices (reachable supply, node RSI, pivotal nodes).
+
 The hot loops run in Rust with the GIL released. Exact definitions, units and
 edge cases: ``docs/semantics.md`` (section 10).
 """
@@ -123,6 +128,14 @@ def competitive(
     clearing price under uniform pricing; under pay-as-bid the offer's own
     price, its cost clipped to the cap and floor (so the profit is 0 unless
     the cap or floor moves the offer).
+
+    **Networked scenarios** (``num_nodes > 1`` or ``network != "copper"``):
+    each hour is cleared on the network exactly as the env clears it
+    (``demand[t]`` split over the nodes by the scenario's shares of hour
+    ``t mod T``), each offer paid its node's price, and the dict gains
+    ``node_prices`` (T, Z) €/MWh, ``flows`` (T, L) MW and ``congestion_rent``
+    (T,) €/h; ``price`` is then the demand-weighted mean of the node prices,
+    as the env's ``info["price"]``.
     """
     return _core.competitive(scenario, demand, tie_rule=tie_rule)
 
@@ -153,6 +166,27 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
     - ``lerner`` (T, N): ``(P_t - c_i) / P_t`` where generator ``i`` is
       dispatched and ``P_t > 0``, else NaN;
     - ``markup``: a generator's bid minus its cost, €/MWh, (T, N) or (T, N, K).
+
+    **Networked scenarios** also need the record's ``node_prices`` (T, Z), and
+    add per-node metrics (keys present only then; definitions in
+    ``docs/semantics.md``, section 10). With node demand
+    ``D_tz = demand[t] * demand_share[t, z]`` and the reachable supply
+    ``F_tz``, the maximum flow of available capacity (every supplier's
+    ``A_tj``) into node ``z`` within the line capacities (the transport
+    limits; all supply on a copper plate of several nodes), and ``F_tz^-i``
+    the same without supplier ``i``:
+
+    - ``node_demand`` (T, Z) MW and ``reachable_supply`` (T, Z) MW (``F_tz``);
+    - ``local_rsi`` (T, A): ``F_tz^-i / D_tz`` at supplier ``i``'s own node
+      ``z`` (``inf`` when ``D_tz = 0``); ``local_pivotal`` (T, A): ``< 1``;
+    - ``node_rsi`` (T, Z): ``min_i F_tz^-i / D_tz`` over every supplier, at
+      the node or behind a line; ``node_pivotal`` (T, Z): ``< 1``, the node's
+      demand cannot be met without some one supplier;
+    - ``node_lerner`` (T, N): ``(p_tz - c_i) / p_tz`` at the generator's node
+      price where it is dispatched and ``p_tz > 0``, else NaN.
+
+    The system-wide keys stay as above (``prices`` is the record's scalar,
+    demand-weighted mean price).
     """
     missing = [k for k in _RECORD_KEYS if k not in record]
     if missing:
@@ -172,7 +206,24 @@ def market_power(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, np.
         record["demand"],
         record.get("availability"),
         **_storage_supply(scenario, record),
+        **_node_prices(scenario, record),
     )
+
+
+def _networked(scenario: Scenario) -> bool:
+    return scenario.num_nodes > 1 or scenario.network != "copper"
+
+
+def _node_prices(scenario: Scenario, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's ``node_prices`` for a networked scenario (else nothing)."""
+    if not _networked(scenario):
+        return {}
+    if "node_prices" not in record:
+        raise ValueError(
+            "record is missing node_prices: a networked scenario needs the node prices "
+            f"(T, Z) = (T, {scenario.num_nodes}) of the episode (MarketEnv.episode_record())"
+        )
+    return {"node_prices": record["node_prices"]}
 
 
 def _scenario_obj(scenario: Any) -> Scenario:
@@ -245,6 +296,7 @@ def _market_power_blocks(scenario: Scenario, record: Mapping[str, Any]) -> dict[
         record["demand"],
         record.get("availability"),
         **_storage_supply(scenario, record),
+        **_node_prices(scenario, record),
     )
     out["markup"] = bids - scenario.costs[None, :, None]
     return out
@@ -324,6 +376,12 @@ def exploitability(
 
     Availability always applies: a deviation offers at most ``K_i LF[t, i]``
     of the episode's realised load factors (``MarketEnv.availability``).
+
+    On a networked scenario every deviation (a generator's, and each move of
+    a storage unit's path) is cleared on the network as the env clears the
+    hour, and each offer is paid its node's price; the regrets mean the same.
+    A network clearing costs more than a copper-plate one: the work bound
+    counts it as ``A + (Z + L) ** 2`` offer evaluations (Z nodes, L lines).
     """
     if not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
@@ -460,7 +518,12 @@ def equilibrium(
 
     Refuses ramp limits and ramp costs (they couple the hours), scenarios with
     ``segments > 1``, and work above :data:`EQUILIBRIUM_MAX_CLEARINGS`
-    clearings, counted as ``starts * E * T * (max_moves + 2) * N * G0 * G1``.
+    clearings, counted as ``starts * E * T * (max_moves + 2) * N * G0 * G1``
+    (on a networked scenario times ``(A + (Z + L) ** 2) / A``, a network
+    clearing's cost in copper-plate clearings). On a networked scenario the
+    games are cleared on the network as the env clears them, and ``prices``
+    is the demand-weighted mean of the node prices (replay ``actions`` in
+    ``MarketEnv`` for the node prices).
 
     Returns a dict (shapes with the E axis only when ``demand`` is 2-D):
 

@@ -56,7 +56,9 @@ fn number(obj: &Bound<'_, PyAny>, arg: &str, unit: &str) -> PyResult<f64> {
 /// The competitive benchmark: every generator offers its full capacity at
 /// cost. Returns a dict with ``price`` (T,) €/MWh, ``cleared`` (T, N) MW and
 /// ``profit`` (T, N) € per hour, on ``demand`` (MW per hour) or the
-/// scenario's base profile.
+/// scenario's base profile. A networked scenario clears on its network and
+/// adds ``node_prices`` (T, Z), ``flows`` (T, L) and ``congestion_rent``
+/// (T,); ``price`` is then the demand-weighted mean of the node prices.
 #[pyfunction]
 #[pyo3(signature = (scenario, demand=None, *, tie_rule="pro_rata"))]
 fn competitive<'py>(
@@ -79,6 +81,15 @@ fn competitive<'py>(
     d.set_item("price", PyArray1::from_vec(py, out.price))?;
     d.set_item("cleared", array(py, out.cleared, &[t, n])?)?;
     d.set_item("profit", array(py, out.profit, &[t, n])?)?;
+    if s.networked() {
+        let (z, l) = (s.z(), s.lines.len());
+        d.set_item("node_prices", array(py, out.node_prices, &[t, z])?)?;
+        d.set_item("flows", array(py, out.flows, &[t, l])?)?;
+        d.set_item(
+            "congestion_rent",
+            PyArray1::from_vec(py, out.congestion_rent),
+        )?;
+    }
     Ok(d)
 }
 
@@ -88,10 +99,13 @@ fn competitive<'py>(
 /// charge at the start of each hour, and ``discharge`` (T, S) MW make them
 /// suppliers too (``rsi`` and ``pivotal`` (T, A)). Returns ``rsi``,
 /// ``pivotal``, ``hhi``, ``lerner`` and ``markup`` (see
-/// ``powermarket.analysis.market_power``).
+/// ``powermarket.analysis.market_power``). A networked scenario adds the
+/// per-node metrics ``node_demand``, ``reachable_supply``, ``node_rsi``,
+/// ``node_pivotal`` (T, Z), ``local_rsi``, ``local_pivotal`` (T, A) and,
+/// with ``node_prices`` (T, Z), ``node_lerner`` (T, N).
 #[pyfunction]
 #[pyo3(signature = (scenario, bids, cleared, prices, demand, availability=None, *, soc=None,
-                    discharge=None))]
+                    discharge=None, node_prices=None))]
 #[allow(clippy::too_many_arguments)]
 fn market_power<'py>(
     py: Python<'py>,
@@ -103,6 +117,7 @@ fn market_power<'py>(
     availability: Option<&Bound<'py, PyAny>>,
     soc: Option<&Bound<'py, PyAny>>,
     discharge: Option<&Bound<'py, PyAny>>,
+    node_prices: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = scenario_arg(Some(scenario))?;
     let n = s.n();
@@ -142,9 +157,23 @@ fn market_power<'py>(
             ))
         }
     };
+    let node_prices = match node_prices.filter(|x| !x.is_none()) {
+        None => None,
+        Some(np) => {
+            if !s.networked() {
+                return Err(PyValueError::new_err(
+                    "node_prices: given for a scenario that is not networked (one node on \
+                     the copper plate); leave it out",
+                ));
+            }
+            let (shape, np) = nd_arg(np, "node_prices", 2)?;
+            expect_shape("node_prices", &shape, &[t, s.z()])?;
+            Some(np)
+        }
+    };
     let out = py
         .detach(|| {
-            analysis::market_power_with_storage(
+            analysis::market_power_at_nodes(
                 &s,
                 &bids,
                 &cleared,
@@ -155,6 +184,7 @@ fn market_power<'py>(
                     soc,
                     discharge: dis,
                 }),
+                node_prices.as_deref(),
             )
         })
         .py()?;
@@ -165,6 +195,18 @@ fn market_power<'py>(
     d.set_item("hhi", PyArray1::from_vec(py, out.hhi))?;
     d.set_item("lerner", array(py, out.lerner, &[t, n])?)?;
     d.set_item("markup", array(py, out.markup, &[t, n])?)?;
+    if let Some(nd) = out.nodes {
+        let z = nd.z;
+        d.set_item("node_demand", array(py, nd.node_demand, &[t, z])?)?;
+        d.set_item("reachable_supply", array(py, nd.reachable, &[t, z])?)?;
+        d.set_item("node_rsi", array(py, nd.node_rsi, &[t, z])?)?;
+        d.set_item("node_pivotal", array(py, nd.node_pivotal, &[t, z])?)?;
+        d.set_item("local_rsi", array(py, nd.local_rsi, &[t, a])?)?;
+        d.set_item("local_pivotal", array(py, nd.local_pivotal, &[t, a])?)?;
+        if let Some(l) = nd.lerner {
+            d.set_item("node_lerner", array(py, l, &[t, n])?)?;
+        }
+    }
     Ok(d)
 }
 

@@ -138,9 +138,10 @@ struct Game {
 }
 
 impl Game {
-    fn new(n: usize) -> Self {
+    fn new(m: &Market) -> Self {
+        let n = m.n();
         Game {
-            sc: Scratch::new(n),
+            sc: super::exploit::fresh_scratch(m),
             gain: vec![0.0; n],
             played: vec![0.0; n],
             best_action: vec![0.0; 2 * n],
@@ -169,7 +170,7 @@ fn solve_game(
     g: &mut Game,
     acts: &mut [f32],
     out: &mut [f64],
-) {
+) -> Result<()> {
     let n = m.n();
     let floor = m.reward_scale();
     g.seen.clear();
@@ -186,7 +187,7 @@ fn solve_game(
             hs,
             &mut g.sc,
             (&mut g.gain, &mut g.played, &mut g.best_action),
-        );
+        )?;
         let nc: f64 = g.gain.iter().sum();
         movers.clear();
         movers.extend((0..n).filter(|&i| g.gain[i] > REL_TOL * g.played[i].abs().max(floor)));
@@ -224,10 +225,10 @@ fn solve_game(
             hs,
             &mut g.sc,
             (&mut g.gain, &mut g.played, &mut g.best_action),
-        );
+        )?;
     }
     // The outcome of the kept profile, as the env clears and settles it.
-    let (c, sf) = clear_played(m, acts, demand, hs, &mut g.sc);
+    let (c, sf) = clear_played(m, acts, demand, hs, &mut g.sc)?;
     let (gain, rest) = out.split_at_mut(n);
     let (rew, rest) = rest.split_at_mut(n);
     let (cleared, rest) = rest.split_at_mut(n);
@@ -241,6 +242,7 @@ fn solve_game(
     rest[0] = c.price;
     rest[1] = moves as f64;
     rest[2] = if exact { 1.0 } else { 0.0 };
+    Ok(())
 }
 
 /// An approximate pure Nash equilibrium of every (episode, hour) game of
@@ -320,13 +322,15 @@ pub fn equilibrium(
         g1 as f64,
     ]
     .iter()
-    .product::<f64>();
+    .product::<f64>()
+        // A network clearing counts as the copper-plate clearings it costs.
+        * (super::exploit::clearing_work(m) / m.agents() as f64);
     if clears > EQUILIBRIUM_MAX_CLEARINGS as f64 {
         return Err(MarketError::Invalid {
             arg: "max_moves",
             message: format!(
                 "starts x episodes x hours x (max_moves + 2) x N x grid size = {} x {} x {} x {} \
-                 x {} x {} = {clears:.3e} clearings exceeds the work bound of {} \
+                 x {} x {} = {clears:.3e} clearings{} exceeds the work bound of {} \
                  (EQUILIBRIUM_MAX_CLEARINGS); lower max_moves, starts, the grid or the \
                  number of demand draws",
                 opts.starts,
@@ -335,6 +339,14 @@ pub fn equilibrium(
                 opts.max_moves as u64 + 2,
                 n,
                 g0 * g1,
+                match &m.grid {
+                    None => String::new(),
+                    Some(g) => format!(
+                        " (a clearing on a network of Z={} nodes and L={} lines counted as \
+                         (A + (Z + L)^2) / A copper-plate clearings)",
+                        g.z, g.lines
+                    ),
+                },
                 EQUILIBRIUM_MAX_CLEARINGS
             ),
         });
@@ -369,7 +381,7 @@ pub fn equilibrium(
             g,
             acts,
             out,
-        );
+        )
     };
     if clears >= PARALLEL_MIN_CLEARS as f64 && games > 1 {
         use rayon::prelude::*;
@@ -378,15 +390,15 @@ pub fn equilibrium(
                 .par_chunks_mut(width)
                 .zip(actions.par_chunks_mut(2 * n))
                 .enumerate()
-                .for_each_init(|| Game::new(n), work)
-        });
+                .try_for_each_init(|| Game::new(m), work)
+        })?;
     } else {
-        let mut g = Game::new(n);
+        let mut g = Game::new(m);
         table
             .chunks_mut(width)
             .zip(actions.chunks_mut(2 * n))
             .enumerate()
-            .for_each(|item| work(&mut g, item));
+            .try_for_each(|item| work(&mut g, item))?;
     }
     // Sums in a fixed order: the result does not depend on the threads.
     let mut profiles = Vec::with_capacity(opts.starts);

@@ -1,5 +1,6 @@
 //! Market-power metrics of one episode record.
 
+use super::nodal::{Hour, Nodal, NodePower};
 use super::{check_finite, check_non_negative, checked_size, try_vec};
 use crate::error::{MarketError, Result};
 use crate::scenario::Scenario;
@@ -27,6 +28,9 @@ pub struct MarketPower {
     pub lerner: Vec<f64>,
     /// Bid minus marginal cost, €/MWh, (T, N).
     pub markup: Vec<f64>,
+    /// The per-node metrics of a networked scenario
+    /// ([`super::nodal`]); `None` otherwise.
+    pub nodes: Option<NodePower>,
 }
 
 /// The storage units' part of an episode record of T hours.
@@ -66,6 +70,37 @@ pub fn market_power_with_storage(
     demand: &[f64],
     availability: Option<&[f64]>,
     storage: Option<StorageRecord<'_>>,
+) -> Result<MarketPower> {
+    market_power_at_nodes(
+        s,
+        bids,
+        cleared,
+        prices,
+        demand,
+        availability,
+        storage,
+        None,
+    )
+}
+
+/// [`market_power_with_storage`] with the episode's node prices
+/// `node_prices` (T, Z) of a networked scenario (the record's
+/// `node_prices`), for the per-node Lerner index. On a networked scenario
+/// the result's `nodes` holds the per-node metrics ([`NodePower`]; its
+/// `lerner` only with `node_prices`); `prices` stays the scalar price of
+/// each hour (the demand-weighted mean of the node prices), used by the
+/// system-wide `lerner`. `node_prices` on a scenario that is not networked
+/// is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn market_power_at_nodes(
+    s: &Scenario,
+    bids: &[f64],
+    cleared: &[f64],
+    prices: &[f64],
+    demand: &[f64],
+    availability: Option<&[f64]>,
+    storage: Option<StorageRecord<'_>>,
+    node_prices: Option<&[f64]>,
 ) -> Result<MarketPower> {
     s.validate()?;
     let (t, n) = (prices.len(), s.n());
@@ -122,12 +157,37 @@ pub fn market_power_with_storage(
             });
         }
     }
+    if let Some(np) = node_prices {
+        if !s.networked() {
+            return Err(MarketError::Invalid {
+                arg: "node_prices",
+                message: "given for a scenario that is not networked (one node on the \
+                          copper plate); leave it out"
+                    .into(),
+            });
+        }
+        let z = s.z();
+        if np.len() != checked_size("node_prices", &[t, z])? {
+            return Err(MarketError::Shape {
+                arg: "node_prices",
+                expected: format!("({t}, {z})"),
+                got: format!("{} values", np.len()),
+            });
+        }
+        check_finite("node_prices", np)?;
+    }
+    let mut nodal = if s.networked() {
+        Some(Nodal::new(s, t, a, node_prices.is_some())?)
+    } else {
+        None
+    };
     let mut out = MarketPower {
         rsi: try_vec("prices", wide, 0.0)?,
         pivotal: try_vec("prices", wide, false)?,
         hhi: try_vec("prices", t, 0.0)?,
         lerner: try_vec("prices", size, f64::NAN)?,
         markup: try_vec("prices", size, 0.0)?,
+        nodes: None,
     };
     let mut avail = try_vec("scenario", a, 0.0)?;
     let mut x = try_vec("scenario", a, 0.0)?;
@@ -161,13 +221,28 @@ pub fn market_power_with_storage(
             out.rsi[h * a + i] = rsi;
             out.pivotal[h * a + i] = rsi < 1.0;
         }
-        for (i, k) in row.enumerate() {
+        for (i, k) in row.clone().enumerate() {
             out.markup[k] = bids[k] - s.costs[i];
             if cleared[k] > 0.0 && p > 0.0 {
                 out.lerner[k] = (p - s.costs[i]) / p;
             }
         }
+        if let Some(nd) = &mut nodal {
+            nd.hour(
+                s,
+                &Hour {
+                    h,
+                    demand: d,
+                    avail: &avail,
+                },
+            );
+            if let Some(np) = node_prices {
+                let z = s.z();
+                nd.lerner(s, h, &cleared[row], &np[h * z..(h + 1) * z]);
+            }
+        }
     }
+    out.nodes = nodal.map(Nodal::finish);
     Ok(out)
 }
 

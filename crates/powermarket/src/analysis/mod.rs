@@ -23,6 +23,9 @@ mod equilibrium;
 mod exploit;
 mod metrics;
 mod nash;
+#[cfg(test)]
+mod network_tests;
+mod nodal;
 mod storage_dp;
 
 pub use competitive::{competitive, Competitive};
@@ -34,8 +37,11 @@ pub use exploit::{
     eur_per_day, exploitability, exploitability_with, Exploitability, Grid, DEFAULT_SOC_GRID,
     MAX_WORK as MAX_EXPLOIT_WORK,
 };
-pub use metrics::{market_power, market_power_with_storage, MarketPower, StorageRecord};
+pub use metrics::{
+    market_power, market_power_at_nodes, market_power_with_storage, MarketPower, StorageRecord,
+};
 pub use nash::{pure_nash, PureNash, MAX_PROFILES};
+pub use nodal::NodePower;
 
 use crate::error::{MarketError, Result};
 

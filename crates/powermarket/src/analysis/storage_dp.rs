@@ -19,11 +19,14 @@
 //! them is the move's value (no price clears it whole: the move is not
 //! allowed). The value of a path adds the terminal value
 //! `terminal_value (s_T - soc_0) reward_scale`. The program is exact on
-//! that graph of moves.
+//! that graph of moves. On a networked market each move is cleared on the
+//! network ([`crate::env::clear_hour`]) and the block is paid its node's
+//! price.
 
-use super::exploit::{fresh_scratch, put_played, Candidates, HourState, PARALLEL_MIN_CLEARS};
+use super::exploit::{clear_in, clearing_work, fresh_scratch, put_played};
+use super::exploit::{Candidates, HourState, PARALLEL_MIN_CLEARS};
 use super::{checked_size, in_pool, try_vec};
-use crate::env::{clear_copper, Market, Scratch};
+use crate::env::{Market, Scratch};
 use crate::error::Result;
 
 /// Relative slack of the power limit and of "the whole block cleared".
@@ -164,7 +167,7 @@ fn block(m: &Market, u: usize, energy: f64) -> Option<f64> {
 /// (episode, unit, hour), each feasible move's clearings of A offers at
 /// each candidate price, plus the dynamic program's moves.
 pub(super) fn work(m: &Market, price_actions: usize, soc_grid: usize, episodes: usize) -> f64 {
-    let (t, a) = (m.horizon() as f64, m.agents() as f64);
+    let (t, a) = (m.horizon() as f64, clearing_work(m));
     let g = soc_grid as f64;
     let prices = (price_actions + 1) as f64;
     let mut total = 0.0;
@@ -204,7 +207,11 @@ pub(super) fn best_responses(
         .collect::<Result<_>>()?;
     let one = |sc: &mut Scratch, (k, (v, p)): (usize, (&mut f64, &mut [f32]))| -> Result<()> {
         let (e, u) = (k / s, k % s);
-        *v = best_path(m, cand, play, e, u, &states[u], sc, p)?;
+        *v = if m.grid.is_some() {
+            best_path::<true>(m, cand, play, e, u, &states[u], sc, p)?
+        } else {
+            best_path::<false>(m, cand, play, e, u, &states[u], sc, p)?
+        };
         Ok(())
     };
     let clears = work(m, cand.price_action.len(), soc_grid, episodes);
@@ -230,7 +237,7 @@ pub(super) fn best_responses(
 /// best path from `soc_0` (reward units, with the terminal value) and
 /// writes its actions into `out` (T x 2).
 #[allow(clippy::too_many_arguments)]
-fn best_path(
+fn best_path<const NET: bool>(
     m: &Market,
     cand: &Candidates,
     play: &Play<'_, '_>,
@@ -294,7 +301,7 @@ fn best_path(
                         let j = m.offers() + r;
                         (sc.bids[j], sc.offered[j]) = (bid, q);
                     }
-                    let (c, _) = clear_copper(m, play.demand[row], sc);
+                    let (c, _) = clear_in::<NET>(m, h, play.demand[row], sc)?;
                     crate::env::storage::settle_blocks(m, sc, c.price);
                     let (x, paid) = (sc.sto.cleared[u], sc.sto.paid[u]);
                     if (x - q).abs() > SLACK * q.abs() {
