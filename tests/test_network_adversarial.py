@@ -670,3 +670,42 @@ SCRATCH = textwrap.dedent(
 def test_vec_env_scratch_follows_the_network(first, second):
     out = run_python(SCRATCH.replace("{FIRST}", first).replace("{SECOND}", second))
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-600:]
+
+
+def test_analysis_refuses_networks_and_plots_draw_them():
+    from powermarket import analysis
+
+    sc = two()
+    with pytest.raises(ValueError, match="competitive does not support networked scenarios"):
+        analysis.competitive(sc)
+    with pytest.raises(ValueError, match="equilibrium does not support networked scenarios"):
+        analysis.equilibrium(BASE.replace(network="dc"))
+    with pytest.raises(ValueError, match="exploitability does not support networked"):
+        analysis.exploitability(
+            sc, lambda o: np.zeros((3, 2)), grid=analysis.default_grid(3, 3), seed=0
+        )
+    pytest.importorskip("matplotlib")
+    from powermarket import plot
+
+    e = pm.MarketEnv(sc, seed=0)
+    e.reset()
+    e.step(zeros(sc))
+    assert plot.render(e, "rgb_array").ndim == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "width"),
+    [(dict(network="copper"), 2), (dict(node_names=[], nodes=[], lines=[], demand_shares=None), 1)],
+)
+def test_the_vector_env_passes_node_prices_of_every_networked_layout(fields, width):
+    """A copper plate of two nodes and a one-node transport network are
+    networked too: the opponents get (M, Z) node prices."""
+    sc = two(**fields)
+    venv = gym.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", scenario=sc, agent=0,
+        opponents="truthful", seed=0,
+    ).unwrapped  # fmt: skip
+    venv.reset(seed=0)
+    _, _, _, _, info = venv.step(np.zeros((2, 2), np.float32))
+    assert venv._last_prices.shape == (2, width)
+    assert same(venv._last_prices, info["node_prices"])
