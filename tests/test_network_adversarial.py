@@ -709,3 +709,59 @@ def test_the_vector_env_passes_node_prices_of_every_networked_layout(fields, wid
     _, _, _, _, info = venv.step(np.zeros((2, 2), np.float32))
     assert venv._last_prices.shape == (2, width)
     assert same(venv._last_prices, info["node_prices"])
+
+
+@pytest.mark.parametrize("network", ["transport", "dc"])
+def test_lines_that_never_bind_give_the_copper_plate_of_the_same_nodes(network):
+    """Bit for bit (docs/semantics.md, 'Copper plate first'), storage, blocks
+    and demand bids at nodes included; only the flows differ (0 on copper)."""
+    base = BASE.replace(segments=2, storage=[pm.Storage(power=10, energy=20)])
+    fields = dict(
+        node_names=["n", "s", "w"],
+        nodes=[0, 1, 2, 1],
+        lines=[(0, 1, np.inf, 0.1), (1, 2, np.inf, 0.3), (0, 2, 1e6, 0.2)],
+        demand_shares=[0.2, 0.5, 0.3],
+        demand_bids=[(60.0, 0.2), (45.0, 0.1)],
+        demand_bid_nodes=[1, 2],
+    )
+    runs = []
+    for net in ("copper", network):
+        e = pm.MarketEnv(base.replace(network=net, **fields), seed=3, observer="market_v2")
+        out = [e.reset()[0]]
+        rng = np.random.default_rng(0)
+        for _ in range(T):
+            o, r, *_ = e.step(rng.uniform(-1, 1, (4, 2, 2)).astype(np.float32))
+            out += [o, r]
+        runs.append((out, e.episode_record()))
+    (x, rx), (y, ry) = runs
+    assert all(same(a, b) for a, b in zip(x, y, strict=True))
+    assert rx.keys() == ry.keys()
+    assert all(same(rx[k], ry[k]) for k in rx if k != "flows")
+    assert not rx["flows"].any() and ry["flows"].any()
+
+
+def test_an_unbounded_price_feature_passes_gymnasium_check_env():
+    """Under "dc" the "market" observer's price feature spans float32's range."""
+    sc = BASE.replace(**DC3)
+    g = gym.make(ENV_ID, scenario=sc, agent=0, observer="market", seed=0).unwrapped
+    assert g.observation_space.high[4] == np.finfo(np.float32).max
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(g, skip_render_check=True)
+    assert np.isfinite(g.observation_space.sample()).all()
+
+
+@pytest.mark.integration  # stable-baselines3 and torchrl (make test-integration)
+def test_an_unbounded_price_feature_passes_sb3_and_torchrl_checks():
+    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("torchrl")
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+    from torchrl.envs.utils import check_env_specs
+
+    from powermarket.torchrl import MarketEnv as TorchMarketEnv
+
+    sc = BASE.replace(**DC3)
+    sb3_check_env(gym.make(ENV_ID, scenario=sc, agent=0, observer="market", seed=0).unwrapped)
+    t = TorchMarketEnv(sc, num_envs=2, seed=0, observer="market")
+    check_env_specs(t)
+    assert t.rollout(T + 2)["agents", "observation"].isfinite().all()
