@@ -186,11 +186,12 @@ class _OpponentPlan:
     ) -> None:
         """Write the opponents' actions into ``actions``: (N, 2) or (M, N, 2), with
         a (K, 2) block per agent in place of (2,) when there are K > 1 segments.
-        ``last_prices`` (M,) are the markets' last clearing prices (NaN before
-        a market's first step), for the rules that look at them."""
+        ``last_prices`` (M,) are the markets' last clearing prices, or (M, Z)
+        their node prices on a networked market (a rule sees its own node's);
+        NaN before a market's first step, for the rules that look at them."""
         vector = self.num_markets is not None
         if vector:
-            prices = None if last_prices is None else last_prices.tolist()
+            prices = None if last_prices is None else last_prices.ravel().tolist()
             self.rust.fill_batch(actions, self.agent, prices)
         else:
             self.rust.fill(actions, self.agent)
@@ -398,7 +399,11 @@ class MarketVectorEnv(VectorEnv):
         self.plan = _OpponentPlan(
             opponents, n, self.agent, scenario.max_bid_delta, self.num_envs, segments, scenario
         )
-        self._last_prices = np.full(self.num_envs, np.nan)
+        # The opponents' last prices: (M,), or (M, Z) node prices on a
+        # networked market (each rule sees its own node's).
+        self._networked = scenario.num_nodes > 1 or scenario.network != "copper"
+        z = (scenario.num_nodes,) if self._networked else ()
+        self._last_prices = np.full((self.num_envs, *z), np.nan)
         if seed is not None:
             self.plan.reseed(seed)
         low, high = self.vec.observation_bounds()
@@ -464,7 +469,10 @@ class MarketVectorEnv(VectorEnv):
             raise
         self._obs = obs
         # A market that ended has started its next episode: no last price.
-        self._last_prices = np.where(terminated, np.nan, info["price"])
+        if self._networked:
+            self._last_prices = np.where(terminated[:, None], np.nan, info["node_prices"])
+        else:
+            self._last_prices = np.where(terminated, np.nan, info["price"])
         every = np.ones(self.num_envs, dtype=bool)
         out_info: dict[str, Any] = {}
         for key, width in _INFO_OUTPUTS:
