@@ -76,19 +76,32 @@ pub struct GridScratch {
     group_of: Vec<u32>,
     served_g: Vec<f64>,
     copper_groups: Vec<(f64, f64)>,
+    /// What the memory was reserved for: (offers, bids, nodes, lines).
+    sized_for: Option<(usize, usize, usize, usize)>,
+}
+
+/// What the memory of a step of `m` depends on: (offers in the book, bids,
+/// nodes, lines); `None` without a grid.
+fn sizes_of(m: &Market) -> Option<(usize, usize, usize, usize)> {
+    m.grid.as_ref().map(|g| {
+        (
+            m.offers() + m.storage_blocks(),
+            g.bids.len() + m.storage_blocks(),
+            g.z,
+            g.lines,
+        )
+    })
 }
 
 impl GridScratch {
     /// Memory for a step of `m`, allocated fallibly (no-op without a grid).
     pub fn try_for(m: &Market, what: &'static str) -> Result<Self> {
         let mut g = GridScratch::default();
-        let Some(grid) = &m.grid else {
+        let Some((book, bids, z, lines)) = sizes_of(m) else {
             return Ok(g);
         };
+        g.sized_for = sizes_of(m);
         let fail = |bytes: usize| MarketError::Memory { what, bytes };
-        let book = m.offers() + m.storage_blocks();
-        let bids = grid.bids.len() + m.storage_blocks();
-        let z = grid.z;
         fn reserve<T>(v: &mut Vec<T>, n: usize, fail: impl Fn(usize) -> MarketError) -> Result<()> {
             v.try_reserve_exact(n)
                 .map_err(|_| fail(n.saturating_mul(std::mem::size_of::<T>())))
@@ -102,17 +115,16 @@ impl GridScratch {
         reserve(&mut g.served_g, bids, fail)?;
         reserve(&mut g.copper_groups, bids, fail)?;
         g.prices = crate::error::try_zeros(z, what)?;
-        g.flows = crate::error::try_zeros(grid.lines, what)?;
+        g.flows = crate::error::try_zeros(lines, what)?;
         g.shed = crate::error::try_zeros(z, what)?;
-        g.ws.try_reserve(book, bids, z, grid.lines)?;
+        g.ws.try_reserve(book, bids, z, lines)?;
         Ok(g)
     }
 
-    /// True when sized for a step of `m`.
+    /// True when sized for a step of `m` (a thread's scratch may have
+    /// served another market before).
     pub fn fits(&self, m: &Market) -> bool {
-        m.grid
-            .as_ref()
-            .map_or(self.prices.is_empty(), |g| self.prices.len() == g.z)
+        self.sized_for == sizes_of(m)
     }
 }
 

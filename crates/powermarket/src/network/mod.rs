@@ -548,6 +548,18 @@ fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules, model: Model) 
     }
 }
 
+/// The LP's cost of shedding one MW: `v` raised by a hair (1e-8 relative
+/// to the largest price magnitude, well above the simplex's optimality
+/// tolerance), so that an offer or bid priced exactly `v` anywhere is used
+/// before load is shed. Prices set by shedding are reported at `v` itself.
+fn shed_cost(v: f64, clipped: &[f64], bid_prices: &[f64]) -> f64 {
+    let scale = clipped
+        .iter()
+        .chain(bid_prices)
+        .fold(v.abs(), |m, &p| m.max(p.abs()));
+    v + 1e-8 * (1.0 + scale)
+}
+
 /// How far above the highest offer or bid price the shedding price of a
 /// `"dc"` network without a cap or shortage price lies, in multiples of the
 /// spread of those prices.
@@ -665,7 +677,11 @@ fn solve_lp(
             offer: &ws.start_offer,
             shed: &ws.start_shed,
         };
-        let costs = (&ws.clipped[..], &ws.bid_prices[..], v);
+        let costs = (
+            &ws.clipped[..],
+            &ws.bid_prices[..],
+            shed_cost(v, &ws.clipped, &ws.bid_prices),
+        );
         push_dispatch(lp, costs, start, quantities, nodes, &db, demand, unit);
         for line in net.lines() {
             let cap = cap_of(line);
@@ -720,7 +736,11 @@ fn solve_lp(
             offer: &ws.start_offer,
             shed: &ws.start_shed,
         };
-        let costs = (&ws.clipped[..], &ws.bid_prices[..], v);
+        let costs = (
+            &ws.clipped[..],
+            &ws.bid_prices[..],
+            shed_cost(v, &ws.clipped, &ws.bid_prices),
+        );
         push_dispatch(lp, costs, start, quantities, nodes, &db, demand, at);
         for (i, &l) in active.iter().enumerate() {
             let cap = cap_of(&net.lines()[l]);
