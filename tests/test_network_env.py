@@ -1,0 +1,471 @@
+"""Networked scenarios: ``pm.MarketEnv`` against the NumPy ``ReferenceEnv``.
+
+The reference (tests/reference.py, ``ReferenceEnv._step_network``) follows
+the agreed rules of issue 19 on its own: node demands from the one noise draw
+scaled by the shares, demand bids at their nodes, offers and storage blocks at
+their agents' nodes, the clearing by the documented network rule (copper
+plate first when its flows fit, else the LP of tests/reference_network.py
+solved by HiGHS, prices its duals), per-node settlement, rewards with the own
+node's price and the total shortfall, the demand-weighted scalar price, node
+prices, flows and congestion rent. Both are driven with the same random
+actions over whole episodes; the reference takes the env's realised demand.
+
+The scenarios are chosen so that the LP's dispatch is unique (distinct costs
+at different nodes, generic capacities, a shedding price above every offer
+that is not clipped to the cap), so prices (1e-9 relative), dispatch and
+float32 rewards compare tightly. Also: unlimited lines give the copper-plate
+episode bit for bit, and market i of a ``VecMarketEnv`` equals a
+``MarketEnv`` seeded the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import reference as ref
+from conftest import random_actions, same
+
+import powermarket as pm
+
+OBS_TOL = {"rtol": 2e-6, "atol": 1e-6}
+REWARD_TOL = {"rtol": 1e-5, "atol": 1e-6}
+PRICE_TOL = {"rtol": 1e-9, "atol": 1e-9}
+MW_TOL = {"rtol": 1e-9, "atol": 1e-7}
+NETWORK_KEYS = {"node_prices", "flows", "congestion_rent"}
+
+# --- scenarios -------------------------------------------------------------------------------
+
+# Twelve hours of base demand (MW), and per-hour shares of a 3-node grid.
+DEMAND = [72.0, 64.5, 81.2, 97.3, 110.4, 103.8, 92.6, 88.1, 101.7, 118.9, 95.2, 79.4]
+SHARES_3 = np.array([[0.2, 0.3, 0.5], [0.1, 0.5, 0.4], [0.35, 0.15, 0.5], [0.0, 0.45, 0.55]] * 3)
+
+
+def two_nodes(model="transport", **kw):
+    """Cheap generators at node 0, dear ones at node 1 (where 3/4 of the
+    demand is); one line of 27.5 MW that often binds."""
+    base = dict(max_bid_delta=20.0, shortage_price=400.0)
+    base.update(kw.pop("design", {}))
+    sc = pm.Scenario(
+        [40.0, 35.0, 30.0, 25.0, 20.0, 30.0],
+        [10.3, 14.9, 21.7, 38.1, 52.6, 69.4],
+        DEMAND,
+        **base,
+    )
+    net = dict(
+        network=model,
+        node_names=["north", "south"],
+        nodes=[0, 0, 0, 1, 1, 1],
+        lines=[(0, 1, 27.5, 0.1)],
+        demand_shares=[0.25, 0.75],
+    )
+    net.update(kw)
+    return sc.replace(**net)
+
+
+def dc_loop(**kw):
+    """A meshed 3-node DC loop (loop flows), per-hour shares."""
+    base = dict(max_bid_delta=15.0, shortage_price=350.0)
+    base.update(kw.pop("design", {}))
+    sc = pm.Scenario(
+        [30.0, 25.0, 28.0, 22.0, 18.0, 26.0, 15.0],
+        [8.7, 17.3, 29.9, 36.4, 47.2, 61.8, 73.1],
+        DEMAND,
+        **base,
+    )
+    net = dict(
+        network="dc",
+        node_names=["a", "b", "c"],
+        nodes=[0, 0, 1, 1, 2, 2, 2],
+        lines=[(0, 1, 24.0, 0.1), (1, 2, 13.5, 0.2), (0, 2, 19.0, 0.15)],
+        demand_shares=SHARES_3,
+    )
+    net.update(kw)
+    return sc.replace(**net)
+
+
+BATTERY = pm.Storage(power=14.0, energy=30.0, soc_initial=0.4, reference_price=33.3, cost=0.7)
+SMALL_BATTERY = pm.Storage(
+    power=9.0, energy=12.0, efficiency_charge=0.9, reference_price=41.9, terminal_value=20.0
+)
+
+
+def import_constrained(model="transport"):
+    """Node 1 can import 11.5 MW and has 14 MW of its own for 20 % of the
+    demand: shortages there, priced at the cap; a floor that ties cheap
+    offers at node 0."""
+    sc = pm.Scenario(
+        [60.0, 55.0, 45.0, 8.0, 6.0],
+        [3.1, 7.9, 19.6, 44.2, 58.3],
+        DEMAND,
+        max_bid_delta=25.0,
+        price_cap=95.0,
+        price_floor=5.0,
+        shortage_price=300.0,
+    )
+    return sc.replace(
+        network=model,
+        node_names=["plant", "city"],
+        nodes=[0, 0, 0, 1, 1],
+        lines=[(0, 1, 11.5, 0.3)],
+        demand_shares=[0.8, 0.2],
+    )
+
+
+SCENARIOS = {
+    "two_nodes_transport": lambda: two_nodes(),
+    "two_nodes_dc_bids": lambda: two_nodes(
+        "dc",
+        design=dict(demand_bids=[(60.7, 0.1), (25.3, 0.15), (44.1, 0.05)]),
+        demand_bid_nodes=[1, 0, 1],
+    ),
+    "two_nodes_storage": lambda: two_nodes(
+        design=dict(storage=[BATTERY, SMALL_BATTERY]), nodes=[0, 0, 0, 1, 1, 1, 1, 0]
+    ),
+    "two_nodes_pay_as_bid_k2": lambda: two_nodes(
+        design=dict(mechanism="pay_as_bid", segments=2, storage=[BATTERY]),
+        nodes=[0, 0, 0, 1, 1, 1, 1],
+    ),
+    "dc_loop": lambda: dc_loop(),
+    "dc_loop_bids_storage": lambda: dc_loop(
+        design=dict(demand_bids=[(55.2, 0.2), (31.7, 0.1)], storage=[BATTERY]),
+        demand_bid_nodes=[2, 1],
+        nodes=[0, 0, 1, 1, 2, 2, 2, 2],
+    ),
+    "transport_loop": lambda: dc_loop(network="transport"),
+    "import_constrained": lambda: import_constrained(),
+    "import_constrained_dc": lambda: import_constrained("dc"),
+    "copper_two_nodes": lambda: two_nodes(
+        "copper", design=dict(demand_bids=[(60.7, 0.1), (25.3, 0.15)]), demand_bid_nodes=[1, 0]
+    ),
+}
+
+OBSERVER = {
+    "two_nodes_transport": "market",
+    "two_nodes_dc_bids": "simple",
+    "two_nodes_storage": "market_v2",
+    "two_nodes_pay_as_bid_k2": "market",
+    "dc_loop": "basic",
+    "dc_loop_bids_storage": "market",
+    "transport_loop": "simple_v3",
+    "import_constrained": "market",
+    "import_constrained_dc": "simple",
+    "copper_two_nodes": "market",
+}
+
+
+# --- side by side ----------------------------------------------------------------------------
+
+
+def draw(rng, renv) -> np.ndarray:
+    """Generator actions: one hour in four of every kind (edges, outside the
+    box, withholding), else offers of 40-100 % of capacity with markups in
+    [-3, 3] and a few at the box edge (equal prices: ties); storage actions
+    that charge and discharge."""
+    n, s, k = renv.n, renv.s, renv.segments
+    if rng.random() < 0.25:
+        a = random_actions(rng, n * k, mix="edges")
+    else:
+        a1 = np.where(rng.random(n * k) < 0.2, 10.0, rng.uniform(-3.0, 3.0, n * k))
+        a = np.stack([rng.uniform(-0.2, 0.6, n * k), a1], axis=1).astype(np.float32)
+    if s:
+        sto = np.stack([rng.uniform(-1.3, 1.3, s * k), rng.uniform(-4, 4, s * k)], axis=1)
+        a = np.concatenate([a, sto.astype(np.float32)])
+    return a if k == 1 else a.reshape(n + s, k, 2)
+
+
+def shed_anywhere(res) -> bool:
+    """Load shed at one node and another node at the same price (V): the LP
+    may shed at either, so the flows are not unique."""
+    if res is None or not np.any(res.shed > 0):
+        return False
+    v = np.max(res.prices[res.shed > 0])
+    return np.count_nonzero(np.abs(res.prices - v) <= 1e-9 * (1 + abs(v))) > 1
+
+
+def flows_unique(renv, res=None) -> bool:
+    """Flows are unique under "dc" and on a radial grid (unless
+    :func:`shed_anywhere`)."""
+    if shed_anywhere(res):
+        return False
+    return renv.network == "dc" or ref.is_radial(renv.num_nodes, renv.lines)
+
+
+def compare_records(env, renv, where: str, unique_flows) -> None:
+    rec, rrec = env.episode_record(), renv.episode_record()
+    assert set(rec) == set(rrec), (set(rec) ^ set(rrec), where)
+    assert NETWORK_KEYS <= set(rec), where
+    for key in set(rec) - {"rewards", "soc", "flows"}:
+        assert rec[key].shape == rrec[key].shape, (key, where)
+        tol = PRICE_TOL if key in ("prices", "node_prices", "paid", "bids") else MW_TOL
+        if key == "congestion_rent":
+            tol = {"rtol": 1e-8, "atol": 1e-6}
+        np.testing.assert_allclose(rec[key], rrec[key], **tol, err_msg=f"{key} {where}")
+    assert rec["flows"].shape == rrec["flows"].shape
+    rows = np.asarray(unique_flows, dtype=bool)
+    np.testing.assert_allclose(rec["flows"][rows], rrec["flows"][rows], **MW_TOL, err_msg=where)
+    assert rec["rewards"].dtype == np.float32
+    np.testing.assert_allclose(rec["rewards"], rrec["rewards"], **REWARD_TOL, err_msg=where)
+    if renv.s:
+        np.testing.assert_allclose(rec["soc"], rrec["soc"], rtol=0, atol=1e-9 * 30.0)
+
+
+def check_flows_feasible(env_flows, renv, res_flows, where, same_export) -> None:
+    """Flows that are not unique: the env's are within the limits and (with
+    ``same_export``: meshed transport without shedding at two nodes) give the
+    same net export at every node as the reference's."""
+    lines = renv.lines
+    cap = lines[:, 2]
+    assert np.all(np.abs(env_flows) <= cap * (1 + 1e-9) + 1e-9), where
+    z = renv.num_nodes
+
+    def export(f):
+        out = np.zeros(z)
+        np.add.at(out, lines[:, 0].astype(int), f)
+        np.add.at(out, lines[:, 1].astype(int), -np.asarray(f))
+        return out
+
+    if same_export:
+        np.testing.assert_allclose(export(env_flows), export(res_flows), **MW_TOL, err_msg=where)
+
+
+def run_side_by_side(scenario, observer, tie_rule, *, seed, episodes, label=""):
+    """Whole episodes on both; returns counts of what the hours exercised."""
+    env = pm.MarketEnv(scenario, observer=observer, seed=seed, tie_rule=tie_rule)
+    renv = ref.ReferenceEnv.from_scenario(scenario, observer=observer, tie_rule=tie_rule)
+    assert renv.networked
+    assert renv.num_nodes == scenario.num_nodes and renv.num_lines == scenario.num_lines
+    agents, z, nl = renv.agents, renv.num_nodes, renv.num_lines
+    assert (env.num_agents, env.obs_dim) == (agents, renv.obs_dim)
+    rng = np.random.default_rng(seed)
+    seen = dict.fromkeys(
+        ("congested", "binding", "split", "shortage", "bid_partial", "charged", "ties"), 0
+    )
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        demand = np.array(env.demand, dtype=np.float64)
+        robs = renv.reset(demand)
+        unique_flows: list[bool] = []
+        np.testing.assert_allclose(obs, robs, **OBS_TOL, err_msg=f"{label} reset")
+        for t in range(renv.horizon):
+            where = f"{label} seed {seed} episode {episode} hour {t}"
+            actions = draw(rng, renv)
+            obs, rewards, terminated, _, info = env.step(actions)
+            r = renv.step(actions)
+            assert terminated is r.terminated, where
+            assert info["demand"] == demand[t], where
+            assert NETWORK_KEYS <= set(info), where
+            node_prices = np.asarray(info["node_prices"])
+            assert node_prices.shape == (z,), where
+            np.testing.assert_allclose(
+                node_prices, r.node_prices, **PRICE_TOL, err_msg=f"node_prices {where}"
+            )
+            assert info["price"] == pytest.approx(r.price, rel=1e-9, abs=1e-9), where
+            flows = np.asarray(info["flows"])
+            assert flows.shape == (nl,), where
+            unique = flows_unique(renv, r.network)
+            unique_flows.append(unique)
+            if unique:
+                np.testing.assert_allclose(flows, r.flows, **MW_TOL, err_msg=f"flows {where}")
+            else:
+                check_flows_feasible(flows, renv, r.flows, where, not shed_anywhere(r.network))
+            rent = ref.congestion_rent(node_prices, flows, renv.lines)
+            assert info["congestion_rent"] == pytest.approx(rent, rel=1e-9, abs=1e-6), where
+            assert info["congestion_rent"] == pytest.approx(
+                r.congestion_rent, rel=1e-8, abs=1e-6
+            ), where
+            assert info["shortfall"] == pytest.approx(r.shortfall, rel=1e-9, abs=1e-7), where
+            np.testing.assert_allclose(
+                info["cleared"], r.cleared, **MW_TOL, err_msg=f"cleared {where}"
+            )
+            assert info["average_paid"] == pytest.approx(r.average_paid, rel=1e-9, abs=1e-9), where
+            assert rewards.dtype == np.float32 and rewards.shape == (agents,)
+            np.testing.assert_allclose(
+                rewards, r.rewards, **REWARD_TOL, err_msg=f"rewards {where}: {r.node_prices}"
+            )
+            np.testing.assert_allclose(obs, r.obs, **OBS_TOL, err_msg=f"obs {where}")
+            if renv.s:
+                np.testing.assert_allclose(info["soc"], r.soc, rtol=0, atol=1e-9 * 30.0)
+            # What the hour exercised (from the reference alone).
+            res = r.network
+            if res is not None:
+                seen["congested"] += res.congested
+                cap = renv.lines[:, 2]
+                seen["binding"] += bool(np.any(np.abs(res.flows) >= cap * (1 - 1e-9)))
+            seen["split"] += bool(np.ptp(r.node_prices) > 1e-6)
+            seen["shortage"] += r.shortfall > 0
+            seen["charged"] += bool(renv.s and np.any(r.cleared[renv.n :] < 0))
+            bids = renv.record["bids"][-1]
+            seen["ties"] += len(np.unique(bids)) < len(bids)
+            if renv.demand_bids and res is not None:
+                nb = len(renv.demand_bids)
+                got, want = res.served[:nb], renv.last_bids[1][:nb]
+                seen["bid_partial"] += bool(np.any((got > 1e-9) & (got < want - 1e-9)))
+        compare_records(env, renv, f"{label} seed {seed} episode {episode}", unique_flows)
+    return seen
+
+
+# What each scenario's runs must have exercised (summed over seeds and tie rules).
+EXPECT = {
+    "two_nodes_transport": ("congested", "binding", "split", "shortage"),
+    "two_nodes_dc_bids": ("congested", "binding", "split", "bid_partial"),
+    "two_nodes_storage": ("congested", "binding", "split", "charged"),
+    "two_nodes_pay_as_bid_k2": ("congested", "binding", "split", "charged", "ties"),
+    "dc_loop": ("congested", "binding", "split"),
+    "dc_loop_bids_storage": ("congested", "binding", "split", "charged"),
+    "transport_loop": ("congested", "binding", "split"),
+    "import_constrained": ("congested", "binding", "split", "shortage", "ties"),
+    "import_constrained_dc": ("congested", "binding", "split", "shortage", "ties"),
+    "copper_two_nodes": ("bid_partial",),
+}
+
+
+@pytest.mark.parametrize("tie_rule", ["pro_rata", "index"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_episodes_match_the_reference(name, tie_rule):
+    scenario = SCENARIOS[name]()
+    total: dict[str, int] = {}
+    for seed in (3, 11):
+        seen = run_side_by_side(
+            scenario, OBSERVER[name], tie_rule, seed=seed, episodes=2, label=name
+        )
+        for key, v in seen.items():
+            total[key] = total.get(key, 0) + v
+    missing = [key for key in EXPECT[name] if not total[key]]
+    assert not missing, (name, missing, total)
+
+
+def test_copper_network_prices_every_node_alike():
+    """network="copper" with two nodes: one price, no flows, no rent."""
+    scenario = SCENARIOS["copper_two_nodes"]()
+    env = pm.MarketEnv(scenario, seed=5)
+    env.reset()
+    rng = np.random.default_rng(5)
+    for _ in range(scenario.t):
+        _, _, _, _, info = env.step(random_actions(rng, scenario.n, mix="edges"))
+        p = info["node_prices"]
+        assert p[0] == p[1] == info["price"]
+        assert same(np.asarray(info["flows"]), np.zeros(1)) and info["congestion_rent"] == 0.0
+
+
+def test_a_market_without_network_has_no_network_outputs():
+    env = pm.MarketEnv(pm.Scenario.default(3, 4), seed=0)
+    env.reset()
+    _, _, _, _, info = env.step(np.zeros((3, 2), np.float32))
+    assert not NETWORK_KEYS & set(info)
+    assert not NETWORK_KEYS & set(env.episode_record())
+
+
+# --- unlimited lines: the copper plate, bit for bit ----------------------------------------
+
+
+def unlimited(model, shares, copper):
+    z = len(shares)
+    lines = [(0, 1, np.inf, 0.1)] if z == 2 else [(0, 1, np.inf, 0.1), (1, 2, np.inf, 0.3)]
+    if z == 3:
+        lines.append((2, 0, np.inf, 0.2))
+    n, s = copper.n, len(copper.storage or ())
+    return copper.replace(
+        network=model,
+        node_names=[f"n{k}" for k in range(z)],
+        nodes=[k % z for k in range(n + s)],
+        lines=lines,
+        demand_shares=list(shares),
+    )
+
+
+@pytest.mark.parametrize("tie_rule", ["pro_rata", "index"])
+@pytest.mark.parametrize(
+    "model, shares",
+    [
+        ("transport", (0.5, 0.5)),
+        ("dc", (0.25, 0.75)),
+        ("dc", (0.5, 0.25, 0.25)),
+        ("transport", (0.25, 0.5, 0.25)),
+    ],
+)
+def test_unlimited_lines_give_the_copper_plate_episode(model, shares, tie_rule):
+    """Node demands that add up exactly to the total: prices, rewards,
+    dispatch and shortfalls of the copper-plate episode, bit for bit (a cap,
+    so that a shortage is priced alike: V = the cap)."""
+    copper = pm.Scenario(
+        [40.0, 35.0, 30.0, 25.0, 20.0],
+        [10.3, 14.9, 21.7, 38.1, 52.6],
+        DEMAND,
+        max_bid_delta=20.0,
+        price_cap=120.0,
+        segments=2,
+        storage=[BATTERY],
+    )
+    net = unlimited(model, shares, copper)
+    a = pm.MarketEnv(copper, observer="market", seed=17, tie_rule=tie_rule)
+    b = pm.MarketEnv(net, observer="market", seed=17, tie_rule=tie_rule)
+    renv = ref.ReferenceEnv.from_scenario(copper)
+    rng = np.random.default_rng(17)
+    strict = shortages = 0
+    for episode in range(3):
+        a.reset(seed=17 + episode)
+        b.reset(seed=17 + episode)
+        assert same(a.demand, b.demand)
+        for t in range(copper.t):
+            where = f"{model} {shares} episode {episode} hour {t}"
+            actions = draw(rng, renv)
+            x = a.step(actions)
+            y = b.step(actions)
+            d = float(a.demand[t])
+            total = 0.0
+            for s in shares:
+                total += d * s
+            assert total == d, where  # the precondition of "bit for bit"
+            assert y[4]["price"] == x[4]["price"], where
+            assert np.all(np.asarray(y[4]["node_prices"]) == x[4]["price"]), where
+            assert y[4]["congestion_rent"] == 0.0, where
+            assert same(y[4]["cleared"], x[4]["cleared"]), where
+            shortages += x[4]["shortfall"] > 0
+            if x[4]["shortfall"] == 0 or all(s in (0.5, 0.25) for s in shares):
+                # The shed load is split by node (d_z / total) and added back.
+                assert y[4]["shortfall"] == x[4]["shortfall"], where
+                assert same(y[1], x[1]), (where, x[1], y[1])
+                strict += 1
+            else:
+                assert y[4]["shortfall"] == pytest.approx(x[4]["shortfall"], rel=1e-12)
+                np.testing.assert_allclose(y[1], x[1], **REWARD_TOL, err_msg=where)
+        rx, ry = a.episode_record(), b.episode_record()
+        for key in rx:
+            assert same(rx[key], ry[key]), key
+    assert strict > 0 and shortages > 0, (strict, shortages)
+
+
+# --- VecMarketEnv: market i is a MarketEnv seeded the same ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["dc_loop_bids_storage", "two_nodes_pay_as_bid_k2"])
+def test_vec_market_i_equals_a_market_env(name):
+    scenario = SCENARIOS[name]()
+    m, seed = 3, 40
+    vec = pm.VecMarketEnv(
+        scenario, num_envs=m, observer="market", seed=[seed + i for i in range(m)]
+    )
+    envs = [pm.MarketEnv(scenario, observer="market", seed=seed + i) for i in range(m)]
+    renv = ref.ReferenceEnv.from_scenario(scenario)
+    obs, _ = vec.reset()
+    for i, e in enumerate(envs):
+        o, _ = e.reset()
+        assert same(obs[i], o)
+    rng = np.random.default_rng(seed)
+    z, nl = scenario.num_nodes, scenario.num_lines
+    for _ in range(scenario.t + 3):  # across the autoreset
+        actions = np.stack([draw(rng, renv) for _ in range(m)])
+        obs, rewards, terminated, _, info = vec.step(actions, copy=True)
+        assert np.asarray(info["node_prices"]).shape == (m, z)
+        assert np.asarray(info["flows"]).shape == (m, nl)
+        assert np.asarray(info["congestion_rent"]).shape == (m,)
+        for i, e in enumerate(envs):
+            o, r, te, _, one = e.step(actions[i])
+            if te:
+                o, _ = e.reset()
+            assert terminated[i] == te
+            assert same(obs[i], o) and same(rewards[i], r), i
+            assert info["price"][i] == one["price"], i
+            assert same(info["node_prices"][i], np.asarray(one["node_prices"])), i
+            assert same(info["flows"][i], np.asarray(one["flows"])), i
+            assert info["congestion_rent"][i] == one["congestion_rent"], i
