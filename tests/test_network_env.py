@@ -24,6 +24,9 @@ import numpy as np
 import pytest
 import reference as ref
 from conftest import random_actions, same
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reference_network import shed_price
 
 import powermarket as pm
 
@@ -469,3 +472,83 @@ def test_vec_market_i_equals_a_market_env(name):
             assert same(info["node_prices"][i], np.asarray(one["node_prices"])), i
             assert same(info["flows"][i], np.asarray(one["flows"])), i
             assert info["congestion_rent"][i] == one["congestion_rent"], i
+
+
+# --- random grids (hypothesis): what is unique, always -------------------------------------
+
+
+def random_network_scenario(rng):
+    """2-3 nodes, 2-6 generators of distinct costs, random lines and shares."""
+    z = int(rng.integers(2, 4))
+    n = int(rng.integers(2, 7))
+    costs = np.round(rng.uniform(0.0, 90.0, n), 3) + 0.001 * np.arange(n)
+    design = {}
+    if rng.random() < 0.4:
+        design["price_cap"] = float(np.round(rng.uniform(80.0, 200.0), 2))
+    else:
+        design["shortage_price"] = float(np.round(rng.uniform(300.0, 900.0), 2))
+    if rng.random() < 0.3:
+        design["price_floor"] = float(np.round(rng.uniform(0.0, 8.0), 2))
+    if rng.random() < 0.3:
+        design["mechanism"] = "pay_as_bid"
+    demand = np.round(rng.uniform(20.0, 100.0, 6), 3)
+    sc = pm.Scenario(
+        np.round(rng.uniform(5.0, 50.0, n), 3).tolist(),
+        costs.tolist(),
+        demand.tolist(),
+        max_bid_delta=float(np.round(rng.uniform(5.0, 40.0), 2)),
+        **design,
+    )
+    rows = [(int(rng.integers(0, k)), k) for k in range(1, z)]
+    if z == 3 and rng.random() < 0.5:
+        rows.append((0, 2) if rows[1][0] == 1 else (1, 2))
+    lines = [
+        (a, b, float(np.round(rng.uniform(2.0, 40.0), 3)), float(np.round(rng.uniform(0.05, 1), 3)))
+        for a, b in rows
+    ]
+    shares = rng.uniform(0.05, 1.0, z)
+    shares = shares / shares.sum()
+    return sc.replace(
+        network=["transport", "dc"][int(rng.integers(0, 2))],
+        node_names=[f"z{k}" for k in range(z)],
+        nodes=rng.integers(0, z, n).tolist(),
+        lines=lines,
+        demand_shares=shares.tolist(),
+    )
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), tie_rule=st.sampled_from(["pro_rata", "index"]))
+def test_random_grids_prices_cost_and_rewards(seed, tie_rule):
+    """Random small grids and actions: node prices fixed by a marginal
+    variable (the documented rule) equal the reference's, the dispatch costs
+    the LP optimum, and where the dispatch equals the reference's the
+    rewards do too."""
+    rng = np.random.default_rng(seed)
+    scenario = random_network_scenario(rng)
+    env = pm.MarketEnv(scenario, seed=seed % 1000, tie_rule=tie_rule)
+    renv = ref.ReferenceEnv.from_scenario(scenario, tie_rule=tie_rule)
+    env.reset()
+    renv.reset(np.array(env.demand))
+    k = renv.segments
+    for t in range(scenario.t):
+        where = f"seed {seed} hour {t} {scenario.network}"
+        actions = random_actions(rng, renv.n * k, mix="box")
+        _, rewards, _, _, info = env.step(actions)
+        r = renv.step(actions)
+        res = r.network
+        got = np.asarray(info["node_prices"])
+        np.testing.assert_allclose(
+            got[res.exact], res.prices[res.exact], **PRICE_TOL, err_msg=where
+        )
+        # The env's dispatch costs the optimum (no bids, no storage here).
+        b = ref.clip_prices(renv.record["bids"][-1], renv.price_cap, renv.price_floor)
+        cleared = env.episode_record()["cleared"][t].ravel()
+        v = shed_price(b, [], renv.price_cap, renv.shortage_price)
+        cost = float(b @ cleared) + v * float(info["shortfall"])
+        assert cost == pytest.approx(res.cost, rel=1e-9, abs=1e-6), where
+        cap = renv.lines[:, 2]
+        assert np.all(np.abs(info["flows"]) <= cap * (1 + 1e-9)), where
+        if np.allclose(cleared, res.cleared, **MW_TOL) and np.all(res.exact):
+            np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL, err_msg=where)
+            assert info["price"] == pytest.approx(r.price, rel=1e-9, abs=1e-9), where
