@@ -69,11 +69,11 @@ def test_a_pickle_of_another_format_is_refused_clearly(kind, fmt):
         obj = pm._core.Opponents(["truthful", "random"], 50.0, seed=1)
     fn, args = obj.__reduce__()[:2]
     state = next(a for a in args if isinstance(a, dict))
-    assert state["format"] == 3
+    assert state["format"] == 4
     fn(*args)  # this build's own format loads
     if fmt is None:
         del state["format"]
     else:
         state["format"] = fmt
-    with pytest.raises(ValueError, match=f"cannot unpickle {kind}: its state has .*format 3"):
+    with pytest.raises(ValueError, match=f"cannot unpickle {kind}: its state has .*format 4"):
         fn(*args)

@@ -11,6 +11,12 @@ import pytest
 import powermarket as pm
 
 FIELDS = {
+    "network",
+    "node_names",
+    "nodes",
+    "lines",
+    "demand_shares",
+    "demand_bid_nodes",
     "segments",
     "demand_bids",
     "mechanism",

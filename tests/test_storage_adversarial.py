@@ -527,7 +527,7 @@ def test_core_opponents_check_their_arguments():
         with pytest.raises(ValueError, match="max_bid_delta"):
             Opponents(["truthful"] * 4, bad, scenario=sc)
     ops = Opponents(["truthful"] * 4, 50.0, num_markets=2, scenario=sc)
-    with pytest.raises(ValueError, match=r"last_prices: expected one per market \(2\), got 3"):
+    with pytest.raises(ValueError, match=r"last_prices: expected one per market \(2\), or \(M, Z\) node prices, got 3"):
         ops.fill_batch(np.zeros((2, 4, 2), np.float32), 0, [1.0, 2.0, 3.0])
     with pytest.raises(TypeError, match="float32.*float64"):
         ops.fill(np.zeros((4, 2)), 0)

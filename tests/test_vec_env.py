@@ -477,8 +477,10 @@ def test_the_output_table_is_what_step_returns():
     assert [row[0] for row in tuple_rows] == ["obs", "rewards", "terminated", "truncated"]
     for (_, dtype, width, _), got in zip(tuple_rows, out[:4], strict=True):
         assert (got.dtype.name, got.shape) == (dtype, shapes[width])
-    # Outputs of no value per market (storage ones, without storage) are left out.
-    info_rows = {row[3]: row for row in VEC_OUTPUTS if row[3] is not None and row[2] != "storage"}
+    # Outputs of no value per market (storage ones without storage, network
+    # ones without a network) are left out.
+    absent = {"storage", "node", "line", "network"}
+    info_rows = {row[3]: row for row in VEC_OUTPUTS if row[3] is not None and row[2] not in absent}
     assert set(info) == set(info_rows)
     for key, (_, dtype, width, _) in info_rows.items():
         assert (info[key].dtype.name, info[key].shape) == (dtype, shapes[width]), key

@@ -13,6 +13,7 @@ mod network;
 mod opponents;
 mod pickle;
 mod scenario;
+mod scenario_grid;
 mod storage;
 mod vec_env;
 

@@ -133,14 +133,25 @@ impl PyOpponents {
 
     /// Write every agent's action but ``skip``'s into ``actions`` (N, 2), or
     /// (N, K, 2) with K offer blocks (each block gets the strategy's action),
-    /// float32, drawing from market 0's RNG.
+    /// float32, drawing from market 0's RNG. ``last_price`` is the market's
+    /// last clearing price, or its Z node prices (a rule sees its own node's).
     #[pyo3(signature = (actions, skip, last_price=None))]
     fn fill(
         &mut self,
         actions: &Bound<'_, PyAny>,
         skip: usize,
-        last_price: Option<f64>,
+        last_price: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let last_prices: Option<Vec<f64>> = match last_price {
+            None => None,
+            Some(p) if p.is_none() => None,
+            Some(p) => Some(match p.extract::<f64>() {
+                Ok(x) => vec![x],
+                Err(_) => p.extract::<Vec<f64>>().map_err(|_| {
+                    PyValueError::new_err("last_price must be a float or a sequence of node prices")
+                })?,
+            }),
+        };
         let actions = float32_array(actions)?;
         let actions = &actions;
         let n = self.inner.strategies.len();
@@ -155,7 +166,7 @@ impl PyOpponents {
             slice,
             skip,
             self.max_bid_delta,
-            last_price.filter(|p| !p.is_nan()),
+            &last_prices.unwrap_or_default(),
         );
         Ok(())
     }
@@ -195,9 +206,10 @@ impl PyOpponents {
         state.set_item("max_bid_delta", self.max_bid_delta)?;
         state.set_item("price_action", self.inner.price_action.name())?;
         state.set_item("rngs", states)?;
-        let (generators, references) = self.inner.agents();
+        let (generators, references, nodes) = self.inner.agents();
         state.set_item("generators", generators)?;
         state.set_item("references", references.to_vec())?;
+        state.set_item("nodes", nodes.to_vec())?;
         Ok((restore, (state,).into_pyobject(py)?))
     }
 
@@ -216,9 +228,9 @@ impl PyOpponents {
         let n = self.inner.strategies.len();
         let m = self.inner.num_markets();
         if let Some(p) = &last_prices {
-            if p.len() != m {
+            if p.is_empty() || p.len() % m != 0 {
                 return Err(PyValueError::new_err(format!(
-                    "last_prices: expected one per market ({m}), got {}",
+                    "last_prices: expected one per market ({m}), or (M, Z) node prices, got {}",
                     p.len()
                 )));
             }
@@ -305,6 +317,7 @@ fn _restore_opponents(state: &Bound<'_, PyDict>) -> PyResult<PyOpponents> {
     inner.set_agents(
         item(state, "generators")?.extract()?,
         item(state, "references")?.extract()?,
+        item(state, "nodes")?.extract()?,
     );
     Ok(PyOpponents {
         inner,

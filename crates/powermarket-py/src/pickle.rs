@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 /// The layout of pickled states. A pickle of another layout is refused with
 /// a clear error rather than misread; bump it whenever a key changes.
-pub(crate) const STATE_FORMAT: u32 = 3;
+pub(crate) const STATE_FORMAT: u32 = 4;
 
 /// A new state dict that carries [`STATE_FORMAT`].
 pub(crate) fn new_state(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {

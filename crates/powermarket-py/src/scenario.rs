@@ -1,6 +1,7 @@
 use super::array_arg;
 use super::elems;
 use crate::errors::in_field;
+use crate::scenario_grid as grid;
 use crate::Core;
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
 use powermarket::scenario::{Field, InFile, Kind, Scenario, Value, FIELDS};
@@ -119,6 +120,10 @@ fn field_value(f: &Field, obj: &Bound<'_, PyAny>, n: usize, t: usize) -> PyResul
             Kind::OptPerHourAgent => Value::OptNumbers(availability_arg(given, t, n)?),
             Kind::Pairs => Value::Pairs(demand_bids_arg(given)?),
             Kind::Storage => Value::Storage(crate::storage::storage_from_py(given)?),
+            Kind::Names => Value::Names(grid::names_arg(given)?),
+            Kind::Nodes => Value::Indices(grid::nodes_arg(given, f.name)?),
+            Kind::Lines => Value::Lines(grid::lines_arg(given)?),
+            Kind::Shares => Value::OptNumbers(grid::shares_arg(given, t)?),
         })
     };
     in_field(f.name, convert())
@@ -126,7 +131,16 @@ fn field_value(f: &Field, obj: &Bound<'_, PyAny>, n: usize, t: usize) -> PyResul
 
 /// A field's value as plain Python values (lists, floats, ints, str, None);
 /// a (T, N) table as a list of T rows.
-fn field_py<'py>(py: Python<'py>, f: &Field, v: Value, n: usize) -> PyResult<Bound<'py, PyAny>> {
+fn field_py<'py>(
+    py: Python<'py>,
+    f: &Field,
+    v: Value,
+    s: &Scenario,
+) -> PyResult<Bound<'py, PyAny>> {
+    let n = s.n();
+    if f.kind == Kind::Shares {
+        return grid::shares_py(py, s);
+    }
     Ok(match v {
         Value::Number(x) => x.into_bound_py_any(py)?,
         Value::OptNumber(x) => x.into_bound_py_any(py)?,
@@ -139,6 +153,13 @@ fn field_py<'py>(py: Python<'py>, f: &Field, v: Value, n: usize) -> PyResult<Bou
         Value::OptNumbers(v) => v.into_bound_py_any(py)?,
         Value::Pairs(v) => v.into_bound_py_any(py)?,
         Value::Storage(v) => crate::storage::storage_to_dicts(py, &v)?,
+        Value::Names(v) => v.into_bound_py_any(py)?,
+        Value::Indices(v) => v.into_bound_py_any(py)?,
+        Value::Lines(v) => v
+            .iter()
+            .map(|r| r.to_vec())
+            .collect::<Vec<_>>()
+            .into_bound_py_any(py)?,
     })
 }
 
@@ -162,10 +183,17 @@ fn build<'py>(items: &[(&str, Bound<'py, PyAny>)]) -> PyResult<Scenario> {
             InFile::Demand | InFile::Generators { missing: None, .. }
         )
     };
+    let mut node_demand = None;
     for f in FIELDS.iter().filter(required) {
         let obj = find(f.name).ok_or_else(|| {
             PyValueError::new_err(format!("scenario dict is missing the field {:?}", f.name))
         })?;
+        // A (T, Z) demand: hourly totals, and shares for `demand_shares`.
+        if let (InFile::Demand, Some((totals, shares))) = (f.file, grid::split_node_demand(obj)?) {
+            node_demand = Some(shares);
+            s.set(f.name, Value::Numbers(totals)).py()?;
+            continue;
+        }
         s.set(f.name, field_value(f, obj, 0, 0)?).py()?;
     }
     let (n, t) = (s.n(), s.t());
@@ -174,6 +202,18 @@ fn build<'py>(items: &[(&str, Bound<'py, PyAny>)]) -> PyResult<Scenario> {
             s.set(f.name, field_value(f, obj, n, t)?).py()?;
         }
     }
+    let mut width = grid::width_of(find("demand_shares"));
+    if let Some(shares) = node_demand {
+        if s.demand_shares.is_some() {
+            return Err(PyValueError::new_err(
+                "demand: a (T, Z) demand gives each node's demand; do not give demand_shares too",
+            ));
+        }
+        width = grid::width_of(find("demand"));
+        s.set("demand_shares", Value::OptNumbers(Some(shares)))
+            .py()?;
+    }
+    grid::default_names(&mut s, width)?;
     s.validated().py()
 }
 
@@ -233,7 +273,9 @@ impl PyScenario {
                         lol_penalty=1.0, demand_noise=0.05, shortage_price=None,
                         segments=None, demand_bids=None, mechanism=None, price_cap=None,
                         price_floor=None, availability=None, availability_noise=0.0,
-                        ramp_limits=None, ramp_costs=None, storage=None, price_action=None))]
+                        ramp_limits=None, ramp_costs=None, storage=None, price_action=None,
+                        network=None, node_names=None, nodes=None, lines=None,
+                        demand_shares=None, demand_bid_nodes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         capacities: &Bound<'_, PyAny>,
@@ -255,6 +297,12 @@ impl PyScenario {
         ramp_costs: Option<&Bound<'_, PyAny>>,
         storage: Option<&Bound<'_, PyAny>>,
         price_action: Option<&Bound<'_, PyAny>>,
+        network: Option<&Bound<'_, PyAny>>,
+        node_names: Option<&Bound<'_, PyAny>>,
+        nodes: Option<&Bound<'_, PyAny>>,
+        lines: Option<&Bound<'_, PyAny>>,
+        demand_shares: Option<&Bound<'_, PyAny>>,
+        demand_bid_nodes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = capacities.py();
         let mut items: Vec<(&str, Bound<'_, PyAny>)> = vec![
@@ -282,6 +330,12 @@ impl PyScenario {
             ("ramp_costs", ramp_costs),
             ("storage", storage),
             ("price_action", price_action),
+            ("network", network),
+            ("node_names", node_names),
+            ("nodes", nodes),
+            ("lines", lines),
+            ("demand_shares", demand_shares),
+            ("demand_bid_nodes", demand_bid_nodes),
         ] {
             if let Some(o) = obj {
                 items.push((name, o.clone()));
@@ -417,7 +471,7 @@ impl PyScenario {
         let d = PyDict::new(py);
         for f in FIELDS {
             let v = s.get(f.name).expect("the table names fields of Scenario");
-            d.set_item(f.name, field_py(py, f, v, s.n())?)?;
+            d.set_item(f.name, field_py(py, f, v, s)?)?;
         }
         Ok(d)
     }
@@ -427,9 +481,101 @@ impl PyScenario {
     fn replace(&self, py: Python<'_>, changes: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let d = self.to_dict(py)?;
         if let Some(c) = changes {
+            // A new (T, Z) demand brings its own shares.
+            if let Some(demand) = c.get_item("demand")? {
+                if !c.contains("demand_shares")? && grid::width_of(Some(&demand)) > 0 {
+                    let ndim = py
+                        .import("numpy")?
+                        .call_method1("ndim", (&demand,))?
+                        .extract::<usize>()?;
+                    if ndim == 2 {
+                        d.set_item("demand_shares", py.None())?;
+                    }
+                }
+            }
             d.update(c.as_mapping())?;
         }
         Self::from_dict(&d)
+    }
+
+    /// Which market clears: ``"copper"``, ``"transport"`` or ``"dc"``.
+    #[getter]
+    fn network(&self) -> &'static str {
+        self.inner.network.name()
+    }
+
+    /// The name of each node (empty with one node).
+    #[getter]
+    fn node_names(&self) -> Vec<String> {
+        self.inner.node_names.clone()
+    }
+
+    /// Number of nodes Z.
+    #[getter]
+    fn num_nodes(&self) -> usize {
+        self.inner.z()
+    }
+
+    /// Number of lines L.
+    #[getter]
+    fn num_lines(&self) -> usize {
+        self.inner.lines.len()
+    }
+
+    /// The node of each agent (generators, then storage units), (A,) ints.
+    #[getter]
+    fn nodes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let s = &self.inner;
+        let v: Vec<i64> = (0..s.agents()).map(|a| s.node_of(a) as i64).collect();
+        v.to_pyarray(py)
+    }
+
+    /// The node of each demand bid, (B,) ints.
+    #[getter]
+    fn demand_bid_nodes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let s = &self.inner;
+        let v: Vec<i64> = (0..s.demand_bids.len())
+            .map(|k| s.bid_node(k) as i64)
+            .collect();
+        v.to_pyarray(py)
+    }
+
+    /// The lines, (L, 4): ``[from, to, capacity MW, reactance]``.
+    #[getter]
+    fn lines<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let flat: Vec<f64> = self.inner.lines.iter().flatten().copied().collect();
+        Ok(flat
+            .to_pyarray(py)
+            .reshape([self.inner.lines.len(), 4])?
+            .into_any())
+    }
+
+    /// The share of demand at each node: None (one node), (Z,) or (T, Z).
+    #[getter]
+    fn demand_shares<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let s = &self.inner;
+        let Some(sh) = &s.demand_shares else {
+            return Ok(None);
+        };
+        let a = sh.to_pyarray(py);
+        Ok(Some(if sh.len() == s.z() {
+            a.into_any()
+        } else {
+            a.reshape([s.t(), s.z()])?.into_any()
+        }))
+    }
+
+    /// Noise-free demand of each node in each hour, (T, Z) MW:
+    /// ``demand[t] * share[t, z]``.
+    #[getter]
+    fn node_demand<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.inner;
+        let (t, z) = (s.t(), s.z());
+        let v: Vec<f64> = (0..t)
+            .flat_map(|h| (0..z).map(move |k| (h, k)))
+            .map(|(h, k)| s.demand[h] * s.demand_share(h, k))
+            .collect();
+        Ok(v.to_pyarray(py).reshape([t, z])?.into_any())
     }
 
     /// Number of generators.
@@ -683,6 +829,9 @@ fn field_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
                 InFile::Generators { key, missing } => ("generators", key, missing),
                 InFile::Demand => ("demand", "values", None),
                 InFile::Storage => ("storage", f.name, None),
+                InFile::Nodes { key } => ("nodes", key, None),
+                InFile::AgentNodes => ("agents", "node", Some(0.0)),
+                InFile::Lines => ("lines", f.name, None),
             };
             (f.name, kind, section, key, missing).into_pyobject(py)
         })

@@ -115,7 +115,29 @@ fn record_dict<'py>(
         d.set_item("charge", chg.to_pyarray(py).reshape([h, s])?)?;
         d.set_item("soc", r.soc.to_pyarray(py).reshape([h + 1, s])?)?;
     }
+    if market.grid.is_some() {
+        let (z, l) = (market.nodes_len(), market.lines_len());
+        d.set_item("node_prices", r.node_prices.to_pyarray(py).reshape([h, z])?)?;
+        d.set_item("flows", r.flows.to_pyarray(py).reshape([h, l])?)?;
+        d.set_item("congestion_rent", r.congestion_rent.to_pyarray(py))?;
+    }
     Ok(d)
+}
+
+/// A networked market's `info` items after a step: `node_prices` (Z,),
+/// `flows` (L,) and `congestion_rent`; nothing otherwise.
+fn network_info<'py>(
+    py: Python<'py>,
+    env: &MarketEnv,
+    info: &StepInfo,
+    dict: &Bound<'py, PyDict>,
+) -> PyResult<()> {
+    if env.market().grid.is_some() {
+        dict.set_item(intern!(py, "node_prices"), env.last_prices().to_pyarray(py))?;
+        dict.set_item(intern!(py, "flows"), env.last_flows().to_pyarray(py))?;
+        dict.set_item(intern!(py, "congestion_rent"), info.congestion_rent)?;
+    }
+    Ok(())
 }
 
 /// A step's `info` scalars: `price`, `demand`, `shortfall` and
@@ -218,6 +240,7 @@ impl PyMarketEnv {
         let cleared = this.env.last_cleared().to_pyarray(py);
         let dict = info_dict(py, &info)?;
         dict.set_item(intern!(py, "cleared"), cleared)?;
+        network_info(py, &this.env, &info, &dict)?;
         if !this.env.soc().is_empty() {
             dict.set_item(intern!(py, "soc"), this.env.soc().to_pyarray(py))?;
         }
@@ -322,6 +345,10 @@ impl PyMarketEnv {
             if i >= gens {
                 one.set_item(intern!(py, "soc"), env.soc()[i - gens])?;
             }
+            network_info(py, env, &info, &one)?;
+            if let Some(g) = &env.market().grid {
+                one.set_item(intern!(py, "node_price"), env.last_prices()[g.node_of[i]])?;
+            }
             inf.set_item(name, one)?;
         }
         super::tuple(
@@ -401,6 +428,13 @@ impl PyMarketEnv {
         }
         debug_assert_eq!(out.rewards.len(), n);
         dict.set_item(intern!(py, "cleared"), env.last_cleared()[agent])?;
+        network_info(py, env, &out.info, &dict)?;
+        if let Some(g) = &env.market().grid {
+            dict.set_item(
+                intern!(py, "node_price"),
+                env.last_prices()[g.node_of[agent]],
+            )?;
+        }
         PyTuple::new(
             py,
             [

@@ -23,7 +23,7 @@ pub(super) fn reduce<'py>(
     state.set_item("rng", rng_to_py(py, &s.rng))?;
     state.set_item("t", s.t)?;
     state.set_item("demand", s.demand.to_pyarray(py))?;
-    state.set_item("last_price", s.last_price)?;
+    state.set_item("last_price", s.last_price.to_pyarray(py))?;
     state.set_item("last_cleared", s.last_cleared.to_pyarray(py))?;
     state.set_item("soc", s.soc.to_pyarray(py))?;
     state.set_item("availability", s.availability.to_pyarray(py))?;
@@ -38,6 +38,9 @@ pub(super) fn reduce<'py>(
     state.set_item("storage_offered", r.storage_offered.to_pyarray(py))?;
     state.set_item("storage_cleared", r.storage_cleared.to_pyarray(py))?;
     state.set_item("record_soc", r.soc.to_pyarray(py))?;
+    state.set_item("node_prices", r.node_prices.to_pyarray(py))?;
+    state.set_item("flows", r.flows.to_pyarray(py))?;
+    state.set_item("congestion_rent", r.congestion_rent.to_pyarray(py))?;
     let restore = py
         .import("powermarket._core")?
         .getattr("_restore_market_env")?;
@@ -73,7 +76,7 @@ pub(super) fn _restore_market_env(
         rng: rng_from_py(&get("rng")?)?,
         t: get("t")?.extract()?,
         demand: vec_item(state, "demand", None)?,
-        last_price: get("last_price")?.extract()?,
+        last_price: vec_item(state, "last_price", None)?,
         last_cleared: vec_item(state, "last_cleared", None)?,
         soc: vec_item(state, "soc", None)?,
         availability: vec_item(state, "availability", None)?,
@@ -91,6 +94,9 @@ pub(super) fn _restore_market_env(
             storage_offered: vec_item(state, "storage_offered", None)?,
             storage_cleared: vec_item(state, "storage_cleared", None)?,
             soc: vec_item(state, "record_soc", None)?,
+            node_prices: vec_item(state, "node_prices", None)?,
+            flows: vec_item(state, "flows", None)?,
+            congestion_rent: vec_item(state, "congestion_rent", None)?,
         },
     };
     Ok(PyMarketEnv {

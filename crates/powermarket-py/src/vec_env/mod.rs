@@ -407,6 +407,9 @@ fn output_table(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
                 Width::Agents => "agent",
                 Width::Obs => "obs",
                 Width::Storage => "storage",
+                Width::Nodes => "node",
+                Width::Lines => "line",
+                Width::Network => "network",
             };
             let key = match o.place {
                 Place::Tuple(_) => None,

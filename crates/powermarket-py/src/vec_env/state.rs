@@ -69,7 +69,7 @@ pub(super) fn restore(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<PyVecMa
         rngs,
         ts: item(d, "hours")?.extract()?,
         demand: vec_item(d, "demand", Some(m * t))?,
-        last_price: vec_item(d, "last_price", Some(m))?,
+        last_price: vec_item(d, "last_price", None)?,
         last_cleared: vec_item(d, "last_cleared", Some(m * n))?,
         soc: vec_item(d, "soc", Some(m * market.s()))?,
         availability: vec_item(d, "availability", Some(m * market.availability_len()))?,

@@ -4,7 +4,7 @@
 
 use super::{check_non_negative, checked_size, try_vec};
 use crate::clearing::{validate, Rules};
-use crate::env::{clear_hour, settle_hour, Market, Scratch};
+use crate::env::{clear_copper, settle_hour, Market, Scratch};
 use crate::error::{MarketError, Result};
 use crate::observe::Observer;
 use crate::scenario::Scenario;
@@ -35,6 +35,12 @@ pub struct Competitive {
 pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Result<Competitive> {
     s.validate()?;
     rules.validate()?;
+    if s.networked() {
+        return Err(MarketError::Invalid {
+            arg: "scenario",
+            message: "competitive does not support networked scenarios yet".into(),
+        });
+    }
     let demand = demand.unwrap_or(&s.demand);
     if demand.is_empty() {
         return Err(MarketError::Empty { arg: "demand" });
@@ -77,7 +83,7 @@ pub fn competitive(s: &Scenario, rules: &Rules, demand: Option<&[f64]>) -> Resul
             }
         }
         validate(&sc.bids, &sc.offered, d, &m.rules).map_err(|e| e.in_market(h))?;
-        let (c, _) = clear_hour(&m, d, &mut sc);
+        let (c, _) = clear_copper(&m, d, &mut sc);
         settle_hour(&m, c.price, &mut sc);
         out.price[h] = c.price;
         for i in 0..n {

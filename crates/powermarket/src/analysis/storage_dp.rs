@@ -23,7 +23,7 @@
 
 use super::exploit::{fresh_scratch, put_played, Candidates, HourState, PARALLEL_MIN_CLEARS};
 use super::{checked_size, in_pool, try_vec};
-use crate::env::{clear_hour, Market, Scratch};
+use crate::env::{clear_copper, Market, Scratch};
 use crate::error::Result;
 
 /// Relative slack of the power limit and of "the whole block cleared".
@@ -294,7 +294,7 @@ fn best_path(
                         let j = m.offers() + r;
                         (sc.bids[j], sc.offered[j]) = (bid, q);
                     }
-                    let (c, _) = clear_hour(m, play.demand[row], sc);
+                    let (c, _) = clear_copper(m, play.demand[row], sc);
                     crate::env::storage::settle_blocks(m, sc, c.price);
                     let (x, paid) = (sc.sto.cleared[u], sc.sto.paid[u]);
                     if (x - q).abs() > SLACK * q.abs() {

@@ -186,8 +186,7 @@ impl MarketEnv {
         }
         sc.actions.resize(n * per, 0.0);
         opponents.set_scenario(self.scenario());
-        let last = self.last_price();
-        opponents.fill(&mut sc.actions, agent, max_bid_delta, last);
+        opponents.fill(&mut sc.actions, agent, max_bid_delta, self.last_prices());
         if let Some(g) = given {
             for (i, (dst, src)) in sc
                 .actions
@@ -263,7 +262,7 @@ mod tests {
                     (got.obs.to_vec(), got.rewards.to_vec(), got.info.price);
                 let mut full = vec![0.0; 3 * 2 * k];
                 twin_ops.set_scenario(b.scenario());
-                twin_ops.fill(&mut full, 1, 50.0, b.last_price());
+                twin_ops.fill(&mut full, 1, 50.0, b.last_prices());
                 full[2 * k..4 * k].copy_from_slice(&action);
                 let (mut o, mut r) = (vec![0.0; obs.len()], vec![0.0; 3]);
                 let info = b.step(&full, &mut o, &mut r).unwrap();

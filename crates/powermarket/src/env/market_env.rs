@@ -43,6 +43,12 @@ pub struct Record {
     /// State of charge at the start of each hour and after the last, MWh,
     /// (T + 1, S).
     pub soc: Vec<f64>,
+    /// Node prices of a networked market, €/MWh, (T, Z); empty otherwise.
+    pub node_prices: Vec<f64>,
+    /// Line flows of a networked market, MW, (T, L); empty otherwise.
+    pub flows: Vec<f64>,
+    /// Congestion rent of a networked market, €/h, (T,); empty otherwise.
+    pub congestion_rent: Vec<f64>,
 }
 
 /// The full state of a [`MarketEnv`], for pickling.
@@ -52,7 +58,7 @@ pub struct Snapshot {
     /// `None` before the first reset.
     pub t: Option<usize>,
     pub demand: Vec<f64>,
-    pub last_price: f64,
+    pub last_price: Vec<f64>,
     pub last_cleared: Vec<f64>,
     /// State of charge of each storage unit, MWh.
     pub soc: Vec<f64>,
@@ -68,7 +74,7 @@ pub struct MarketEnv {
     rng: ChaCha8Rng,
     t: usize,
     demand: Vec<f64>,
-    last_price: f64,
+    last_price: Vec<f64>,
     last_cleared: Vec<f64>,
     soc: Vec<f64>,
     availability: Vec<f64>,
@@ -101,7 +107,7 @@ impl MarketEnv {
             rng: make_rng(seed),
             t: NOT_STARTED,
             demand: try_zeros(t, "scenario (T)")?,
-            last_price: f64::NAN,
+            last_price: vec![f64::NAN; market.prices_len()],
             last_cleared: try_zeros(a, "scenario (agents)")?,
             soc: try_zeros(s, "scenario (S)")?,
             availability: try_zeros(market.availability_len(), "scenario (T x N)")?,
@@ -120,6 +126,18 @@ impl MarketEnv {
                 storage_offered: try_zeros(tsk, "scenario (T x S x segments)")?,
                 storage_cleared: try_zeros(tsk, "scenario (T x S x segments)")?,
                 soc: try_zeros(socs, "scenario (T x S)")?,
+                node_prices: try_zeros(
+                    checked_size(t, market.nodes_len(), "scenario (T x nodes)")?,
+                    "scenario (T x nodes)",
+                )?,
+                flows: try_zeros(
+                    checked_size(t, market.lines_len(), "scenario (T x lines)")?,
+                    "scenario (T x lines)",
+                )?,
+                congestion_rent: try_zeros(
+                    if market.grid.is_some() { t } else { 0 },
+                    "scenario (T)",
+                )?,
             },
             market,
         })
@@ -162,8 +180,20 @@ impl MarketEnv {
     }
 
     /// The last clearing price (`None` before the first step of an episode).
+    /// The line flows of the last hour of a networked market, MW (L
+    /// values; empty otherwise).
+    pub fn last_flows(&self) -> &[f64] {
+        &self.scratch.grid.flows
+    }
+
+    /// The last clearing price (NaN before the first step), or the Z node
+    /// prices of a networked market.
+    pub fn last_prices(&self) -> &[f64] {
+        &self.last_price
+    }
+
     pub fn last_price(&self) -> Option<f64> {
-        (!self.last_price.is_nan()).then_some(self.last_price)
+        (!self.last_price[0].is_nan()).then_some(self.last_price[0])
     }
 
     /// Cleared quantities of the last step, MW.
@@ -244,7 +274,7 @@ impl MarketEnv {
             &self.market,
             self.t,
             &self.demand,
-            self.last_price,
+            &self.last_price,
             &self.last_cleared,
             &self.soc,
             &self.availability,
@@ -273,7 +303,7 @@ impl MarketEnv {
         }
         let h = self.t;
         let (market, mut state, scratch) = self.parts();
-        let info = step_market(market, &mut state, actions, scratch, Some(obs), rewards);
+        let info = step_market(market, &mut state, actions, scratch, Some(obs), rewards)?;
         let nk = market.offers();
         let offers = h * nk..(h + 1) * nk;
         let (record, scratch) = (&mut self.record, &self.scratch);
@@ -291,6 +321,12 @@ impl MarketEnv {
             record.storage_cleared[blocks].copy_from_slice(&scratch.sto.cleared);
             let s = self.soc.len();
             record.soc[(h + 1) * s..(h + 2) * s].copy_from_slice(&self.soc);
+        }
+        if self.market.grid.is_some() {
+            let (z, l) = (self.market.nodes_len(), self.market.lines_len());
+            record.node_prices[h * z..(h + 1) * z].copy_from_slice(&scratch.grid.prices);
+            record.flows[h * l..(h + 1) * l].copy_from_slice(&scratch.grid.flows);
+            record.congestion_rent[h] = info.congestion_rent;
         }
         Ok(info)
     }
@@ -313,7 +349,21 @@ impl MarketEnv {
         {
             let offers = hour * nk..(hour + 1) * nk;
             let price = self.record.prices[hour];
-            settlement.settle(price, &self.record.bids[offers.clone()], row);
+            let z = self.market.nodes_len();
+            let node_prices = &self.record.node_prices[hour * z..(hour + 1) * z];
+            // The price an offer of agent `a` is settled at.
+            let price_of = |a: usize| match &self.market.grid {
+                Some(g) => node_prices[g.node_of[a]],
+                None => price,
+            };
+            let k = self.market.segments();
+            for (j, (p, &b)) in row
+                .iter_mut()
+                .zip(&self.record.bids[offers.clone()])
+                .enumerate()
+            {
+                settlement.settle(price_of(j / k), &[b], std::slice::from_mut(p));
+            }
             // The average over every offer cleared: the generators' and
             // the storage units' sales.
             let blocks = hour * sk..(hour + 1) * sk;
@@ -321,17 +371,24 @@ impl MarketEnv {
                 self.record.bids[offers.clone()].to_vec(),
                 self.record.cleared[offers].to_vec(),
             );
-            for (&b, &x) in self.record.storage_bids[blocks.clone()]
+            let mut paid_all = row.to_vec();
+            for (b, (&bid, &x)) in self.record.storage_bids[blocks.clone()]
                 .iter()
                 .zip(&self.record.storage_cleared[blocks])
+                .enumerate()
             {
                 if x > 0.0 {
-                    bids.push(b);
+                    bids.push(bid);
                     cleared.push(x);
+                    let mut p = 0.0;
+                    settlement.settle(
+                        price_of(self.market.n() + b / k),
+                        &[bid],
+                        std::slice::from_mut(&mut p),
+                    );
+                    paid_all.push(p);
                 }
             }
-            let mut paid_all = vec![0.0; bids.len()];
-            settlement.settle(price, &bids, &mut paid_all);
             *avg = settlement.average(price, &paid_all, &cleared);
         }
         Record {
@@ -347,6 +404,11 @@ impl MarketEnv {
             storage_offered: self.record.storage_offered[..h * sk].to_vec(),
             storage_cleared: self.record.storage_cleared[..h * sk].to_vec(),
             soc: self.record.soc[..(h + 1) * s].to_vec(),
+            node_prices: self.record.node_prices[..h * self.market.nodes_len()].to_vec(),
+            flows: self.record.flows[..h * self.market.lines_len()].to_vec(),
+            congestion_rent: self.record.congestion_rent
+                [..h.min(self.record.congestion_rent.len())]
+                .to_vec(),
         }
     }
 
@@ -356,7 +418,7 @@ impl MarketEnv {
             rng: RngState::capture(&self.rng),
             t: self.t(),
             demand: self.demand.clone(),
-            last_price: self.last_price,
+            last_price: self.last_price.clone(),
             last_cleared: self.last_cleared.clone(),
             soc: self.soc.clone(),
             availability: self.availability.clone(),
@@ -391,6 +453,10 @@ impl MarketEnv {
             || r.storage_offered.len() != sk * horizon
             || r.storage_cleared.len() != sk * horizon
             || r.soc.len() != s * (horizon + 1)
+            || snap.last_price.len() != market.prices_len()
+            || r.node_prices.len() != market.nodes_len() * horizon
+            || r.flows.len() != market.lines_len() * horizon
+            || r.congestion_rent.len() != market.grid.as_ref().map_or(0, |_| horizon)
         {
             return bad("arrays of other sizes");
         }

@@ -22,6 +22,7 @@ use crate::clearing::{Rules, TieRule, Workspace};
 pub mod action;
 pub mod fronts;
 mod market_env;
+pub mod network;
 pub mod price_action;
 mod step;
 pub(crate) mod storage;
@@ -34,8 +35,8 @@ pub use market_env::{MarketEnv, Record, Snapshot};
 use rand_chacha::ChaCha8Rng;
 pub use step::check_steppable;
 pub use step::{
-    block_offer, clear_hour, hour_reward, offer, reset_market, settle_hour, shortfall, step_market,
-    validate_actions,
+    block_offer, clear_copper, clear_hour, hour_reward, offer, reset_market, settle_hour,
+    shortfall, step_market, validate_actions,
 };
 pub(crate) use step::{observe, observe_parts};
 
@@ -71,6 +72,8 @@ pub struct Market {
     pub(crate) sto_reference: Vec<f64>,
     /// Terminal value of each storage unit, €/MWh.
     pub(crate) sto_terminal: Vec<f64>,
+    /// The network of a networked scenario ([`Scenario::networked`]).
+    pub grid: Option<network::Grid>,
 }
 
 impl Market {
@@ -104,6 +107,7 @@ impl Market {
         crate::clearing::group_bids(&prices, &shares, &mut bid_groups, &mut Vec::new())?;
         let mean_cost = scenario.mean_cost();
         Ok(Market {
+            grid: network::Grid::new(&scenario, &rules)?,
             sto_reference: scenario
                 .storage
                 .iter()
@@ -215,6 +219,22 @@ impl Market {
         }
     }
 
+    /// Prices a market keeps per hour: Z node prices on a networked market,
+    /// else 1.
+    pub fn prices_len(&self) -> usize {
+        self.grid.as_ref().map_or(1, |g| g.z)
+    }
+
+    /// Node prices reported per hour: Z on a networked market, else 0.
+    pub fn nodes_len(&self) -> usize {
+        self.grid.as_ref().map_or(0, |g| g.z)
+    }
+
+    /// Line flows reported per hour: L on a networked market, else 0.
+    pub fn lines_len(&self) -> usize {
+        self.grid.as_ref().map_or(0, |g| g.lines)
+    }
+
     /// Reward units per € of (penalised) profit:
     /// `20 / (demand_scale * cost_scale * max(1, T))`.
     pub fn reward_scale(&self) -> f64 {
@@ -228,7 +248,9 @@ pub struct StateMut<'a> {
     pub t: &'a mut usize,
     /// Realised (noisy) demand of each hour of the episode, MW.
     pub demand: &'a mut [f64],
-    pub last_price: &'a mut f64,
+    /// Last clearing price (NaN before the first step): one value, or the
+    /// Z node prices of a networked market ([`Market::prices_len`]).
+    pub last_price: &'a mut [f64],
     /// Last cleared quantity of each agent, MW (A values; a storage unit's
     /// is its net sale, discharge minus charge).
     pub last_cleared: &'a mut [f64],
@@ -257,6 +279,8 @@ pub struct Scratch {
     pub ws: Workspace,
     /// The storage blocks of the hour ([`StorageScratch`]).
     pub sto: StorageScratch,
+    /// The network clearing's memory and results (empty without a grid).
+    pub grid: network::GridScratch,
 }
 
 /// Per-step memory of the storage blocks of a market (S x K each).
@@ -301,8 +325,8 @@ impl StorageScratch {
 }
 
 impl Scratch {
-    /// Empty scratch (grown by [`Scratch::ensure`]); `const` for thread-locals.
-    pub const fn empty() -> Self {
+    /// Empty scratch (grown by [`Scratch::ensure`]).
+    pub fn empty() -> Self {
         Scratch {
             bids: Vec::new(),
             offered: Vec::new(),
@@ -319,6 +343,7 @@ impl Scratch {
                 discharging: Vec::new(),
                 charging: Vec::new(),
             },
+            grid: network::GridScratch::default(),
         }
     }
 
@@ -338,8 +363,11 @@ impl Scratch {
         if self.sto.bids.len() != blocks {
             self.sto = StorageScratch::try_new(blocks, what)?;
         }
+        if !self.grid.fits(m) {
+            self.grid = network::GridScratch::try_for(m, what)?;
+        }
         // The bid groups of an hour: the scenario's and every charge block.
-        let groups = m.bid_groups.len().saturating_add(blocks);
+        let groups = m.scenario.demand_bids.len().saturating_add(blocks);
         self.groups
             .try_reserve(groups.saturating_sub(self.groups.len()))
             .map_err(|_| MarketError::Memory {
@@ -373,6 +401,7 @@ impl Scratch {
             served: Vec::new(),
             ws: Workspace::try_with_capacity(n, what)?,
             sto: StorageScratch::default(),
+            grid: network::GridScratch::default(),
         })
     }
 
@@ -395,6 +424,10 @@ impl Scratch {
     /// [`Scratch::try_ensure_for`], growing infallibly (for memory that
     /// was had before).
     pub fn ensure_for(&mut self, m: &Market) {
+        if !self.grid.fits(m) {
+            self.grid = network::GridScratch::try_for(m, "scenario (network)")
+                .expect("memory for the network clearing was had before");
+        }
         let blocks = m.storage_blocks();
         if self.sto.bids.len() != blocks {
             self.sto = StorageScratch {
@@ -435,4 +468,6 @@ pub struct StepInfo {
     pub average_paid: f64,
     /// True when this was the last hour of the episode.
     pub terminated: bool,
+    /// Congestion rent of the hour, €/h (0 without a network).
+    pub congestion_rent: f64,
 }

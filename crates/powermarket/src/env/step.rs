@@ -129,7 +129,7 @@ pub fn reset_market(m: &Market, st: &mut StateMut<'_>, obs: Option<&mut [f32]>) 
         }
     }
     *st.t = 0;
-    *st.last_price = f64::NAN;
+    st.last_price.fill(f64::NAN);
     st.last_cleared.fill(0.0);
     for (soc, unit) in st.soc.iter_mut().zip(&m.scenario.storage) {
         *soc = unit.soc0();
@@ -145,7 +145,7 @@ pub(crate) fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
         m,
         *st.t,
         st.demand,
-        *st.last_price,
+        st.last_price,
         st.last_cleared,
         st.soc,
         st.availability,
@@ -154,7 +154,8 @@ pub(crate) fn observe(m: &Market, st: &StateMut<'_>, obs: &mut [f32]) {
 }
 
 /// [`observe`] from the parts of a market's state: hour `t`, its demand
-/// row, last price (NaN before the first step), last dispatch (A values),
+/// row, last price (NaN before the first step; Z node prices on a
+/// networked market), last dispatch (A values),
 /// storage states of charge (S values) and realised load factors (empty
 /// unless drawn per episode).
 #[allow(clippy::too_many_arguments)]
@@ -162,7 +163,7 @@ pub(crate) fn observe_parts(
     m: &Market,
     t: usize,
     demand: &[f64],
-    last_price: f64,
+    last_price: &[f64],
     last_cleared: &[f64],
     soc: &[f64],
     availability: &[f64],
@@ -172,7 +173,8 @@ pub(crate) fn observe_parts(
     let input = ObsInput {
         hour: t,
         demand: demand[t.min(horizon - 1)],
-        last_price: (!last_price.is_nan()).then_some(last_price),
+        last_price: (!last_price[0].is_nan()).then_some(last_price[0]),
+        node_prices: last_price,
         last_cleared,
         soc,
         load_factors: m.load_factors(availability, t),
@@ -184,6 +186,9 @@ pub(crate) fn observe_parts(
 /// Leaves the bids, offers and dispatch of the hour in `sc` (and the
 /// payments, except under uniform pricing with one block and no ramps, where
 /// every offer is paid the price).
+///
+/// Errors only when a network clearing's LP fails (never seen in the
+/// tests; the market is then left mid-step).
 pub fn step_market(
     m: &Market,
     st: &mut StateMut<'_>,
@@ -191,7 +196,7 @@ pub fn step_market(
     sc: &mut Scratch,
     obs: Option<&mut [f32]>,
     rewards: &mut [f32],
-) -> StepInfo {
+) -> Result<StepInfo> {
     let s = &m.scenario;
     let t = *st.t;
     let k = m.segments;
@@ -228,9 +233,9 @@ pub fn step_market(
         super::storage::into_book(m, st.soc, &actions[2 * nk..], sc);
     }
     let demand = st.demand[t];
-    let (c, shortfall) = clear_hour(m, demand, sc);
+    let (c, shortfall) = clear_hour(m, t, demand, sc)?;
     let limits = m.limits.as_ref();
-    if k == 1 && limits.is_none() && m.rules.mechanism == Mechanism::Uniform {
+    if k == 1 && limits.is_none() && m.rules.mechanism == Mechanism::Uniform && m.grid.is_none() {
         // The common market: one block, no ramps, the clearing price paid.
         for (((r, &cost), &bid), &x) in rewards
             .iter_mut()
@@ -263,7 +268,10 @@ pub fn step_market(
             ) as f32;
         }
     }
-    *st.last_price = c.price;
+    match &m.grid {
+        Some(_) => st.last_price.copy_from_slice(&sc.grid.prices),
+        None => st.last_price[0] = c.price,
+    }
     if k == 1 {
         st.last_cleared[..n].copy_from_slice(&sc.cleared[..n]);
     } else {
@@ -283,7 +291,7 @@ pub fn step_market(
     if let Some(obs) = obs {
         observe(m, st, obs);
     }
-    StepInfo {
+    Ok(StepInfo {
         price: c.price,
         demand,
         shortfall,
@@ -296,7 +304,8 @@ pub fn step_market(
                 .average(c.price, &sc.paid[..book], &sc.cleared[..book])
         },
         terminated: t + 1 == m.horizon(),
-    }
+        congestion_rent: sc.grid.congestion_rent,
+    })
 }
 
 /// Clear the offers in `sc` (prices already clipped) against the hour's
@@ -307,8 +316,21 @@ pub fn step_market(
 /// clearing and the unserved inelastic demand, MW. The one clearing of an
 /// hour, for the env step and for the analysis; [`settle_hour`] then pays
 /// the offers.
+///
+/// On a networked market the clearing is [`super::network::clear_hour`]'s
+/// (node prices in `sc.grid`); it errors only when the LP fails.
 #[inline]
-pub fn clear_hour(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
+pub fn clear_hour(m: &Market, t: usize, demand: f64, sc: &mut Scratch) -> Result<(Clearing, f64)> {
+    match &m.grid {
+        Some(grid) => super::network::clear_hour(m, grid, t, demand, sc),
+        None => Ok(clear_copper(m, demand, sc)),
+    }
+}
+
+/// [`clear_hour`] of a market without a network (one price).
+#[inline]
+pub fn clear_copper(m: &Market, demand: f64, sc: &mut Scratch) -> (Clearing, f64) {
+    debug_assert!(m.grid.is_none());
     let len = m.offers() + sc.sto.discharging.len();
     if m.bid_groups.is_empty() && sc.sto.charging.is_empty() {
         let c = clear_unchecked(
@@ -371,13 +393,31 @@ fn merge_charge_bids(sc: &mut Scratch) {
 }
 
 /// The price paid per MWh of each offer in `sc` under the market's
-/// mechanism, into `sc.paid`.
+/// mechanism, into `sc.paid`: the clearing price `price`, or on a networked
+/// market the price of the offer's node from the last [`clear_hour`].
 #[inline]
 pub fn settle_hour(m: &Market, price: f64, sc: &mut Scratch) {
     let len = m.offers() + sc.sto.discharging.len();
-    m.rules
-        .mechanism
-        .settle(price, &sc.bids[..len], &mut sc.paid[..len]);
+    let mech = m.rules.mechanism;
+    let Some(grid) = &m.grid else {
+        mech.settle(price, &sc.bids[..len], &mut sc.paid[..len]);
+        return;
+    };
+    let (n, k) = (m.n(), m.segments());
+    let prices = &sc.grid.prices;
+    for i in 0..n {
+        let js = i * k..(i + 1) * k;
+        mech.settle(
+            prices[grid.node_of[i]],
+            &sc.bids[js.clone()],
+            &mut sc.paid[js],
+        );
+    }
+    for (r, &b) in sc.sto.discharging.iter().enumerate() {
+        let j = m.offers() + r;
+        let p = prices[grid.node_of[n + b as usize / k]];
+        mech.settle(p, &sc.bids[j..j + 1], &mut sc.paid[j..j + 1]);
+    }
 }
 
 /// Unserved demand of a clearing, MW: `demand - total cleared` in a

@@ -81,7 +81,8 @@ pub(super) fn settle(
     }
 }
 
-/// After the clearing at `price`: each storage block's signed cleared
+/// After the clearing at `price` (on a networked market: at the node
+/// prices of the last clearing): each storage block's signed cleared
 /// quantity (`sc.sto.cleared`) and the price paid per MWh of it
 /// (`sc.sto.paid`). Also used by `crate::analysis`.
 pub(crate) fn settle_blocks(m: &Market, sc: &mut Scratch, price: f64) {
@@ -103,7 +104,14 @@ pub(crate) fn settle_blocks(m: &Market, sc: &mut Scratch, price: f64) {
         };
         sto.cleared[b as usize] = -x;
     }
-    m.rules.mechanism.settle(price, &sto.bids, &mut sto.paid);
+    let k = m.segments();
+    for u in 0..m.s() {
+        let blocks = u * k..(u + 1) * k;
+        let p = super::network::price_of(m, &sc.grid, price, m.n() + u);
+        m.rules
+            .mechanism
+            .settle(p, &sto.bids[blocks.clone()], &mut sto.paid[blocks]);
+    }
 }
 
 /// A unit's money and energy over its settled `blocks`: `(sum_k paid_k x_k,

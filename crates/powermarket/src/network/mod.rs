@@ -41,7 +41,9 @@ pub mod simplex;
 mod topology;
 
 pub use batch::{clear_network_batch, NetworkBatch, NetworkBatchOut};
-pub use topology::{node_index, node_indices, Line, Model, Network, MAX_LINES, MAX_NODES};
+pub use topology::{
+    node_index, node_indices, Line, Model, Network, NetworkKind, MAX_LINES, MAX_NODES,
+};
 
 use crate::clearing::{
     self, clear_elastic_unchecked, group_bids, spread_served, validate_bids, validate_demand_total,

@@ -42,6 +42,56 @@ impl FromStr for Model {
     }
 }
 
+/// Which market a scenario clears: one copper plate, or a network of nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum NetworkKind {
+    /// One price for the whole market; lines are not used.
+    #[default]
+    Copper,
+    /// Zonal coupling over lines of limited capacity ([`Model::Transport`]).
+    Transport,
+    /// Nodal pricing under DC power flow ([`Model::Dc`]).
+    Dc,
+}
+
+impl NetworkKind {
+    pub const NAMES: [&'static str; 3] = ["copper", "transport", "dc"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkKind::Copper => "copper",
+            NetworkKind::Transport => "transport",
+            NetworkKind::Dc => "dc",
+        }
+    }
+
+    /// The flow model of the network clearing (`None`: the copper plate).
+    pub fn model(self) -> Option<Model> {
+        match self {
+            NetworkKind::Copper => None,
+            NetworkKind::Transport => Some(Model::Transport),
+            NetworkKind::Dc => Some(Model::Dc),
+        }
+    }
+}
+
+impl FromStr for NetworkKind {
+    type Err = MarketError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "copper" => Ok(NetworkKind::Copper),
+            "transport" => Ok(NetworkKind::Transport),
+            "dc" => Ok(NetworkKind::Dc),
+            other => Err(MarketError::UnknownName {
+                arg: "network",
+                value: other.to_string(),
+                valid: Self::NAMES.join(", "),
+            }),
+        }
+    }
+}
+
 /// One line: power flows from `from` to `to` when positive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Line {

@@ -48,6 +48,10 @@ impl Observe for Market {
         (lo[4], hi[4]) = ctx.price_bounds;
     }
 
+    fn price_feature() -> Option<usize> {
+        Some(4)
+    }
+
     fn own(_n: usize) -> Vec<usize> {
         vec![1, 2, 5]
     }

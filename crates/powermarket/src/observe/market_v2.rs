@@ -41,6 +41,10 @@ impl Observe for MarketV2 {
         Market::bounds(ctx, i, lo, hi);
     }
 
+    fn price_feature() -> Option<usize> {
+        Some(4)
+    }
+
     fn own(_n: usize) -> Vec<usize> {
         vec![1, 2, 5, 6, 7, 8]
     }

@@ -28,8 +28,12 @@ pub struct ObsInput<'a> {
     pub hour: usize,
     /// The demand shown, MW.
     pub demand: f64,
-    /// Last clearing price, €/MWh (`None` before the first step).
+    /// Last clearing price, €/MWh (`None` before the first step; on a
+    /// networked market, node 0's price).
     pub last_price: Option<f64>,
+    /// Last node prices of a networked market, €/MWh (Z values; NaN before
+    /// the first step); one value (the clearing price) otherwise.
+    pub node_prices: &'a [f64],
     /// Last cleared quantity per agent, MW (ignored before the first step);
     /// A values, a storage unit's being its net sale (discharge - charge).
     pub last_cleared: &'a [f64],
@@ -166,6 +170,13 @@ pub trait Observe {
     fn own(_n: usize) -> Vec<usize> {
         vec![1, 2]
     }
+
+    /// The index of the last-price feature, if the observer has one: on a
+    /// networked market each agent sees its own node's price there (and
+    /// its own node's demand in feature 0).
+    fn price_feature() -> Option<usize> {
+        None
+    }
 }
 
 /// What a storage unit's row holds in its observer's own features
@@ -281,6 +292,12 @@ macro_rules! observers {
                     $( Observer::$variant => <$ty>::own(n), )*
                 }
             }
+
+            fn price_feature(self) -> Option<usize> {
+                match self {
+                    $( Observer::$variant => <$ty>::price_feature(), )*
+                }
+            }
         }
     };
 }
@@ -313,6 +330,91 @@ pub struct ObsBuilder {
     /// The observer's own features ([`Observe::own`]) and the others.
     own: Vec<usize>,
     shared: Vec<usize>,
+    /// What each agent sees of its node on a networked market.
+    nodes: Option<NodeView>,
+}
+
+/// The node features of a networked market: each agent's node, the share
+/// of each hour's demand at each node, and each node's demand scale.
+#[derive(Clone, Debug)]
+struct NodeView {
+    node_of: Vec<usize>,
+    /// `share(t, z)` for every hour (T x Z) and `1 / max_t(D_t share(t, z))`.
+    shares: Vec<f64>,
+    inv_scale: Vec<f64>,
+    z: usize,
+    price_feature: Option<usize>,
+    inv_cost_scale: f64,
+}
+
+impl NodeView {
+    fn new(kind: Observer, s: &Scenario, ctx: &ObsContext) -> Option<Self> {
+        if !s.networked() {
+            return None;
+        }
+        let (z, t) = (s.z(), s.t());
+        let shares: Vec<f64> = (0..t)
+            .flat_map(|h| (0..z).map(move |node| (h, node)))
+            .map(|(h, node)| s.demand_share(h, node))
+            .collect();
+        let inv_scale = (0..z)
+            .map(|node| {
+                let peak = (0..t)
+                    .map(|h| s.demand[h] * shares[h * z + node])
+                    .fold(0.0, f64::max);
+                if peak > 0.0 {
+                    1.0 / peak
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Some(NodeView {
+            node_of: (0..s.agents()).map(|a| s.node_of(a)).collect(),
+            shares,
+            inv_scale,
+            z,
+            price_feature: kind.price_feature().filter(|&f| f < ctx.dim),
+            inv_cost_scale: ctx.inv_cost_scale,
+        })
+    }
+
+    /// Agent `a`'s demand feature for a (noisy) total demand `total` in hour `t`.
+    #[inline]
+    fn demand(&self, a: usize, t: usize, total: f64) -> f32 {
+        let node = self.node_of[a];
+        (total * self.shares[t * self.z + node] * self.inv_scale[node]) as f32
+    }
+
+    /// Each row's demand and price features from its own node.
+    fn write(&self, input: &ObsInput<'_>, dim: usize, out: &mut [f32]) {
+        let t = input.hour.min(self.shares.len() / self.z - 1);
+        for (a, row) in out.chunks_exact_mut(dim).enumerate() {
+            row[0] = self.demand(a, t, input.demand);
+            if let (Some(f), Some(_)) = (self.price_feature, input.last_price) {
+                let p = input.node_prices[self.node_of[a]];
+                row[f] = (p * self.inv_cost_scale) as f32;
+            }
+        }
+    }
+
+    /// Agent `a`'s bounds of the demand feature (noise clipped to
+    /// `[lo, hi]` MW around each hour's demand) and of the price feature
+    /// (unbounded under `"dc"`: loop flows can price a node beyond every offer).
+    fn bounds(&self, s: &Scenario, a: usize, lo: &mut [f32], hi: &mut [f32]) {
+        let (nlo, nhi) = s.noise_bounds();
+        let (mut dlo, mut dhi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for (t, &d) in s.demand.iter().enumerate() {
+            dlo = dlo.min(self.demand(a, t, (d + nlo).min(d)));
+            dhi = dhi.max(self.demand(a, t, (d + nhi).max(d)));
+        }
+        (lo[0], hi[0]) = (dlo, dhi);
+        if let Some(f) = self.price_feature {
+            if s.network == crate::network::NetworkKind::Dc {
+                (lo[f], hi[f]) = (f32::MIN, f32::MAX);
+            }
+        }
+    }
 }
 
 impl ObsBuilder {
@@ -332,6 +434,7 @@ impl ObsBuilder {
         }
         let own: Vec<usize> = kind.own(n).into_iter().filter(|&f| f < dim).collect();
         let shared: Vec<usize> = (0..dim).filter(|f| !own.contains(f)).collect();
+        let nodes = NodeView::new(kind, s, &ctx);
         for u in 0..s.s() {
             let rows = (n + u) * dim..(n + u + 1) * dim;
             for &f in &shared {
@@ -343,6 +446,12 @@ impl ObsBuilder {
                 (low[rows.start + f], high[rows.start + f]) = (lo, hi);
             }
         }
+        if let (Some(v), true) = (&nodes, dim > 0) {
+            for a in 0..a {
+                let rows = a * dim..(a + 1) * dim;
+                v.bounds(s, a, &mut low[rows.clone()], &mut high[rows]);
+            }
+        }
         ObsBuilder {
             kind,
             ctx,
@@ -351,6 +460,7 @@ impl ObsBuilder {
             high,
             own,
             shared,
+            nodes,
         }
     }
 
@@ -375,6 +485,9 @@ impl ObsBuilder {
             for (&f, [x, _, _]) in self.own.iter().zip(features) {
                 row[f] = x;
             }
+        }
+        if let (Some(v), true) = (&self.nodes, dim > 0) {
+            v.write(input, dim, out);
         }
     }
 
@@ -405,6 +518,7 @@ mod tests {
                 hour: 0,
                 demand: 75.0,
                 last_price: None,
+                node_prices: &[f64::NAN],
                 last_cleared: &cleared,
                 soc: &[],
                 load_factors: None,

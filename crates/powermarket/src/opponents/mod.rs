@@ -158,6 +158,9 @@ pub struct Opponents {
     /// agent's cost or reference price ([`Opponents::in_market`]).
     generators: usize,
     references: Vec<f64>,
+    /// The node of each agent of a networked market (empty otherwise): a
+    /// rule sees its own node's last price.
+    nodes: Vec<usize>,
 }
 
 impl Opponents {
@@ -187,19 +190,21 @@ impl Opponents {
             strategies,
             rngs,
             generators,
+            nodes: Vec::new(),
         })
     }
 
     /// Generators among the agents, and each agent's cost or reference
     /// price (for pickling; [`Opponents::set_agents`] sets them back).
-    pub fn agents(&self) -> (usize, &[f64]) {
-        (self.generators, &self.references)
+    pub fn agents(&self) -> (usize, &[f64], &[usize]) {
+        (self.generators, &self.references, &self.nodes)
     }
 
     /// Set what [`Opponents::agents`] returned.
-    pub fn set_agents(&mut self, generators: usize, references: Vec<f64>) {
+    pub fn set_agents(&mut self, generators: usize, references: Vec<f64>, nodes: Vec<usize>) {
         self.generators = generators;
         self.references = references;
+        self.nodes = nodes;
     }
 
     /// Set the agents to those of scenario `s`: which are storage units,
@@ -214,11 +219,18 @@ impl Opponents {
             .iter()
             .copied()
             .chain(s.storage.iter().map(|u| u.reference(mean)));
-        if self.generators == s.n() && self.references.iter().copied().eq(refs.clone()) {
+        let nodes = (0..s.agents())
+            .filter(|_| s.networked())
+            .map(|a| s.node_of(a));
+        if self.generators == s.n()
+            && self.references.iter().copied().eq(refs.clone())
+            && self.nodes.iter().copied().eq(nodes.clone())
+        {
             return;
         }
         self.generators = s.n();
         self.references = refs.collect();
+        self.nodes = nodes.collect();
     }
 
     pub fn num_markets(&self) -> usize {
@@ -290,14 +302,16 @@ impl Opponents {
     /// Write every agent's action except `skip`'s into `actions`, (A, 2) or
     /// (A, K, 2) with K offer blocks per agent (each block gets the
     /// strategy's action; `Random` draws one per block), drawing from market
-    /// `market`'s RNG; `last_price` is that market's last clearing price.
+    /// `market`'s RNG; `last_prices` are that market's last clearing price
+    /// (one value, or the Z node prices of a networked market: each agent
+    /// sees its node's; NaN or empty before the first step).
     pub fn fill_market(
         &mut self,
         market: usize,
         actions: &mut [f32],
         skip: usize,
         delta: f64,
-        last_price: Option<f64>,
+        last_prices: &[f64],
     ) {
         let n = self.strategies.len().max(1);
         let per_agent = (actions.len() / n).max(2);
@@ -309,6 +323,12 @@ impl Opponents {
         {
             if i != skip {
                 let kind = &KINDS[usize::from(i >= self.generators)];
+                let node = if last_prices.len() > 1 {
+                    self.nodes.get(i).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+                let last_price = last_prices.get(node).copied().filter(|p| !p.is_nan());
                 let blocks = per_agent / 2;
                 for (block, a) in agent.chunks_exact_mut(2).enumerate() {
                     let ctx = RuleCtx {
@@ -332,15 +352,15 @@ impl Opponents {
         actions: &mut [f32],
         skip: usize,
         max_bid_delta: f64,
-        last_price: Option<f64>,
+        last_prices: &[f64],
     ) {
-        self.fill_market(0, actions, skip, max_bid_delta, last_price);
+        self.fill_market(0, actions, skip, max_bid_delta, last_prices);
     }
 
     /// Fill (M, A, 2) actions, or (M, A, K, 2) with `segments` K > 1, market
-    /// i from RNG i; M must be `num_markets`. `last_prices` (M values, NaN
-    /// before a market's first step) are the markets' last clearing prices,
-    /// or empty for none.
+    /// i from RNG i; M must be `num_markets`. `last_prices` (M values, or
+    /// (M, Z) node prices of networked markets; NaN before a market's first
+    /// step) are the markets' last clearing prices, or empty for none.
     pub fn fill_batch(
         &mut self,
         actions: &mut [f32],
@@ -366,8 +386,9 @@ impl Opponents {
         if n == 0 {
             return Ok(());
         }
+        let per = last_prices.len() / m.max(1);
         for (i, chunk) in actions.chunks_exact_mut(2 * n * k).enumerate() {
-            let last = last_prices.get(i).copied().filter(|p| !p.is_nan());
+            let last = last_prices.get(i * per..(i + 1) * per).unwrap_or(&[]);
             self.fill_market(i, chunk, skip, delta, last);
         }
         Ok(())
@@ -387,7 +408,7 @@ mod tests {
         )
         .unwrap();
         let mut a = [9f32; 4];
-        o.fill(&mut a, 1, 50.0, None);
+        o.fill(&mut a, 1, 50.0, &[]);
         assert_eq!(a[0], 0.0);
         assert!(((a[1] as f64).tanh() * 50.0 - 10.0).abs() < 1e-4);
         assert_eq!(&a[2..], &[9.0, 9.0]);
@@ -406,7 +427,7 @@ mod tests {
         o.set_scenario(&s);
         let mut a = [9f32; 4];
         for _ in 0..100 {
-            o.fill(&mut a, 9, 50.0, None);
+            o.fill(&mut a, 9, 50.0, &[]);
             assert_eq!(&a[..2], &[0.0, 0.2]);
             assert!((0.0..=1.0).contains(&a[2]) && (-1.0..=1.0).contains(&a[3]));
         }
@@ -417,7 +438,7 @@ mod tests {
         let mut o = Opponents::new(vec![Strategy::Random(Random); 3], Some(1), 1).unwrap();
         let mut a = [0f32; 6];
         for _ in 0..100 {
-            o.fill(&mut a, 9, 50.0, None);
+            o.fill(&mut a, 9, 50.0, &[]);
             for p in a.chunks(2) {
                 assert!((0.0..=1.0).contains(&p[0]) && (-10.0..=10.0).contains(&p[1]));
             }
@@ -435,7 +456,7 @@ mod stream_tests {
         let mut four = Opponents::new(vec![Strategy::Random(Random); 2], Some(9), 4).unwrap();
         let mut a = [0f32; 4];
         let mut b = [0f32; 16];
-        one.fill(&mut a, 9, 50.0, None);
+        one.fill(&mut a, 9, 50.0, &[]);
         four.fill_batch(&mut b, 9, 50.0, 1, &[]).unwrap();
         assert_eq!(a, b[..4]);
         assert_ne!(b[..4], b[4..8]);

@@ -29,6 +29,14 @@ pub enum Kind {
     Pairs,
     /// A list of storage units ([`crate::units::storage::Storage`]).
     Storage,
+    /// A list of names.
+    Names,
+    /// A list of node indices (ints >= 0).
+    Nodes,
+    /// Lines `[from, to, capacity, reactance]`.
+    Lines,
+    /// Shares per node, Z or (T, Z) floats, or None.
+    Shares,
 }
 
 /// Where a scenario file keeps a field.
@@ -46,6 +54,13 @@ pub enum InFile {
     Demand,
     /// The `[[storage]]` tables, one per unit, keyed by the storage fields.
     Storage,
+    /// A key of each `[[nodes]]` table.
+    Nodes { key: &'static str },
+    /// The `node` key of each `[[generators]]` and `[[storage]]` table (an
+    /// index or a node name; missing: node 0).
+    AgentNodes,
+    /// The `[[lines]]` tables (`from`, `to`, `capacity`, `reactance`).
+    Lines,
 }
 
 /// One row of the field table.
@@ -67,6 +82,9 @@ pub enum Value {
     OptNumbers(Option<Vec<f64>>),
     Pairs(Vec<(f64, f64)>),
     Storage(Vec<crate::units::storage::Storage>),
+    Names(Vec<String>),
+    Indices(Vec<usize>),
+    Lines(Vec<[f64; 4]>),
 }
 
 /// The Rust types of fields, and their [`Value`]s.
@@ -101,6 +119,9 @@ field_type!(Vec<f64>, Numbers);
 field_type!(Option<Vec<f64>>, OptNumbers);
 field_type!(Vec<(f64, f64)>, Pairs);
 field_type!(Vec<crate::units::storage::Storage>, Storage);
+field_type!(Vec<String>, Names);
+field_type!(Vec<usize>, Indices);
+field_type!(Vec<[f64; 4]>, Lines);
 
 /// A field holding the name of an option, parsed by the core (`FromStr`).
 macro_rules! name_field_type {
@@ -122,6 +143,7 @@ macro_rules! name_field_type {
 }
 name_field_type!(Mechanism);
 name_field_type!(PriceAction);
+name_field_type!(crate::network::NetworkKind);
 
 /// Generates `Scenario`, `Scenario::defaults`, `FIELDS`, `Scenario::get`
 /// and `Scenario::set` from the field list in `mod.rs`.

@@ -4,6 +4,7 @@
 mod advanced;
 #[macro_use]
 mod fields;
+mod network;
 mod presets;
 pub mod spline;
 mod validate;
@@ -17,6 +18,7 @@ pub use advanced::{
 
 use crate::clearing::{Mechanism, Rules};
 use crate::env::PriceAction;
+use crate::network::NetworkKind;
 use crate::units::storage::Storage;
 
 pub use fields::{Field, InFile, Kind, Value};
@@ -72,6 +74,22 @@ scenario_fields! {
     storage: Vec<Storage> = Vec::new(), Storage, InFile::Storage;
     /// How the price action becomes a bid: `"tanh"` (a1 in [-10, 10]) or `"linear"` (a1 in [-1, 1]).
     price_action: PriceAction = PriceAction::Tanh, Name, InFile::Market;
+    /// Which market clears: `"copper"` (one price), `"transport"` (zonal
+    /// coupling over the lines) or `"dc"` (nodal prices under DC power flow).
+    network: NetworkKind = NetworkKind::Copper, Name, InFile::Market;
+    /// The name of each node; Z = max(1, its length). Empty: one node.
+    node_names: Vec<String> = Vec::new(), Names, InFile::Nodes { key: "name" };
+    /// The node of each agent (N generators, then S storage units), in
+    /// `[0, Z)`; empty: every agent at node 0.
+    nodes: Vec<usize> = Vec::new(), Nodes, InFile::AgentNodes;
+    /// Lines `[from, to, capacity MW, reactance]` between the nodes.
+    lines: Vec<[f64; 4]> = Vec::new(), Lines, InFile::Lines;
+    /// Share of each hour's demand at each node: Z values (every hour) or
+    /// (T, Z) row-major; each hour's shares are >= 0 and add up to 1.
+    /// `None`: one node. Required when Z > 1.
+    demand_shares: Option<Vec<f64>> = None, Shares, InFile::Nodes { key: "demand_share" };
+    /// The node of each demand bid; empty: every bid at node 0.
+    demand_bid_nodes: Vec<usize> = Vec::new(), Nodes, InFile::Market;
 }
 
 /// How far the demand-bid shares may sum above 1 (float rounding); the
@@ -122,9 +140,22 @@ impl Scenario {
         }
     }
 
-    /// Share of each hour's demand that is inelastic: `1 - sum(shares)`.
+    /// Share of each hour's demand that is inelastic: `1 - sum(shares)`
+    /// (at node 0 of a networked scenario: [`Scenario::inelastic_share_at`]).
     pub fn inelastic_share(&self) -> f64 {
-        let bids: f64 = self.demand_bids.iter().map(|b| b.1).sum();
+        self.inelastic_share_at(0)
+    }
+
+    /// Share of node `z`'s demand that is inelastic: `1 - sum(shares)` of
+    /// the demand bids at the node, at least 0.
+    pub fn inelastic_share_at(&self, z: usize) -> f64 {
+        let bids: f64 = self
+            .demand_bids
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| self.bid_node(k) == z)
+            .map(|(_, b)| b.1)
+            .sum();
         (1.0 - bids).max(0.0)
     }
 

@@ -82,6 +82,7 @@ impl Scenario {
                 return err("shortage_price", format!("must be finite or None, got {p}"));
             }
         }
+        self.validate_network()?;
         self.validate_design()?;
         self.validate_limits()?;
         let n = self.n();
@@ -400,7 +401,7 @@ impl Scenario {
                 );
             }
         }
-        let mut total = 0.0;
+        let mut total = vec![0.0; self.z()];
         for (k, &(p, share)) in self.demand_bids.iter().enumerate() {
             if !p.is_finite() {
                 return err(
@@ -414,14 +415,21 @@ impl Scenario {
                     format!("bid {k}: share must be in [0, 1], got {share}"),
                 );
             }
-            total += share;
+            total[self.bid_node(k)] += share;
         }
         // A float sum like 0.1 + 0.2 + 0.7 may exceed 1 by an ulp or two.
-        if total > 1.0 + SHARE_SUM_SLACK {
-            return err(
-                "demand_bids",
-                format!("shares must sum to at most 1, got {total}"),
-            );
+        for (z, &total) in total.iter().enumerate() {
+            if total > 1.0 + SHARE_SUM_SLACK {
+                let at = if self.z() > 1 {
+                    format!(" at node {z}")
+                } else {
+                    String::new()
+                };
+                return err(
+                    "demand_bids",
+                    format!("shares{at} must sum to at most 1, got {total}"),
+                );
+            }
         }
         Ok(())
     }

@@ -32,6 +32,7 @@ struct StateRows<'a> {
     ts: &'a mut [usize],
     /// (T,) realised demand per market.
     demand_rows: &'a mut [f64],
+    /// (P,) per market ([`Market::prices_len`]).
     last_price: &'a mut [f64],
     /// (A,) per market.
     last_cleared: &'a mut [f64],
@@ -50,6 +51,8 @@ struct StateSizes {
     s: usize,
     horizon: usize,
     avail: usize,
+    /// Prices kept per market.
+    p: usize,
 }
 
 impl<'a> StateRows<'a> {
@@ -59,7 +62,7 @@ impl<'a> StateRows<'a> {
             rng: &mut self.rngs[k],
             t: &mut self.ts[k],
             demand: &mut self.demand_rows[k * z.horizon..(k + 1) * z.horizon],
-            last_price: &mut self.last_price[k],
+            last_price: &mut self.last_price[k * z.p..(k + 1) * z.p],
             last_cleared: &mut self.last_cleared[k * z.n..(k + 1) * z.n],
             soc: &mut self.soc[k * z.s..(k + 1) * z.s],
             availability: &mut self.availability[k * z.avail..(k + 1) * z.avail],
@@ -72,7 +75,7 @@ impl<'a> StateRows<'a> {
         let mut rngs = self.rngs.chunks_mut(grain);
         let mut ts = self.ts.chunks_mut(grain);
         let mut demand = self.demand_rows.chunks_mut(cut(z.horizon));
-        let mut price = self.last_price.chunks_mut(grain);
+        let mut price = self.last_price.chunks_mut(cut(z.p));
         let mut cleared = self.last_cleared.chunks_mut(cut(z.n));
         let mut soc = self.soc.chunks_mut(cut(z.s));
         let mut avail = self.availability.chunks_mut(cut(z.avail));
@@ -91,11 +94,19 @@ impl<'a> StateRows<'a> {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::empty()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::empty());
 }
 
-/// Step every market of a range, one after another, on this thread.
-fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows<'_>) {
+/// Step every market of a range (the first being market `first` of the
+/// batch), one after another, on this thread. Errors only when a network
+/// clearing fails (see [`step_market`]).
+fn run_markets(
+    m: &Market,
+    first: usize,
+    actions: &[f32],
+    mut state: StateRows<'_>,
+    o: OutRows<'_>,
+) -> Result<()> {
     let (n, d, na) = (m.agents(), m.obs_dim(), m.action_len());
     let nd = n * d;
     let z = state_sizes(m);
@@ -112,7 +123,8 @@ fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows
                 &mut sc,
                 obs.as_deref_mut(),
                 &mut o.rewards[k * n..(k + 1) * n],
-            );
+            )
+            .map_err(|e| e.in_market(first + k))?;
             o.price[k] = info.price;
             o.demand[k] = info.demand;
             o.shortfall[k] = info.shortfall;
@@ -120,6 +132,12 @@ fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows
             o.cleared[k * n..(k + 1) * n].copy_from_slice(st.last_cleared);
             let s = st.soc.len();
             o.soc[k * s..(k + 1) * s].copy_from_slice(st.soc);
+            if m.grid.is_some() {
+                let (z, l) = (sc.grid.prices.len(), sc.grid.flows.len());
+                o.node_prices[k * z..(k + 1) * z].copy_from_slice(&sc.grid.prices);
+                o.flows[k * l..(k + 1) * l].copy_from_slice(&sc.grid.flows);
+                o.congestion_rent[k] = info.congestion_rent;
+            }
             o.terminated[k] = info.terminated;
             o.truncated[k] = false;
             o.final_mask[k] = info.terminated;
@@ -137,7 +155,8 @@ fn run_markets(m: &Market, actions: &[f32], mut state: StateRows<'_>, o: OutRows
                 }
             }
         }
-    });
+        Ok(())
+    })
 }
 
 fn state_sizes(m: &Market) -> StateSizes {
@@ -146,6 +165,7 @@ fn state_sizes(m: &Market) -> StateSizes {
         s: m.s(),
         horizon: m.horizon(),
         avail: m.availability_len(),
+        p: m.prices_len(),
     }
 }
 
@@ -248,7 +268,10 @@ impl VecMarketEnv {
         rngs.extend((0..num_envs).map(|i| seeds.rng(i, base)));
         let mut ts = try_zeros::<usize>(num_envs, "num_envs")?;
         ts.fill(NOT_STARTED);
-        let mut last_price = try_zeros::<f64>(num_envs, "num_envs")?;
+        let mut last_price = try_zeros::<f64>(
+            checked_size(num_envs, market.prices_len(), "num_envs")?,
+            "num_envs",
+        )?;
         last_price.fill(f64::NAN);
         Ok(VecMarketEnv {
             rngs,
@@ -387,7 +410,7 @@ impl VecMarketEnv {
         if m == 0
             || snap.ts.len() != m
             || snap.demand.len() != m * t
-            || snap.last_price.len() != m
+            || snap.last_price.len() != m * market.prices_len()
             || snap.last_cleared.len() != m * n
             || snap.soc.len() != m * market.s()
             || snap.availability.len() != m * market.availability_len()
@@ -421,7 +444,7 @@ impl VecMarketEnv {
     pub fn observe(&self, obs: &mut [f32]) -> Result<()> {
         let (m_count, n, d) = (self.num_envs(), self.market.agents(), self.market.obs_dim());
         let (nd, t, av) = (n * d, self.market.horizon(), self.market.availability_len());
-        let s = self.market.s();
+        let (s, p) = (self.market.s(), self.market.prices_len());
         self.check_obs_len(obs.len())?;
         if nd == 0 {
             return Ok(());
@@ -435,7 +458,7 @@ impl VecMarketEnv {
                     m,
                     self.ts[i],
                     &self.demand[i * t..(i + 1) * t],
-                    self.last_price[i],
+                    &self.last_price[i * p..(i + 1) * p],
                     &self.last_cleared[i * n..(i + 1) * n],
                     &self.soc[i * s..(i + 1) * s],
                     &self.availability[i * av..(i + 1) * av],
@@ -513,8 +536,7 @@ impl VecMarketEnv {
         };
         if !parallel {
             ready()?;
-            run_markets(&market, actions, self.state_rows(), out);
-            return Ok(());
+            return run_markets(&market, 0, actions, self.state_rows(), out);
         }
         let pool = crate::pool::shared()?;
         if !self.pool_ready {
@@ -532,8 +554,10 @@ impl VecMarketEnv {
                 .par_chunks(grain * na)
                 .zip(state.chunks(grain, z).collect::<Vec<_>>())
                 .zip(out.chunks(grain, sizes).collect::<Vec<_>>())
-                .for_each(|((a, st), o)| run_markets(&market, a, st, o));
-        });
+                .enumerate()
+                .map(|(c, ((a, st), o))| run_markets(&market, c * grain, a, st, o))
+                .collect::<Result<Vec<()>>>()
+        })?;
         Ok(())
     }
 
@@ -543,6 +567,9 @@ impl VecMarketEnv {
             n: self.market.agents(),
             s: self.market.s(),
             d: self.market.obs_dim(),
+            z: self.market.nodes_len(),
+            l: self.market.lines_len(),
+            networked: self.market.grid.is_some(),
         }
     }
 }

@@ -40,6 +40,12 @@ pub enum Width {
     Obs,
     /// One per storage unit: (M, S).
     Storage,
+    /// One per node of a networked market: (M, Z); none otherwise.
+    Nodes,
+    /// One per line of a networked market: (M, L); none otherwise.
+    Lines,
+    /// One per networked market: (M,); none otherwise.
+    Network,
 }
 
 /// Where the Python `step` puts an output.
@@ -81,6 +87,12 @@ pub struct Sizes {
     pub s: usize,
     /// Observation features per agent.
     pub d: usize,
+    /// Nodes of a networked market (0 otherwise).
+    pub z: usize,
+    /// Lines of a networked market (0 otherwise).
+    pub l: usize,
+    /// True on a networked market.
+    pub networked: bool,
 }
 
 impl Sizes {
@@ -91,6 +103,9 @@ impl Sizes {
             Width::Agents => self.n,
             Width::Obs => self.n * self.d,
             Width::Storage => self.s,
+            Width::Nodes => self.z,
+            Width::Lines => self.l,
+            Width::Network => self.networked as usize,
         }
     }
 
@@ -101,6 +116,9 @@ impl Sizes {
             Width::Agents => vec![m, self.n],
             Width::Obs => vec![m, self.n, self.d],
             Width::Storage => vec![m, self.s],
+            Width::Nodes => vec![m, self.z],
+            Width::Lines => vec![m, self.l],
+            Width::Network => vec![if self.networked { m } else { 0 }],
         }
     }
 }
@@ -281,6 +299,12 @@ outputs! {
     /// (M, S) state of charge of each storage unit after the step (for a
     /// market that just ended, the last state of that episode), MWh.
     soc: f64, Storage, All, Place::Info("soc");
+    /// (M, Z) node prices of a networked market, €/MWh.
+    node_prices: f64, Nodes, All, Place::Info("node_prices");
+    /// (M, L) line flows of a networked market, MW.
+    flows: f64, Lines, All, Place::Info("flows");
+    /// (M,) congestion rent of a networked market, €/h.
+    congestion_rent: f64, Network, All, Place::Info("congestion_rent");
 }
 
 #[cfg(test)]
@@ -290,7 +314,19 @@ mod tests {
     #[test]
     fn the_table_names_every_field_once_in_order() {
         let names: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
-        let mut out = VecOutputs::new(2, Sizes { n: 3, s: 1, d: 4 }, true).unwrap();
+        let mut out = VecOutputs::new(
+            2,
+            Sizes {
+                n: 3,
+                s: 1,
+                d: 4,
+                z: 0,
+                l: 0,
+                networked: false,
+            },
+            true,
+        )
+        .unwrap();
         let cols: Vec<&str> = out.columns_mut().iter().map(|(s, _)| s.name).collect();
         assert_eq!(names, cols);
         let mut sorted = names.clone();
@@ -304,7 +340,14 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_market_once() {
-        let sizes = Sizes { n: 3, s: 0, d: 2 };
+        let sizes = Sizes {
+            n: 3,
+            s: 0,
+            d: 2,
+            z: 0,
+            l: 0,
+            networked: false,
+        };
         let mut out = VecOutputs::new(7, sizes, false).unwrap();
         let pieces: Vec<OutRows<'_>> = out.rows().chunks(3, sizes).collect();
         assert_eq!(pieces.len(), 3);
@@ -320,7 +363,14 @@ mod tests {
 
     #[test]
     fn a_wrong_length_names_the_output() {
-        let sizes = Sizes { n: 2, s: 0, d: 2 };
+        let sizes = Sizes {
+            n: 2,
+            s: 0,
+            d: 2,
+            z: 0,
+            l: 0,
+            networked: false,
+        };
         let mut out = VecOutputs::new(3, sizes, true).unwrap();
         out.cleared.pop();
         let e = out.rows().check(3, sizes).unwrap_err().to_string();
