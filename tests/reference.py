@@ -913,6 +913,7 @@ class ReferenceEnv:
             node_prices = np.full(z, price)
             shortfall = max(0.0, total - float(np.sum(book_q))) if shortage else 0.0
             flows, rent = np.zeros(len(lines)), 0.0
+        self.last_served = served  # MW served per bid (as in self.last_bids)
         price = weighted_price(node_prices, node_d)
         # Rule 5: settlement at the own node's price, or the own bid.
         cleared = book_cleared[: n * k]
