@@ -33,22 +33,26 @@ def clip(p, cap, floor):
     return p
 
 
-def shed_price(offer_prices, bid_prices, cap, shortage_price):
-    """docs/semantics.md: the shortage price (cap, else shortage_price, else
-    the highest offer), raised to the highest clipped offer or bid price."""
-    hi = float(np.max(offer_prices))
-    base = cap if cap is not None else (shortage_price if shortage_price is not None else hi)
-    top = max(base, hi)
-    if len(bid_prices):
-        top = max(top, float(np.max(bid_prices)))
-    return top
+def shed_price(offer_prices, bid_prices, cap, shortage_price, model="dc"):
+    """docs/semantics.md: the shortage price (cap, else shortage_price),
+    raised to the highest clipped offer or bid price; without either, that
+    highest price under "transport", and under "dc" the highest plus 10 x the
+    spread of the clipped offer and bid prices."""
+    prices = np.concatenate([np.asarray(offer_prices, float), np.asarray(bid_prices, float)])
+    hi, lo = float(np.max(prices)), float(np.min(prices))
+    given = cap if cap is not None else shortage_price
+    if given is not None:
+        return max(given, hi)
+    return hi + 10.0 * (hi - lo) if model == "dc" else hi
 
 
-def objective(result_cleared, result_served, result_shed, bids, demand_bids, cap, floor, shortage):
+def objective(
+    result_cleared, result_served, result_shed, bids, demand_bids, cap, floor, shortage, model="dc"
+):
     """The LP objective of a dispatch (offer cost - bid value + shed x V)."""
     c = clip(bids, cap, floor)
     bp = clip(demand_bids[0], cap, floor) if demand_bids is not None else np.zeros(0)
-    v = shed_price(c, bp, cap, shortage)
+    v = shed_price(c, bp, cap, shortage, model)
     cost = float(c @ result_cleared) + v * float(np.sum(result_shed))
     if demand_bids is not None:
         cost -= float(bp @ result_served)
@@ -82,7 +86,7 @@ def solve(
     else:
         bp, bq, bn = np.zeros(0), np.zeros(0), np.zeros(0, int)
     b = len(bp)
-    v = shed_price(c_off, bp, price_cap, shortage_price)
+    v = shed_price(c_off, bp, price_cap, shortage_price, model)
     frm, to = lines[:, 0].astype(int), lines[:, 1].astype(int)
     cap = lines[:, 2]
     n_theta = z if model == "dc" else 0

@@ -85,10 +85,11 @@ def check_dispatch(out, bids, q, nodes, demand, lines, model, kw, ref):
         kw.get("price_cap"),
         kw.get("price_floor"),
         kw.get("shortage_price"),
+        model,
     )
     cap, floor = kw.get("price_cap"), kw.get("price_floor")
     bid_p = clip(kw["demand_bids"][0], cap, floor) if "demand_bids" in kw else np.zeros(0)
-    v = shed_price(clip(bids, cap, floor), bid_p, cap, kw.get("shortage_price"))
+    v = shed_price(clip(bids, cap, floor), bid_p, cap, kw.get("shortage_price"), model)
     assert cost == pytest.approx(ref.cost, rel=1e-7, abs=1e-6 * scale * max(v, 1.0))
     price_scale = max(1.0, v, float(np.max(np.abs(ref.prices))))
     unique = np.allclose(prices, ref.prices, rtol=1e-7, atol=1e-7 * price_scale)
@@ -176,7 +177,7 @@ def test_unlimited_lines_give_the_copper_plate_bit_for_bit(model, tie_rule):
             bp = kw["demand_bids"][0] if "demand_bids" in kw else np.zeros(0)
             cap, floor = kw.get("price_cap"), kw.get("price_floor")
             price = shed_price(
-                clip(bids, cap, floor), clip(bp, cap, floor), cap, kw.get("shortage_price")
+                clip(bids, cap, floor), clip(bp, cap, floor), cap, kw.get("shortage_price"), model
             )
             if cap is not None:
                 assert price == cu[0]
@@ -221,6 +222,28 @@ def test_three_node_loop_flows_differ_from_transport():
     assert ct.tolist() == [120.0, 0.0]
     assert abs(ft[2]) <= 50
     assert ft[0] + ft[2] == pytest.approx(120)
+
+
+def test_dc_loop_prices_a_node_above_every_offer_and_sheds_nothing():
+    """Three nodes in a loop, equal reactances, the west-city line limited
+    to 60 MW, 124.9 MW at the city: the west plant (20 EUR/MWh) can give
+    55.1 MW (2/3 of its output and 1/3 of the east's use the limited line),
+    the east (50) the rest, and one more MW at the city takes 2 MW from the
+    east and 1 MW less from the west: 2 x 50 - 20 = 80 EUR/MWh. No load is
+    shed though 80 is above both offers (the default shedding price of "dc"
+    is 50 + 10 x 30 = 350)."""
+    lines = [[0, 2, 60, 1], [1, 2, np.inf, 1], [0, 1, np.inf, 1]]
+    p, c, f = pm.clear_network([20.0, 50.0], [120.0, 120.0], [0, 1], [0, 0, 124.9], lines)
+    np.testing.assert_allclose(p, [20.0, 50.0, 80.0], rtol=1e-12)
+    np.testing.assert_allclose(c, [55.1, 69.8], rtol=1e-12)
+    np.testing.assert_allclose(f, [60.0, 64.9, -4.9], rtol=1e-12, atol=1e-12)
+    # With a cap below 80, serving the last MW costs more than the cap
+    # (the value of lost load), and the city sheds instead.
+    p, c, f = pm.clear_network(
+        [20.0, 50.0], [120.0, 120.0], [0, 1], [0, 0, 124.9], lines, price_cap=70.0
+    )
+    assert p[2] == 70.0
+    assert sum(c) < 124.9
 
 
 def test_batch_equals_one_hour_at_a_time():

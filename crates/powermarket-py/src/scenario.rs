@@ -402,6 +402,63 @@ impl PyScenario {
         })
     }
 
+    /// Two zones over one 40 MW line (``network="transport"``): ``"north"``
+    /// exports (60 MW of wind at 0 €/MWh with a wind load factor, 50 MW of
+    /// coal at 25), ``"south"`` imports (40 MW of gas at 45, 30 MW of oil
+    /// at 70); demand the default preset's, 30 % north and 70 % south. The
+    /// line binds around the peak, where the gas plant is pivotal in the south.
+    #[staticmethod]
+    #[pyo3(signature = (t=None))]
+    fn two_zones(t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let t = size(t, "t", 24)?;
+        Ok(PyScenario {
+            inner: Scenario::two_zones(t).py()?,
+        })
+    }
+
+    /// Three nodes in a loop under DC power flow (``network="dc"``):
+    /// ``"west"`` (120 MW at 20 €/MWh), ``"east"`` (120 MW at 50 €/MWh) and
+    /// ``"city"`` (all the demand), lines of equal reactance, the west-city
+    /// line limited to 60 MW. Above 90 MW of demand the loop flows make the
+    /// city's price exceed both offers.
+    #[staticmethod]
+    #[pyo3(signature = (t=None))]
+    fn three_nodes(t: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let t = size(t, "t", 24)?;
+        Ok(PyScenario {
+            inner: Scenario::three_nodes(t).py()?,
+        })
+    }
+
+    /// A DC scenario from a pandapower net (the ``grid`` extra):
+    /// ``powermarket.grid.from_pandapower``.
+    #[staticmethod]
+    #[pyo3(signature = (net, **kwargs))]
+    fn from_pandapower<'py>(
+        net: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        net.py()
+            .import("powermarket.grid")?
+            .getattr("from_pandapower")?
+            .call((net,), kwargs)
+    }
+
+    /// A DC scenario from a PyPSA network (the ``grid`` extra):
+    /// ``powermarket.grid.from_pypsa``.
+    #[staticmethod]
+    #[pyo3(signature = (network, **kwargs))]
+    fn from_pypsa<'py>(
+        network: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        network
+            .py()
+            .import("powermarket.grid")?
+            .getattr("from_pypsa")?
+            .call((network,), kwargs)
+    }
+
     /// easy_marl's advanced market (``get_params()`` of its
     /// ``make_advanced_params.py``): one week (168 h) of five plants of 40,
     /// 40, 20, 20, 20 MW at 0, 0, 10, 20, 30 €/MWh, offshore wind (plant 0)

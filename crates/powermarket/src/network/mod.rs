@@ -409,7 +409,7 @@ pub fn clear_network_unchecked(
         // the copper plate's shortage price unless that lies below some
         // offer or bid price.
         let price = if c.shortage {
-            shed_price(&ws.clipped, &ws.bid_prices, rules)
+            shed_price(&ws.clipped, &ws.bid_prices, rules, net.model())
         } else {
             c.price
         };
@@ -528,12 +528,35 @@ fn columns(n: usize, b: usize, z: usize) -> Columns {
 }
 
 /// The price of shedding load: the shortage price (cap, else
-/// `shortage_price`, else the highest offer), raised to the highest clipped
-/// offer or bid price, so that serving inelastic demand comes first.
-fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules) -> f64 {
-    let hi = clipped.iter().fold(f64::NEG_INFINITY, |m, &p| m.max(p));
-    let bid_hi = bid_prices.iter().fold(f64::NEG_INFINITY, |m, &p| m.max(p));
-    rules.shortage_price_or(hi).max(hi).max(bid_hi)
+/// `shortage_price`), raised to the highest clipped offer or bid price, so
+/// that serving inelastic demand comes first. Without either, the highest
+/// clipped offer or bid price `hi` under `"transport"` (where no node's
+/// price exceeds it), and `hi + DC_VOLL_SPREAD x (hi - lo)` under `"dc"`,
+/// with `lo` the lowest: loop flows can price a node above every offer, and
+/// load the grid can serve must not be shed for that.
+fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules, model: Model) -> f64 {
+    let (lo, hi) = clipped
+        .iter()
+        .chain(bid_prices)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &p| {
+            (lo.min(p), hi.max(p))
+        });
+    match rules.price_cap.or(rules.shortage_price) {
+        Some(v) => v.max(hi),
+        None if model == Model::Dc => default_dc_voll(lo, hi),
+        None => hi,
+    }
+}
+
+/// How far above the highest offer or bid price the shedding price of a
+/// `"dc"` network without a cap or shortage price lies, in multiples of the
+/// spread of those prices.
+pub const DC_VOLL_SPREAD: f64 = 10.0;
+
+/// The shedding price of a `"dc"` network without a cap or shortage
+/// price, given the lowest and highest clipped offer or bid prices.
+pub fn default_dc_voll(lo: f64, hi: f64) -> f64 {
+    hi + DC_VOLL_SPREAD * (hi - lo)
 }
 
 /// The LP's start values of the offers' and the nodes' shedding columns.
@@ -597,7 +620,7 @@ fn solve_lp(
 ) -> Result<()> {
     let (n, b, z) = (quantities.len(), db.prices.len(), net.nodes());
     let cols = columns(n, b, z);
-    let v = shed_price(&ws.clipped, &ws.bid_prices, rules);
+    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net.model());
     // Every absolute term, for the finite stand-in of an unlimited line.
     let scale: f64 = quantities.iter().sum::<f64>()
         + demand.iter().sum::<f64>()
@@ -772,7 +795,7 @@ fn dispatch_by_node(
 ) -> Result<NetworkClearing> {
     let (n, b, z) = (quantities.len(), db.prices.len(), net.nodes());
     let cols = columns(n, b, z);
-    let v = shed_price(&ws.clipped, &ws.bid_prices, rules);
+    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net.model());
     let x = &ws.simplex.x;
     // Exact prices where a node has a variable strictly inside its bounds.
     ws.fixed.clear();

@@ -247,7 +247,9 @@ impl Scenario {
     /// Range of possible clearing and paid prices, €/MWh: every price is an
     /// offer `c_i + tanh(a) * delta` or a demand bid price, clipped to the
     /// cap and floor (or a storage unit's `reference_price +- delta`,
-    /// clipped), or the shortage price (the cap when set).
+    /// clipped), or the shortage price (the cap when set). Under `"dc"`
+    /// without a cap or shortage price, the range is widened by the default
+    /// shedding price's margin on both sides (node prices of loop flows).
     pub fn price_bounds(&self) -> (f64, f64) {
         let mut lo = min_of(&self.costs) - self.max_bid_delta;
         let mut hi = max_of(&self.costs) + self.max_bid_delta;
@@ -263,9 +265,18 @@ impl Scenario {
         }
         let rules = self.rules(crate::TieRule::default());
         (lo, hi) = (rules.clip(lo), rules.clip(hi));
-        if let Some(p) = self.price_cap.or(self.shortage_price) {
-            lo = lo.min(p);
-            hi = hi.max(p);
+        match self.price_cap.or(self.shortage_price) {
+            Some(p) => {
+                lo = lo.min(p);
+                hi = hi.max(p);
+            }
+            // Loop flows price nodes beyond the offers, up to the shedding
+            // price (see `crate::network`); as far below, for the checks.
+            None if self.network == NetworkKind::Dc => {
+                let v = crate::network::default_dc_voll(lo, hi);
+                (lo, hi) = (lo - (v - hi), v);
+            }
+            None => {}
         }
         (lo, hi)
     }

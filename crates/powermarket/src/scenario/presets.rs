@@ -3,6 +3,7 @@
 
 use super::{linspace, max_of, Scenario};
 use crate::error::{MarketError, Result};
+use crate::network::NetworkKind;
 use std::f64::consts::PI;
 
 impl Scenario {
@@ -97,6 +98,61 @@ impl Scenario {
 /// Largest N or T a preset builds (a typo like n=10**12 is an error, not an
 /// allocation failure).
 pub const MAX_PRESET_SIZE: usize = 10_000_000;
+
+impl Scenario {
+    /// Two zones over one line ([`NetworkKind::Transport`]): `"north"`, a
+    /// cheap exporting zone (60 MW of wind at 0 €/MWh with the load factor
+    /// [`super::wind_load_factor`], and 50 MW of coal at 25 €/MWh), and
+    /// `"south"`, an expensive importing one (40 MW of gas at 45 and 30 MW
+    /// of oil at 70 €/MWh), joined by a 40 MW line. Demand is the default
+    /// preset's, `(sin(linspace(0, 2pi, t)) + 1.5) * 50` (peak 125 MW), 30 %
+    /// in the north and 70 % in the south: the line binds once the south
+    /// needs more than 40 MW (total demand above about 57 MW), and at the
+    /// peak (87.5 MW in the south) the gas plant is pivotal there.
+    pub fn two_zones(t: usize) -> Result<Self> {
+        check_sizes(1, t)?;
+        let mut s = Self::default_preset(4, t)?;
+        s.capacities = vec![60.0, 50.0, 40.0, 30.0];
+        s.costs = vec![0.0, 25.0, 45.0, 70.0];
+        s.availability = Some(
+            (0..t)
+                .flat_map(|h| [super::wind_load_factor(h), 1.0, 1.0, 1.0])
+                .collect(),
+        );
+        s.network = NetworkKind::Transport;
+        s.node_names = vec!["north".into(), "south".into()];
+        s.nodes = vec![0, 0, 1, 1];
+        s.demand_shares = Some(vec![0.3, 0.7]);
+        s.lines = vec![[0.0, 1.0, 40.0, 1.0]];
+        s.validated()
+    }
+
+    /// Three nodes in a loop under DC power flow ([`NetworkKind::Dc`]), the
+    /// textbook case of loop flows: `"west"` with 120 MW at 20 €/MWh,
+    /// `"east"` with 120 MW at 50 €/MWh, and all demand at `"city"`; three
+    /// lines of equal reactance, the west-city line limited to 60 MW (the
+    /// others unlimited). Demand is the default preset's (peak 125 MW). Power
+    /// from the west reaches the city 2/3 on the direct line, so that line
+    /// binds above 90 MW of demand, and the city's price then rises above
+    /// both offers (80 €/MWh at cost offers): serving one more MW there takes
+    /// 2 MW more from the east and 1 MW less from the west.
+    pub fn three_nodes(t: usize) -> Result<Self> {
+        check_sizes(1, t)?;
+        let mut s = Self::default_preset(2, t)?;
+        s.capacities = vec![120.0, 120.0];
+        s.costs = vec![20.0, 50.0];
+        s.network = NetworkKind::Dc;
+        s.node_names = vec!["west".into(), "east".into(), "city".into()];
+        s.nodes = vec![0, 1];
+        s.demand_shares = Some(vec![0.0, 0.0, 1.0]);
+        s.lines = vec![
+            [0.0, 2.0, 60.0, 1.0],
+            [1.0, 2.0, f64::INFINITY, 1.0],
+            [0.0, 1.0, f64::INFINITY, 1.0],
+        ];
+        s.validated()
+    }
+}
 
 fn check_sizes(n: usize, t: usize) -> Result<()> {
     for (field, v) in [("n", n), ("t", t)] {
