@@ -1155,7 +1155,7 @@ def network_clear(
         bp = clip_prices(bids[0], price_cap, price_floor)
         bq = np.asarray(bids[1], dtype=np.float64)
         bn = np.asarray(bids[2], dtype=int)
-    v = shed_price(b, bp, price_cap, shortage_price)
+    v = shed_price(b, bp, price_cap, shortage_price, model)
     total = 0.0
     for d in demand:
         total += float(d)
@@ -1174,7 +1174,7 @@ def network_clear(
     demand_bids = (bp, bq) if len(bp) else None
     if fits:
         cost = objective(
-            cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price
+            cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
         )
         p = v if shortage else price
         return NetworkResult(
@@ -1192,6 +1192,7 @@ def network_clear(
         price_cap=price_cap,
         price_floor=price_floor,
         shortage_price=shortage_price,
+        least_shedding=True,
     )
     prices = lp.prices.copy()
     # 3. Per-node dispatch of the LP's node totals, by the copper-plate rule.
@@ -1252,7 +1253,9 @@ def network_clear(
             for other in range(z):
                 if root(other) == root(node) and not exact[other]:
                     prices[other], exact[other] = prices[node], True
-    cost = objective(cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price)
+    cost = objective(
+        cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
+    )
     return NetworkResult(prices + 0.0, cleared, served, shed, lp.flows, True, cost, exact)
 
 

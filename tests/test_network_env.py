@@ -560,7 +560,7 @@ def test_random_grids_prices_cost_and_rewards(seed, tie_rule):
         # The env's dispatch costs the optimum (no bids, no storage here).
         b = ref.clip_prices(renv.record["bids"][-1], renv.price_cap, renv.price_floor)
         cleared = env.episode_record()["cleared"][t].ravel()
-        v = shed_price(b, [], renv.price_cap, renv.shortage_price)
+        v = shed_price(b, [], renv.price_cap, renv.shortage_price, renv.network)
         cost = float(b @ cleared) + v * float(info["shortfall"])
         assert cost == pytest.approx(res.cost, rel=1e-9, abs=1e-6), where
         cap = renv.lines[:, 2]
@@ -598,3 +598,78 @@ def test_average_paid_is_the_volume_weighted_price_paid():
                 f"hour {t}: node prices {p}, cleared {x}, price {info['price']}"
             )
     assert split
+
+
+# --- shedding at V against offers and bids at V at other nodes --------------------------------
+#
+# docs/semantics.md: V is raised "so that serving inelastic demand always comes
+# first", and "shedding gives way to offers at V and to bids at V". The
+# reference takes, among the LP's optimal dispatches, the one that sheds the
+# least (reference_network.solve(least_shedding=True)).
+
+
+def one_hour(scenario, actions, tie_rule="pro_rata"):
+    env = pm.MarketEnv(scenario, seed=0, tie_rule=tie_rule)
+    env.reset(seed=0)
+    renv = ref.ReferenceEnv.from_scenario(scenario, tie_rule=tie_rule)
+    renv.reset(np.array(env.demand))
+    actions = np.asarray(actions, np.float32)
+    _, rewards, _, _, info = env.step(actions)
+    return info, rewards, renv.step(actions)
+
+
+@pytest.mark.parametrize("model", ["transport", "dc"])
+def test_shedding_gives_way_to_an_offer_at_v_at_another_node(model):
+    """Node 1 needs 12 MW and has 5 MW at 10; node 0 offers 20 MW at the cap
+    (= V) behind a 4 MW line. 4 MW can be imported: the shortfall is 3 MW and
+    the offer at the cap sells 4 MW. Shedding 7 MW instead costs the LP the
+    same (both at V) but sheds load the grid can serve."""
+    scenario = pm.Scenario(
+        [20.0, 5.0], [90.0, 10.0], [12.0], max_bid_delta=20.0, price_cap=100.0, demand_noise=0.0
+    ).replace(
+        network=model,
+        node_names=["export", "import"],
+        nodes=[0, 1],
+        lines=[(0, 1, 4.0, 0.1)],
+        demand_shares=[0.0, 1.0],
+    )
+    info, rewards, r = one_hour(scenario, [[0.0, 10.0], [0.0, 0.0]])
+    assert r.shortfall == pytest.approx(3.0) and list(r.cleared) == pytest.approx([4.0, 5.0])
+    assert list(r.node_prices) == [100.0, 100.0]
+    np.testing.assert_array_equal(info["node_prices"], r.node_prices)
+    got = [info["shortfall"], *info["cleared"]]
+    assert got == pytest.approx([3.0, 4.0, 5.0]), (
+        f"env: shortfall {info['shortfall']}, cleared {info['cleared']}, flows {info['flows']}"
+    )
+    np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL)
+
+
+@pytest.mark.parametrize("model", ["transport", "dc"])
+def test_inelastic_demand_before_a_bid_at_v_at_another_node(model):
+    """10 MW at node 0; 3 MW of demand bids at node 0 priced above the cap
+    (clipped to it: V); inelastic demand 1 MW at node 0, 15 MW at node 1 (an
+    unsaturated 50 MW line) and 5 MW at node 2 (behind 1 MW). The 10 MW serve
+    inelastic demand first: the shortfall is 11 MW and no bid is served."""
+    scenario = pm.Scenario(
+        [10.0],
+        [20.0],
+        [24.0],
+        max_bid_delta=20.0,
+        price_cap=100.0,
+        demand_noise=0.0,
+        demand_bids=[(150.0, 0.75)],
+    ).replace(
+        network=model,
+        node_names=["a", "b", "c"],
+        nodes=[0],
+        lines=[(0, 1, 50.0, 0.1), (0, 2, 1.0, 0.1)],
+        demand_shares=[4 / 24, 15 / 24, 5 / 24],
+        demand_bid_nodes=[0],
+    )
+    info, rewards, r = one_hour(scenario, [[0.0, 0.0]])
+    assert r.shortfall == pytest.approx(11.0) and float(r.network.served[0]) == 0.0
+    np.testing.assert_allclose(info["node_prices"], r.node_prices, **PRICE_TOL)
+    assert info["shortfall"] == pytest.approx(11.0), (
+        f"env: shortfall {info['shortfall']}, flows {info['flows']}"
+    )
+    np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL)
