@@ -70,8 +70,8 @@ def calibrate(fn: Callable[[], object], target_s: float) -> int:
 def check_vec_against_market_env(s, acts) -> None:
     """Market 0 of a ``VecMarketEnv`` batch equals ``MarketEnv`` with the same
     seed, bit for bit, over the first ``s.t`` of the (M, ...) actions
-    ``acts``: rewards, price, average paid price and (with storage) the
-    state of charge. A benchmark runs it before timing, so that a wrong
+    ``acts``: rewards, price, average paid price, (with storage) the
+    state of charge and (on a network) the node prices and flows. A benchmark runs it before timing, so that a wrong
     result cannot be fast."""
     import numpy as np
 
@@ -88,3 +88,6 @@ def check_vec_against_market_env(s, acts) -> None:
         assert info["average_paid"][0] == i1["average_paid"]
         if s.s:
             assert np.array_equal(info["soc"][0], i1["soc"])
+        if "node_prices" in i1:
+            assert np.array_equal(info["node_prices"][0], i1["node_prices"])
+            assert np.array_equal(info["flows"][0], i1["flows"])

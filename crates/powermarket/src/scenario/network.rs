@@ -129,6 +129,17 @@ impl Scenario {
             );
         }
         self.validate_shares()?;
+        // Under "transport" and "copper" the reactance is unused, but it is
+        // kept (for `replace(network="dc")`) and must be a number.
+        if let Some(l) = self.lines.iter().position(|r| !r[3].is_finite()) {
+            return err(
+                "lines",
+                format!(
+                    "lines[{l}] reactance: must be finite, got {}",
+                    self.lines[l][3]
+                ),
+            );
+        }
         if self.network.model().is_some() || !self.lines.is_empty() {
             // Under the copper plate the lines are kept (for `replace`) but
             // still checked, as a transport network would check them.

@@ -500,8 +500,15 @@ impl Scenario {
     }
 
     /// `self` after [`Scenario::validate`].
-    pub fn validated(self) -> Result<Self> {
+    /// Lists of nodes that put everything at node 0 are stored empty (the
+    /// same market), so that equal markets compare equal.
+    pub fn validated(mut self) -> Result<Self> {
         self.validate()?;
+        for nodes in [&mut self.nodes, &mut self.demand_bid_nodes] {
+            if nodes.iter().all(|&k| k == 0) {
+                nodes.clear();
+            }
+        }
         Ok(self)
     }
 }
