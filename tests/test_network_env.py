@@ -689,3 +689,31 @@ def test_inelastic_demand_before_a_bid_at_v_at_another_node(model):
         f"env: shortfall {info['shortfall']}, flows {info['flows']}"
     )
     np.testing.assert_allclose(rewards, r.rewards, **REWARD_TOL)
+
+
+def test_pettingzoo_infos_give_each_agent_its_node_price():
+    """The PettingZoo front on a networked scenario with storage: rewards and
+    each agent's ``node_price`` against the reference."""
+    from powermarket.pettingzoo import MarketParallelEnv
+
+    scenario = SCENARIOS["dc_loop_bids_storage"]()
+    env = MarketParallelEnv(scenario, observer="market", seed=8)
+    renv = ref.ReferenceEnv.from_scenario(scenario, observer="market")
+    env.reset(seed=8)
+    renv.reset(np.array(env.market.demand))
+    rng = np.random.default_rng(8)
+    names = env.possible_agents
+    split = 0
+    for t in range(scenario.t):
+        actions = draw(rng, renv)
+        _, rewards, _, _, infos = env.step(dict(zip(names, actions, strict=True)))
+        r = renv.step(actions)
+        split += bool(np.ptp(r.node_prices) > 1e-6)
+        for a, name in enumerate(names):
+            where = f"hour {t} {name}"
+            node = renv.node_of(a)
+            assert infos[name]["node_price"] == pytest.approx(
+                r.node_prices[node], rel=1e-9, abs=1e-9
+            ), where
+            assert rewards[name] == pytest.approx(float(r.rewards[a]), rel=1e-5, abs=1e-6), where
+    assert split
