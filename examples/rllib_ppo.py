@@ -27,20 +27,43 @@ import powermarket as pm
 ENV_NAME = "powermarket_parallel"
 
 
-def make_env(config: dict) -> ParallelPettingZooEnv:
-    """Env factory for RLlib: ``config`` holds ``parallel_env`` keyword arguments."""
-    cfg = dict(config)
-    n, t, batteries = cfg.pop("n", 5), cfg.pop("t", 24), cfg.pop("batteries", 0)
-    scenario = pm.Scenario.default(n=n, t=t)
+NETWORKS = {"two_zones": pm.Scenario.two_zones, "three_nodes": pm.Scenario.three_nodes}
+
+
+def scenario_of(cfg: dict) -> pm.Scenario:
+    """The market of an env config: the default market of ``n`` generators,
+    or a networked preset (``network``), plus ``batteries`` storage units."""
+    t, network = cfg.get("t", 24), cfg.get("network")
+    scenario = NETWORKS[network](t=t) if network else pm.Scenario.default(n=cfg.get("n", 5), t=t)
+    batteries = cfg.get("batteries", 0)
     if batteries:
-        # SustainGym-sized batteries: 20 MW, 80 MWh each.
-        scenario = scenario.replace(storage=[pm.Storage(power=20, energy=80)] * batteries)
+        # SustainGym-sized batteries: 20 MW, 80 MWh each; on a network, at
+        # the last node (the importing zone of two_zones, the city of three_nodes).
+        storage = [pm.Storage(power=20, energy=80)] * batteries
+        if network:
+            nodes = [*scenario.nodes.tolist(), *[scenario.num_nodes - 1] * batteries]
+            return scenario.replace(storage=storage, nodes=nodes)
+        scenario = scenario.replace(storage=storage)
+    return scenario
+
+
+def make_env(config: dict) -> ParallelPettingZooEnv:
+    """Env factory for RLlib: ``config`` holds the market (see ``scenario_of``)
+    and ``parallel_env`` keyword arguments."""
+    scenario = scenario_of(config)
+    cfg = {k: v for k, v in config.items() if k not in ("n", "t", "batteries", "network")}
     return ParallelPettingZooEnv(pm.parallel_env(scenario, **cfg))
 
 
 def build_config(args: argparse.Namespace) -> PPOConfig:
-    agents = [f"gen_{i}" for i in range(args.generators)]
-    agents += [f"sto_{u}" for u in range(args.batteries)]
+    env_config = {
+        "n": args.generators,
+        "t": 24,
+        "batteries": args.batteries,
+        "network": args.network,
+        "seed": args.seed,
+    }
+    agents = pm.parallel_env(scenario_of(env_config)).possible_agents
     if args.shared:
         # One policy per agent kind: generators and storage units have
         # different action boxes, so they cannot share one policy.
@@ -58,15 +81,7 @@ def build_config(args: argparse.Namespace) -> PPOConfig:
     batch = len(agents) * 24 * (2 if args.smoke else 16)
     return (
         PPOConfig()
-        .environment(
-            ENV_NAME,
-            env_config={
-                "n": args.generators,
-                "t": 24,
-                "batteries": args.batteries,
-                "seed": args.seed,
-            },
-        )
+        .environment(ENV_NAME, env_config=env_config)
         .env_runners(num_env_runners=args.env_runners, num_envs_per_env_runner=1)
         .multi_agent(policies=policies, policy_mapping_fn=mapping)
         .training(train_batch_size_per_learner=batch, minibatch_size=min(batch, 128), num_epochs=2)
@@ -83,6 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batteries", type=int, default=0, help="storage units (20 MW, 80 MWh)")
     ap.add_argument(
         "--shared", action="store_true", help="one policy per agent kind (generators, storage)"
+    )
+    ap.add_argument(
+        "--network",
+        choices=sorted(NETWORKS),
+        default=None,
+        help="a networked preset instead of the default market (--generators is then unused)",
     )
     ap.add_argument("--smoke", action="store_true", help="small batches, for a quick check")
     ap.add_argument("--seed", type=int, default=0)

@@ -130,7 +130,10 @@ def test_train_sb3_example_smoke(capsys):
     assert float(scored[0].split("= ")[1].split(" %")[0]) >= 0.0
 
 
-@pytest.mark.parametrize("extra", [[], ["--batteries", "1", "--shared"]])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--batteries", "1", "--shared"], ["--network", "two_zones", "--batteries", "1"]],
+)
 def test_rllib_example_smoke(extra):
     # As a user runs it: a script whose env factory Ray workers must import.
     done = subprocess.run(

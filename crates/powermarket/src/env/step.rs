@@ -233,7 +233,10 @@ pub fn step_market(
         super::storage::into_book(m, st.soc, &actions[2 * nk..], sc);
     }
     let demand = st.demand[t];
-    let (c, shortfall) = clear_hour(m, t, demand, sc)?;
+    let (c, shortfall) = match &m.grid {
+        None => clear_copper(m, demand, sc),
+        Some(grid) => super::network::clear_hour(m, grid, t, demand, sc)?,
+    };
     let limits = m.limits.as_ref();
     if k == 1 && limits.is_none() && m.rules.mechanism == Mechanism::Uniform && m.grid.is_none() {
         // The common market: one block, no ramps, the clearing price paid.
