@@ -270,6 +270,7 @@ def run_side_by_side(scenario, observer, tie_rule, *, seed, episodes, label="", 
     assert renv.num_nodes == scenario.num_nodes and renv.num_lines == scenario.num_lines
     agents, z, nl = renv.agents, renv.num_nodes, renv.num_lines
     assert (env.num_agents, env.obs_dim) == (agents, renv.obs_dim)
+    low, high = env.observation_bounds()
     rng = np.random.default_rng(seed)
     seen = dict.fromkeys(
         ("congested", "binding", "split", "shortage", "bid_partial", "charged", "ties"), 0
@@ -320,6 +321,8 @@ def run_side_by_side(scenario, observer, tie_rule, *, seed, episodes, label="", 
                 rewards, r.rewards, **REWARD_TOL, err_msg=f"rewards {where}: {r.node_prices}"
             )
             np.testing.assert_allclose(obs, r.obs, **OBS_TOL, err_msg=f"obs {where}")
+            out = (obs < low) | (obs > high) | ~np.isfinite(obs)
+            assert not out.any(), (where, np.argwhere(out), obs[out])
             if renv.s:
                 np.testing.assert_allclose(info["soc"], r.soc, rtol=0, atol=1e-9 * 30.0)
             # What the hour exercised (from the reference alone).
