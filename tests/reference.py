@@ -416,6 +416,10 @@ class StepResult:
     cleared: np.ndarray
     average_paid: float = 0.0
     soc: np.ndarray | None = None  # (S,) MWh after the step
+    node_prices: np.ndarray | None = None  # (Z,) networked scenarios only
+    flows: np.ndarray | None = None  # (L,)
+    congestion_rent: float | None = None
+    network: NetworkResult | None = None  # the hour's clearing ("transport"/"dc")
 
 
 @dataclass
@@ -446,6 +450,13 @@ class ReferenceEnv:
     price_cap: float | None = None
     price_floor: float | None = None
     storage: tuple = ()  # StorageUnit, agents N .. N + S - 1
+    # Networks (/work/notes/network_spec.md): "copper" | "transport" | "dc".
+    network: str = "copper"
+    num_nodes: int = 1
+    agent_nodes: tuple = ()  # node of each agent: N generators then S units; () = node 0
+    lines: np.ndarray | None = None  # (L, 4) rows [from, to, capacity, reactance]
+    demand_shares: np.ndarray | None = None  # (Z,) or (T, Z); None: one node
+    bid_nodes: tuple = ()  # node of each demand bid; () = node 0
     demand: np.ndarray = field(init=False, default=None)
     t: int = field(init=False, default=0)
     record: dict = field(init=False, default_factory=dict)
@@ -474,7 +485,33 @@ class ReferenceEnv:
             storage=tuple(
                 StorageUnit.from_storage(u, scenario.costs) for u in (scenario.storage or ())
             ),
+            **network_fields(scenario),
         )
+
+    @property
+    def networked(self) -> bool:
+        return self.num_nodes > 1 or self.network != "copper"
+
+    @property
+    def num_lines(self) -> int:
+        return 0 if self.lines is None else len(self.lines)
+
+    def node_of(self, agent: int) -> int:
+        return int(self.agent_nodes[agent]) if len(self.agent_nodes) else 0
+
+    def shares_at(self, hour: int) -> np.ndarray:
+        """(Z,) demand shares of hour index ``hour`` (clamped to the horizon)."""
+        if self.demand_shares is None:
+            return np.ones(self.num_nodes)
+        s = np.asarray(self.demand_shares, dtype=np.float64)
+        return s if s.ndim == 1 else s[min(hour, self.horizon - 1)]
+
+    def node_demand_scale(self, node: int) -> float:
+        """max_t(D_t share_tz) of the base demand (1 when not positive)."""
+        top = max(
+            float(self.base_demand[t]) * float(self.shares_at(t)[node]) for t in range(self.horizon)
+        )
+        return _positive_or_one(top)
 
     @property
     def n(self) -> int:
@@ -526,7 +563,11 @@ class ReferenceEnv:
             for k in ("bids", "offered", "cleared", "paid", "average_paid", "rewards", "prices")
         }
         self._last_price = 0.0
+        self._last_node_prices = np.zeros(self.num_nodes)
         self._last_cleared = np.zeros(self.n)
+        if self.networked:
+            for key in ("node_prices", "flows", "congestion_rent"):
+                self.record[key] = []
         self.soc = np.array([u.soc0 for u in self.storage], dtype=np.float64)
         self._last_net = np.zeros(self.s)
         if self.s:
@@ -553,11 +594,20 @@ class ReferenceEnv:
             values = unit.features(float(self.soc[u]), net, self.cost_scale)
             for f, x in zip(own, values, strict=False):
                 rows[u, f] = x
+            if self.networked:
+                # Its own node's demand and (market observers) last price.
+                rows[u, 0] = self._node_demand_feature(self.n + u, hour, demand_t)
+                if self.observer in ("market", "market_v2"):
+                    rows[u, 4] = self._node_price_feature(self.n + u)
         return np.concatenate([gens, rows.astype(np.float32)], axis=0)
 
     def _observe_generators(self, hour: int, demand_t: float) -> np.ndarray:
         n, k, c = self.n, self.capacities, self.costs
         d = np.full(n, demand_t / self.demand_scale)
+        last_price = np.full(n, self._last_price / self.cost_scale)
+        if self.networked:
+            d = np.array([self._node_demand_feature(i, hour, demand_t) for i in range(n)])
+            last_price = np.array([self._node_price_feature(i) for i in range(n)])
         own_k = k / self.capacity_scale
         own_c = c / self.cost_scale
         hour_of_day = hour % 24
@@ -584,7 +634,7 @@ class ReferenceEnv:
                 own_k,
                 own_c,
                 ones * hour_of_day / 24,
-                ones * self._last_price / self.cost_scale,
+                last_price,
                 self._last_cleared / k,
             ]
             if self.observer == "market_v2":
@@ -594,6 +644,14 @@ class ReferenceEnv:
         else:
             raise ValueError(f"unknown observer {self.observer!r}")
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def _node_demand_feature(self, agent: int, hour: int, demand_t: float) -> float:
+        """D_tz / max_t(D_t share_tz) at the agent's node z (hour clamped)."""
+        z = self.node_of(agent)
+        return demand_t * float(self.shares_at(hour)[z]) / self.node_demand_scale(z)
+
+    def _node_price_feature(self, agent: int) -> float:
+        return float(self._last_node_prices[self.node_of(agent)]) / self.cost_scale
 
     def window(self, hour: int, lf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """What each generator may offer in hour ``hour``, MW: [0, K LF] in
@@ -700,6 +758,8 @@ class ReferenceEnv:
 
     def step(self, actions) -> StepResult:
         assert 0 <= self.t < self.horizon, "step outside the episode"
+        if self.networked:
+            return self._step_network(actions)
         b, q = self.bids_and_quantities(actions)
         d = float(self.demand[self.t])
         inelastic, bids = self.demand_curve(d)
@@ -784,6 +844,160 @@ class ReferenceEnv:
         soc = self.soc.copy() if self.s else None
         return StepResult(obs, rewards, terminated, price, d, shortfall, per_agent, average, soc)
 
+    def _step_network(self, actions) -> StepResult:
+        """One hour of a networked scenario (/work/notes/network_spec.md rules 1-8)."""
+        k, n, z = self.segments, self.n, self.num_nodes
+        b, q = self.bids_and_quantities(actions)
+        d = float(self.demand[self.t])
+        node_d = np.array([d * float(x) for x in self.shares_at(self.t)])
+        # Rule 2: bid k bids share_k D_t,n_k at its node; the rest is inelastic.
+        bid_p, bid_q, bid_n = [], [], []
+        bid_share = [0.0] * z
+        for j, (price, share) in enumerate(self.demand_bids):
+            node = int(self.bid_nodes[j]) if len(self.bid_nodes) else 0
+            bid_p.append(float(clip_prices([price], self.price_cap, self.price_floor)[0]))
+            bid_q.append(float(share) * float(node_d[node]))
+            bid_n.append(node)
+            bid_share[node] += float(share)
+        inelastic = np.array([node_d[x] * max(0.0, 1.0 - bid_share[x]) for x in range(z)])
+        n_scenario_bids = len(bid_p)
+        # Rule 3: offers at their agent's node; charge blocks bid at their unit's.
+        book_b, book_q = b, q
+        book_n = np.repeat([self.node_of(i) for i in range(n)], k).astype(int)
+        if self.s:
+            sp, sq, a0 = self.storage_blocks(actions)
+            unit_n = np.repeat([self.node_of(n + u) for u in range(self.s)], k).astype(int)
+            dis, chg = np.flatnonzero(a0 > 0.0), np.flatnonzero(a0 < 0.0)
+            book_b = np.concatenate([b, sp[dis]])
+            book_q = np.concatenate([q, sq[dis]])
+            book_n = np.concatenate([book_n, unit_n[dis]])
+            bid_p += [float(x) for x in sp[chg]]
+            bid_q += [float(x) for x in -sq[chg]]
+            bid_n += [int(x) for x in unit_n[chg]]
+        bids = (np.array(bid_p), np.array(bid_q), np.array(bid_n, dtype=int))
+        self.last_bids = bids  # (prices, MW, nodes): the scenario's, then charge blocks
+        self.last_book = (book_b, book_q, book_n, inelastic)  # offers; node inelastic MW
+        lines = np.zeros((0, 4)) if self.lines is None else self.lines
+        result = None
+        # Rule 4: the clearing.
+        if self.network in ("transport", "dc"):
+            result = network_clear(
+                book_b,
+                book_q,
+                book_n,
+                inelastic,
+                lines,
+                self.network,
+                bids if len(bid_p) else None,
+                self.tie_rule,
+                self.shortage_price,
+                self.price_cap,
+                self.price_floor,
+            )
+            node_prices, book_cleared, served = result.prices, result.cleared, result.served
+            shortfall, flows = result.shortfall, result.flows
+            rent = congestion_rent(node_prices, flows, lines)
+        else:
+            total = 0.0
+            for x in inelastic:
+                total += float(x)
+            price, book_cleared, served, shortage = market_clear(
+                book_b,
+                book_q,
+                total,
+                bids[:2] if len(bid_p) else None,
+                self.tie_rule,
+                self.shortage_price,
+                self.price_cap,
+            )
+            node_prices = np.full(z, price)
+            shortfall = max(0.0, total - float(np.sum(book_q))) if shortage else 0.0
+            flows, rent = np.zeros(len(lines)), 0.0
+        self.last_served = served  # MW served per bid (as in self.last_bids)
+        price = weighted_price(node_prices, node_d)
+        # Rule 5: settlement at the own node's price, or the own bid.
+        cleared = book_cleared[: n * k]
+        gen_n = book_n[: n * k]
+        uniform = self.mechanism == "uniform"
+        paid = node_prices[gen_n] if uniform else settle(self.mechanism, 0.0, b)
+        c = np.repeat(self.costs, k)
+        # Rule 6: rewards; the loss-of-load penalty on the total shortfall.
+        profit = ((paid - c) * cleared).reshape(n, k).sum(axis=1)
+        penalty = (self.bid_penalty * (b - c) ** 2).reshape(n, k).sum(axis=1) / k
+        raw = profit - penalty - self.lol_penalty * shortfall
+        if self.ramp_costs is not None and self.t > 0:
+            x = cleared.reshape(n, k).sum(axis=1)
+            raw = raw - self.ramp_costs * np.abs(x - self._last_cleared)
+        scale = 20.0 / (self.demand_scale * self.cost_scale * max(1, self.horizon))
+        rewards = (raw * scale).astype(np.float32)
+        book_paid = node_prices[book_n] if uniform else settle(self.mechanism, 0.0, book_b)
+        volume = float(np.sum(book_cleared))
+        average = float(np.sum(book_paid * book_cleared)) / volume if volume > 0 else price
+        per_agent = cleared.reshape(n, k).sum(axis=1)
+        if self.s:
+            x = np.zeros(self.s * k)
+            x[dis] = book_cleared[n * k :]
+            x[chg] = -served[n_scenario_bids:]
+            sto_paid = node_prices[unit_n] if uniform else settle(self.mechanism, 0.0, sp)
+            last = self.t == self.horizon - 1
+            sto_rewards = np.zeros(self.s, dtype=np.float32)
+            net = np.zeros(self.s)
+            for u, unit in enumerate(self.storage):
+                sold = bought = revenue = 0.0
+                for j in range(u * k, (u + 1) * k):
+                    revenue += sto_paid[j] * x[j]
+                    if x[j] > 0.0:
+                        sold += x[j]
+                    elif x[j] < 0.0:
+                        bought += -x[j]
+                self.soc[u] = unit.next_soc(float(self.soc[u]), sold, bought)
+                value = revenue - unit.cost * (sold + bought)
+                if last:
+                    value += unit.terminal_value * (self.soc[u] - unit.soc0)
+                sto_rewards[u] = np.float32(value * scale)
+                net[u] = sold - bought
+            rewards = np.concatenate([rewards, sto_rewards])
+            per_agent = np.concatenate([per_agent, net])
+            self._last_net = net
+            self.record["storage_bids"].append(sp)
+            self.record["storage_offered"].append(sq)
+            self.record["storage_cleared"].append(x)
+            self.record["soc"].append(self.soc.copy())
+        for key, val in (
+            ("bids", b),
+            ("offered", q),
+            ("cleared", cleared),
+            ("paid", paid),
+            ("average_paid", average),
+            ("rewards", rewards),
+            ("prices", price),
+            ("node_prices", node_prices.copy()),
+            ("flows", np.asarray(flows, dtype=np.float64).copy()),
+            ("congestion_rent", rent),
+        ):
+            self.record[key].append(val)
+        self._last_price, self._last_cleared = price, per_agent[:n]
+        self._last_node_prices = node_prices.copy()
+        self.t += 1
+        terminated = self.t == self.horizon
+        obs = self.observe(self.t, float(self.demand[min(self.t, self.horizon - 1)]))
+        soc = self.soc.copy() if self.s else None
+        return StepResult(
+            obs,
+            rewards,
+            terminated,
+            price,
+            d,
+            shortfall,
+            per_agent,
+            average,
+            soc,
+            node_prices.copy(),
+            np.asarray(flows, dtype=np.float64).copy(),
+            rent,
+            result,
+        )
+
     def episode_record(self) -> dict[str, np.ndarray]:
         n, t, k = self.n, self.t, self.segments
         blocks = (t, n) if k == 1 else (t, n, k)
@@ -807,4 +1021,281 @@ class ReferenceEnv:
             out["discharge"] = np.where(x > 0, x, 0.0).sum(axis=2)
             out["charge"] = np.where(x < 0, -x, 0.0).sum(axis=2)
             out["soc"] = np.asarray(self.record["soc"], dtype=np.float64).reshape(t + 1, s)
+        if self.networked:
+            z, nl = self.num_nodes, self.num_lines
+            out["node_prices"] = np.asarray(self.record["node_prices"], np.float64).reshape(t, z)
+            out["flows"] = np.asarray(self.record["flows"], np.float64).reshape(t, nl)
+            out["congestion_rent"] = np.asarray(self.record["congestion_rent"], np.float64)
         return out
+
+
+# --- networks (issue 19): one hour on a grid, and the env's networked step --------------------
+#
+# The hour is cleared as docs/semantics.md "Networks" documents it: the copper
+# plate first (kept when its flows fit every line), else the LP of
+# tests/reference_network.py solved by HiGHS (prices = its duals, replaced by
+# the exact price of a node's marginal variable where the documented rule
+# fixes one), then each node's totals dispatched by the copper-plate rule.
+
+
+def snap(v: float, lo: float, hi: float) -> float:
+    """A value within a relative 1e-9 of a bound, put on it."""
+    tol = 1e-9 * (1.0 + max(abs(lo), abs(hi)))
+    if abs(v - lo) <= tol:
+        return lo
+    if abs(v - hi) <= tol:
+        return hi
+    return min(max(v, lo), hi)
+
+
+def grid_ptdf(z: int, lines: np.ndarray, unit: bool = False) -> np.ndarray:
+    """(L, Z) PTDF (reactances, or all ones with ``unit``), by the Laplacian's
+    pseudo-inverse (reference_network.ptdf)."""
+    from reference_network import ptdf
+
+    lines = np.asarray(lines, dtype=np.float64).reshape(-1, 4).copy()
+    if unit:
+        lines[:, 3] = 1.0
+    return ptdf(z, lines)
+
+
+def is_radial(z: int, lines: np.ndarray) -> bool:
+    """A connected grid is radial when it has Z - 1 lines."""
+    return len(lines) == z - 1
+
+
+def copper_flows(z: int, lines: np.ndarray, model: str, inj: np.ndarray):
+    """The flows of node injections ``inj`` and whether they fit every line:
+    the PTDF flows under "dc" (unique), the unit-reactance flows under
+    "transport" (unique on a radial grid; on a meshed grid any flows within
+    the limits will do, found by a feasibility LP)."""
+    from scipy.optimize import linprog
+
+    lines = np.asarray(lines, dtype=np.float64).reshape(-1, 4)
+    cap = lines[:, 2]
+    if len(lines) == 0:
+        return np.zeros(0), True
+    flows = grid_ptdf(z, lines, unit=(model == "transport")) @ inj
+    if np.all(np.abs(flows) <= cap):
+        return flows, True
+    if model == "dc" or is_radial(z, lines):
+        return flows, False
+    frm, to = lines[:, 0].astype(int), lines[:, 1].astype(int)
+    a = np.zeros((z, len(lines)))
+    a[frm, np.arange(len(lines))] = 1.0  # out of `from`
+    a[to, np.arange(len(lines))] -= 1.0
+    bounds = [(-c, c) if np.isfinite(c) else (None, None) for c in cap]
+    res = linprog(np.zeros(len(lines)), A_eq=a, b_eq=inj, bounds=bounds, method="highs")
+    if res.status != 0:
+        return flows, False
+    return np.array(
+        [snap(f, -c, c) if np.isfinite(c) else f for f, c in zip(res.x, cap, strict=True)]
+    ), True
+
+
+@dataclass
+class NetworkResult:
+    prices: np.ndarray  # (Z,)
+    cleared: np.ndarray  # (N,) per offer
+    served: np.ndarray  # (B,) per bid
+    shed: np.ndarray  # (Z,)
+    flows: np.ndarray  # (L,)
+    congested: bool  # the LP ran
+    cost: float  # the LP objective of the dispatch
+    exact: np.ndarray  # (Z,) bool: the node's price is fixed by a marginal variable
+
+    @property
+    def shortfall(self) -> float:
+        return float(np.sum(self.shed))
+
+
+def serve_bids_at_node(local, prices, quantities, total: float, served: np.ndarray) -> None:
+    """``total`` MW to the bids ``local`` from the highest price down; the
+    bids of the price where it runs out share the rest pro rata."""
+    order = sorted(local, key=lambda k: (-prices[k], k))
+    left = total
+    i = 0
+    while i < len(order):
+        top = prices[order[i]]
+        group = [k for k in order[i:] if prices[k] == top]
+        gq = sum(float(quantities[k]) for k in group)
+        full = left >= gq - 1e-9 * (1.0 + gq)
+        share = 1.0 if full or gq <= 0.0 else max(left / gq, 0.0)
+        for k in group:
+            served[k] = quantities[k] if full else quantities[k] * share
+        left = max(left - gq, 0.0)
+        i += len(group)
+
+
+def network_clear(
+    offer_prices,
+    offer_quantities,
+    offer_nodes,
+    node_demand,
+    lines,
+    model: str,
+    bids=None,  # (prices, quantities, nodes) or None
+    tie_rule: str = "pro_rata",
+    shortage_price=None,
+    price_cap=None,
+    price_floor=None,
+) -> NetworkResult:
+    """One hour of ``pm.clear_network`` by its documented rules (see above)."""
+    from reference_network import objective, shed_price, solve
+
+    b = clip_prices(offer_prices, price_cap, price_floor)
+    q = np.asarray(offer_quantities, dtype=np.float64)
+    nodes = np.asarray(offer_nodes, dtype=int)
+    demand = np.asarray(node_demand, dtype=np.float64)
+    lines = np.asarray(lines, dtype=np.float64).reshape(-1, 4)
+    z = len(demand)
+    if bids is None or len(bids[0]) == 0:
+        bp, bq, bn = np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)
+    else:
+        bp = clip_prices(bids[0], price_cap, price_floor)
+        bq = np.asarray(bids[1], dtype=np.float64)
+        bn = np.asarray(bids[2], dtype=int)
+    v = shed_price(b, bp, price_cap, shortage_price, model)
+    total = 0.0
+    for d in demand:
+        total += float(d)
+    # 1. The copper plate (its shortage priced at the LP's V).
+    price, cleared, served, shortage = market_clear(
+        b, q, total, (bp, bq) if len(bp) else None, tie_rule, shortage_price, price_cap
+    )
+    shortfall = max(0.0, total - float(np.sum(q))) if shortage else 0.0
+    shed = np.array(
+        [shortfall * (d / total) if total > 0.0 and shortfall > 0.0 else 0.0 for d in demand]
+    )
+    inj = shed - demand
+    np.add.at(inj, nodes, cleared)
+    np.add.at(inj, bn, -served)
+    flows, fits = copper_flows(z, lines, model, inj)
+    demand_bids = (bp, bq) if len(bp) else None
+    if fits:
+        cost = objective(
+            cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
+        )
+        p = v if shortage else price
+        return NetworkResult(
+            np.full(z, p), cleared, served, shed, flows, False, cost, np.ones(z, dtype=bool)
+        )
+    # 2. The LP (HiGHS).
+    lp = solve(
+        b,
+        q,
+        nodes,
+        demand,
+        lines,
+        model=model,
+        demand_bids=(bp, bq, bn) if len(bp) else None,
+        price_cap=price_cap,
+        price_floor=price_floor,
+        shortage_price=shortage_price,
+        least_shedding=True,
+    )
+    prices = lp.prices.copy()
+    # 3. Per-node dispatch of the LP's node totals, by the copper-plate rule.
+    cleared = np.zeros(len(q))
+    served = np.zeros(len(bq))
+    shed = np.zeros(z)
+    for node in range(z):
+        offers = np.flatnonzero(nodes == node)
+        local_bids = list(np.flatnonzero(bn == node))
+        generation = sum(snap(float(lp.cleared[i]), 0.0, float(q[i])) for i in offers)
+        served_total = sum(snap(float(lp.served[k]), 0.0, float(bq[k])) for k in local_bids)
+        cut = snap(float(lp.shed[node]), 0.0, float(demand[node]))
+        swap = min(cut, served_total)  # inelastic demand before bids at V
+        cut -= swap
+        served_total -= swap
+        need = generation + cut
+        if len(offers) == 0:
+            shed[node] = need
+        else:
+            _, short = exact_price(b[offers], q[offers], need)
+            if short:
+                cleared[offers] = q[offers]
+                shed[node] = max(need - float(np.sum(q[offers])), 0.0)
+            else:
+                _, cleared[offers] = exact_clear(b[offers], q[offers], need, tie_rule)
+        serve_bids_at_node(local_bids, bp, bq, served_total, served)
+    # Exact prices: a node with a variable strictly inside its bounds is
+    # priced at it; under "transport" across unsaturated lines.
+    exact = np.zeros(z, dtype=bool)
+
+    def inside(x: float, hi: float) -> bool:
+        tol = 1e-9 * (1.0 + abs(hi))
+        return tol < x < hi - tol
+
+    for i in range(len(q)):
+        if inside(float(cleared[i]), float(q[i])):
+            prices[nodes[i]], exact[nodes[i]] = b[i], True
+    for k in range(len(bq)):
+        if inside(float(served[k]), float(bq[k])):
+            prices[bn[k]], exact[bn[k]] = bp[k], True
+    for node in range(z):
+        if inside(float(shed[node]), float(demand[node])):
+            prices[node], exact[node] = v, True
+    if model == "transport":
+        zone = list(range(z))
+
+        def root(a: int) -> int:
+            while zone[a] != a:
+                a = zone[a]
+            return a
+
+        for f, (a, c, cap, _) in zip(lp.flows, lines, strict=True):
+            if not np.isfinite(cap) or abs(f) < cap - 1e-9 * (1.0 + cap):
+                ra, rc = root(int(a)), root(int(c))
+                if ra != rc:
+                    zone[max(ra, rc)] = min(ra, rc)
+        for node in np.flatnonzero(exact):
+            for other in range(z):
+                if root(other) == root(node) and not exact[other]:
+                    prices[other], exact[other] = prices[node], True
+    cost = objective(
+        cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
+    )
+    return NetworkResult(prices + 0.0, cleared, served, shed, lp.flows, True, cost, exact)
+
+
+def congestion_rent(prices, flows, lines) -> float:
+    """sum_l |f_l| |p_to - p_from|."""
+    lines = np.asarray(lines, dtype=np.float64).reshape(-1, 4)
+    rent = 0.0
+    for f, (a, c, _, _) in zip(flows, lines, strict=True):
+        rent += abs(float(f)) * abs(float(prices[int(c)]) - float(prices[int(a)]))
+    return rent
+
+
+def weighted_price(prices, node_demand) -> float:
+    """sum_z p_z D_z / sum_z D_z; exactly p when every node price is p."""
+    p = [float(x) for x in prices]
+    if all(x == p[0] for x in p):
+        return p[0]
+    num = den = 0.0
+    for x, d in zip(p, node_demand, strict=True):
+        num += x * float(d)
+        den += float(d)
+    return num / den if den > 0.0 else float(np.mean(p))
+
+
+def network_fields(scenario) -> dict:
+    """The ReferenceEnv network fields of a ``pm.Scenario`` (defaults when the
+    scenario has none: one node, copper plate)."""
+
+    def listed(name):
+        value = getattr(scenario, name, None)
+        return () if value is None else tuple(int(x) for x in np.asarray(value).ravel())
+
+    lines = getattr(scenario, "lines", None)
+    lines = np.zeros((0, 4)) if lines is None else np.asarray(lines, dtype=np.float64)
+    shares = getattr(scenario, "demand_shares", None)
+    return {
+        "network": str(getattr(scenario, "network", "copper")),
+        "num_nodes": int(getattr(scenario, "num_nodes", 1)),
+        "agent_nodes": listed("nodes"),
+        "lines": lines.reshape(-1, 4),
+        "demand_shares": None if shares is None else np.asarray(shares, dtype=np.float64),
+        "bid_nodes": listed("demand_bid_nodes"),
+    }

@@ -71,7 +71,14 @@ def solve(
     price_cap=None,
     price_floor=None,
     shortage_price=None,
+    least_shedding=False,
 ) -> LpResult:
+    """The LP's optimum (HiGHS). With ``least_shedding``, the dispatch is
+    then the optimal one that sheds the least load (a second LP: minimise the
+    shedding over the optimal face), so that shedding gives way to
+    offers and bids priced at V at every node, as docs/semantics.md intends
+    ("serving inelastic demand always comes first"); the prices stay the
+    first LP's duals."""
     bids = np.asarray(bids, float)
     q = np.asarray(quantities, float)
     nodes = np.asarray(nodes, int)
@@ -128,6 +135,32 @@ def solve(
     )
     assert res.status == 0, res.message
     x = res.x
+    shed_cols = slice(n + b, n + b + z)
+    if least_shedding and np.sum(x[shed_cols]) > 0.0:
+        # The optimal face: a column with a non-zero reduced cost stays at
+        # its bound in every optimum (complementary slackness with these
+        # duals); over the rest, minimise the shedding.
+        face = list(bounds)
+        lower, upper = res.lower.marginals, res.upper.marginals
+        for j, (lo, hi) in enumerate(bounds):
+            tol = 1e-9 * (1.0 + abs(cost[j]))
+            if lower[j] > tol and lo is not None:
+                face[j] = (lo, lo)
+            elif upper[j] < -tol and hi is not None:
+                face[j] = (hi, hi)
+        least = np.zeros(ncol)
+        least[shed_cols] = 1.0
+        again = linprog(
+            least,
+            A_eq=np.vstack(rows),
+            b_eq=np.concatenate(rhs),
+            bounds=face,
+            method="highs",
+        )
+        assert again.status == 0, again.message
+        before, after = np.sum(x[shed_cols]), np.sum(again.x[shed_cols])
+        if after < before - 1e-7 * (1.0 + before):
+            x = again.x
     return LpResult(
         prices=np.asarray(res.eqlin.marginals[:z], float),
         cleared=x[:n],
