@@ -71,8 +71,8 @@ def check_vec_against_market_env(s, acts) -> None:
     """Market 0 of a ``VecMarketEnv`` batch equals ``MarketEnv`` with the same
     seed, bit for bit, over the first ``s.t`` of the (M, ...) actions
     ``acts``: rewards, price, average paid price, (with storage) the
-    state of charge and (on a network) the node prices and flows. A benchmark runs it before timing, so that a wrong
-    result cannot be fast."""
+    state of charge and (on a network) the node prices and flows. A
+    benchmark runs it before timing, so that a wrong result cannot be fast."""
     import numpy as np
 
     import powermarket as pm

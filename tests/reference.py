@@ -1141,7 +1141,7 @@ def network_clear(
     price_floor=None,
 ) -> NetworkResult:
     """One hour of ``pm.clear_network`` by its documented rules (see above)."""
-    from reference_network import objective, shed_price, solve
+    from reference_network import objective, shed_price, solve, voll_model
 
     b = clip_prices(offer_prices, price_cap, price_floor)
     q = np.asarray(offer_quantities, dtype=np.float64)
@@ -1155,7 +1155,8 @@ def network_clear(
         bp = clip_prices(bids[0], price_cap, price_floor)
         bq = np.asarray(bids[1], dtype=np.float64)
         bn = np.asarray(bids[2], dtype=int)
-    v = shed_price(b, bp, price_cap, shortage_price, model)
+    vmodel = voll_model(model, z, lines)
+    v = shed_price(b, bp, price_cap, shortage_price, vmodel)
     total = 0.0
     for d in demand:
         total += float(d)
@@ -1174,7 +1175,7 @@ def network_clear(
     demand_bids = (bp, bq) if len(bp) else None
     if fits:
         cost = objective(
-            cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
+            cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, vmodel
         )
         p = v if shortage else price
         return NetworkResult(
@@ -1254,7 +1255,7 @@ def network_clear(
                 if root(other) == root(node) and not exact[other]:
                     prices[other], exact[other] = prices[node], True
     cost = objective(
-        cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, model
+        cleared, served, shed, b, demand_bids, price_cap, price_floor, shortage_price, vmodel
     )
     return NetworkResult(prices + 0.0, cleared, served, shed, lp.flows, True, cost, exact)
 

@@ -33,10 +33,18 @@ def clip(p, cap, floor):
     return p
 
 
+def voll_model(model, z, lines):
+    """The model as the shedding price sees it: "dc" on a meshed DC grid
+    (more than Z - 1 lines), else "transport" (no loop flows)."""
+    meshed = len(np.asarray(lines, float).reshape(-1, 4)) > z - 1
+    return "dc" if model == "dc" and meshed else "transport"
+
+
 def shed_price(offer_prices, bid_prices, cap, shortage_price, model="dc"):
     """docs/semantics.md: the shortage price (cap, else shortage_price),
     raised to the highest clipped offer or bid price; without either, that
-    highest price under "transport", and under "dc" the highest plus 10 x the
+    highest price under "transport" (and on a radial DC grid: pass
+    `voll_model(...)`), and on a meshed "dc" grid the highest plus 10 x the
     spread of the clipped offer and bid prices."""
     prices = np.concatenate([np.asarray(offer_prices, float), np.asarray(bid_prices, float)])
     hi, lo = float(np.max(prices)), float(np.min(prices))
@@ -93,7 +101,7 @@ def solve(
     else:
         bp, bq, bn = np.zeros(0), np.zeros(0), np.zeros(0, int)
     b = len(bp)
-    v = shed_price(c_off, bp, price_cap, shortage_price, model)
+    v = shed_price(c_off, bp, price_cap, shortage_price, voll_model(model, z, lines))
     frm, to = lines[:, 0].astype(int), lines[:, 1].astype(int)
     cap = lines[:, 2]
     n_theta = z if model == "dc" else 0

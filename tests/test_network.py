@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from reference_network import clip, is_optimal_dual, objective, shed_price, solve
+from reference_network import clip, is_optimal_dual, objective, shed_price, solve, voll_model
 
 import powermarket as pm
 
@@ -85,11 +85,12 @@ def check_dispatch(out, bids, q, nodes, demand, lines, model, kw, ref):
         kw.get("price_cap"),
         kw.get("price_floor"),
         kw.get("shortage_price"),
-        model,
+        voll_model(model, len(demand), lines),
     )
     cap, floor = kw.get("price_cap"), kw.get("price_floor")
     bid_p = clip(kw["demand_bids"][0], cap, floor) if "demand_bids" in kw else np.zeros(0)
-    v = shed_price(clip(bids, cap, floor), bid_p, cap, kw.get("shortage_price"), model)
+    vm = voll_model(model, len(demand), lines)
+    v = shed_price(clip(bids, cap, floor), bid_p, cap, kw.get("shortage_price"), vm)
     assert cost == pytest.approx(ref.cost, rel=1e-7, abs=1e-6 * scale * max(v, 1.0))
     price_scale = max(1.0, v, float(np.max(np.abs(ref.prices))))
     unique = np.allclose(prices, ref.prices, rtol=1e-7, atol=1e-7 * price_scale)
@@ -177,7 +178,11 @@ def test_unlimited_lines_give_the_copper_plate_bit_for_bit(model, tie_rule):
             bp = kw["demand_bids"][0] if "demand_bids" in kw else np.zeros(0)
             cap, floor = kw.get("price_cap"), kw.get("price_floor")
             price = shed_price(
-                clip(bids, cap, floor), clip(bp, cap, floor), cap, kw.get("shortage_price"), model
+                clip(bids, cap, floor),
+                clip(bp, cap, floor),
+                cap,
+                kw.get("shortage_price"),
+                voll_model(model, z, lines),
             )
             if cap is not None:
                 assert price == cu[0]

@@ -3,13 +3,9 @@
 line, pay-as-bid, price cap and floor, and DC loop prices outside the offer
 range. Every failure must be a clear Python exception naming the argument
 (never a panic, a hang or a silent wrong answer) and a failed call changes
-no state. Known defects are ``xfail(strict=True)`` with the reason.
-
-VecMarketEnv keeps per-thread scratch memory across envs (see
-``test_vec_env_scratch_follows_the_network``): the tests here that step a
-VecMarketEnv in this process use the two layouts of
-``test_network_fronts.py`` (2 nodes and 1 line, 3 nodes and 3 lines), and
-the others run in a fresh process.
+no state. The defects this run found are fixed; their tests stay (for
+example ``test_vec_env_scratch_follows_the_network``, which runs a batch of
+one layout after another in a fresh process).
 """
 
 from __future__ import annotations
@@ -93,7 +89,7 @@ BAD_FIELDS = [
     (dict(lines=[(float("nan"), 1, 10.0, 0.1)]), r"lines\[0\] from: .*got NaN"),
     (dict(lines=[(0, 1, 10.0)]), r"lines must have shape \(L, 4\).*got \(1, 3\)"),
     (dict(lines=[0, 1, 10.0, 0.1]), r"lines must be 2-D, got shape \(4,\)"),
-    (dict(network="dc", lines=[(0, 1, 10.0, float("nan"))]), r"reactance: must be finite and > 0"),
+    (dict(network="dc", lines=[(0, 1, 10.0, float("nan"))]), r"reactance: must be finite"),
     (dict(network="dc", lines=[(0, 1, 10.0, 0.0)]), r"lines\[0\] reactance: .*got 0"),
     (dict(network="dc", lines=[(0, 1, 10.0, -0.1)]), r"lines\[0\] reactance: .*got -0\.1"),
     (dict(network="dc", lines=[(0, 1, 10.0, float("inf"))]), r"lines\[0\] reactance: .*got inf"),
@@ -126,7 +122,7 @@ BAD_FIELDS = [
     ),
     (
         dict(demand=np.array([[np.nan, 20.0]] * 6), demand_shares=...),
-        r"`demand`: hour 0 must be finite and > 0, got NaN",
+        r"`demand`: hour 0, node 0: a node's demand must be finite and >= 0, got NaN",
     ),
     (dict(demand=np.zeros((6, 0)), demand_shares=...), r"demand of shape \(T, 0\)"),
 ]
@@ -191,7 +187,7 @@ def test_edge_values_that_are_accepted_and_what_they_mean():
 @pytest.mark.parametrize(
     ("fields", "match"),
     [
-        (dict(nodes=[0, 10**6]), r"`nodes`: a network has at most 1024 nodes, .*imply 1000001"),
+        (dict(nodes=[0, 10**6]), r"`nodes`: a network has at most 1024 nodes; .*implies 1000001"),
         (dict(nodes=[0, 3]), r"`demand_shares`: a market of 4 nodes needs the share"),
     ],
 )
@@ -200,12 +196,6 @@ def test_implied_node_counts_are_checked(fields, match):
         pm.Scenario([50, 50], [10, 20], [30.0, 30.0], **fields)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a huge line end or demand-bid node without node_names is reported as the "
-    "field `nodes` ('the fields imply 1000000001'), not as `lines`/`demand_bid_nodes` "
-    "(crates/powermarket-py/src/scenario_grid.rs default_names)",
-)
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
@@ -218,21 +208,11 @@ def test_implied_node_count_errors_name_the_field_that_implies_them(fields, fiel
         pm.Scenario([50, 50], [10, 20], [30.0, 30.0], **fields)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a negative entry of a (T, Z) demand is reported as `demand_shares` "
-    "('node 0: a share must be finite and >= 0, got -1'), a field the user did not give",
-)
 def test_a_negative_node_demand_names_demand():
     with pytest.raises(ValueError, match=r"`demand`"):
         two(demand=np.array([[-10.0, 20.0]] * 6), demand_shares=None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NaN reactance is accepted under network='transport' (it is ignored there), "
-    "so the scenario is not equal to itself, its pickle or its dict round trip",
-)
 def test_a_nan_reactance_under_transport_is_refused_or_round_trips():
     try:
         s = two(lines=[(0, 1, 10.0, float("nan"))])
@@ -278,22 +258,12 @@ def test_replace_combinations():
 # ---------------------------------------------------------------- files
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pm.save_scenario writes `network` but drops node_names, nodes, lines and "
-    "demand_shares: the file loads back as another market (python/powermarket/scenario_files.py)",
-)
 def test_a_networked_scenario_round_trips_through_a_file(tmp_path):
     s = two()
     s.save(tmp_path / "s.toml")
     assert pm.Scenario.load(tmp_path / "s.toml") == s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pm.save_scenario of a scenario with demand_bid_nodes raises "
-    "TypeError('must be real number, not list') from _fmt, naming nothing",
-)
 def test_saving_demand_bid_nodes_works_or_names_the_field(tmp_path):
     s = two(demand_bids=[(50.0, 0.2)], demand_bid_nodes=[1])
     try:
@@ -357,14 +327,6 @@ def test_a_shortage_behind_a_line_prices_the_node_and_penalises_the_total(rules,
     np.testing.assert_allclose(per_mw, per_mw[0], rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core defect (crates/powermarket/src/network): with no price_cap and no "
-    "shortage_price, V = the highest offer, so serving from that offer and shedding tie; "
-    "the LP keeps the starting point's shedding at nodes it could serve: "
-    "pm.clear_network([85.], [8.], [0], [0., 1., 1.], [(0,1,10,1),(0,2,0,1)]) clears 0 MW, "
-    "not 1 MW; in the env the shortfall (and lol penalty) doubles",
-)
 @pytest.mark.parametrize("model", ["transport", "dc"])
 def test_load_that_can_be_served_is_not_shed(model):
     lines = np.array([(0, 1, 10.0, 1.0), (0, 2, 0.0, 1.0)])
@@ -381,13 +343,6 @@ def test_load_that_can_be_served_is_not_shed(model):
     assert e.step(np.zeros((1, 2), np.float32))[4]["shortfall"] == 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core semantics (docs/semantics.md 'the LP'): V = the highest clipped offer when "
-    "no price_cap or shortage_price is set, but a DC loop can make serving a node cost more "
-    "than every offer (LMP 60 > 40 here), so the LP sheds 40 MW while 200 MW sit idle at b: "
-    "'serving inelastic demand always comes first' does not hold",
-)
 def test_a_dc_loop_serves_the_load_it_can_without_a_shortage_price():
     prices, cleared, flows = pm.clear_network(
         [20.0, 40.0], [200.0, 200.0], [0, 1], [0.0, 0.0, 100.0], np.array(LOOP["lines"])
@@ -657,13 +612,6 @@ SCRATCH = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core defect: VecMarketEnv's per-thread scratch (vec_env SCRATCH, "
-    "GridScratch::fits compares only the node count) is reused by a later VecMarketEnv "
-    "with as many nodes but other lines: silent wrong flows/prices (copper -> transport "
-    "clears as copper; 2 lines -> 3 lines ignores one) or a PanicException (3 -> 2 lines)",
-)
 @pytest.mark.parametrize(
     ("first", "second"), [("copper", "transport"), ("path", "loop"), ("loop", "path")]
 )
@@ -672,18 +620,12 @@ def test_vec_env_scratch_follows_the_network(first, second):
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-600:]
 
 
-def test_analysis_refuses_networks_and_plots_draw_them():
+def test_analysis_takes_networks_and_plots_draw_them():
     from powermarket import analysis
 
     sc = two()
-    with pytest.raises(ValueError, match="competitive does not support networked scenarios"):
-        analysis.competitive(sc)
-    with pytest.raises(ValueError, match="equilibrium does not support networked scenarios"):
-        analysis.equilibrium(BASE.replace(network="dc"))
-    with pytest.raises(ValueError, match="exploitability does not support networked"):
-        analysis.exploitability(
-            sc, lambda o: np.zeros((3, 2)), grid=analysis.default_grid(3, 3), seed=0
-        )
+    c = analysis.competitive(sc)
+    assert np.asarray(c["node_prices"]).shape == (sc.t, sc.num_nodes)
     pytest.importorskip("matplotlib")
     from powermarket import plot
 
@@ -714,8 +656,10 @@ def test_the_vector_env_passes_node_prices_of_every_networked_layout(fields, wid
 @pytest.mark.parametrize("network", ["transport", "dc"])
 def test_lines_that_never_bind_give_the_copper_plate_of_the_same_nodes(network):
     """Bit for bit (docs/semantics.md, 'Copper plate first'), storage, blocks
-    and demand bids at nodes included; only the flows differ (0 on copper)."""
-    base = BASE.replace(segments=2, storage=[pm.Storage(power=10, energy=20)])
+    and demand bids at nodes included; only the flows differ (0 on copper).
+    With a cap: without one, a meshed "dc" grid prices a shortage above the
+    copper plate's (its shedding price is raised for loop flows)."""
+    base = BASE.replace(segments=2, storage=[pm.Storage(power=10, energy=20)], price_cap=300.0)
     fields = dict(
         node_names=["n", "s", "w"],
         nodes=[0, 1, 2, 1],

@@ -36,7 +36,7 @@ import reference as ref
 from conftest import random_actions, same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_network import shed_price
+from reference_network import shed_price, voll_model
 
 import powermarket as pm
 
@@ -589,7 +589,8 @@ def test_random_grids_prices_cost_and_rewards(seed, tie_rule):
         # The env's dispatch costs the optimum (no bids, no storage here).
         b = ref.clip_prices(renv.record["bids"][-1], renv.price_cap, renv.price_floor)
         cleared = env.episode_record()["cleared"][t].ravel()
-        v = shed_price(b, [], renv.price_cap, renv.shortage_price, renv.network)
+        vm = voll_model(renv.network, len(got), renv.lines)
+        v = shed_price(b, [], renv.price_cap, renv.shortage_price, vm)
         cost = float(b @ cleared) + v * float(info["shortfall"])
         assert cost == pytest.approx(res.cost, rel=1e-9, abs=1e-6), where
         cap = renv.lines[:, 2]

@@ -134,6 +134,20 @@ pub(crate) fn split_node_demand(obj: &Bound<'_, PyAny>) -> PyResult<Option<(Vec<
         ));
     }
     let d = elems(&a);
+    for (i, &v) in d.iter().enumerate() {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(crate::errors::py_err(
+                powermarket::error::MarketError::scenario(
+                    "demand",
+                    format!(
+                        "hour {}, node {}: a node's demand must be finite and >= 0, got {v}",
+                        i / z,
+                        i % z
+                    ),
+                ),
+            ));
+        }
+    }
     let mut totals = Vec::with_capacity(a.shape()[0]);
     let mut shares = Vec::with_capacity(d.len());
     for row in d.chunks_exact(z) {
@@ -188,10 +202,25 @@ pub(crate) fn default_names(s: &mut Scenario, shares_width: usize) -> PyResult<(
     let z = implied_nodes(s, shares_width);
     if z > 1 {
         if z > powermarket::network::MAX_NODES {
-            return Err(PyValueError::new_err(format!(
-                "scenario field `nodes`: a network has at most {} nodes, the fields imply {z}",
-                powermarket::network::MAX_NODES
-            )));
+            // Name the field whose largest node index implies so many nodes.
+            let largest = |v: &[usize]| v.iter().map(|&k| k + 1).max().unwrap_or(0);
+            let field = if largest(&s.nodes) == z {
+                "nodes"
+            } else if largest(&s.demand_bid_nodes) == z {
+                "demand_bid_nodes"
+            } else {
+                "lines"
+            };
+            return Err(crate::errors::py_err(
+                powermarket::error::MarketError::scenario(
+                    field,
+                    format!(
+                        "a network has at most {} nodes; this node index implies {z} (name the \
+                     nodes with node_names)",
+                        powermarket::network::MAX_NODES
+                    ),
+                ),
+            ));
         }
         s.set(
             "node_names",

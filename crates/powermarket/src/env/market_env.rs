@@ -389,7 +389,16 @@ impl MarketEnv {
                     paid_all.push(p);
                 }
             }
-            *avg = settlement.average(price, &paid_all, &cleared);
+            *avg = match self.market.grid {
+                Some(_) => super::network::average_paid(
+                    &self.market,
+                    node_prices,
+                    &paid_all,
+                    &cleared,
+                    price,
+                ),
+                None => settlement.average(price, &paid_all, &cleared),
+            };
         }
         Record {
             bids: self.record.bids[..h * nk].to_vec(),

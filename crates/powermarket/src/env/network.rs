@@ -280,3 +280,22 @@ pub(crate) fn price_of(m: &Market, g: &GridScratch, price: f64, a: usize) -> f64
         None => price,
     }
 }
+
+/// The volume-weighted average price paid of a networked hour: under
+/// uniform pricing with one price at every node (the clearing price
+/// `price`), that price exactly, as on the copper plate; otherwise
+/// `sum(paid x) / sum(x)` (`price` when nothing cleared).
+pub(crate) fn average_paid(
+    m: &Market,
+    node_prices: &[f64],
+    paid: &[f64],
+    cleared: &[f64],
+    price: f64,
+) -> f64 {
+    let one_price = node_prices.iter().all(|&p| p == price);
+    if one_price && m.rules.mechanism == crate::clearing::Mechanism::Uniform {
+        price
+    } else {
+        crate::clearing::average_paid(paid, cleared, price)
+    }
+}

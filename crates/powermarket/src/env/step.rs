@@ -298,8 +298,16 @@ pub fn step_market(
         price: c.price,
         demand,
         shortfall,
-        average_paid: if m.rules.mechanism == Mechanism::Uniform {
+        average_paid: if m.rules.mechanism == Mechanism::Uniform && m.grid.is_none() {
             c.price
+        } else if m.grid.is_some() {
+            super::network::average_paid(
+                m,
+                &sc.grid.prices,
+                &sc.paid[..book],
+                &sc.cleared[..book],
+                c.price,
+            )
         } else {
             m.rules
                 .mechanism

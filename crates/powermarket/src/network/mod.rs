@@ -409,7 +409,7 @@ pub fn clear_network_unchecked(
         // the copper plate's shortage price unless that lies below some
         // offer or bid price.
         let price = if c.shortage {
-            shed_price(&ws.clipped, &ws.bid_prices, rules, net.model())
+            shed_price(&ws.clipped, &ws.bid_prices, rules, net)
         } else {
             c.price
         };
@@ -530,11 +530,13 @@ fn columns(n: usize, b: usize, z: usize) -> Columns {
 /// The price of shedding load: the shortage price (cap, else
 /// `shortage_price`), raised to the highest clipped offer or bid price, so
 /// that serving inelastic demand comes first. Without either, the highest
-/// clipped offer or bid price `hi` under `"transport"` (where no node's
-/// price exceeds it), and `hi + DC_VOLL_SPREAD x (hi - lo)` under `"dc"`,
-/// with `lo` the lowest: loop flows can price a node above every offer, and
-/// load the grid can serve must not be shed for that.
-fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules, model: Model) -> f64 {
+/// clipped offer or bid price `hi` under `"transport"` and on a radial
+/// `"dc"` grid (where no node's price exceeds it), and `hi +
+/// DC_VOLL_SPREAD x (hi - lo)` on a meshed `"dc"` grid, with `lo` the
+/// lowest: loop flows can price a node above every offer, and load the grid
+/// can serve must not be shed for that.
+fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules, net: &Network) -> f64 {
+    let looped = net.model() == Model::Dc && !net.radial();
     let (lo, hi) = clipped
         .iter()
         .chain(bid_prices)
@@ -543,13 +545,13 @@ fn shed_price(clipped: &[f64], bid_prices: &[f64], rules: &Rules, model: Model) 
         });
     match rules.price_cap.or(rules.shortage_price) {
         Some(v) => v.max(hi),
-        None if model == Model::Dc => default_dc_voll(lo, hi),
+        None if looped => default_dc_voll(lo, hi),
         None => hi,
     }
 }
 
-/// The LP's cost of shedding one MW: `v` raised by a hair (1e-8 relative
-/// to the largest price magnitude, well above the simplex's optimality
+/// The LP's cost of shedding one MW: `v` raised by a hair (1e-10 relative
+/// to the largest price magnitude, ten times the simplex's optimality
 /// tolerance), so that an offer or bid priced exactly `v` anywhere is used
 /// before load is shed. Prices set by shedding are reported at `v` itself.
 fn shed_cost(v: f64, clipped: &[f64], bid_prices: &[f64]) -> f64 {
@@ -557,7 +559,7 @@ fn shed_cost(v: f64, clipped: &[f64], bid_prices: &[f64]) -> f64 {
         .iter()
         .chain(bid_prices)
         .fold(v.abs(), |m, &p| m.max(p.abs()));
-    v + 1e-8 * (1.0 + scale)
+    v + 1e-10 * (1.0 + scale)
 }
 
 /// How far above the highest offer or bid price the shedding price of a
@@ -632,7 +634,7 @@ fn solve_lp(
 ) -> Result<()> {
     let (n, b, z) = (quantities.len(), db.prices.len(), net.nodes());
     let cols = columns(n, b, z);
-    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net.model());
+    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net);
     // Every absolute term, for the finite stand-in of an unlimited line.
     let scale: f64 = quantities.iter().sum::<f64>()
         + demand.iter().sum::<f64>()
@@ -815,7 +817,7 @@ fn dispatch_by_node(
 ) -> Result<NetworkClearing> {
     let (n, b, z) = (quantities.len(), db.prices.len(), net.nodes());
     let cols = columns(n, b, z);
-    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net.model());
+    let v = shed_price(&ws.clipped, &ws.bid_prices, rules, net);
     let x = &ws.simplex.x;
     // Exact prices where a node has a variable strictly inside its bounds.
     ws.fixed.clear();

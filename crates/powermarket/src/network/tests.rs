@@ -196,7 +196,7 @@ fn unlimited_lines_are_the_copper_plate_bit_for_bit() {
                 // A shortage is priced at the shedding price V, which is the
                 // copper plate's unless its shortage price lies below an
                 // offer or bid price.
-                let v = shed_price(&clipped, p, &rules, net.model());
+                let v = shed_price(&clipped, p, &rules, &net);
                 let expect = if c.shortage { v } else { c.price };
                 if c.shortage && rules.price_cap.is_some() {
                     assert_eq!(v, c.price, "seed {seed}");
