@@ -555,8 +555,7 @@ impl VecMarketEnv {
                 .zip(state.chunks(grain, z).collect::<Vec<_>>())
                 .zip(out.chunks(grain, sizes).collect::<Vec<_>>())
                 .enumerate()
-                .map(|(c, ((a, st), o))| run_markets(&market, c * grain, a, st, o))
-                .collect::<Result<Vec<()>>>()
+                .try_for_each(|(c, ((a, st), o))| run_markets(&market, c * grain, a, st, o))
         })?;
         Ok(())
     }
