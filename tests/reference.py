@@ -756,6 +756,35 @@ class ReferenceEnv:
         prices = np.array(list(merged), dtype=np.float64)
         return d * inelastic, (prices, np.array([merged[p] * d for p in merged]))
 
+    def _storage_hour(self, x, sto_paid, sp, sq, k, scale):
+        """The storage units' hour after the clearing, from each block's signed
+        cleared MW ``x`` and paid price ``sto_paid``: state of charge, net
+        sale, reward (with the terminal value in the last hour) and the
+        record. Returns the rewards (S,) and the net sales (S,)."""
+        last = self.t == self.horizon - 1
+        sto_rewards = np.zeros(self.s, dtype=np.float32)
+        net = np.zeros(self.s)
+        for u, unit in enumerate(self.storage):
+            sold = bought = revenue = 0.0
+            for j in range(u * k, (u + 1) * k):
+                revenue += sto_paid[j] * x[j]
+                if x[j] > 0.0:
+                    sold += x[j]
+                elif x[j] < 0.0:
+                    bought += -x[j]
+            self.soc[u] = unit.next_soc(float(self.soc[u]), sold, bought)
+            value = revenue - unit.cost * (sold + bought)
+            if last:
+                value += unit.terminal_value * (self.soc[u] - unit.soc0)
+            sto_rewards[u] = np.float32(value * scale)
+            net[u] = sold - bought
+        self._last_net = net
+        self.record["storage_bids"].append(sp)
+        self.record["storage_offered"].append(sq)
+        self.record["storage_cleared"].append(x)
+        self.record["soc"].append(self.soc.copy())
+        return sto_rewards, net
+
     def step(self, actions) -> StepResult:
         assert 0 <= self.t < self.horizon, "step outside the episode"
         if self.networked:
@@ -802,30 +831,9 @@ class ReferenceEnv:
             x[dis] = book_cleared[n * k :]
             x[chg] = -served[n_scenario_bids:]
             sto_paid = settle(self.mechanism, price, sp)
-            last = self.t == self.horizon - 1
-            sto_rewards = np.zeros(self.s, dtype=np.float32)
-            net = np.zeros(self.s)
-            for u, unit in enumerate(self.storage):
-                sold = bought = revenue = 0.0
-                for j in range(u * k, (u + 1) * k):
-                    revenue += sto_paid[j] * x[j]
-                    if x[j] > 0.0:
-                        sold += x[j]
-                    elif x[j] < 0.0:
-                        bought += -x[j]
-                self.soc[u] = unit.next_soc(float(self.soc[u]), sold, bought)
-                value = revenue - unit.cost * (sold + bought)
-                if last:
-                    value += unit.terminal_value * (self.soc[u] - unit.soc0)
-                sto_rewards[u] = np.float32(value * scale)
-                net[u] = sold - bought
+            sto_rewards, net = self._storage_hour(x, sto_paid, sp, sq, k, scale)
             rewards = np.concatenate([rewards, sto_rewards])
             per_agent = np.concatenate([per_agent, net])
-            self._last_net = net
-            self.record["storage_bids"].append(sp)
-            self.record["storage_offered"].append(sq)
-            self.record["storage_cleared"].append(x)
-            self.record["soc"].append(self.soc.copy())
         for key, val in (
             ("bids", b),
             ("offered", q),
@@ -939,30 +947,9 @@ class ReferenceEnv:
             x[dis] = book_cleared[n * k :]
             x[chg] = -served[n_scenario_bids:]
             sto_paid = node_prices[unit_n] if uniform else settle(self.mechanism, 0.0, sp)
-            last = self.t == self.horizon - 1
-            sto_rewards = np.zeros(self.s, dtype=np.float32)
-            net = np.zeros(self.s)
-            for u, unit in enumerate(self.storage):
-                sold = bought = revenue = 0.0
-                for j in range(u * k, (u + 1) * k):
-                    revenue += sto_paid[j] * x[j]
-                    if x[j] > 0.0:
-                        sold += x[j]
-                    elif x[j] < 0.0:
-                        bought += -x[j]
-                self.soc[u] = unit.next_soc(float(self.soc[u]), sold, bought)
-                value = revenue - unit.cost * (sold + bought)
-                if last:
-                    value += unit.terminal_value * (self.soc[u] - unit.soc0)
-                sto_rewards[u] = np.float32(value * scale)
-                net[u] = sold - bought
+            sto_rewards, net = self._storage_hour(x, sto_paid, sp, sq, k, scale)
             rewards = np.concatenate([rewards, sto_rewards])
             per_agent = np.concatenate([per_agent, net])
-            self._last_net = net
-            self.record["storage_bids"].append(sp)
-            self.record["storage_offered"].append(sq)
-            self.record["storage_cleared"].append(x)
-            self.record["soc"].append(self.soc.copy())
         for key, val in (
             ("bids", b),
             ("offered", q),
