@@ -32,19 +32,21 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("pa", "segments", "observer", "storage"),
+    ("pa", "segments", "observer", "storage", "network"),
     [
-        ("tanh", 1, "simple", 0),
-        ("linear", 1, "market_v2", 0),
-        ("linear", 2, "basic", 0),
-        ("tanh", 2, "market", 2),  # storage units: more agents per market
+        ("tanh", 1, "simple", 0, False),
+        ("linear", 1, "market_v2", 0, False),
+        ("linear", 2, "basic", 0, False),
+        ("tanh", 2, "market", 2, False),  # storage units: more agents per market
+        ("tanh", 1, "market", 0, True),  # two zones over a binding line
     ],
 )
 def test_transitions_equal_vec_market_env_bit_for_bit_across_episode_ends(
-    pa, segments, observer, storage
+    pa, segments, observer, storage, network
 ):
     units = [pm.Storage(power=15, energy=20)] * storage
-    sc = pm.Scenario.default(n=3, t=5).replace(price_action=pa, segments=segments, storage=units)
+    base = pm.Scenario.two_zones(t=5) if network else pm.Scenario.default(n=3, t=5)
+    sc = base.replace(price_action=pa, segments=segments, storage=units)
     m, n, k = 4, sc.num_agents, segments
     env = MarketPufferEnv(sc, num_envs=m, observer=observer, seed=11)
     vec = pm.VecMarketEnv(sc, num_envs=m, observer=observer, seed=11)
