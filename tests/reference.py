@@ -756,6 +756,15 @@ class ReferenceEnv:
         prices = np.array(list(merged), dtype=np.float64)
         return d * inelastic, (prices, np.array([merged[p] * d for p in merged]))
 
+    def _signed_blocks(self, dis, chg, discharged, charged, k):
+        """Each storage block's cleared MW, signed: + sold (its discharge
+        offer's dispatch, blocks ``dis``), - bought (its charge bid's served
+        MW, blocks ``chg``)."""
+        x = np.zeros(self.s * k)
+        x[dis] = discharged
+        x[chg] = -np.asarray(charged)
+        return x
+
     def _storage_hour(self, x, sto_paid, sp, sq, k, scale):
         """The storage units' hour after the clearing, from each block's signed
         cleared MW ``x`` and paid price ``sto_paid``: state of charge, net
@@ -826,11 +835,8 @@ class ReferenceEnv:
         average = float(np.sum(book_paid * book_cleared)) / volume if volume > 0 else price
         per_agent = cleared.reshape(n, k).sum(axis=1)
         if self.s:
-            # Signed per block: + sold (discharge cleared), - bought (charge served).
-            x = np.zeros(self.s * k)
-            x[dis] = book_cleared[n * k :]
-            x[chg] = -served[n_scenario_bids:]
             sto_paid = settle(self.mechanism, price, sp)
+            x = self._signed_blocks(dis, chg, book_cleared[n * k :], served[n_scenario_bids:], k)
             sto_rewards, net = self._storage_hour(x, sto_paid, sp, sq, k, scale)
             rewards = np.concatenate([rewards, sto_rewards])
             per_agent = np.concatenate([per_agent, net])
@@ -943,10 +949,8 @@ class ReferenceEnv:
         average = float(np.sum(book_paid * book_cleared)) / volume if volume > 0 else price
         per_agent = cleared.reshape(n, k).sum(axis=1)
         if self.s:
-            x = np.zeros(self.s * k)
-            x[dis] = book_cleared[n * k :]
-            x[chg] = -served[n_scenario_bids:]
             sto_paid = node_prices[unit_n] if uniform else settle(self.mechanism, 0.0, sp)
+            x = self._signed_blocks(dis, chg, book_cleared[n * k :], served[n_scenario_bids:], k)
             sto_rewards, net = self._storage_hour(x, sto_paid, sp, sq, k, scale)
             rewards = np.concatenate([rewards, sto_rewards])
             per_agent = np.concatenate([per_agent, net])
