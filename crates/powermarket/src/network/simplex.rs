@@ -223,21 +223,7 @@ impl Simplex {
                 return self.finish(lp, phase_two);
             }
         }
-        self.x.clear();
-        self.x.resize(total, 0.0);
-        self.status.clear();
-        self.status.resize(total, Status::Lower);
-        for j in 0..n {
-            let v = lp.init[j].max(lp.lo[j]).min(lp.hi[j]);
-            self.x[j] = v;
-            self.status[j] = if v == lp.lo[j] {
-                Status::Lower
-            } else if v == lp.hi[j] {
-                Status::Upper
-            } else {
-                Status::Free
-            };
-        }
+        self.start_point(lp);
         // Residual of the rows with every structural column at its start.
         self.work.clear();
         self.work.extend_from_slice(&lp.b);
@@ -285,19 +271,16 @@ impl Simplex {
         self.finish(lp, phase_two)
     }
 
-    /// Start from the basis `basis` with the other columns at `lp.init`;
-    /// false (and no harm done) when that point is infeasible or singular.
-    fn start_from(&mut self, lp: &Lp, basis: &[usize]) -> std::result::Result<bool, Failure> {
-        let (m, n) = (lp.m, lp.n);
-        if basis.len() != m || basis.iter().any(|&j| j >= n) {
-            return Ok(false);
-        }
-        let total = n + m;
+    /// Every structural column at its start value `lp.init`, clipped into
+    /// its bounds (and its status from where that lies), the artificials
+    /// at 0.
+    fn start_point(&mut self, lp: &Lp) {
+        let total = lp.n + lp.m;
         self.x.clear();
         self.x.resize(total, 0.0);
         self.status.clear();
         self.status.resize(total, Status::Lower);
-        for j in 0..n {
+        for j in 0..lp.n {
             let v = lp.init[j].max(lp.lo[j]).min(lp.hi[j]);
             self.x[j] = v;
             self.status[j] = if v == lp.lo[j] {
@@ -308,6 +291,16 @@ impl Simplex {
                 Status::Free
             };
         }
+    }
+
+    /// Start from the basis `basis` with the other columns at `lp.init`;
+    /// false (and no harm done) when that point is infeasible or singular.
+    fn start_from(&mut self, lp: &Lp, basis: &[usize]) -> std::result::Result<bool, Failure> {
+        let (m, n) = (lp.m, lp.n);
+        if basis.len() != m || basis.iter().any(|&j| j >= n) {
+            return Ok(false);
+        }
+        self.start_point(lp);
         self.art_sign.clear();
         self.art_sign.resize(m, 1.0);
         self.art_hi.clear();
