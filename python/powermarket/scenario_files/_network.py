@@ -21,8 +21,8 @@ from powermarket.scenario_files._tables import (
     NODE_FIELDS,
     _column_list,
     _File,
+    _hourly,
     _number,
-    _read_csv,
     _table,
 )
 
@@ -178,16 +178,9 @@ def _shares(
         field, line = f"nodes[{z}].{_SHARE_KEY}", f.line("nodes", _SHARE_KEY, z)
         v = table[_SHARE_KEY]
         values: list[float] | float
-        if isinstance(v, str):
-            if csv_path is None:
-                raise f.error(
-                    field, f"names the CSV column {v!r}, but [demand] has no `csv` file", line
-                )
-            values, rows = _read_csv(f, csv_path, v, field)
-            src[z] = (csv_path, rows)
-        elif isinstance(v, list) and v:
-            values = [_number(f, x, f"{field}[{h}]", line) for h, x in enumerate(v)]
-            src[z] = (None, None)
+        series = _hourly(f, v, field, line, csv_path)
+        if series is not None:
+            values, src[z] = series
         elif isinstance(v, int | float) and not isinstance(v, bool):
             values = _number(f, v, field, line)
         else:

@@ -41,6 +41,7 @@ from powermarket.scenario_files._tables import (
     TOP_FIELDS,
     _csv_path,
     _File,
+    _hourly,
     _Lines,
     _number,
     _read_csv,
@@ -164,17 +165,9 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenar
             columns.append(None)
             continue
         field, line = f"generators[{i}].availability", f.line("generators", "availability", i)
-        a = g["availability"]
-        if isinstance(a, str):
-            if csv_path is None:
-                raise f.error(
-                    field, f"names the CSV column {a!r}, but [demand] has no `csv` file", line
-                )
-            values, rows = _read_csv(f, csv_path, a, field)
-            lf_lines[i] = (csv_path, rows)
-        elif isinstance(a, list) and a:
-            values = [_number(f, v, f"{field}[{h}]", line) for h, v in enumerate(a)]
-            lf_lines[i] = (None, None)
+        series = _hourly(f, g["availability"], field, line, csv_path)
+        if series is not None:
+            values, lf_lines[i] = series
         else:
             raise f.error(
                 field, "must be an array of load factors or the name of a CSV column", line

@@ -169,6 +169,25 @@ def _read_csv(
 _MAX_COLUMNS, _MAX_NAME = 30, 40
 
 
+def _hourly(
+    f: _File, value: Any, field: str, line: int | None, csv_path: Path | None
+) -> tuple[list[float], tuple[Path | None, Any]] | None:
+    """A series of one value per hour as a file gives it: the name of a
+    column of the demand CSV, or an array of numbers. Returns the values and
+    where they stand (the CSV and its rows, or ``(None, None)`` for the TOML);
+    ``None`` when ``value`` is neither."""
+    if isinstance(value, str):
+        if csv_path is None:
+            raise f.error(
+                field, f"names the CSV column {value!r}, but [demand] has no `csv` file", line
+            )
+        values, rows = _read_csv(f, csv_path, value, field)
+        return values, (csv_path, rows)
+    if isinstance(value, list) and value:
+        return [_number(f, x, f"{field}[{h}]", line) for h, x in enumerate(value)], (None, None)
+    return None
+
+
 def _column_list(names: list[str]) -> str:
     """Column names for a message: a header row, cut short if it is long."""
     cut = [n if len(n) <= _MAX_NAME else n[: _MAX_NAME - 3] + "..." for n in names]
